@@ -1,0 +1,32 @@
+# k400frames: `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SPLIT_CONFIG = $(or $(CONFIG),configs/tiny_k400_$(1).yaml)
+
+.PHONY: install demo test extract-train extract-val clean
+
+# The venv is (re)built whenever it is missing or the package metadata changed.
+$(STAMP): setup.cfg setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/k400frames demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+extract-train: $(STAMP)
+	$(BIN)/k400frames extract --config $(call SPLIT_CONFIG,train)
+
+extract-val: $(STAMP)
+	$(BIN)/k400frames extract --config $(call SPLIT_CONFIG,val)
+
+clean:
+	rm -rf $(VENV) k400frames-demo .pytest_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

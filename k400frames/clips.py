@@ -1,0 +1,95 @@
+"""Walk ``<source>/<class>/<clip>.<ext>`` and map each clip to its output folder.
+
+The walk is lazy (one class folder listed at a time) and sorted, so the clip
+order does not depend on the filesystem and memory stays flat on a 650k-clip
+tree.  Clutter (AppleDouble ``._x.mp4``, ``.DS_Store``, dotfiles, READMEs,
+other extensions) is skipped silently; symlinked clips and class folders are
+followed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+    """One source video and where its frames go (relative to the split folder)."""
+
+    source: Path
+    class_name: str   # folder name on disk, kept exactly
+    out_class: str    # after the class-name policy
+    stem: str         # file name minus its last extension only
+
+    @property
+    def rel(self) -> str:
+        """``<class>/<clip>``: the clip's id in records, shards and messages."""
+        return f"{self.out_class}/{self.stem}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Collision:
+    """Two sources that would write the same output folder."""
+
+    rel: str
+    sources: tuple[Path, ...]
+
+
+def output_class_name(class_name: str, policy: str) -> str:
+    """Apply the ``class_names`` policy: ``keep`` or ``underscore`` (spaces -> _)."""
+    return class_name.replace(" ", "_") if policy == "underscore" else class_name
+
+
+def clip_stem(filename: str) -> str:
+    """``100%_real.v2_000001_000011.mp4`` -> ``100%_real.v2_000001_000011``."""
+    return filename.rsplit(".", 1)[0] if "." in filename else filename
+
+
+def _visible(name: str) -> bool:
+    # Dotfiles cover .DS_Store, ._AppleDouble twins and editor droppings.
+    return not name.startswith(".")
+
+
+def _sorted_entries(folder: Path) -> list[os.DirEntry]:
+    with os.scandir(folder) as entries:
+        return sorted((e for e in entries if _visible(e.name)), key=lambda e: e.name)
+
+
+def iter_source(source: Path, extensions: Iterable[str], class_policy: str = "keep") -> Iterator[Clip | Collision]:
+    """Yield every clip under ``source`` in sorted order, and a
+    :class:`Collision` for each output folder that two sources claim."""
+    extensions = tuple(e.lower() for e in extensions)
+    for class_entry in _sorted_entries(source):
+        if not class_entry.is_dir():  # follows symlinks
+            continue
+        class_name = class_entry.name
+        out_class = output_class_name(class_name, class_policy)
+        by_stem: dict[str, list[Path]] = {}
+        for entry in _sorted_entries(Path(class_entry.path)):
+            if not entry.name.lower().endswith(extensions) or not entry.is_file():
+                continue
+            by_stem.setdefault(clip_stem(entry.name), []).append(Path(entry.path))
+        for stem, paths in by_stem.items():
+            if len(paths) == 1:
+                yield Clip(paths[0], class_name, out_class, stem)
+            else:
+                yield Collision(f"{out_class}/{stem}", tuple(paths))
+
+
+def shard_of(rel: str, shards: int) -> int:
+    """The shard a clip belongs to.  It depends on the clip's own name only, so
+    adding clips never moves existing ones between shards."""
+    digest = hashlib.sha1(rel.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def in_shard(rel: str, shard: tuple[int, int] | None) -> bool:
+    return shard is None or shard_of(rel, shard[1]) == shard[0]
+
+
+def class_folders(source: Path) -> list[str]:
+    """Class folder names under ``source``, sorted."""
+    return [e.name for e in _sorted_entries(source) if e.is_dir()]

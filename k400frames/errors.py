@@ -1,0 +1,34 @@
+"""Expected errors.  The CLI turns each into one line and an exit code;
+anything else is a bug and keeps its traceback."""
+
+
+class K400Error(Exception):
+    """Base for every error a user can cause and fix."""
+
+    exit_code = 2
+
+
+class ConfigError(K400Error):
+    """Bad YAML, an unknown key or an impossible value."""
+
+
+class FFmpegNotFound(K400Error):
+    """No working ffmpeg binary among the candidates."""
+
+
+class PreflightError(K400Error):
+    """The run cannot start: missing source, unwritable target, nothing to do."""
+
+
+class ConfigChanged(K400Error):
+    """Finished clips were made with other output settings."""
+
+
+class DiskFull(K400Error):
+    """The target filesystem is full; every later clip would fail too."""
+
+    exit_code = 1
+
+
+class MissingExtra(K400Error):
+    """An optional dependency (such as dask) is not installed."""

@@ -1,0 +1,119 @@
+"""Extract one clip: ffmpeg into a temp dir, post-process, publish.
+
+:func:`extract_clip` is a plain top-level function of picklable arguments so
+that the local thread pool and a Dask cluster run exactly the same code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from . import ffmpeg, postprocess
+from .clips import Clip
+from .config import Config
+from .errors import DiskFull
+
+# Set when the run is stopping (Ctrl-C, SIGTERM, disk full): no new clip starts.
+stopping = threading.Event()
+
+
+@dataclasses.dataclass
+class ClipResult:
+    """What happened to one clip; becomes a manifest or a failures line."""
+
+    rel: str
+    source: str
+    ok: bool
+    decoded: int = 0
+    padded: int = 0
+    cut: bool = False
+    seconds: float = 0.0
+    bytes: int = 0
+    stage: str = ""
+    reason: str = ""
+    returncode: int | None = None
+    stderr_tail: str = ""
+    interrupted: bool = False
+    disk_full: bool = False
+
+    def failure_record(self) -> dict:
+        return {"rel": self.rel, "source": self.source, "stage": self.stage, "reason": self.reason,
+                "returncode": self.returncode, "stderr_tail": self.stderr_tail}
+
+
+# ffmpeg's words -> a reason a user can act on.  First match wins.
+_KNOWN_ERRORS = (
+    ("not on whitelist", "refused: not a plain video container (a playlist, script or other format "
+                         "that could read other files)"),
+    ("moov atom not found", "truncated or incomplete MP4 (moov atom not found)"),
+    ("matches no streams", "no video stream (audio-only or not a video)"),
+    ("Invalid data found when processing input", "not a readable video (invalid data)"),
+    ("No such file or directory", "source file disappeared"),
+    ("Permission denied", "permission denied"),
+)
+
+
+def describe_failure(result: ffmpeg.FFmpegResult, frames: int) -> str:
+    """One readable line for a failed ffmpeg run."""
+    for needle, reason in _KNOWN_ERRORS:
+        if needle in result.stderr_tail:
+            return reason
+    if result.returncode == 0 and frames == 0:
+        return "ffmpeg decoded 0 frames"
+    last = result.stderr_tail.splitlines()[-1] if result.stderr_tail else "no error message"
+    return f"ffmpeg exited with code {result.returncode}: {last}"
+
+
+def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
+    """Extract ``clip`` to ``cfg.target/<class>/<stem>``; never raises for a bad
+    video (that is a failed :class:`ClipResult`), only for a full disk."""
+    started = time.monotonic()
+
+    def failed(stage: str, reason: str, run: ffmpeg.FFmpegResult | None = None) -> ClipResult:
+        return ClipResult(clip.rel, str(clip.source), ok=False, stage=stage, reason=reason,
+                          returncode=run.returncode if run else None,
+                          stderr_tail=run.stderr_tail if run else "",
+                          seconds=time.monotonic() - started, interrupted=stopping.is_set())
+
+    if stopping.is_set():
+        return failed("interrupted", "run stopped before this clip started")
+    try:
+        if clip.source.stat().st_size == 0:
+            return failed("input", "empty file (0 bytes)")
+    except OSError as exc:
+        return failed("input", f"cannot read source: {exc.strerror}")
+
+    work = Path(tempfile.mkdtemp(prefix="clip-", dir=tmp_root))
+    try:
+        raw = work / "raw"
+        raw.mkdir()
+        # One frame more than needed tells a cut clip from one of exactly N.
+        argv = ffmpeg.extract_command(ffmpeg.find_ffmpeg(cfg.ffmpeg), clip.source, cfg.num_frames + 1,
+                                      fps=cfg.fps, size=cfg.size, short_side=cfg.short_side,
+                                      jpeg_quality=cfg.jpeg_quality)
+        run = ffmpeg.run(argv, cwd=raw, timeout=cfg.timeout_s)
+        if "No space left on device" in run.stderr_tail:
+            raise DiskFull(f"no space left on the target filesystem while extracting {clip.rel}")
+        if stopping.is_set():
+            return failed("interrupted", "run stopped", run)
+        if run.timed_out:
+            return failed("timeout", f"ffmpeg ran longer than timeout_s={cfg.timeout_s:g}s and was killed", run)
+        try:
+            count = postprocess.count_raw_frames(raw)
+        except postprocess.IncompleteFrames as exc:
+            return failed("decode", str(exc), run)
+        if run.returncode != 0 or count == 0:
+            return failed("decode", describe_failure(run, count), run)
+
+        frames = postprocess.finish_frames(raw, work / "clip", cfg.num_frames, cfg.frame_name, count, cfg.pad)
+        final = cfg.target / clip.out_class / clip.stem
+        postprocess.publish(work / "clip", final, trash=work / "old")
+        return ClipResult(clip.rel, str(clip.source), ok=True, decoded=frames.decoded, padded=frames.padded,
+                          cut=frames.cut, seconds=time.monotonic() - started,
+                          bytes=postprocess.folder_bytes(final))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

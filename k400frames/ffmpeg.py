@@ -1,0 +1,197 @@
+"""Find ffmpeg, build its command lines, and run it safely.
+
+Every command line is built with ffmpeg-python and run as an argv list (never
+through a shell).  Inputs are absolute ``file:`` URLs, because Kinetics IDs
+start with ``-`` and names hold ``%``, quotes and spaces; ffmpeg may only use
+the ``file`` protocol and a short list of video demuxers, so a crafted
+"video" (an HLS playlist, a concat script, plain text) cannot make it read or
+fetch anything else.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from .errors import FFmpegNotFound
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "K400FRAMES_FFMPEG"
+
+# Demuxers ffmpeg may pick for a clip.  Everything else (hls, concat, tty,
+# image2, playlists, ...) is refused, since those can pull in other files.
+VIDEO_DEMUXERS = "mov,matroska,webm,avi,flv,mpeg,mpegts,asf,ogg,m4v,h264,hevc,ivf,nut,yuv4mpegpipe"
+
+# Options for the mjpeg encoder.  Chosen by `make bench` (see bench/README.md).
+JPEG_ENCODER_OPTIONS: dict[str, str] = {}
+
+STDERR_TAIL_LINES = 12
+
+
+# ----------------------------------------------------------------------------
+# discovery
+# ----------------------------------------------------------------------------
+
+def _bundled_ffmpeg() -> str | None:
+    try:
+        import imageio_ffmpeg
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - any failure just means "no bundled binary"
+        return None
+
+
+def _works(exe: str) -> bool:
+    try:
+        proc = subprocess.run([exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0 and proc.stdout.startswith(b"ffmpeg version")
+
+
+@functools.lru_cache(maxsize=None)
+def find_ffmpeg(configured: str | None = None) -> str:
+    """Return a working ffmpeg: config key, then $K400FRAMES_FFMPEG, then PATH,
+    then imageio-ffmpeg's bundled binary.  Checked with ``-version`` once and
+    cached.  A candidate that was named explicitly and fails is an error, not
+    something to silently skip past."""
+    tried: list[str] = []
+    for origin, candidate in (("config key 'ffmpeg'", configured), (f"${ENV_VAR}", os.environ.get(ENV_VAR))):
+        if candidate:
+            exe = shutil.which(candidate) or candidate
+            if _works(exe):
+                return exe
+            raise FFmpegNotFound(f"ffmpeg from {origin} ({candidate}) does not run; fix the path or unset it")
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        if _works(on_path):
+            return on_path
+        tried.append(f"PATH ({on_path}: does not run)")
+    else:
+        tried.append("PATH (none)")
+    bundled = _bundled_ffmpeg()
+    if bundled and _works(bundled):
+        return bundled
+    tried.append("imageio-ffmpeg (not installed or broken)")
+    raise FFmpegNotFound("no working ffmpeg; tried " + ", ".join(tried)
+                         + f". Install one (pip install imageio-ffmpeg, or apt install ffmpeg) or set ${ENV_VAR}")
+
+
+# ----------------------------------------------------------------------------
+# command building
+# ----------------------------------------------------------------------------
+
+# The temp dir is our own folder with a safe name, and ffmpeg runs inside it,
+# so the image2 pattern never contains a user's '%'.
+RAW_PATTERN = "%06d.jpg"
+
+
+def raw_frame_name(index: int) -> str:
+    return RAW_PATTERN % index
+
+
+def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: int | None) -> list[tuple[str, dict]]:
+    """The filter chain as (name, kwargs) pairs, in order."""
+    filters: list[tuple[str, dict]] = []
+    if fps:
+        filters.append(("fps", {"fps": f"{fps:g}"}))
+    if size:
+        filters.append(("scale", {"w": size[0], "h": size[1]}))
+    elif short_side:
+        # Scale the shorter side to `short_side`; -2 keeps aspect with an even length.
+        s = short_side
+        filters.append(("scale", {"w": f"if(lt(iw,ih),{s},-2)", "h": f"if(lt(iw,ih),-2,{s})"}))
+    return filters
+
+
+def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, fps: float | None = None,
+                    size: tuple[int, int] | None = None, short_side: int | None = None,
+                    jpeg_quality: int = 2, threads: int | None = None) -> list[str]:
+    """argv that decodes the first video stream of ``video`` and writes at most
+    ``max_frames`` JPEGs named ``RAW_PATTERN`` into the working directory.
+
+    ``-frames:v`` makes ffmpeg stop decoding once enough frames are out; no
+    seeking, so frame 1 is the first decoded frame."""
+    import ffmpeg  # ffmpeg-python; imported here so `import k400frames` stays cheap
+
+    source = ffmpeg.input(f"file:{os.path.abspath(video)}", protocol_whitelist="file",
+                          format_whitelist=VIDEO_DEMUXERS)
+    stream = source["v:0"]
+    for name, kwargs in video_filters(fps, size, short_side):
+        stream = stream.filter(name, **kwargs)
+    output_options = {"frames:v": max_frames, "q:v": jpeg_quality, "f": "image2", **JPEG_ENCODER_OPTIONS}
+    if threads:
+        output_options["threads"] = threads
+    out = stream.output(RAW_PATTERN, **output_options)
+    return [ffmpeg_exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
+            *ffmpeg.get_args(out)]
+
+
+# ----------------------------------------------------------------------------
+# running
+# ----------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class FFmpegResult:
+    returncode: int
+    stderr_tail: str
+    timed_out: bool = False
+
+
+_live: set[subprocess.Popen] = set()
+_live_lock = threading.Lock()
+
+
+def kill_all() -> None:
+    """Kill every ffmpeg we started (whole process groups).  Called on
+    Ctrl-C/SIGTERM so no ffmpeg outlives the run."""
+    with _live_lock:
+        procs = list(_live)
+    for proc in procs:
+        _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _tail(data: bytes, lines: int = STDERR_TAIL_LINES) -> str:
+    text = data.decode("utf-8", "replace").strip()
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None) -> FFmpegResult:
+    """Run ffmpeg and return its exit code and stderr tail.  The child gets its
+    own process group so a timeout or an interrupt can kill it with anything it
+    spawned; the ``finally`` guarantees it never outlives this call."""
+    log.debug("running: %s", shlex.join(argv))
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    with _live_lock:
+        _live.add(proc)
+    try:
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            _, stderr = proc.communicate()
+            return FFmpegResult(proc.returncode, _tail(stderr), timed_out=True)
+        return FFmpegResult(proc.returncode, _tail(stderr))
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+            proc.wait()
+        with _live_lock:
+            _live.discard(proc)

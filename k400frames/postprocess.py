@@ -1,0 +1,106 @@
+"""Turn ffmpeg's raw frames into a finished clip folder, then publish it.
+
+ffmpeg writes ``000001.jpg ...`` into ``<work>/raw``.  Here they are renamed
+into the ``frame_name`` template in ``<work>/clip``, anything past N is
+removed, a short clip is padded with byte-identical copies of its true last
+frame, and the count is checked.  Only then does one ``rename`` move the
+folder to its final name, so a folder at its final name is always complete.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import shutil
+from pathlib import Path
+
+from .errors import DiskFull
+from .ffmpeg import raw_frame_name
+
+
+@dataclasses.dataclass(frozen=True)
+class Frames:
+    decoded: int   # real frames kept (<= N)
+    padded: int    # copies of the last real frame
+    cut: bool      # the video had more than N frames
+
+
+class IncompleteFrames(Exception):
+    """ffmpeg's output has gaps; the clip is not trusted."""
+
+
+def count_raw_frames(raw: Path) -> int:
+    """Number of raw frames, checking they run 1..k without gaps."""
+    names = set(os.listdir(raw))
+    count = len(names)
+    if names != {raw_frame_name(i) for i in range(1, count + 1)}:
+        raise IncompleteFrames(f"ffmpeg wrote {count} files that are not frames 1..{count}")
+    return count
+
+
+def _disk_errors(exc: OSError) -> None:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFull(f"no space left on the target filesystem ({exc.filename or ''})") from None
+
+
+def finish_frames(raw: Path, out: Path, num_frames: int, frame_name: str, raw_count: int,
+                  pad: str = "copy") -> Frames:
+    """Rename, trim and pad ``raw`` (holding ``raw_count`` frames) into ``out``.
+
+    ``raw_count`` may be ``num_frames + 1``: ffmpeg is asked for one frame more
+    than needed so we can tell a cut clip from one of exactly N frames."""
+    if raw_count < 1:
+        raise ValueError("a clip needs at least one decoded frame")
+    kept = min(raw_count, num_frames)
+    try:
+        out.mkdir()
+        for index in range(1, kept + 1):
+            os.rename(raw / raw_frame_name(index), out / frame_name.format(index))
+        last = out / frame_name.format(kept)
+        place = os.link if pad == "hardlink" else shutil.copyfile
+        for index in range(kept + 1, num_frames + 1):
+            place(last, out / frame_name.format(index))
+    except OSError as exc:
+        _disk_errors(exc)
+        raise
+    return Frames(decoded=kept, padded=num_frames - kept, cut=raw_count > num_frames)
+
+
+def publish(work_clip: Path, final: Path, trash: Path) -> None:
+    """Move a finished clip folder to its final name in one rename.
+
+    An existing folder (``--overwrite``, or an untrusted leftover) is first
+    renamed into ``trash`` so the final name never shows a mix of old and new."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(final):
+            os.rename(final, trash)
+        os.rename(work_clip, final)
+    except OSError as exc:
+        _disk_errors(exc)
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files in ``folder`` (hardlinked pads counted once)."""
+    seen: set[int] = set()
+    total = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            st = entry.stat(follow_symlinks=False)
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
+    return total
+
+
+def looks_complete(folder: Path, num_frames: int, frame_name: str) -> bool:
+    """True when ``folder`` holds exactly frames 1..N by the template, each non-empty."""
+    try:
+        with os.scandir(folder) as entries:
+            sizes = {e.name: e.stat().st_size for e in entries}
+    except OSError:
+        return False
+    expected = {frame_name.format(i) for i in range(1, num_frames + 1)}
+    return sizes.keys() == expected and all(sizes.values())

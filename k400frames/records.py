@@ -1,0 +1,93 @@
+"""Run records: ``<root>/<split>.manifest*.jsonl`` and ``<split>.failures*.jsonl``.
+
+One JSON object per line, each written with a single ``write`` on an
+``O_APPEND`` descriptor, so a crash can only tear the line being written,
+never an earlier one.  Readers skip a torn line.  Each shard of a job array
+writes its own files (``train.manifest.shard-3-of-8.jsonl``); readers take
+them all together.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import DiskFull
+
+
+def record_file(target: Path, kind: str, shard: tuple[int, int] | None = None) -> Path:
+    """Path of this run's ``kind`` ("manifest" or "failures") file."""
+    tag = f".shard-{shard[0]}-of-{shard[1]}" if shard else ""
+    return target.parent / f"{target.name}.{kind}{tag}.jsonl"
+
+
+def all_record_files(target: Path, kind: str) -> list[Path]:
+    """Every shard's (and the unsharded run's) ``kind`` file, sorted."""
+    unsharded = record_file(target, kind)
+    shards = target.parent.glob(f"{glob_escape(target.name)}.{kind}.shard-*-of-*.jsonl")
+    return sorted({*shards, *([unsharded] if unsharded.exists() else [])})
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def read_records(paths: list[Path]) -> Iterator[dict[str, Any]]:
+    """Yield each JSON object from ``paths``, skipping torn or foreign lines."""
+    for path in paths:
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            continue
+        with handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a crash
+                if isinstance(record, dict) and "rel" in record:
+                    yield record
+
+
+class RecordWriter:
+    """Appends one JSON line per record, crash-safely."""
+
+    def __init__(self, path: Path, truncate: bool = False):
+        self.path = path
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if truncate else os.O_APPEND)
+        try:
+            self._fd = os.open(path, flags, 0o644)
+            if not truncate:
+                self._end_torn_line()
+        except OSError as exc:
+            raise _as_disk_error(exc, path) from None
+
+    def _end_torn_line(self) -> None:
+        # A crash may have left a line without its newline; end it so the
+        # next record starts on a line of its own and stays readable.
+        size = os.fstat(self._fd).st_size
+        if size:
+            with open(self.path, "rb") as handle:
+                handle.seek(size - 1)
+                if handle.read(1) != b"\n":
+                    os.write(self._fd, b"\n")
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8", "surrogateescape")
+        try:
+            os.write(self._fd, line)
+        except OSError as exc:
+            raise _as_disk_error(exc, self.path) from None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _as_disk_error(exc: OSError, path: Path) -> Exception:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"no space left to write {path}")
+    return exc

@@ -1,0 +1,301 @@
+"""Run a whole split: preflight, resume, schedule clips, record, summarise.
+
+The runner never prints.  It reports through a ``progress`` object and
+returns a :class:`Summary`; the CLI decides what the user sees.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from . import ffmpeg
+from .clips import Clip, Collision, in_shard, iter_source
+from .config import Config
+from .errors import ConfigChanged, DiskFull, PreflightError
+from .executors import make_executor
+from .extract import ClipResult, extract_clip, stopping
+from .postprocess import looks_complete
+from .records import RecordWriter, all_record_files, read_records, record_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Summary:
+    """Counts for one run, over the clips of this shard."""
+
+    target: Path
+    manifest: Path
+    failures: Path
+    total: int = 0          # clips in this run's plan
+    done: int = 0           # extracted now
+    skipped: int = 0        # already finished before this run
+    padded: int = 0         # of `done`, padded up to N
+    cut: int = 0            # of `done`, longer than N and cut
+    failed: int = 0
+    frames: int = 0         # frames written now
+    bytes: int = 0          # bytes written now
+    seconds: float = 0.0
+    interrupted: bool = False
+    disk_full: str = ""
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failed or self.disk_full else 0
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+    def update(self, result: ClipResult | None, summary: Summary) -> None: ...
+    def close(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int) -> None: pass
+    def update(self, result: ClipResult | None, summary: Summary) -> None: pass
+    def close(self) -> None: pass
+
+
+# ----------------------------------------------------------------------------
+# preflight and plan
+# ----------------------------------------------------------------------------
+
+def tmp_area(cfg: Config, shard: tuple[int, int] | None) -> Path:
+    """Temp dirs live beside the split folder, one area per shard, so a job
+    array's shards never clean up each other's work."""
+    tag = f"shard-{shard[0]}-of-{shard[1]}" if shard else "all"
+    return cfg.target.parent / f".{cfg.target.name}.tmp" / tag
+
+
+def check_source(cfg: Config) -> None:
+    if not cfg.source.exists():
+        raise PreflightError(f"source folder does not exist: {cfg.source} (set 'source' in the config)")
+    if not cfg.source.is_dir():
+        raise PreflightError(f"source is not a folder: {cfg.source}")
+    if cfg.annotations is not None and not cfg.annotations.is_file():
+        raise PreflightError(f"annotations file does not exist: {cfg.annotations}")
+
+
+def check_target_writable(cfg: Config) -> None:
+    """Create the target folder and prove we can write beside it."""
+    try:
+        cfg.target.mkdir(parents=True, exist_ok=True)
+        probe = cfg.target.parent / f".{cfg.target.name}.write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PreflightError(f"target is not writable: {cfg.target} ({exc.strerror or exc})") from None
+
+
+@dataclasses.dataclass
+class Resume:
+    """What earlier runs left: finished clips (current settings) and failures."""
+
+    done: set[str]
+    failed: set[str]
+    stale: int  # finished clips made with other output settings
+
+    @classmethod
+    def load(cls, cfg: Config) -> "Resume":
+        current = cfg.output_hash()
+        done, stale_rels = set(), set()
+        for row in read_records(all_record_files(cfg.target, "manifest")):
+            (done if row.get("config") == current else stale_rels).add(row["rel"])
+        failed = {row["rel"] for row in read_records(all_record_files(cfg.target, "failures"))}
+        return cls(done=done, failed=failed - done, stale=len(stale_rels - done))
+
+
+def plan(cfg: Config, shard: tuple[int, int] | None) -> Iterator[Clip | Collision]:
+    """This shard's clips, lazily, in sorted order."""
+    for item in iter_source(cfg.source, cfg.extensions, cfg.class_names):
+        if in_shard(item.rel, shard):
+            yield item
+
+
+def final_folder(cfg: Config, clip: Clip) -> Path:
+    final = cfg.target / clip.out_class / clip.stem
+    # Names come from directory listings (no '/', never '.' or '..'), but a
+    # clip's folder must never land outside the target, whatever the source.
+    if os.path.normpath(final).rsplit(os.sep, 2)[0] != os.path.normpath(cfg.target) or clip.stem in ("", ".", ".."):
+        raise PreflightError(f"refusing a clip whose output would leave the target: {clip.source}")
+    return final
+
+
+# ----------------------------------------------------------------------------
+# the run
+# ----------------------------------------------------------------------------
+
+def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: bool = False,
+                retry_failed: bool = False, progress: Progress | None = None) -> Summary:
+    """Extract every clip of ``cfg.source`` (or of one shard) into ``cfg.target``.
+
+    Finished clips are skipped; a run with other output settings than the
+    finished clips is refused unless ``overwrite``.  Raises only for problems
+    that stop the whole run (config, preflight); bad videos are counted."""
+    progress = progress or NoProgress()
+    ffmpeg.find_ffmpeg(cfg.ffmpeg)
+    check_source(cfg)
+    resume = Resume.load(cfg)
+    if resume.stale and not overwrite:
+        raise ConfigChanged(
+            f"{resume.stale} finished clips in {cfg.target} were made with other output settings "
+            f"({', '.join(Config.OUTPUT_KEYS)}); restore them, or rerun with --overwrite to redo those clips")
+    total = sum(1 for item in plan(cfg, shard) if not retry_failed or item.rel in resume.failed)
+    if total == 0 and not retry_failed:
+        raise PreflightError(f"no clips found in {cfg.source} (expected <class>/<clip> with extensions "
+                             f"{' '.join(cfg.extensions)})")
+    check_target_writable(cfg)
+
+    tmp_root = tmp_area(cfg, shard)
+    shutil.rmtree(tmp_root, ignore_errors=True)  # leftovers of a crashed run
+    tmp_root.mkdir(parents=True)
+    summary = Summary(cfg.target, record_file(cfg.target, "manifest", shard),
+                      record_file(cfg.target, "failures", shard), total=total)
+    manifest = RecordWriter(summary.manifest)
+    failures = RecordWriter(summary.failures, truncate=True)
+    recorder = _Recorder(cfg, summary, manifest, failures, progress)
+
+    stopping.clear()
+    started = time.monotonic()
+    executor = make_executor(cfg)
+    progress.start(total)
+    previous_sigint = signal.getsignal(signal.SIGINT)
+    try:
+        _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, started)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        _stop_now(executor)
+    except DiskFull as exc:
+        summary.disk_full = str(exc)
+        _stop_now(executor)
+    finally:
+        executor.close()
+        summary.seconds = time.monotonic() - started
+        manifest.close()
+        failures.close()
+        progress.close()
+        shutil.rmtree(tmp_root, ignore_errors=True)
+        _remove_if_empty(tmp_root.parent)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous_sigint)
+    if cfg.annotations is not None and not summary.interrupted:
+        shutil.copyfile(cfg.annotations, cfg.target.parent / cfg.annotations.name)
+    return summary
+
+
+def _stop_now(executor) -> None:
+    """No new clips; kill running ffmpegs.  A second Ctrl-C exits at once."""
+    stopping.set()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _exit_now)
+    ffmpeg.kill_all()
+
+
+def _exit_now(signum, frame) -> None:
+    ffmpeg.kill_all()
+    os._exit(130)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+class _Recorder:
+    """Turns results into manifest/failures lines, summary counts and progress."""
+
+    def __init__(self, cfg: Config, summary: Summary, manifest: RecordWriter, failures: RecordWriter,
+                 progress: Progress):
+        self.cfg, self.summary, self.manifest, self.failures, self.progress = cfg, summary, manifest, failures, progress
+        self.config_hash = cfg.output_hash()
+        self._space_checked = False
+
+    def finished(self, result: ClipResult) -> None:
+        s = self.summary
+        if result.interrupted:
+            return  # neither done nor a failure: the next run does it
+        if result.ok:
+            self.manifest.write({"rel": result.rel, "source": result.source, "decoded": result.decoded,
+                                 "padded": result.padded, "cut": result.cut, "seconds": round(result.seconds, 3),
+                                 "bytes": result.bytes, "config": self.config_hash})
+            s.done += 1
+            s.padded += result.padded > 0
+            s.cut += result.cut
+            s.frames += self.cfg.num_frames
+            s.bytes += result.bytes
+            self._check_space()
+        else:
+            self.failures.write(result.failure_record())
+            s.failed += 1
+            log.warning("failed: %s: %s", result.rel, result.reason)
+        self.progress.update(result, s)
+
+    def skipped(self, rel: str, adopted: bool = False) -> None:
+        if adopted:
+            self.manifest.write({"rel": rel, "adopted": True, "config": self.config_hash})
+        self.summary.skipped += 1
+        self.progress.update(None, self.summary)
+
+    def _check_space(self) -> None:
+        # After the first measured clip, project the run's size against free space once.
+        if self._space_checked:
+            return
+        self._space_checked = True
+        s = self.summary
+        remaining = s.total - s.skipped - s.done - s.failed
+        need = remaining * s.bytes // max(s.done, 1)
+        free = shutil.disk_usage(self.cfg.target).free
+        if need > free:
+            log.warning("the remaining %d clips need about %.1f GB but only %.1f GB are free on %s",
+                        remaining, need / 1e9, free / 1e9, self.cfg.target)
+
+
+def _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, started) -> None:
+    """Feed clips to the executor lazily (a bounded window, so memory stays flat)."""
+    window = max(2 * getattr(executor, "workers", 1), 2)
+    pending: set = set()
+
+    def drain(block_until_below: int) -> None:
+        nonlocal pending
+        while len(pending) >= block_until_below:
+            done, pending = executor.wait_any(pending)
+            for future in done:
+                recorder.finished(future.result())  # re-raises DiskFull from a worker
+
+    for item in plan(cfg, shard):
+        if retry_failed and item.rel not in resume.failed:
+            continue
+        if isinstance(item, Collision):
+            others = ", ".join(p.name for p in item.sources)
+            recorder.finished(ClipResult(item.rel, str(item.sources[0]), ok=False, stage="collision",
+                                         reason=f"several sources map to one output folder: {others}; "
+                                                f"rename or remove all but one"))
+            continue
+        final = final_folder(cfg, item)
+        if not overwrite and final.is_dir():
+            if item.rel in resume.done:
+                recorder.skipped(item.rel)
+                continue
+            if looks_complete(final, cfg.num_frames, cfg.frame_name):
+                recorder.skipped(item.rel, adopted=True)  # finished just before a crash
+                continue
+        if stopping.is_set():
+            break
+        pending.add(executor.submit(extract_clip, item, cfg, tmp_root))
+        drain(window)
+    drain(1)
