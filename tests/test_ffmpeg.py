@@ -1,0 +1,123 @@
+"""ffmpeg discovery and the command builder."""
+import os
+import stat
+
+import pytest
+
+from k400frames import ffmpeg
+from k400frames.errors import FFmpegNotFound
+
+
+def argv_for(**kwargs):
+    return ffmpeg.extract_command("/opt/ff/ffmpeg", "/data/tai chi/--uWuXty1jw_000010_000020.mp4", 301, **kwargs)
+
+
+def test_safe_invocation():
+    argv = argv_for()
+    assert argv[0] == "/opt/ff/ffmpeg"
+    assert "-nostdin" in argv and "-hide_banner" in argv
+    # The input is an absolute file: URL, so a leading '-' is never an option.
+    i = argv.index("-i")
+    assert argv[i + 1] == "file:/data/tai chi/--uWuXty1jw_000010_000020.mp4"
+    assert argv[argv.index("-protocol_whitelist") + 1] == "file"
+    assert "hls" not in argv[argv.index("-format_whitelist") + 1].split(",")
+    assert argv.index("-protocol_whitelist") < i and argv.index("-format_whitelist") < i
+    assert argv[-1] == ffmpeg.RAW_PATTERN  # relative: ffmpeg runs inside our temp dir
+
+
+def test_native_rate_maps_first_video_stream_only():
+    argv = argv_for()
+    assert argv[argv.index("-map") + 1] == "0:v:0"
+    assert "-filter_complex" not in argv and "-r" not in argv
+    assert argv[argv.index("-frames:v") + 1] == "301"
+    assert argv[argv.index("-q:v") + 1] == "2"
+    assert argv[argv.index("-f") + 1] == "image2"
+
+
+def test_fps_and_size_filters():
+    argv = argv_for(fps=30, size=(340, 256), jpeg_quality=5)
+    graph = argv[argv.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v:0]fps=fps=30")
+    assert "scale=" in graph and "w=340" in graph and "h=256" in graph
+    assert graph.index("fps") < graph.index("scale")
+    assert argv[argv.index("-q:v") + 1] == "5"
+
+
+def test_short_side_filter_keeps_aspect():
+    argv = argv_for(short_side=256)
+    graph = argv[argv.index("-filter_complex") + 1]
+    assert "scale=" in graph and "256" in graph and "-2" in graph and "fps" not in graph
+
+
+def test_percent_and_quotes_pass_verbatim():
+    argv = ffmpeg.extract_command("ffmpeg", "/d/100%_o'brien (1).mp4", 11)
+    assert "file:/d/100%_o'brien (1).mp4" in argv
+
+
+def test_relative_input_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ffmpeg.extract_command("ffmpeg", "-x.mp4", 11)
+    assert f"file:{tmp_path}/-x.mp4" in argv
+
+
+def _script(path, body):
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+def test_find_prefers_config_then_env(tmp_path, monkeypatch, ffmpeg_exe):
+    ffmpeg.find_ffmpeg.cache_clear()
+    monkeypatch.setenv(ffmpeg.ENV_VAR, ffmpeg_exe)
+    assert ffmpeg.find_ffmpeg() == ffmpeg_exe
+    wrapper = _script(tmp_path / "ff", f'exec "{ffmpeg_exe}" "$@"\n')
+    assert ffmpeg.find_ffmpeg(wrapper) == wrapper
+    ffmpeg.find_ffmpeg.cache_clear()
+
+
+def test_named_but_broken_ffmpeg_is_an_error(tmp_path, monkeypatch):
+    ffmpeg.find_ffmpeg.cache_clear()
+    monkeypatch.setenv(ffmpeg.ENV_VAR, str(tmp_path / "missing-ffmpeg"))
+    with pytest.raises(FFmpegNotFound, match=ffmpeg.ENV_VAR):
+        ffmpeg.find_ffmpeg()
+    broken = _script(tmp_path / "ff", "exit 1\n")
+    with pytest.raises(FFmpegNotFound, match="config key 'ffmpeg'"):
+        ffmpeg.find_ffmpeg(broken)
+    ffmpeg.find_ffmpeg.cache_clear()
+
+
+def test_nothing_found_says_what_was_tried(monkeypatch):
+    ffmpeg.find_ffmpeg.cache_clear()
+    monkeypatch.delenv(ffmpeg.ENV_VAR, raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(ffmpeg, "_bundled_ffmpeg", lambda: None)
+    with pytest.raises(FFmpegNotFound) as info:
+        ffmpeg.find_ffmpeg()
+    message = str(info.value)
+    assert "PATH" in message and "imageio-ffmpeg" in message and ffmpeg.ENV_VAR in message
+    ffmpeg.find_ffmpeg.cache_clear()
+
+
+def test_run_reports_exit_code_and_stderr_tail(ffmpeg_exe, tmp_path):
+    result = ffmpeg.run([ffmpeg_exe, "-nostdin", "-hide_banner", "-i", f"file:{tmp_path}/missing.mp4"])
+    assert result.returncode != 0
+    assert "No such file or directory" in result.stderr_tail
+    assert not result.timed_out
+
+
+def test_run_timeout_kills_the_process_group(tmp_path):
+    marker = tmp_path / "child-pid"
+    script = _script(tmp_path / "hang", f'sleep 60 &\necho $! > "{marker}"\nwait\n')
+    result = ffmpeg.run([script], timeout=1)
+    assert result.timed_out
+    child = int(marker.read_text())
+    assert not alive(child)  # the grandchild died with its group
+
+
+def alive(pid: int) -> bool:
+    """True for a running process (a zombie awaiting its reaper counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
