@@ -61,3 +61,19 @@ def decode_reference(ffmpeg_exe: str, video: Path, out_dir: Path, frames: int, v
     argv += ["-f", "image2", str(out_dir / "%06d.jpg")]
     subprocess.run(argv, check=True)
     return [p.read_bytes() for p in sorted(out_dir.glob("*.jpg"))]
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame marker."""
+    i = 2
+    while i < len(data):
+        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
+            return width, height
+        i += 2 + length
+    raise ValueError("no SOF marker")
+
+
+def frame_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
