@@ -77,3 +77,19 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
 
 def frame_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture
+def wrap_ffmpeg(tmp_path, ffmpeg_exe):
+    """wrap_ffmpeg(shell) -> path of an executable named by the `ffmpeg` config
+    key.  ``-version`` checks go to the real ffmpeg; otherwise ``shell`` runs
+    with $REAL set and the original arguments in "$@"."""
+    import stat
+
+    def make(shell: str, name: str = "ffmpeg-wrapper") -> str:
+        path = tmp_path / name
+        path.write_text(f'#!/bin/bash\nREAL="{ffmpeg_exe}"\n'
+                        'if [ "$2" = "-version" ]; then exec "$REAL" "$@"; fi\n' + shell + "\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+        return str(path)
+    return make
