@@ -51,14 +51,17 @@ _KNOWN_ERRORS = (
                          "that could read other files)"),
     ("moov atom not found", "truncated or incomplete MP4 (moov atom not found)"),
     ("matches no streams", "no video stream (audio-only or not a video)"),
+    ("Nothing was written into output file", "no frame could be decoded (corrupt video data)"),
     ("Invalid data found when processing input", "not a readable video (invalid data)"),
     ("No such file or directory", "source file disappeared"),
     ("Permission denied", "permission denied"),
 )
 
 
-def describe_failure(result: ffmpeg.FFmpegResult, frames: int) -> str:
+def describe_failure(result: ffmpeg.FFmpegResult, frames: int, source: Path) -> str:
     """One readable line for a failed ffmpeg run."""
+    if "moov atom not found" in result.stderr_tail and not _has_mp4_header(source):
+        return "not a video file (no MP4 header; text or another format named like a video)"
     for needle, reason in _KNOWN_ERRORS:
         if needle in result.stderr_tail:
             return reason
@@ -66,6 +69,14 @@ def describe_failure(result: ffmpeg.FFmpegResult, frames: int) -> str:
         return "ffmpeg decoded 0 frames"
     last = result.stderr_tail.splitlines()[-1] if result.stderr_tail else "no error message"
     return f"ffmpeg exited with code {result.returncode}: {last}"
+
+
+def _has_mp4_header(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(12)[4:8] == b"ftyp"
+    except OSError:
+        return False
 
 
 def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
@@ -107,7 +118,7 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
         except postprocess.IncompleteFrames as exc:
             return failed("decode", str(exc), run)
         if run.returncode != 0 or count == 0:
-            return failed("decode", describe_failure(run, count), run)
+            return failed("decode", describe_failure(run, count, clip.source), run)
 
         frames = postprocess.finish_frames(raw, work / "clip", cfg.num_frames, cfg.frame_name, count, cfg.pad)
         final = cfg.target / clip.out_class / clip.stem

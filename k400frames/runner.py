@@ -80,9 +80,16 @@ def tmp_area(cfg: Config, shard: tuple[int, int] | None) -> Path:
     return cfg.target.parent / f".{cfg.target.name}.tmp" / tag
 
 
+TINY_K400_HELP = (
+    "Tiny-Kinetics-400 (train_256/ and val_256/, about 420 MB) downloads from "
+    "https://drive.google.com/drive/folders/1OVDtdqNnOrzZ6PfoWMUNrsqvPijWHMCD or "
+    "https://pan.baidu.com/s/1kpyLj4CZym_2hp-RzY1kDg?pwd=pigr ; unpack it under data/tiny-kinetics-400/")
+
+
 def check_source(cfg: Config) -> None:
     if not cfg.source.exists():
-        raise PreflightError(f"source folder does not exist: {cfg.source} (set 'source' in the config)")
+        raise PreflightError(f"source folder does not exist: {cfg.source}. Edit the config key 'source' "
+                             f"(or pass --set source=DIR). {TINY_K400_HELP}")
     if not cfg.source.is_dir():
         raise PreflightError(f"source is not a folder: {cfg.source}")
     if cfg.annotations is not None and not cfg.annotations.is_file():
