@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("extract", help="extract exactly num_frames frames per clip")
-    _add_config_args(p)
+    _add_config_args(p, required=False)
     p.add_argument("--overwrite", action="store_true", help="redo clips even if finished, also with new settings")
     p.add_argument("--retry-failed", action="store_true", help="only re-attempt the clips recorded as failed")
     p.add_argument("--shard", metavar="K/N", help="only this shard of the clips (job arrays); 0 <= K < N")

@@ -116,9 +116,12 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, good_tree, tmp_pa
 
 
 def test_usage_error_exits_2():
+    proc = run_cli("extract", "--bogus")
+    assert proc.returncode == 2
+    assert "unrecognized arguments: --bogus" in proc.stderr
     proc = run_cli("extract")
     assert proc.returncode == 2
-    assert "--config" in proc.stderr
+    assert "source: is required" in one_line_error(proc)
 
 
 def test_module_and_console_script_agree():

@@ -1,0 +1,262 @@
+"""Crash safety with real processes: SIGKILL + resume, SIGINT/SIGTERM, timeouts,
+a full disk, config changes, --retry-failed, torn records, leftovers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from k400frames.config import make_config
+from k400frames.errors import ConfigChanged
+from k400frames.runner import run_extract
+from conftest import frame_files, run_cli
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def live_processes_mentioning(text: str) -> list[int]:
+    """PIDs (not zombies) whose command line contains ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def start_cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "k400frames", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def manifest_rows(cfg) -> list[dict]:
+    path = cfg.record_path("manifest")
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def clips(make_clip):
+    return [make_clip(f"{cls}/clip{i}_000000_000001.mp4", seconds=0.5 + i / 10, fps=10)
+            for i, cls in enumerate(["a", "a", "b", "b", "c", "c", "d", "d"])]
+
+
+def test_sigkill_then_rerun_completes_without_redoing(clips, config, wrap_ffmpeg, tmp_path):
+    slow = wrap_ffmpeg('sleep 0.3; exec "$REAL" "$@"')
+    cfg = config(num_frames=8, workers=1)
+    proc = start_cli("extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}",
+                     "--set", "num_frames=8", "--set", "workers=1", "--set", f"ffmpeg={slow}")
+    assert wait_for(lambda: len(manifest_rows(cfg)) >= 3)
+    proc.kill()  # SIGKILL: no handler runs
+    proc.wait()
+    wait_for(lambda: not live_processes_mentioning(str(tmp_path)), timeout=10)
+
+    finished = {row["rel"] for row in manifest_rows(cfg)}
+    assert 3 <= len(finished) < len(clips)
+    stamps = {p: p.stat().st_mtime_ns for rel in finished for p in (cfg.target / rel).iterdir()}
+
+    summary = run_extract(cfg)
+    assert summary.failed == 0
+    assert summary.skipped >= len(finished) and summary.done + summary.skipped == len(clips)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished clips not redone
+
+    clean = make_config({"source": str(cfg.source), "target": str(tmp_path / "clean" / "train"), "num_frames": 8})
+    run_extract(clean)
+    assert tree_bytes(cfg.target) == tree_bytes(clean.target)
+    assert not (cfg.target.parent / ".train.tmp").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_exits_130_and_leaves_nothing_half_done(clips, config, wrap_ffmpeg, tmp_path, sig):
+    started = tmp_path / "slow-started"
+    hang = wrap_ffmpeg(f'case "$*" in *clip2_*) touch "{started}"; sleep 60;; esac\nexec "$REAL" "$@"')
+    cfg = config(num_frames=8)
+    proc = start_cli("extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}",
+                     "--set", "num_frames=8", "--set", "workers=2", "--set", f"ffmpeg={hang}")
+    assert wait_for(started.exists)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted" in out
+    assert "Traceback" not in err
+    assert not (cfg.target / "b" / "clip2_000000_000001").exists()
+    assert not (cfg.target.parent / ".train.tmp").exists()
+    assert live_processes_mentioning(str(tmp_path)) == []  # no ffmpeg outlives the run
+    for row in manifest_rows(cfg):  # whatever finished is complete
+        assert len(frame_files(cfg.target / row["rel"])) == 8
+
+    summary = run_extract(cfg)  # and a plain rerun finishes the job
+    assert summary.failed == 0 and summary.done + summary.skipped == len(clips)
+
+
+def test_hung_ffmpeg_is_killed_by_timeout(clips, config, wrap_ffmpeg, tmp_path):
+    hang = wrap_ffmpeg('case "$*" in *clip3_*) sleep 60;; esac\nexec "$REAL" "$@"')
+    cfg = config(num_frames=8, timeout_s=2, ffmpeg=hang)
+    t0 = time.monotonic()
+    summary = run_extract(cfg)
+    assert time.monotonic() - t0 < 30
+    assert summary.failed == 1 and summary.done == len(clips) - 1
+    row = json.loads(cfg.record_path("failures").read_text())
+    assert row["stage"] == "timeout" and "timeout_s=2" in row["reason"]
+    assert not (cfg.target / "b" / "clip3_000000_000001").exists()
+    assert live_processes_mentioning(str(tmp_path)) == []
+
+
+def test_full_disk_from_ffmpeg_stops_the_run(clips, config, wrap_ffmpeg):
+    full = wrap_ffmpeg('case "$*" in *clip2_*) head -c 100 /dev/zero > 000001.jpg;'
+                       ' echo "[image2 @ 0x1] Could not write: No space left on device" >&2; exit 1;; esac\n'
+                       'exec "$REAL" "$@"')
+    cfg = config(num_frames=8, workers=1, ffmpeg=full)
+    summary = run_extract(cfg)
+    assert summary.disk_full and "no space left" in summary.disk_full
+    assert summary.exit_code == 1
+    assert summary.done == 2  # clips before it finished, none after it started
+    assert not (cfg.target / "b" / "clip2_000000_000001").exists()
+    assert not (cfg.target.parent / ".train.tmp").exists()
+
+
+def test_full_disk_while_padding(make_clip, config, monkeypatch):
+    import errno
+    import shutil
+    make_clip("a/short.mp4", seconds=0.2, fps=10)
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(shutil, "copyfile", no_space)
+    cfg = config(num_frames=8)
+    summary = run_extract(cfg)
+    assert summary.disk_full and summary.done == 0
+    assert not (cfg.target / "a" / "short").exists()
+
+
+def test_full_disk_cli_message(make_clip, tmp_path, wrap_ffmpeg):
+    make_clip("a/x.mp4", seconds=0.3, fps=10)
+    full = wrap_ffmpeg('echo "No space left on device" >&2; exit 1')
+    proc = run_cli("extract", "--config", "/dev/null", "--set", f"source={tmp_path / 'src'}",
+                   "--set", f"target={tmp_path / 'out/train'}", "--set", f"ffmpeg={full}")
+    assert proc.returncode == 1
+    assert "stopped: no space left" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_config_change_is_refused_without_overwrite(clips, config, tmp_path):
+    run_extract(config(num_frames=6))
+    with pytest.raises(ConfigChanged, match="--overwrite"):
+        run_extract(config(num_frames=7))
+    proc = run_cli("extract", "--config", "/dev/null", "--set", f"source={tmp_path / 'src'}",
+                   "--set", f"target={tmp_path / 'out/train'}", "--set", "num_frames=7")
+    assert proc.returncode == 2 and "other output settings" in proc.stderr
+    summary = run_extract(config(num_frames=7), overwrite=True)
+    assert summary.done == len(clips)
+    assert all(len(frame_files(p)) == 7 for p in config().target.glob("*/*"))
+    assert run_extract(config(num_frames=7)).skipped == len(clips)  # settings now agree
+
+
+def test_retry_failed_only_redoes_failures(make_clip, config, tmp_path):
+    make_clip("a/good.mp4", seconds=0.3, fps=10)
+    broken = tmp_path / "src" / "a" / "fixme.mp4"
+    broken.write_bytes(b"\0" * 100)
+    cfg = config(num_frames=4)
+    assert run_extract(cfg).failed == 1
+    good_stamp = (cfg.target / "a" / "good").stat().st_mtime_ns
+    make_clip("a/fixme.mp4", seconds=0.3, fps=10)  # the user repairs the file
+    summary = run_extract(cfg, retry_failed=True)
+    assert (summary.total, summary.done, summary.failed) == (1, 1, 0)
+    assert (cfg.target / "a" / "good").stat().st_mtime_ns == good_stamp
+    assert len(frame_files(cfg.target / "a" / "fixme")) == 4
+    assert run_extract(cfg, retry_failed=True).total == 0  # nothing left to retry
+
+
+def test_torn_manifest_line_is_tolerated(clips, config):
+    cfg = config(num_frames=4)
+    run_extract(cfg)
+    with cfg.record_path("manifest").open("a") as handle:
+        handle.write('{"rel": "a/clip0_000000_0000')  # a crash mid-write
+    (cfg.target / "d" / "clip7_000000_000001").rename(cfg.target.parent / "moved-away")
+    summary = run_extract(cfg)
+    assert (summary.skipped, summary.done, summary.failed) == (len(clips) - 1, 1, 0)
+    # The next line starts on a line of its own, so it stays readable.
+    assert manifest_rows_tolerant(cfg)[-1]["rel"] == "d/clip7_000000_000001"
+
+
+def manifest_rows_tolerant(cfg):
+    rows = []
+    for line in cfg.record_path("manifest").read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            pass
+    return rows
+
+
+def test_folder_without_manifest_row_is_checked_before_trusting(clips, config):
+    cfg = config(num_frames=4)
+    run_extract(cfg)
+    complete = cfg.target / "a" / "clip0_000000_000001"
+    broken = cfg.target / "a" / "clip1_000000_000001"
+    stamp = complete.stat().st_mtime_ns
+    (broken / "frame_00003.jpg").unlink()
+    cfg.record_path("manifest").unlink()  # as if the run died after the renames
+    summary = run_extract(cfg)
+    assert summary.done == 1 and summary.skipped == len(clips) - 1
+    assert complete.stat().st_mtime_ns == stamp
+    assert len(frame_files(broken)) == 4
+    assert summary.failed == 0
+
+
+def test_leftover_temp_dirs_are_removed(clips, config):
+    cfg = config(num_frames=4)
+    leftover = cfg.target.parent / ".train.tmp" / "all" / "clip-dead" / "raw"
+    leftover.mkdir(parents=True)
+    (leftover / "000001.jpg").write_bytes(b"half")
+    run_extract(cfg)
+    assert not (cfg.target.parent / ".train.tmp").exists()
+
+
+def test_clutter_is_skipped_and_symlinks_followed(make_clip, config, tmp_path):
+    make_clip("real/a.mp4", seconds=0.3, fps=10)
+    outside = make_clip("../elsewhere/linked class/b.mp4", seconds=0.3, fps=10)
+    src = tmp_path / "src"
+    (src / "real" / "._a.mp4").write_bytes(b"\0\5\x16\7")  # AppleDouble twin
+    (src / "real" / ".DS_Store").write_bytes(b"\0")
+    (src / "real" / "README.md").write_text("notes")
+    (src / "real" / "labels.txt").write_text("x")
+    (src / ".hidden").mkdir()
+    (src / "notes.txt").write_text("x")
+    (src / "real" / "link.mp4").symlink_to(src / "real" / "a.mp4")
+    (src / "linked class").symlink_to(outside.parent, target_is_directory=True)
+    cfg = config(num_frames=4)
+    summary = run_extract(cfg)
+    assert (summary.total, summary.done, summary.failed) == (3, 3, 0)
+    assert sorted(str(p.relative_to(cfg.target)) for p in cfg.target.glob("*/*")) == [
+        "linked class/b", "real/a", "real/link"]
+
+
+def test_same_stem_two_extensions_is_reported_not_overwritten(make_clip, config):
+    make_clip("a/x.mp4", seconds=0.3, fps=10)
+    make_clip("a/x.webm", seconds=0.5, fps=10, codec="libvpx")
+    cfg = config(num_frames=4)
+    summary = run_extract(cfg)
+    assert summary.failed == 1 and summary.done == 0
+    row = json.loads(cfg.record_path("failures").read_text())
+    assert row["stage"] == "collision" and "x.mp4" in row["reason"] and "x.webm" in row["reason"]
+    assert not (cfg.target / "a" / "x").exists()
