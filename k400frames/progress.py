@@ -74,4 +74,6 @@ def make_progress(quiet: bool = False):
     from .runner import NoProgress
     if quiet:
         return NoProgress()
-    return BarProgress() if sys.stderr.isatty() else LineProgress()
+    # A bar only when a person watches; logs (CI, nohup, SLURM) get status lines.
+    interactive = sys.stdout.isatty() and sys.stderr.isatty()
+    return BarProgress() if interactive else LineProgress()
