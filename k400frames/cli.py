@@ -85,12 +85,98 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     shard = parse_shard(args.shard)
+    if args.dry_run:
+        return cmd_dry_run(cfg, shard, args)
     progress = make_progress(quiet=args.quiet)
     with _progress_safe_logging():
         summary = run_extract(cfg, shard=shard, overwrite=args.overwrite, retry_failed=args.retry_failed,
                               progress=progress)
     print(format_summary(summary))
     return summary.exit_code
+
+
+def cmd_dry_run(cfg: Config, shard: tuple[int, int] | None, args: argparse.Namespace) -> int:
+    from .dryrun import dry_run, format_dry_run
+
+    report = dry_run(cfg, shard=shard, overwrite=args.overwrite, retry_failed=args.retry_failed)
+    print(format_dry_run(report))
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import json
+
+    from .verify import check_frame_name, format_report, verify_tree
+
+    if args.config and args.frames:
+        raise ConfigError("verify: give --config or --frames, not both")
+    if args.config:
+        cfg = config_from_args(args)
+        frames, num_frames, frame_name, csv = cfg.target, cfg.num_frames, cfg.frame_name, cfg.annotations
+    elif args.frames:
+        if args.num_frames is None:
+            raise ConfigError("verify: --frames needs --num-frames N")
+        frame_name = check_frame_name(args.frame_name or "frame_{:05d}.jpg")
+        frames, num_frames, csv = Path(args.frames), args.num_frames, None
+    else:
+        raise ConfigError("verify: give --config FILE, or --frames DIR --num-frames N")
+    if args.csv:
+        csv = Path(args.csv)
+    report = verify_tree(frames, num_frames, frame_name, csv=csv, deep=args.deep)
+    print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from .annotations import annotate, write_annotations
+
+    result = write_annotations(annotate(Path(args.source), val_fraction=args.val_fraction, seed=args.seed,
+                                        class_names=args.class_names), Path(args.out_dir))
+    print(f"train: {result.train_csv} ({len(result.train)} clips)")
+    print(f"val: {result.val_csv} ({len(result.val)} clips)")
+    for label, count in sorted(result.too_small.items()):
+        log.warning("class %r has %d clip%s, too few to split: all in train", label, count, "s"[:count != 1])
+    for rel, reason in result.skipped:
+        log.warning("skipped %s: %s", rel, reason)
+    if result.too_small:
+        print(f"classes too small to split (all in train): {len(result.too_small)}: "
+              f"{', '.join(sorted(result.too_small))}")
+    if result.skipped:
+        print(f"skipped clips (not in either CSV): {len(result.skipped)}")
+    return EXIT_FAILED if result.skipped else EXIT_OK
+
+
+def cmd_lists(args: argparse.Namespace) -> int:
+    from .annotations import LIST_FORMATS, write_lists
+
+    cfg = config_from_args(args)
+    formats = LIST_FORMATS if args.format == "all" else (args.format,)
+    result = write_lists(cfg, formats)
+    for fmt, path in result.lists.items():
+        print(f"{fmt}: {path}")
+    print(f"labels: {result.labels} ({result.classes} classes; {result.clips} clips listed)")
+    for rel in result.empty:
+        log.warning("not listed, no frames: %s", rel)
+    for rel, frames in result.short:
+        log.warning("listed with %d of %d frames: %s (run verify)", frames, cfg.num_frames, rel)
+    if result.labels_grew:
+        log.warning("labels.txt gained %d classes (%s); list the other splits again so their indices match",
+                    len(result.labels_grew), ", ".join(result.labels_grew[:5]))
+    return EXIT_FAILED if result.empty else EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from .preview import make_preview, parse_grid
+
+    preview = make_preview(Path(args.clip_dir), Path(args.output) if args.output else None,
+                           parse_grid(args.grid), frame_name=args.frame_name)
+    padded = (f"frames {preview.real_frames + 1}-{preview.total_frames} are padding (red frames)"
+              if preview.padded_frames else "no padded frames")
+    print(f"preview: {preview.path} ({preview.grid[0]}x{preview.grid[1]} grid, {preview.size[0]}x{preview.size[1]} px, "
+          f"{preview.total_frames} frames, {padded}; padding from {preview.padding_source})")
+    if preview.note:
+        print(f"note: {preview.note}")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -129,7 +215,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="only re-attempt the clips recorded as failed")
     p.add_argument("--shard", metavar="K/N", help="only this shard of the clips (job arrays); 0 <= K < N")
     p.add_argument("--executor", choices=("local", "dask"), help="override the config's executor")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write nothing: list clips done and to do, estimate bytes and inodes against free space")
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("verify", help="check a frames tree: N intact frames per clip, and the CSV's clips")
+    _add_config_args(p, required=False)
+    p.add_argument("--frames", metavar="DIR", help="split folder to check (instead of --config)")
+    p.add_argument("--num-frames", type=int, metavar="N", help="frames per clip (with --frames)")
+    p.add_argument("--frame-name", metavar="TEMPLATE", help="frame file template (default frame_{:05d}.jpg)")
+    p.add_argument("--csv", metavar="FILE", help="Kinetics CSV to join to the folders (default: the config's "
+                                                 "annotations)")
+    p.add_argument("--deep", action="store_true", help="also decode every frame with ffmpeg (slow)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("annotate", help="write Kinetics CSVs (train.csv, val.csv) for your own <class>/<clip> tree")
+    p.add_argument("source", help="folder of class folders of videos")
+    p.add_argument("--out-dir", required=True, metavar="DIR", help="where to write train.csv and val.csv")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of each class for val (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="split seed; same seed, same split (default 0)")
+    p.add_argument("--class-names", choices=("keep", "underscore"), default="keep",
+                   help="labels as folder names (keep) or with spaces as underscores")
+    p.set_defaults(func=cmd_annotate)
+
+    p = sub.add_parser("lists", help="write training list files and labels.txt beside the split folder")
+    _add_config_args(p)
+    p.add_argument("--format", required=True, choices=("mmaction2", "paddlevideo", "videomae", "slowfast", "all"))
+    p.set_defaults(func=cmd_lists)
+
+    p = sub.add_parser("preview", help="contact sheet of one clip folder (JPEG or PNG)")
+    p.add_argument("clip_dir", help="a clip folder, e.g. frames/train/abseiling/<clip>")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="image to write, .jpg or .png (default: preview_<clip>.jpg in the current folder, "
+                        "never inside the frames tree)")
+    p.add_argument("--grid", default="6x5", metavar="CxR", help="columns x rows of tiles (default 6x5)")
+    p.add_argument("--frame-name", metavar="TEMPLATE",
+                   help="frame file template (default: every .jpg, numbered by the last number in its name)")
+    p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser("demo", help="make a small synthetic dataset, extract and check it")
     p.add_argument("dir", nargs="?", default="k400frames-demo", help="where to put it (default: %(default)s)")

@@ -1,0 +1,269 @@
+"""A contact sheet of one clip folder: evenly spaced frames in a grid, each
+labelled with its frame number, padded frames framed in red.
+
+ffmpeg does the drawing: the chosen frames are symlinked into a temp dir
+under safe sequential names (a clip folder may hold ``%`` or start with
+``-``), read back as an image2 sequence, labelled with ``drawtext``, boxed
+with ``drawbox`` and laid out with ``tile``.  Labels need a font; when
+``drawtext`` fails the sheet is made without them and the result says so.
+
+The default output is ``preview_<clip>.jpg`` in the current directory:
+beside the clip folder would be inside a class folder, where every loader
+would take the sheet for a clip.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import ffmpeg
+from .errors import K400Error
+from .records import all_record_files, read_records
+from .verify import link_sequence
+
+# Layout, in pixels.  Exported so tests and callers can predict the size.
+GAP = 4            # between tiles and around the grid
+HEADER = 20        # strip above the grid for the padding legend
+MAX_TILE_WIDTH = 320
+BACKGROUND = "0x202020"
+PAD_COLOR = "red"
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/System/Library/Fonts/Supplemental/Arial.ttf",
+    "/Library/Fonts/Arial.ttf",
+)
+# A font path goes into a filter graph; only plain characters need no escaping.
+_SAFE_FONT_PATH = re.compile(r"[A-Za-z0-9_./\-]+")
+_FRAME_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+class PreviewError(K400Error):
+    """The contact sheet could not be made."""
+
+
+@dataclasses.dataclass
+class Preview:
+    """What :func:`make_preview` drew."""
+
+    path: Path
+    grid: tuple[int, int]              # columns, rows
+    size: tuple[int, int]              # width, height in pixels
+    tiles: list[int]                   # frame numbers shown, in reading order
+    total_frames: int
+    real_frames: int                   # frames 1..real_frames are decoded, the rest padding
+    padding_source: str                # "manifest" or "bytes" (identical copies of the last frame)
+    labelled: bool
+    note: str = ""
+
+    @property
+    def padded_frames(self) -> int:
+        return self.total_frames - self.real_frames
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """``"6x5"`` -> ``(6, 5)`` (columns, rows)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
+    if not match or not 1 <= int(match[1]) <= 20 or not 1 <= int(match[2]) <= 20:
+        raise PreviewError(f"--grid expects COLUMNSxROWS between 1x1 and 20x20, such as 6x5, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def default_output(clip_dir: Path) -> Path:
+    """``preview_<clip>.jpg`` in the current directory (never inside the tree)."""
+    return Path.cwd() / f"preview_{Path(clip_dir).name}.jpg"
+
+
+def list_frames(clip_dir: Path, frame_name: str | None = None) -> list[tuple[int, Path]]:
+    """``(frame number, path)`` in order: by the template from 1 while frames
+    exist, or, without one, every ``.jpg``/``.jpeg`` numbered by the last
+    number in its name."""
+    clip_dir = Path(clip_dir)
+    if frame_name:
+        frames = []
+        while (clip_dir / frame_name.format(len(frames) + 1)).is_file():
+            frames.append((len(frames) + 1, clip_dir / frame_name.format(len(frames) + 1)))
+        return frames
+    found = []
+    for name in os.listdir(clip_dir):
+        match = _FRAME_NUMBER.search(name)
+        if match and name.lower().endswith((".jpg", ".jpeg")) and not name.startswith("."):
+            found.append((int(match[1]), clip_dir / name))
+    return sorted(found)
+
+
+def choose_tiles(total: int, count: int) -> list[int]:
+    """``count`` evenly spaced 1-based frame numbers from 1 to ``total``,
+    first and last included; all frames when there are not enough."""
+    if total <= count:
+        return list(range(1, total + 1))
+    if count == 1:
+        return [1]
+    return [1 + round(i * (total - 1) / (count - 1)) for i in range(count)]
+
+
+def _manifest_padded(clip_dir: Path) -> int | None:
+    """The clip's ``padded`` count from the run records beside its split
+    folder (``<root>/<split>.manifest*.jsonl``), if it has one."""
+    clip_dir = Path(clip_dir).absolute()
+    split = clip_dir.parent.parent
+    rel = f"{clip_dir.parent.name}/{clip_dir.name}"
+    padded = None
+    for record in read_records(all_record_files(split, "manifest")):
+        if record.get("rel") == rel and isinstance(record.get("padded"), int):
+            padded = record["padded"]  # the latest line wins, as in a resumed run
+    return padded
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    sa, sb = a.stat(), b.stat()
+    if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
+        return True  # pad: hardlink
+    if sa.st_size != sb.st_size:
+        return False
+    return a.read_bytes() == b.read_bytes()
+
+
+def real_frame_count(frames: list[tuple[int, Path]], clip_dir: Path) -> tuple[int, str]:
+    """How many leading frames are real, and how that was learned.
+
+    The manifest knows exactly.  Without it, trailing frames byte-identical to
+    the last one are taken as padding; a video that really ends on a still
+    scene looks the same, which the note in the sheet's result admits."""
+    total = len(frames)
+    padded = _manifest_padded(clip_dir)
+    if padded is not None and 0 <= padded < total:
+        return total - padded, "manifest"
+    last = frames[-1][1]
+    real = total
+    while real > 1 and _same_file(frames[real - 2][1], last):
+        real -= 1
+    return real, "bytes"
+
+
+def jpeg_dimensions(path: Path) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame marker."""
+    data = Path(path).read_bytes()
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            break
+        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        i += 2 + length
+    raise PreviewError(f"cannot read the size of {path} (not a baseline/progressive JPEG?)")
+
+
+def find_font() -> str | None:
+    """A TrueType font file for labels, or None to let fontconfig choose."""
+    for candidate in FONT_CANDIDATES:
+        if os.path.isfile(candidate) and _SAFE_FONT_PATH.fullmatch(candidate):
+            return candidate
+    return None
+
+
+def _filter_graph(tiles: list[int], real: int, total: int, tile_size: tuple[int, int], grid: tuple[int, int],
+                  labels: bool, font: str | None) -> str:
+    width, height = tile_size
+    font_size = max(8, height // 6)
+    font_opt = f"fontfile={font}:" if font else ""
+    # Only digits and fixed words reach drawtext, and expansion is off, so
+    # no text needs escaping.
+    text_opts = f"{font_opt}expansion=none:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=2"
+    chain = [f"scale={width}:{height}"]
+    for position, frame in enumerate(tiles):
+        padded = frame > real
+        if padded:
+            chain.append(f"drawbox=x=0:y=0:w=iw:h=ih:color={PAD_COLOR}:t={max(2, height // 16)}"
+                         f":enable='eq(n\\,{position})'")
+        if labels:
+            text = f"{frame} pad" if padded else str(frame)
+            chain.append(f"drawtext={text_opts}:fontsize={font_size}:text='{text}':x=4:y=4"
+                         f":enable='eq(n\\,{position})'")
+    chain.append(f"tile={grid[0]}x{grid[1]}:padding={GAP}:margin={GAP}:color={BACKGROUND}")
+    chain.append(f"pad=iw:ih+{HEADER}:0:{HEADER}:color={BACKGROUND}")
+    if labels:
+        legend = (f"frames 1-{total}  real 1-{real}  padded {real + 1}-{total} (red)" if real < total
+                  else f"frames 1-{total}  no padding")
+        chain.append(f"drawtext={text_opts.replace(':box=1', ':box=0')}:fontsize={HEADER * 2 // 3}"
+                     f":text='{legend}':x={GAP}:y=3")
+    return ",".join(chain)
+
+
+def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] = (6, 5), *,
+                 frame_name: str | None = None, ffmpeg_exe: str | None = None,
+                 timeout: float = 120.0) -> Preview:
+    """Draw the contact sheet of ``clip_dir`` into ``out`` (``.jpg``/``.jpeg``
+    or ``.png``; default :func:`default_output`), written atomically."""
+    clip_dir = Path(clip_dir)
+    if not clip_dir.is_dir():
+        raise PreviewError(f"not a clip folder: {clip_dir}")
+    out = Path(out) if out else default_output(clip_dir)
+    suffix = out.suffix.lower()
+    if suffix not in (".jpg", ".jpeg", ".png"):
+        raise PreviewError(f"-o: the preview is a .jpg or .png file, got {out.name!r}")
+    if out.is_dir():
+        raise PreviewError(f"-o: {out} is a folder; name the image file")
+    frames = list_frames(clip_dir, frame_name)
+    if not frames:
+        raise PreviewError(f"no frames in {clip_dir}" + (f" named like {frame_name.format(1)}" if frame_name else ""))
+    total = len(frames)
+    real, padding_source = real_frame_count(frames, clip_dir)
+    chosen = choose_tiles(total, grid[0] * grid[1])
+    if real < total and real not in chosen:
+        # Show where the real frames end: the nearest tile moves to the last real frame.
+        nearest = min(range(len(chosen)), key=lambda i: abs(chosen[i] - real))
+        chosen = sorted({*chosen[:nearest], real, *chosen[nearest + 1:]})
+    source_w, source_h = jpeg_dimensions(frames[0][1])
+    scale = min(1.0, MAX_TILE_WIDTH / source_w)
+    # Even tile sides keep 4:2:0 chroma exact after scaling.
+    tile = (max(2, round(source_w * scale / 2) * 2), max(2, round(source_h * scale / 2) * 2))
+    size = (grid[0] * tile[0] + (grid[0] + 1) * GAP, HEADER + grid[1] * tile[1] + (grid[1] + 1) * GAP)
+    exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="k400frames-preview-"))
+    partial = out.parent / f".preview-{os.getpid()}.tmp{suffix}"
+    try:
+        pattern = link_sequence([frames[n - 1][1] for n in chosen], work)
+        font = find_font()
+        note = "" if padding_source == "manifest" else (
+            "padding found by comparing bytes with the last frame (no manifest entry); "
+            "a video that truly ends on a still scene would look padded too")
+        result = _render(exe, pattern, partial, suffix, _filter_graph(chosen, real, total, tile, grid, True, font),
+                         timeout)
+        labelled = result.returncode == 0 and not result.timed_out
+        if not labelled:
+            reason = (result.stderr_tail.splitlines() or ["drawtext failed"])[-1]
+            result = _render(exe, pattern, partial, suffix,
+                             _filter_graph(chosen, real, total, tile, grid, False, None), timeout)
+            if result.returncode != 0 or result.timed_out:
+                raise PreviewError(f"ffmpeg could not draw the preview: {result.stderr_tail or 'timed out'}")
+            note = "; ".join(filter(None, [
+                f"no frame labels (drawtext failed: {reason}); tiles show frames {', '.join(map(str, chosen))} "
+                f"in reading order, padded ones framed in red", note]))
+        os.replace(partial, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if partial.exists():
+            partial.unlink()
+    return Preview(path=out, grid=grid, size=size, tiles=chosen, total_frames=total, real_frames=real,
+                   padding_source=padding_source, labelled=labelled, note=note)
+
+
+def _render(exe: str, pattern: str, out: Path, suffix: str, graph: str, timeout: float) -> ffmpeg.FFmpegResult:
+    codec = ["-c:v", "png"] if suffix == ".png" else ["-c:v", "mjpeg", "-q:v", "2"]
+    # -update 1 writes one image under the literal name (no %d pattern).
+    argv = [exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y",
+            "-protocol_whitelist", "file", "-f", "image2", "-framerate", "1", "-start_number", "1",
+            "-i", f"file:{pattern}", "-vf", graph, "-frames:v", "1", *codec,
+            "-update", "1", "-f", "image2", f"file:{os.path.abspath(out)}"]
+    return ffmpeg.run(argv, timeout=timeout)
