@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SPLIT_CONFIG = $(or $(CONFIG),configs/tiny_k400_$(1).yaml)
 
-.PHONY: install demo test extract-train extract-val clean
+.PHONY: install demo test extract-train extract-val verify-train verify-val clean
 
 # The venv is (re)built whenever it is missing or the package metadata changed.
 $(STAMP): setup.cfg setup.py
@@ -26,6 +26,12 @@ extract-train: $(STAMP)
 
 extract-val: $(STAMP)
 	$(BIN)/k400frames extract --config $(call SPLIT_CONFIG,val)
+
+verify-train: $(STAMP)
+	$(BIN)/k400frames verify --config $(call SPLIT_CONFIG,train)
+
+verify-val: $(STAMP)
+	$(BIN)/k400frames verify --config $(call SPLIT_CONFIG,val)
 
 clean:
 	rm -rf $(VENV) k400frames-demo .pytest_cache build dist *.egg-info

@@ -6,13 +6,19 @@ from pathlib import Path
 from typing import Callable
 
 from .config import make_config
+from .preview import make_preview
 from .runner import run_extract
 from .synth import DEMO_BROKEN, DEMO_CLIPS, make_demo_dataset
+from .verify import format_report, verify_tree
+
+# The clip the demo previews: 4 s at 30 fps, so 120 real frames padded to 300.
+DEMO_SHORT = ("abseiling", "short clip_000000_000004")
 
 
 def run_demo(root: Path, quiet: bool = False, report: Callable[[str], None] = print) -> int:
     """Synthesize (once) a small Kinetics-layout dataset under ``root/videos``,
-    extract it into ``root/frames/train``, check it and report.  Returns an
+    extract it into ``root/frames/train``, verify the tree, draw a preview
+    of the padded short clip and report.  Returns an
     exit code: 0 when everything came out as expected (only the deliberately
     broken file failed)."""
     from .cli import format_summary
@@ -29,6 +35,16 @@ def run_demo(root: Path, quiet: bool = False, report: Callable[[str], None] = pr
     report(format_summary(summary))
     expected_failures = 1
     ok = summary.done == len(DEMO_CLIPS) and summary.failed == expected_failures
+    # The demo ends the way a user should: check the tree, then look at a clip.
+    checked = verify_tree(cfg.target, cfg.num_frames, cfg.frame_name)
+    report(format_report(checked))
+    short_clip = cfg.target / DEMO_SHORT[0] / DEMO_SHORT[1]
+    sheet = make_preview(short_clip, root / f"preview_{DEMO_SHORT[1]}.jpg")
+    report(f"preview of {DEMO_SHORT[0]}/{DEMO_SHORT[1]} ({sheet.real_frames} real frames padded to "
+           f"{sheet.total_frames}, padding framed in red): {sheet.path}")
+    if sheet.note:
+        report(f"preview note: {sheet.note}")
+    ok = ok and checked.ok and sheet.path.is_file()
     report(f"demo {'OK' if ok else 'FAILED'}: {summary.done}/{len(DEMO_CLIPS)} good clips extracted with "
            f"{cfg.num_frames} frames each; the deliberately broken file was "
            f"{'reported' if summary.failed == expected_failures else 'NOT reported as expected'} "
