@@ -17,9 +17,10 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 from .errors import FFmpegNotFound
 
@@ -151,11 +152,13 @@ _live: set[subprocess.Popen] = set()
 _live_lock = threading.Lock()
 
 
-def kill_all() -> None:
+def kill_all(inputs: Collection[str | os.PathLike] | None = None) -> None:
     """Kill every ffmpeg we started (whole process groups).  Called on
-    Ctrl-C/SIGTERM so no ffmpeg outlives the run."""
+    Ctrl-C/SIGTERM so no ffmpeg outlives the run.  With ``inputs``, only those
+    reading one of these videos (a Dask worker may serve other runs too)."""
+    wanted = None if inputs is None else {f"file:{os.path.abspath(p)}" for p in inputs}
     with _live_lock:
-        procs = list(_live)
+        procs = [p for p in _live if wanted is None or wanted.intersection(p.args)]
     for proc in procs:
         _kill_group(proc)
 
@@ -172,13 +175,47 @@ def _tail(data: bytes, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@functools.lru_cache(maxsize=None)
+def _prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent_hook():
+    """A ``preexec_fn`` that has the kernel SIGKILL ffmpeg when the thread that
+    started it dies (Linux only; None elsewhere).  ``finally`` cannot run in a
+    process killed with SIGKILL (the OOM killer, or a Dask worker killed by
+    its nanny), and without this its ffmpeg would run on as an orphan.  The
+    starting thread waits for ffmpeg, so it cannot exit first by accident."""
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+    return hook
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None) -> FFmpegResult:
     """Run ffmpeg and return its exit code and stderr tail.  The child gets its
     own process group so a timeout or an interrupt can kill it with anything it
-    spawned; the ``finally`` guarantees it never outlives this call."""
+    spawned; the ``finally`` guarantees it never outlives this call, and on
+    Linux the kernel kills it if this process dies without running it."""
     log.debug("running: %s", shlex.join(argv))
     proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=_die_with_parent_hook())
     with _live_lock:
         _live.add(proc)
     try:
