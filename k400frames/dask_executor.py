@@ -1,0 +1,176 @@
+"""Run clips on a Dask cluster (``executor: dask``).
+
+The client (the ``k400frames extract`` process) keeps everything that must be
+written once: the progress bar, the manifest, the failures file and the
+summary.  Workers only run :func:`~k400frames.extract.extract_clip`, which
+publishes each clip folder with one atomic rename on the shared filesystem.
+So a worker that dies mid-clip leaves at most a temp folder (removed at the
+end of the run), never a half folder at a final name.
+
+A clip whose worker dies is started again elsewhere by the scheduler itself;
+after ``distributed.scheduler.allowed-failures`` such deaths (3 by default)
+Dask gives up with ``KilledWorker``, and the clip is recorded as failed here
+instead of crashing the run.  We deliberately pass no ``retries=``: that
+option re-runs tasks that *raise*, and ``extract_clip`` only raises for a
+full disk, which must stop the run rather than be tried again.
+
+Dask is an optional extra and is imported only when this executor is made.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterable
+
+from . import ffmpeg
+from .clips import Clip
+from .config import Config
+from .errors import MissingExtra, PreflightError
+from .extract import ClipResult
+
+INSTALL_HINT = "pip install 'k400frames[dask]'"
+WAIT_FOR_WORKERS_S = 120.0
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise MissingExtra(f"executor 'dask' needs Dask, which is not installed; install with {INSTALL_HINT}") from None
+    return distributed
+
+
+def _ignore_sigint_plugin(distributed):
+    """Local worker processes share the terminal's process group, so Ctrl-C
+    reaches them too and each would die printing a traceback.  The client
+    alone handles Ctrl-C (it cancels the tasks and closes the cluster), so
+    its workers ignore SIGINT; workers the nanny restarts get this too."""
+
+    class IgnoreSigint(distributed.WorkerPlugin):
+        def setup(self, worker) -> None:
+            import signal
+            import threading
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreSigint()
+
+
+class DaskTask:
+    """One submitted call.  Its :meth:`result` is safe for the runner: a lost
+    worker becomes a failed :class:`ClipResult`; anything the call itself
+    raised (a full disk) is raised as it is."""
+
+    def __init__(self, future, args: tuple):
+        self.future = future
+        self.args = args
+
+    def result(self) -> Any:
+        from distributed import KilledWorker
+        try:
+            return self.future.result()
+        except KilledWorker as exc:
+            clip = self.args[0] if self.args else None
+            if not isinstance(clip, Clip):
+                raise
+            return ClipResult(clip.rel, str(clip.source), ok=False, stage="worker",
+                              reason=f"the Dask worker running this clip died, on every try ({exc}); "
+                                     f"often out of memory: check the worker logs, then rerun with --retry-failed")
+
+    def cancel(self) -> None:
+        self.future.cancel()
+
+
+class DaskExecutor:
+    """The executor interface of :class:`~k400frames.executors.LocalExecutor`
+    on a Dask cluster: ``cfg.dask_scheduler`` if set, else a cluster of
+    ``cfg.worker_count`` local worker processes with one thread each (the
+    real work happens in ffmpeg, one process per clip)."""
+
+    def __init__(self, cfg: Config):
+        distributed = _import_distributed()
+        self._outstanding: set[DaskTask] = set()
+        # The scheduler and nannies of a local cluster live in this process and
+        # log every worker start and stop at INFO; keep the user's terminal for
+        # the progress bar and real problems.
+        self._distributed_log = logging.getLogger("distributed")
+        self._previous_log_level = self._distributed_log.level
+        self._distributed_log.setLevel(logging.ERROR)
+        self._cluster = None
+        try:
+            if cfg.dask_scheduler:
+                try:
+                    self._client = distributed.Client(cfg.dask_scheduler)
+                except OSError as exc:
+                    raise PreflightError(f"cannot reach the Dask scheduler at {cfg.dask_scheduler} "
+                                         f"(dask.scheduler in the config): {exc}") from None
+            else:
+                self._cluster = distributed.LocalCluster(
+                    n_workers=cfg.worker_count, threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                    # No dashboard; its small HTTP server (health, metrics) on a
+                    # free local port rather than 8787, which another run may hold.
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+                self._client = distributed.Client(self._cluster)
+                register = getattr(self._client, "register_plugin", None) or self._client.register_worker_plugin
+                register(_ignore_sigint_plugin(distributed), name="k400frames-ignore-sigint")
+        except BaseException:
+            if self._cluster is not None:
+                self._cluster.close()
+            self._distributed_log.setLevel(self._previous_log_level)
+            raise
+        if not self._client.nthreads():
+            # A fresh cluster whose workers are still starting (a job queue):
+            # wait for one, so the queue the runner keeps is sized to the cluster.
+            try:
+                self._client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+            except (TimeoutError, OSError):
+                self.close()
+                raise PreflightError(f"no Dask worker joined the scheduler at {cfg.dask_scheduler} within "
+                                     f"{WAIT_FOR_WORKERS_S:g} s; start some with: dask worker "
+                                     f"{cfg.dask_scheduler} --nthreads 1") from None
+        # Threads across the cluster now; the runner keeps about twice this many clips queued.
+        self.workers = max(sum(self._client.nthreads().values()), 1)
+
+    def submit(self, fn: Callable, *args: Any) -> DaskTask:
+        # pure=False: every submission is its own task, even for equal arguments.
+        task = DaskTask(self._client.submit(fn, *args, pure=False), args)
+        self._outstanding.add(task)
+        return task
+
+    def wait_any(self, pending: Iterable[DaskTask]) -> tuple[set, set]:
+        from distributed import wait
+        by_future = {task.future: task for task in pending}
+        done, not_done = wait(list(by_future), return_when="FIRST_COMPLETED")
+        finished = {by_future[f] for f in done}
+        self._outstanding -= finished
+        return finished, {by_future[f] for f in not_done}
+
+    def cancel(self, pending: Iterable[DaskTask]) -> None:
+        pending = list(pending)
+        if pending:
+            self._client.cancel([task.future for task in pending])
+        self._outstanding.difference_update(pending)
+
+    def close(self) -> None:
+        """Cancel what is still queued or running, kill the ffmpegs that run
+        for it on every worker, and shut down (the local cluster too)."""
+        try:
+            if self._outstanding:
+                outstanding = list(self._outstanding)
+                self.cancel(outstanding)
+                inputs = [task.args[0].source for task in outstanding
+                          if task.args and isinstance(task.args[0], Clip)]
+                try:
+                    # Cancelling a future does not stop a task that is running,
+                    # so kill its ffmpeg; extract_clip then removes its temp dir.
+                    # Only ours: other runs may share the cluster.
+                    self._client.run(ffmpeg.kill_all, inputs, wait=True)
+                except Exception:  # noqa: BLE001 - a dead worker has no ffmpeg left to kill
+                    pass
+        finally:
+            try:
+                self._client.close()
+                if self._cluster is not None:
+                    self._cluster.close()
+            finally:
+                self._distributed_log.setLevel(self._previous_log_level)
