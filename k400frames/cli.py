@@ -106,13 +106,16 @@ def cmd_dry_run(cfg: Config, shard: tuple[int, int] | None, args: argparse.Names
 def cmd_verify(args: argparse.Namespace) -> int:
     import json
 
+    from .ffmpeg import find_ffmpeg
     from .verify import check_frame_name, format_report, verify_tree
 
     if args.config and args.frames:
         raise ConfigError("verify: give --config or --frames, not both")
+    configured_ffmpeg = None
     if args.config:
         cfg = config_from_args(args)
         frames, num_frames, frame_name, csv = cfg.target, cfg.num_frames, cfg.frame_name, cfg.annotations
+        configured_ffmpeg = cfg.ffmpeg
     elif args.frames:
         if args.num_frames is None:
             raise ConfigError("verify: --frames needs --num-frames N")
@@ -122,7 +125,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise ConfigError("verify: give --config FILE, or --frames DIR --num-frames N")
     if args.csv:
         csv = Path(args.csv)
-    report = verify_tree(frames, num_frames, frame_name, csv=csv, deep=args.deep)
+    exe = find_ffmpeg(configured_ffmpeg) if args.deep else None
+    report = verify_tree(frames, num_frames, frame_name, csv=csv, deep=args.deep, ffmpeg_exe=exe)
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED
 

@@ -128,6 +128,8 @@ def test_cli_exit_codes_json_and_config_annotations(tree, tmp_path):
     ok = run_cli("verify", "--config", str(config_file))
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("verify OK") and "3 CSV rows" in ok.stdout
+    deep = run_cli("verify", "--config", str(config_file), "--deep")
+    assert deep.returncode == 0 and "decoded" in deep.stdout, deep.stderr
 
     (cfg.target / "abseiling" / "q_w_000000_000010" / "frame_00001.jpg").unlink()
     bad = run_cli("verify", "--frames", str(cfg.target), "--num-frames", "10", "--csv", str(csv), "--json")
