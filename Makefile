@@ -33,6 +33,11 @@ verify-train: $(STAMP)
 verify-val: $(STAMP)
 	$(BIN)/k400frames verify --config $(call SPLIT_CONFIG,val)
 
+# Speedup from 1 to 2 Dask workers on the bench corpus (the test extra brings Dask).
+.PHONY: bench-dask
+bench-dask: $(STAMP)
+	$(BIN)/python bench/dask_scaling.py
+
 clean:
 	rm -rf $(VENV) k400frames-demo .pytest_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
