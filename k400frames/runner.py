@@ -165,6 +165,9 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         raise PreflightError(f"no clips found in {cfg.source} (expected <class>/<clip> with extensions "
                              f"{' '.join(cfg.extensions)})")
     check_target_writable(cfg)
+    # Before anything is written: a Dask scheduler that cannot be reached must
+    # not leave a temp area behind or truncate the failures of the last run.
+    executor = make_executor(cfg)
 
     tmp_root = tmp_area(cfg, shard)
     shutil.rmtree(tmp_root, ignore_errors=True)  # leftovers of a crashed run
@@ -177,7 +180,6 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
 
     stopping.clear()
     started = time.monotonic()
-    executor = make_executor(cfg)
     progress.start(total)
     previous_sigint = signal.getsignal(signal.SIGINT)
     try:

@@ -343,9 +343,15 @@ def test_dask_unreachable_scheduler_is_a_preflight_error(make_clip, config):
     pytest.importorskip("distributed")
     make_clip("cls/a.mp4", seconds=0.2)
     cfg = config(num_frames=2, executor="dask", dask={"scheduler": "tcp://127.0.0.1:9"})
+    cfg.target.parent.mkdir(parents=True)
+    earlier = '{"rel": "cls/a", "stage": "decode", "reason": "from the last run"}\n'
+    (cfg.target.parent / "train.failures.jsonl").write_text(earlier)
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         with pytest.raises(PreflightError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
             run_extract(cfg)
+    # Nothing was started: the last run's failures are still there to retry, no temp area.
+    assert (cfg.target.parent / "train.failures.jsonl").read_text() == earlier
+    assert not (cfg.target.parent / ".train.tmp").exists()
 
 
 def test_dask_scheduler_without_workers_is_a_preflight_error(make_clip, config, monkeypatch):
