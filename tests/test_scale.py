@@ -169,6 +169,7 @@ def dask_cluster():
 @pytest.fixture(scope="module")
 def slow_video(tmp_path_factory, ffmpeg_exe):
     """A clip that takes ffmpeg a second or more: 300 full-HD frames."""
+    pytest.importorskip("distributed")  # only the Dask tests use it; don't build it to skip
     return make_video(tmp_path_factory.mktemp("slow") / "slow.mp4", seconds=10, fps=30, size="1920x1080",
                       ffmpeg_exe=ffmpeg_exe)
 
@@ -228,7 +229,7 @@ def kill_worker_running(slow_name: str, found: dict, deadline_s: float = 120) ->
     that started it (as the OOM killer would); record what happened."""
     import psutil
     end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+    while time.monotonic() < end and not found["stop"].is_set():
         for proc in ffmpeg_children(os.getpid()):
             try:
                 if any(slow_name in arg for arg in cmdline(proc)):
@@ -257,11 +258,14 @@ def few_clips(make_clip):
 def test_dask_worker_killed_mid_clip_loses_nothing(few_clips, slow_video, config, tmp_path, dask_cluster):
     shutil.copyfile(slow_video, tmp_path / "src" / "zumba" / "slow_one.mp4")
     cfg = config(num_frames=300, executor="dask", dask={"scheduler": dask_cluster.scheduler_address})
-    found: dict = {}
+    found: dict = {"stop": threading.Event()}
     killer = threading.Thread(target=kill_worker_running, args=("slow_one", found), daemon=True)
     killer.start()
-    summary = run_extract(cfg)
-    killer.join(5)
+    try:
+        summary = run_extract(cfg)
+    finally:
+        found["stop"].set()  # never let it kill a worker of a later test
+        killer.join(5)
 
     assert "worker" in found, "the slow clip's ffmpeg was never seen"
     assert found["ffmpeg_died"], "ffmpeg outlived the worker that started it"
@@ -281,12 +285,15 @@ def test_dask_worker_dying_on_every_try_is_a_failed_clip(few_clips, slow_video, 
     pytest.importorskip("distributed")
     shutil.copyfile(slow_video, tmp_path / "src" / "zumba" / "slow_one.mp4")
     cfg = config(num_frames=300, executor="dask", workers=2)  # its own LocalCluster, made by the runner
-    found: dict = {}
+    found: dict = {"stop": threading.Event()}
     killer = threading.Thread(target=kill_worker_running, args=("slow_one", found), daemon=True)
     killer.start()
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        summary = run_extract(cfg)
-    killer.join(5)
+    try:
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            summary = run_extract(cfg)
+    finally:
+        found["stop"].set()
+        killer.join(5)
 
     assert found.get("ffmpeg_died"), found
     assert summary.exit_code == 1 and (summary.done, summary.failed) == (len(few_clips), 1)
