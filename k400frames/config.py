@@ -55,7 +55,14 @@ class Config:
 
     @property
     def worker_count(self) -> int:
-        return self.workers or os.cpu_count() or 1
+        # The CPUs this process may use: under SLURM or a container that is
+        # fewer than the machine's cores that os.cpu_count() reports.
+        if self.workers:
+            return self.workers
+        try:
+            return len(os.sched_getaffinity(0)) or 1
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
 
     def frame_filename(self, index: int) -> str:
         """Name of the 1-based frame ``index``."""

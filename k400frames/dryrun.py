@@ -18,8 +18,7 @@ from typing import Any
 
 from .clips import Clip, Collision
 from .config import Config
-from .postprocess import looks_complete
-from .runner import Resume, check_source, final_folder, plan
+from .runner import Resume, check_source, finished_before, plan
 
 # Sample clips tried before giving up on measuring (a broken first clip
 # should not leave the user without an estimate).
@@ -142,10 +141,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
         counts = report.classes.setdefault(item.out_class, ClassPlan())
         counts.clips += 1
         report.clips += 1
-        final = final_folder(cfg, item)
-        done = (not overwrite and final.is_dir()
-                and (item.rel in resume.done or looks_complete(final, cfg.num_frames, cfg.frame_name)))
-        if done:
+        if finished_before(cfg, item, resume, overwrite):
             counts.done += 1
             report.done += 1
         else:

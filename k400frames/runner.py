@@ -168,44 +168,52 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
     # Before anything is written: a Dask scheduler that cannot be reached must
     # not leave a temp area behind or truncate the failures of the last run.
     executor = make_executor(cfg)
-
     tmp_root = tmp_area(cfg, shard)
-    shutil.rmtree(tmp_root, ignore_errors=True)  # leftovers of a crashed run
-    tmp_root.mkdir(parents=True)
     summary = Summary(cfg.target, record_file(cfg.target, "manifest", shard),
                       record_file(cfg.target, "failures", shard), total=total)
-    manifest = RecordWriter(summary.manifest)
-    failures = RecordWriter(summary.failures, truncate=True)
-    recorder = _Recorder(cfg, summary, manifest, failures, progress)
-
-    stopping.clear()
-    started = time.monotonic()
-    progress.start(total)
+    writers: list[RecordWriter] = []
     previous_sigint = signal.getsignal(signal.SIGINT)
+    started = time.monotonic()
     try:
-        _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, started)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-        _stop_now(executor)
-    except DiskFull as exc:
-        summary.disk_full = str(exc)
-        _stop_now(executor)
+        shutil.rmtree(tmp_root, ignore_errors=True)  # leftovers of a crashed run
+        tmp_root.mkdir(parents=True)
+        writers.append(RecordWriter(summary.manifest))
+        writers.append(RecordWriter(summary.failures, truncate=True))
+        recorder = _Recorder(cfg, summary, *writers, progress)
+        stopping.clear()
+        progress.start(total)
+        try:
+            _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            _stop_now()
+        except DiskFull as exc:
+            summary.disk_full = str(exc)
+            _stop_now()
     finally:
+        # The executor first: its workers may still be cleaning up inside tmp_root.
         executor.close()
         summary.seconds = time.monotonic() - started
-        manifest.close()
-        failures.close()
+        for writer in writers:
+            writer.close()
         progress.close()
         shutil.rmtree(tmp_root, ignore_errors=True)
         _remove_if_empty(tmp_root.parent)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, previous_sigint)
     if cfg.annotations is not None and not summary.interrupted:
-        shutil.copyfile(cfg.annotations, cfg.target.parent / cfg.annotations.name)
+        _copy_atomically(cfg.annotations, cfg.target.parent / cfg.annotations.name)
     return summary
 
 
-def _stop_now(executor) -> None:
+def _copy_atomically(source: Path, destination: Path) -> None:
+    # Every shard of a job array copies the CSV; a reader must never see half of it.
+    partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
+    shutil.copyfile(source, partial)
+    os.replace(partial, destination)
+
+
+def _stop_now() -> None:
     """No new clips; kill running ffmpegs.  A second Ctrl-C exits at once."""
     stopping.set()
     if threading.current_thread() is threading.main_thread():
@@ -274,7 +282,22 @@ class _Recorder:
                         remaining, need / 1e9, free / 1e9, self.cfg.target)
 
 
-def _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, started) -> None:
+def finished_before(cfg: Config, clip: Clip, resume: Resume, overwrite: bool = False) -> str | None:
+    """How an earlier run left ``clip``: ``"recorded"`` (final folder and a
+    manifest row with these settings), ``"unrecorded"`` (a complete-looking
+    final folder without a row: the run died between the rename and the
+    record), or None when it must be (re)done."""
+    final = final_folder(cfg, clip)
+    if overwrite or not final.is_dir():
+        return None
+    if clip.rel in resume.done:
+        return "recorded"
+    if looks_complete(final, cfg.num_frames, cfg.frame_name):
+        return "unrecorded"
+    return None
+
+
+def _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder) -> None:
     """Feed clips to the executor lazily (a bounded window, so memory stays flat)."""
     window = max(2 * getattr(executor, "workers", 1), 2)
     pending: set = set()
@@ -295,14 +318,10 @@ def _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, r
                                          reason=f"several sources map to one output folder: {others}; "
                                                 f"rename or remove all but one"))
             continue
-        final = final_folder(cfg, item)
-        if not overwrite and final.is_dir():
-            if item.rel in resume.done:
-                recorder.skipped(item.rel)
-                continue
-            if looks_complete(final, cfg.num_frames, cfg.frame_name):
-                recorder.skipped(item.rel, adopted=True)  # finished just before a crash
-                continue
+        state = finished_before(cfg, item, resume, overwrite)
+        if state:
+            recorder.skipped(item.rel, adopted=state == "unrecorded")
+            continue
         if stopping.is_set():
             break
         pending.add(executor.submit(extract_clip, item, cfg, tmp_root))
