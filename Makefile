@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SPLIT_CONFIG = $(or $(CONFIG),configs/tiny_k400_$(1).yaml)
+DEMO_DIR ?= k400frames-demo
 
 .PHONY: install demo test extract-train extract-val verify-train verify-val clean
 
@@ -16,7 +17,7 @@ $(STAMP): setup.cfg setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/k400frames demo
+	$(BIN)/k400frames demo $(DEMO_DIR)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -37,6 +38,16 @@ verify-val: $(STAMP)
 .PHONY: bench-dask
 bench-dask: $(STAMP)
 	$(BIN)/python bench/dask_scaling.py
+
+# k400frames against the bare bound, the OpenCV path and the seed (bench/README.md).
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP) setup.cfg setup.py
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+.PHONY: bench
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) k400frames-demo .pytest_cache build dist *.egg-info

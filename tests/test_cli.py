@@ -127,3 +127,17 @@ def test_usage_error_exits_2():
 def test_module_and_console_script_agree():
     proc = run_cli("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("k400frames ")
+
+
+def test_make_demo_runs_end_to_end(tmp_path):
+    import sys
+    import subprocess
+    from conftest import PROJECT
+    venv = Path(sys.executable).parent.parent
+    proc = subprocess.run(["make", "-s", "demo", f"VENV={venv}", f"DEMO_DIR={tmp_path / 'demo'}"],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "demo OK" in proc.stdout
+    clips = sorted((tmp_path / "demo" / "frames" / "train").glob("*/*"))
+    assert len(clips) == 8
+    assert all(len(list(clip.iterdir())) == 300 for clip in clips)
