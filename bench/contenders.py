@@ -1,0 +1,176 @@
+"""The contenders ``make bench`` runs side by side.
+
+Each contender is a function ``run(clips, source_root, out, settings)`` that
+writes frame folders under ``out`` and returns the number of frames it wrote.
+The bench times the call, measures ``out`` and removes it.  Add a contender by
+writing such a function and appending a :class:`Contender` to
+:func:`contenders` (or return it from :func:`extra_contenders`, which is how
+optional ones such as Dask plug in).
+
+Output settings are the same for everyone: 340x256 JPEGs at ffmpeg ``-q:v 2``
+(OpenCV at its default quality 95, as mmaction2 writes), 300 frames per clip.
+k400frames, the bare bound and the OpenCV path keep the native frame rate; the
+seed's procedure resamples to 30 fps, because that is what the seed did.
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+from k400frames import ffmpeg as kff
+from k400frames.config import make_config
+from k400frames.runner import run_extract
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    num_frames: int = 300
+    width: int = 340
+    height: int = 256
+    quality: int = 2              # ffmpeg -q:v
+    workers: int = 0              # k400frames workers (0 = its own default)
+    pad: str = "copy"             # k400frames pad method
+    cores: int = os.cpu_count() or 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    key: str
+    label: str
+    run: Callable[[list[Path], Path, Path, Settings], int]
+
+
+# ----------------------------------------------------------------------------
+# k400frames itself, in-process, exactly as `k400frames extract` runs it
+# ----------------------------------------------------------------------------
+
+def run_k400frames(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
+    cfg = make_config({"source": str(source), "target": str(out / "train"), "num_frames": s.num_frames,
+                       "size": f"{s.width}x{s.height}", "jpeg_quality": s.quality, "fps": None,
+                       "workers": s.workers, "pad": s.pad})
+    summary = run_extract(cfg)
+    if summary.failed or summary.done != len(clips):
+        raise RuntimeError(f"k400frames failed on the bench corpus: {summary}")
+    return summary.frames
+
+
+# ----------------------------------------------------------------------------
+# the bare bound: plain ffmpeg, one per clip, `cores` at a time, -frames:v N
+# ----------------------------------------------------------------------------
+
+def bound_argv(exe: str, clip: Path, s: Settings) -> list[str]:
+    """Plain ffmpeg with k400frames's output flags (scaler, quality, encoder
+    options) but ffmpeg's own defaults for everything else (threads)."""
+    scale = f"scale={s.width}:{s.height}"
+    if kff.SCALER_FLAGS:
+        scale += f":flags={kff.SCALER_FLAGS}"
+    encoder = [arg for key, value in kff.JPEG_ENCODER_OPTIONS.items() for arg in (f"-{key}", str(value))]
+    return [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{clip}", "-vf", scale,
+            "-frames:v", str(s.num_frames), "-q:v", str(s.quality), *encoder, "%06d.jpg"]
+
+
+def run_bound(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
+    exe = kff.find_ffmpeg()
+
+    def one(index_clip: tuple[int, Path]) -> int:
+        index, clip = index_clip
+        folder = out / f"{index:05d}"
+        folder.mkdir(parents=True)
+        subprocess.run(bound_argv(exe, clip, s), cwd=folder, check=True, stdin=subprocess.DEVNULL)
+        return len(os.listdir(folder))
+
+    with ThreadPoolExecutor(max_workers=s.cores) as pool:
+        return sum(pool.map(one, enumerate(clips)))
+
+
+# ----------------------------------------------------------------------------
+# the seed's procedure: sequential, whole clip at 30 fps, trim and pad after
+# ----------------------------------------------------------------------------
+
+def run_seed(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
+    exe = kff.find_ffmpeg()
+    frames = 0
+    for index, clip in enumerate(clips):
+        folder = out / f"{index:05d}"
+        folder.mkdir(parents=True)
+        subprocess.run([exe, "-nostdin", "-loglevel", "error", "-i", f"file:{clip}",
+                        "-filter:v", "fps=fps=30", "-s", f"{s.width}x{s.height}", "-q:v", str(s.quality),
+                        str(folder / "%05d.jpg")], check=True)
+        frames += _trim_and_pad(folder, "{:05d}.jpg", s.num_frames)
+    return frames
+
+
+def _trim_and_pad(folder: Path, name: str, n: int) -> int:
+    count = len(os.listdir(folder))
+    for index in range(n + 1, count + 1):
+        os.remove(folder / name.format(index))
+    for index in range(count + 1, n + 1):
+        shutil.copyfile(folder / name.format(count), folder / name.format(index))
+    return n
+
+
+# ----------------------------------------------------------------------------
+# the mmaction2 OpenCV path: process pool, read every frame, resize, imwrite
+# ----------------------------------------------------------------------------
+
+def _opencv_clip(job: tuple[str, str, int, int, int]) -> int:
+    import cv2
+    clip, folder, n, width, height = job
+    os.makedirs(folder)
+    capture = cv2.VideoCapture(clip)
+    written = 0
+    while True:
+        ok, frame = capture.read()        # every frame, to the end, as mmaction2 does
+        if not ok:
+            break
+        if written < n:
+            written += 1
+            cv2.imwrite(os.path.join(folder, f"img_{written:05d}.jpg"), cv2.resize(frame, (width, height)))
+    capture.release()
+    if written == 0:
+        raise RuntimeError(f"OpenCV read no frame from {clip}")
+    return _trim_and_pad(Path(folder), "img_{:05d}.jpg", n)
+
+
+def run_opencv(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
+    jobs = [(str(clip), str(out / f"{i:05d}"), s.num_frames, s.width, s.height) for i, clip in enumerate(clips)]
+    with multiprocessing.get_context("fork").Pool(s.cores) as pool:
+        return sum(pool.map(_opencv_clip, jobs, chunksize=1))
+
+
+def opencv_available() -> bool:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------
+
+K400FRAMES = Contender("k400frames", "k400frames", run_k400frames)
+BOUND = Contender("bound", "bare bound (plain ffmpeg x cores)", run_bound)
+OPENCV = Contender("opencv", "mmaction2 OpenCV path", run_opencv)
+SEED = Contender("seed", "seed procedure", run_seed)
+
+
+def contenders() -> list[Contender]:
+    """The standard field; k400frames first (ratios are against it)."""
+    field = [K400FRAMES, BOUND]
+    if opencv_available():
+        field.append(OPENCV)
+    field.append(SEED)
+    return field
+
+
+def extra_contenders(options) -> list[Contender]:
+    """Optional contenders asked for on the command line.  ``--dask`` is
+    reserved for the Dask executor's rows (1 and 2 workers); until they are
+    added here it adds nothing."""
+    return []
