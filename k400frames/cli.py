@@ -107,7 +107,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     import json
 
     from .ffmpeg import find_ffmpeg
-    from .verify import check_frame_name, format_report, verify_tree
+    from .config import check_frame_name
+    from .verify import format_report, verify_tree
 
     if args.config and args.frames:
         raise ConfigError("verify: give --config or --frames, not both")
@@ -119,7 +120,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     elif args.frames:
         if args.num_frames is None:
             raise ConfigError("verify: --frames needs --num-frames N")
-        frame_name = check_frame_name(args.frame_name or "frame_{:05d}.jpg")
+        frame_name = check_frame_name(args.frame_name or "frame_{:05d}.jpg", "--frame-name")
         frames, num_frames, csv = Path(args.frames), args.num_frames, None
     else:
         raise ConfigError("verify: give --config FILE, or --frames DIR --num-frames N")

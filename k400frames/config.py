@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import ConfigError
+from .ffmpeg import image2_pattern
 
 DEFAULT_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".3gp")
 
@@ -160,7 +161,16 @@ def _frame_name(key: str, value: Any) -> str:
         raise ConfigError(f"{key}: must give each frame its own plain file name, got {value!r}")
     if not first.lower().endswith((".jpg", ".jpeg")):
         raise ConfigError(f"{key}: frames are JPEG, so the name must end in .jpg, got {value!r}")
+    try:
+        image2_pattern(value)  # ffmpeg writes the final names itself
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}; use a field such as {{:05d}}, got {value!r}") from None
     return value
+
+
+def check_frame_name(template: str, key: str = "frame_name") -> str:
+    """Validate a frame-name template; ``key`` names it in the error."""
+    return _frame_name(key, template)
 
 
 def _choice(*allowed: str):

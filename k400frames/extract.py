@@ -100,13 +100,13 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
 
     work = Path(tempfile.mkdtemp(prefix="clip-", dir=tmp_root))
     try:
-        raw = work / "raw"
-        raw.mkdir()
+        frames_dir = work / "clip"
+        frames_dir.mkdir()
         # One frame more than needed tells a cut clip from one of exactly N.
         argv = ffmpeg.extract_command(ffmpeg.find_ffmpeg(cfg.ffmpeg), clip.source, cfg.num_frames + 1,
-                                      fps=cfg.fps, size=cfg.size, short_side=cfg.short_side,
-                                      jpeg_quality=cfg.jpeg_quality)
-        run = ffmpeg.run(argv, cwd=raw, timeout=cfg.timeout_s)
+                                      frame_name=cfg.frame_name, fps=cfg.fps, size=cfg.size,
+                                      short_side=cfg.short_side, jpeg_quality=cfg.jpeg_quality)
+        run = ffmpeg.run(argv, cwd=frames_dir, timeout=cfg.timeout_s)
         if "No space left on device" in run.stderr_tail:
             raise DiskFull(f"no space left on the target filesystem while extracting {clip.rel}")
         if stopping.is_set():
@@ -114,15 +114,15 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
         if run.timed_out:
             return failed("timeout", f"ffmpeg ran longer than timeout_s={cfg.timeout_s:g}s and was killed", run)
         try:
-            count = postprocess.count_raw_frames(raw)
+            count = postprocess.count_frames(frames_dir, cfg.frame_name)
         except postprocess.IncompleteFrames as exc:
             return failed("decode", str(exc), run)
         if run.returncode != 0 or count == 0:
             return failed("decode", describe_failure(run, count, clip.source), run)
 
-        frames = postprocess.finish_frames(raw, work / "clip", cfg.num_frames, cfg.frame_name, count, cfg.pad)
+        frames = postprocess.finish_frames(frames_dir, cfg.num_frames, cfg.frame_name, count, cfg.pad)
         final = cfg.target / clip.out_class / clip.stem
-        postprocess.publish(work / "clip", final, trash=work / "old")
+        postprocess.publish(frames_dir, final, trash=work / "old")
         return ClipResult(clip.rel, str(clip.source), ok=True, decoded=frames.decoded, padded=frames.padded,
                           cut=frames.cut, seconds=time.monotonic() - started,
                           bytes=postprocess.folder_bytes(final))

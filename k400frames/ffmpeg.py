@@ -13,9 +13,11 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
+import string
 import subprocess
 import sys
 import threading
@@ -112,13 +114,25 @@ def find_ffmpeg(configured: str | None = None) -> str:
 # command building
 # ----------------------------------------------------------------------------
 
-# The temp dir is our own folder with a safe name, and ffmpeg runs inside it,
-# so the image2 pattern never contains a user's '%'.
-RAW_PATTERN = "%06d.jpg"
+def image2_pattern(frame_name: str) -> str:
+    """The ``frame_name`` template as an image2 output pattern, so ffmpeg writes
+    frames under their final names: ``frame_{:05d}.jpg`` -> ``./frame_%05d.jpg``.
 
-
-def raw_frame_name(index: int) -> str:
-    return RAW_PATTERN % index
+    A literal ``%`` is escaped, and the ``./`` keeps a name that starts with
+    ``-`` from being read as an option.  ffmpeg runs inside the clip's own temp
+    dir, so the pattern never contains a user's path.  Raises ValueError for a
+    template printf cannot express (only ``{}``, ``{:d}``, ``{:5d}``,
+    ``{:05d}`` and the like can)."""
+    pieces = []
+    for literal, field, spec, conversion in string.Formatter().parse(frame_name):
+        pieces.append(literal.replace("%", "%%"))
+        if field is None:
+            continue
+        if field not in ("", "0") or conversion or not re.fullmatch(r"0?\d*d?", spec or ""):
+            raise ValueError(f"cannot express {{{field}{'!' + conversion if conversion else ''}"
+                             f"{':' + spec if spec else ''}}} as an ffmpeg frame number")
+        pieces.append("%" + (spec or "").rstrip("d") + "d")
+    return "./" + "".join(pieces)
 
 
 def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: int | None) -> list[tuple[str, dict]]:
@@ -135,11 +149,13 @@ def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: i
     return filters
 
 
-def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, fps: float | None = None,
+def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name: str = "frame_{:05d}.jpg",
+                    fps: float | None = None,
                     size: tuple[int, int] | None = None, short_side: int | None = None,
                     jpeg_quality: int = 2, threads: int | None = None) -> list[str]:
     """argv that decodes the first video stream of ``video`` and writes at most
-    ``max_frames`` JPEGs named ``RAW_PATTERN`` into the working directory.
+    ``max_frames`` JPEGs, named by the ``frame_name`` template, into the
+    working directory.
 
     ``-frames:v`` makes ffmpeg stop decoding once enough frames are out; no
     seeking, so frame 1 is the first decoded frame."""
@@ -157,7 +173,7 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, fps: float
     output_options = {"frames:v": max_frames, "q:v": jpeg_quality, "f": "image2", **JPEG_ENCODER_OPTIONS}
     if threads:
         output_options["threads"] = threads
-    out = stream.output(RAW_PATTERN, **output_options)
+    out = stream.output(image2_pattern(frame_name), **output_options)
     # ffmpeg-python puts the graph in -filter_complex, whose thread count is global.
     filter_threads = ["-filter_complex_threads", str(threads)] if threads else []
     return [ffmpeg_exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", *filter_threads,

@@ -1,10 +1,10 @@
-"""Turn ffmpeg's raw frames into a finished clip folder, then publish it.
+"""Turn ffmpeg's frames into a finished clip folder, then publish it.
 
-ffmpeg writes ``000001.jpg ...`` into ``<work>/raw``.  Here they are renamed
-into the ``frame_name`` template in ``<work>/clip``, anything past N is
-removed, a short clip is padded with byte-identical copies of its true last
-frame, and the count is checked.  Only then does one ``rename`` move the
-folder to its final name, so a folder at its final name is always complete.
+ffmpeg writes frames under their final names (the ``frame_name`` template)
+into a temp dir.  Here anything past N is removed, a short clip is padded
+with byte-identical copies of its true last frame, and the count is checked.
+Only then does one ``rename`` move the folder to its final name, so a folder
+at its final name is always complete.
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import shutil
 from pathlib import Path
 
 from .errors import DiskFull
-from .ffmpeg import raw_frame_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,11 +28,11 @@ class IncompleteFrames(Exception):
     """ffmpeg's output has gaps; the clip is not trusted."""
 
 
-def count_raw_frames(raw: Path) -> int:
-    """Number of raw frames, checking they run 1..k without gaps."""
-    names = set(os.listdir(raw))
+def count_frames(folder: Path, frame_name: str) -> int:
+    """Number of frames ffmpeg wrote, checking they run 1..k without gaps."""
+    names = set(os.listdir(folder))
     count = len(names)
-    if names != {raw_frame_name(i) for i in range(1, count + 1)}:
+    if names != {frame_name.format(i) for i in range(1, count + 1)}:
         raise IncompleteFrames(f"ffmpeg wrote {count} files that are not frames 1..{count}")
     return count
 
@@ -43,27 +42,25 @@ def _disk_errors(exc: OSError) -> None:
         raise DiskFull(f"no space left on the target filesystem ({exc.filename or ''})") from None
 
 
-def finish_frames(raw: Path, out: Path, num_frames: int, frame_name: str, raw_count: int,
-                  pad: str = "copy") -> Frames:
-    """Rename, trim and pad ``raw`` (holding ``raw_count`` frames) into ``out``.
+def finish_frames(folder: Path, num_frames: int, frame_name: str, count: int, pad: str = "copy") -> Frames:
+    """Trim and pad ``folder`` (holding frames 1..``count``) to exactly ``num_frames``.
 
-    ``raw_count`` may be ``num_frames + 1``: ffmpeg is asked for one frame more
+    ``count`` may be ``num_frames + 1``: ffmpeg is asked for one frame more
     than needed so we can tell a cut clip from one of exactly N frames."""
-    if raw_count < 1:
+    if count < 1:
         raise ValueError("a clip needs at least one decoded frame")
-    kept = min(raw_count, num_frames)
+    kept = min(count, num_frames)
     try:
-        out.mkdir()
-        for index in range(1, kept + 1):
-            os.rename(raw / raw_frame_name(index), out / frame_name.format(index))
-        last = out / frame_name.format(kept)
+        for index in range(kept + 1, count + 1):
+            os.unlink(folder / frame_name.format(index))
+        last = folder / frame_name.format(kept)
         place = os.link if pad == "hardlink" else shutil.copyfile
         for index in range(kept + 1, num_frames + 1):
-            place(last, out / frame_name.format(index))
+            place(last, folder / frame_name.format(index))
     except OSError as exc:
         _disk_errors(exc)
         raise
-    return Frames(decoded=kept, padded=num_frames - kept, cut=raw_count > num_frames)
+    return Frames(decoded=kept, padded=num_frames - kept, cut=count > num_frames)
 
 
 def publish(work_clip: Path, final: Path, trash: Path) -> None:

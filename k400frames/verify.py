@@ -72,19 +72,6 @@ class VerifyReport:
         }
 
 
-def check_frame_name(template: str) -> str:
-    """``template`` if it names frames 1, 2, ... as distinct plain files."""
-    from .errors import ConfigError
-
-    try:
-        first, second = template.format(1), template.format(2)
-    except (ValueError, IndexError, KeyError) as exc:
-        raise ConfigError(f"--frame-name: not a template such as frame_{{:05d}}.jpg ({exc})") from None
-    if first == second or "/" in first or os.sep in first:
-        raise ConfigError(f"--frame-name: must give each frame its own file name, got {template!r}")
-    return template
-
-
 def _names(names: Sequence[str]) -> str:
     shown = ", ".join(names[:_NAMES_SHOWN])
     more = len(names) - _NAMES_SHOWN

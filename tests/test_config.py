@@ -145,3 +145,8 @@ def test_shipped_configs_load(monkeypatch):
         assert isinstance(cfg, Config)
     seed = load_config(project / "configs" / "seed_compatible.yaml")
     assert (seed.fps, seed.size, seed.jpeg_quality, seed.num_frames) == (30.0, (340, 256), 2, 300)
+
+
+def test_frame_name_must_be_expressible_for_ffmpeg(tmp_path):
+    with pytest.raises(ConfigError, match="frame_name: cannot express"):
+        make_config(base(tmp_path, frame_name="f_{:>5}.jpg"))

@@ -176,3 +176,12 @@ def test_annotations_copied_beside_split(make_clip, config, tmp_path):
     cfg = config(num_frames=4, annotations=str(csv))
     run_extract(cfg)
     assert (cfg.target.parent / "tiny_train.csv").read_text() == csv.read_text()
+
+
+def test_frame_name_with_percent_and_leading_dash(make_clip, config, ffmpeg_exe, tmp_path):
+    video = make_clip("a/x.mp4", seconds=0.3, fps=10)
+    cfg = config(num_frames=5, frame_name="-100%_{:03d}.jpg")
+    assert run_extract(cfg).done == 1
+    assert frame_files(cfg.target / "a" / "x") == [f"-100%_{i:03d}.jpg" for i in range(1, 6)]
+    reference = decode_reference(ffmpeg_exe, video, tmp_path / "ref", 3)
+    assert frames_of(cfg, "a/x")[:3] == reference

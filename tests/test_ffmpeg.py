@@ -23,7 +23,7 @@ def test_safe_invocation():
     assert argv[argv.index("-protocol_whitelist") + 1] == "file"
     assert "hls" not in argv[argv.index("-format_whitelist") + 1].split(",")
     assert argv.index("-protocol_whitelist") < i and argv.index("-format_whitelist") < i
-    assert argv[-1] == ffmpeg.RAW_PATTERN  # relative: ffmpeg runs inside our temp dir
+    assert argv[-1] == "./frame_%05d.jpg"  # relative: ffmpeg runs inside our temp dir
 
 
 def test_native_rate_maps_first_video_stream_only():
@@ -125,3 +125,23 @@ def alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.parametrize("template, pattern", [
+    ("frame_{:05d}.jpg", "./frame_%05d.jpg"),
+    ("img_{}.jpg", "./img_%d.jpg"),
+    ("{:d}.jpg", "./%d.jpg"),
+    ("x{:6d}.jpg", "./x%6d.jpg"),
+    ("100%_{:04d}.jpg", "./100%%_%04d.jpg"),
+    ("-{{literal}}_{:03d}.jpg", "./-{literal}_%03d.jpg"),
+])
+def test_image2_pattern(template, pattern):
+    assert ffmpeg.image2_pattern(template) == pattern
+    for n in (1, 42, 300):  # printf and Python agree on every frame number
+        assert pattern[2:] % n == template.format(n)
+
+
+@pytest.mark.parametrize("template", ["f_{:>5}.jpg", "f_{:x}.jpg", "f_{!r}.jpg", "f_{:05.1f}.jpg"])
+def test_image2_pattern_refuses_what_printf_cannot_say(template):
+    with pytest.raises(ValueError):
+        ffmpeg.image2_pattern(template)
