@@ -4,8 +4,8 @@ Each contender is a function ``run(clips, source_root, out, settings)`` that
 writes frame folders under ``out`` and returns the number of frames it wrote.
 The bench times the call, measures ``out`` and removes it.  Add a contender by
 writing such a function and appending a :class:`Contender` to
-:func:`contenders` (or return it from :func:`extra_contenders`, which is how
-optional ones such as Dask plug in).
+:func:`contenders`.  (Dask's 1-vs-2-worker speedup has its own script,
+``bench/dask_scaling.py``, run by ``make bench-dask``.)
 
 Output settings are the same for everyone: 340x256 JPEGs at ffmpeg ``-q:v 2``
 (OpenCV at its default quality 95, as mmaction2 writes), 300 frames per clip.
@@ -75,14 +75,22 @@ def bound_argv(exe: str, clip: Path, s: Settings) -> list[str]:
             "-frames:v", str(s.num_frames), "-q:v", str(s.quality), *encoder, "%06d.jpg"]
 
 
-def run_bound(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
+def same_argv(exe: str, clip: Path, s: Settings) -> list[str]:
+    """Exactly the command k400frames runs for a clip (threads, scaler,
+    encoder, safety flags), asking for N frames: what is left between this and
+    k400frames is our orchestration, post-processing and padding."""
+    return kff.extract_command(exe, clip, s.num_frames, frame_name="{:06d}.jpg",
+                               size=(s.width, s.height), jpeg_quality=s.quality)
+
+
+def run_bound(clips: list[Path], source: Path, out: Path, s: Settings, argv=bound_argv) -> int:
     exe = kff.find_ffmpeg()
 
     def one(index_clip: tuple[int, Path]) -> int:
         index, clip = index_clip
         folder = out / f"{index:05d}"
         folder.mkdir(parents=True)
-        subprocess.run(bound_argv(exe, clip, s), cwd=folder, check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(argv(exe, clip, s), cwd=folder, check=True, stdin=subprocess.DEVNULL)
         return len(os.listdir(folder))
 
     with ThreadPoolExecutor(max_workers=s.cores) as pool:
@@ -156,21 +164,16 @@ def opencv_available() -> bool:
 
 K400FRAMES = Contender("k400frames", "k400frames", run_k400frames)
 BOUND = Contender("bound", "bare bound (plain ffmpeg x cores)", run_bound)
+SAME_ARGV = Contender("same-argv", "our exact ffmpeg argv x cores, no Python",
+                      lambda clips, source, out, s: run_bound(clips, source, out, s, argv=same_argv))
 OPENCV = Contender("opencv", "mmaction2 OpenCV path", run_opencv)
 SEED = Contender("seed", "seed procedure", run_seed)
 
 
 def contenders() -> list[Contender]:
     """The standard field; k400frames first (ratios are against it)."""
-    field = [K400FRAMES, BOUND]
+    field = [K400FRAMES, BOUND, SAME_ARGV]
     if opencv_available():
         field.append(OPENCV)
     field.append(SEED)
     return field
-
-
-def extra_contenders(options) -> list[Contender]:
-    """Optional contenders asked for on the command line.  ``--dask`` is
-    reserved for the Dask executor's rows (1 and 2 workers); until they are
-    added here it adds nothing."""
-    return []
