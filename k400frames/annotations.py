@@ -157,6 +157,21 @@ def label_folder_candidates(label: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def clip_key(class_name: str, stem: str) -> tuple[str, str]:
+    """A join key that treats spaces and underscores in class names alike."""
+    return class_name.replace(" ", "_"), stem
+
+
+def annotated_clips(csv_path: Path) -> set[tuple[str, str]]:
+    """:func:`clip_key` of every clip a Kinetics CSV lists: by its Kinetics
+    name, or by its id alone (what ``annotate`` makes of a plain stem)."""
+    keys = set()
+    for row in read_kinetics_csv(csv_path):
+        keys.add(clip_key(row.label, row.clip_name))
+        keys.add(clip_key(row.label, row.youtube_id))
+    return keys
+
+
 # ----------------------------------------------------------------------------
 # annotate: a <class>/<clip> tree -> Kinetics CSVs
 # ----------------------------------------------------------------------------

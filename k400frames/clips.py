@@ -34,8 +34,14 @@ class Clip:
 class Collision:
     """Two sources that would write the same output folder."""
 
-    rel: str
+    class_name: str
+    out_class: str
+    stem: str
     sources: tuple[Path, ...]
+
+    @property
+    def rel(self) -> str:
+        return f"{self.out_class}/{self.stem}"
 
 
 def output_class_name(class_name: str, policy: str) -> str:
@@ -76,7 +82,7 @@ def iter_source(source: Path, extensions: Iterable[str], class_policy: str = "ke
             if len(paths) == 1:
                 yield Clip(paths[0], class_name, out_class, stem)
             else:
-                yield Collision(f"{out_class}/{stem}", tuple(paths))
+                yield Collision(class_name, out_class, stem, tuple(paths))
 
 
 def shard_of(rel: str, shards: int) -> int:

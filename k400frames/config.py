@@ -43,6 +43,7 @@ class Config:
     frame_name: str = "frame_{:05d}.jpg"
     workers: int = 0
     annotations: Path | None = None
+    only_annotated: bool = False
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     ffmpeg: str | None = None
     timeout_s: float = 600.0
@@ -197,6 +198,12 @@ def _optional_str(key: str, value: Any) -> str | None:
     return value
 
 
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
 def _timeout(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(f"{key}: expected a positive number of seconds, got {value!r}")
@@ -214,6 +221,7 @@ _CHECKS = {
     "frame_name": _frame_name,
     "workers": lambda key, value: _positive_int(key, value, allow_zero=True),
     "annotations": _optional_path,
+    "only_annotated": _bool,
     "extensions": _extensions,
     "ffmpeg": _optional_str,
     "timeout_s": _timeout,
@@ -240,6 +248,8 @@ def make_config(raw: Mapping[str, Any]) -> Config:
     for key in ("source", "target"):
         if key not in values:
             raise ConfigError(f"{key}: is required (a folder path)")
+    if values.get("only_annotated") and not values.get("annotations"):
+        raise ConfigError("only_annotated: needs 'annotations', the Kinetics CSV that lists the clips to take")
     if values.get("size") and values.get("short_side"):
         raise ConfigError("size and short_side: set one or the other, not both")
     source, target = values["source"], values["target"]

@@ -126,10 +126,18 @@ class Resume:
 
 
 def plan(cfg: Config, shard: tuple[int, int] | None) -> Iterator[Clip | Collision]:
-    """This shard's clips, lazily, in sorted order."""
+    """This shard's clips, lazily, in sorted order; with ``only_annotated``,
+    only those the ``annotations`` CSV lists (one split of a single tree)."""
+    listed = None
+    if cfg.only_annotated:
+        from .annotations import annotated_clips, clip_key
+        listed = annotated_clips(cfg.annotations)
     for item in iter_source(cfg.source, cfg.extensions, cfg.class_names):
-        if in_shard(item.rel, shard):
-            yield item
+        if not in_shard(item.rel, shard):
+            continue
+        if listed is not None and clip_key(item.class_name, item.stem) not in listed:
+            continue
+        yield item
 
 
 def final_folder(cfg: Config, clip: Clip) -> Path:
