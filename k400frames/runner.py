@@ -114,15 +114,30 @@ class Resume:
     done: set[str]
     failed: set[str]
     stale: int  # finished clips made with other output settings
+    bytes_per_clip: float | None = None  # measured on finished clips, if any
 
     @classmethod
     def load(cls, cfg: Config) -> "Resume":
         current = cfg.output_hash()
         done, stale_rels = set(), set()
+        measured_bytes = measured_clips = 0
         for row in read_records(all_record_files(cfg.target, "manifest")):
             (done if row.get("config") == current else stale_rels).add(row["rel"])
+            if row.get("config") == current and isinstance(row.get("bytes"), int) and row["bytes"] > 0:
+                measured_bytes += row["bytes"]
+                measured_clips += 1
         failed = {row["rel"] for row in read_records(all_record_files(cfg.target, "failures"))}
-        return cls(done=done, failed=failed - done, stale=len(stale_rels - done))
+        return cls(done=done, failed=failed - done, stale=len(stale_rels - done),
+                   bytes_per_clip=measured_bytes / measured_clips if measured_clips else None)
+
+
+def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) -> None:
+    """Log a warning when ``clips_left`` clips of a measured size will not fit."""
+    need = clips_left * bytes_per_clip
+    free = shutil.disk_usage(cfg.target).free
+    if need > free:
+        log.warning("the remaining %d clips need about %.1f GB but only %.1f GB are free on %s",
+                    clips_left, need / 1e9, free / 1e9, cfg.target)
 
 
 def plan(cfg: Config, shard: tuple[int, int] | None) -> Iterator[Clip | Collision]:
@@ -173,6 +188,8 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         raise PreflightError(f"no clips found in {cfg.source} (expected <class>/<clip> with extensions "
                              f"{' '.join(cfg.extensions)})")
     check_target_writable(cfg)
+    if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
+        warn_if_short_of_space(cfg, max(total - len(resume.done), 0), resume.bytes_per_clip)
     # Before anything is written: a Dask scheduler that cannot be reached must
     # not leave a temp area behind or truncate the failures of the last run.
     executor = make_executor(cfg)
@@ -277,17 +294,12 @@ class _Recorder:
         self.progress.update(None, self.summary)
 
     def _check_space(self) -> None:
-        # After the first measured clip, project the run's size against free space once.
+        # A fresh run measures its clip size on the first clip, then checks once.
         if self._space_checked:
             return
         self._space_checked = True
         s = self.summary
-        remaining = s.total - s.skipped - s.done - s.failed
-        need = remaining * s.bytes // max(s.done, 1)
-        free = shutil.disk_usage(self.cfg.target).free
-        if need > free:
-            log.warning("the remaining %d clips need about %.1f GB but only %.1f GB are free on %s",
-                        remaining, need / 1e9, free / 1e9, self.cfg.target)
+        warn_if_short_of_space(self.cfg, s.total - s.skipped - s.done - s.failed, s.bytes / max(s.done, 1))
 
 
 def finished_before(cfg: Config, clip: Clip, resume: Resume, overwrite: bool = False) -> str | None:
