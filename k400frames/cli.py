@@ -43,24 +43,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(Path(args.config) if args.config else None, overrides)
 
 
-def format_summary(summary) -> str:
-    lines = [
-        f"clips: {summary.done} extracted ({summary.padded} padded, {summary.cut} cut), "
-        f"{summary.skipped} already done, {summary.failed} failed, of {summary.total}",
-        f"speed: {summary.frames} frames in {summary.seconds:.1f} s = {summary.frames_per_second:.0f} frames/s, "
-        f"{summary.bytes / 1e6:.1f} MB written",
-        f"frames: {summary.target}",
-        f"manifest: {summary.manifest}",
-    ]
-    if summary.failed:
-        lines.append(f"failures: {summary.failures}  (rerun with --retry-failed after fixing them)")
-    if summary.disk_full:
-        lines.append(f"stopped: {summary.disk_full}; free some space and rerun to resume")
-    if summary.interrupted:
-        lines.append("interrupted: rerun the same command to resume")
-    return "\n".join(lines)
-
-
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -81,7 +63,7 @@ def _terminate_as_interrupt():
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from .progress import make_progress
-    from .runner import run_extract
+    from .runner import format_summary, run_extract
 
     cfg = config_from_args(args)
     shard = parse_shard(args.shard)

@@ -7,7 +7,7 @@ from typing import Callable
 
 from .config import make_config
 from .preview import make_preview
-from .runner import run_extract
+from .runner import format_summary, run_extract
 from .synth import DEMO_BROKEN, DEMO_CLIPS, make_demo_dataset
 from .verify import format_report, verify_tree
 
@@ -21,7 +21,6 @@ def run_demo(root: Path, quiet: bool = False, report: Callable[[str], None] = pr
     of the padded short clip and report.  Returns an
     exit code: 0 when everything came out as expected (only the deliberately
     broken file failed)."""
-    from .cli import format_summary
     from .progress import make_progress
 
     root = Path(root).absolute()

@@ -57,6 +57,25 @@ class Summary:
         return 1 if self.failed or self.disk_full else 0
 
 
+def format_summary(summary: Summary) -> str:
+    """The few lines a user reads after a run."""
+    lines = [
+        f"clips: {summary.done} extracted ({summary.padded} padded, {summary.cut} cut), "
+        f"{summary.skipped} already done, {summary.failed} failed, of {summary.total}",
+        f"speed: {summary.frames} frames in {summary.seconds:.1f} s = {summary.frames_per_second:.0f} frames/s, "
+        f"{summary.bytes / 1e6:.1f} MB written",
+        f"frames: {summary.target}",
+        f"manifest: {summary.manifest}",
+    ]
+    if summary.failed:
+        lines.append(f"failures: {summary.failures}  (rerun with --retry-failed after fixing them)")
+    if summary.disk_full:
+        lines.append(f"stopped: {summary.disk_full}; free some space and rerun to resume")
+    if summary.interrupted:
+        lines.append("interrupted: rerun the same command to resume")
+    return "\n".join(lines)
+
+
 class Progress(Protocol):
     def start(self, total: int) -> None: ...
     def update(self, result: ClipResult | None, summary: Summary) -> None: ...
