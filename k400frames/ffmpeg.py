@@ -165,7 +165,9 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name
     input_options = {"threads": threads} if threads else {}
     source = ffmpeg.input(f"file:{os.path.abspath(video)}", protocol_whitelist="file",
                           format_whitelist=VIDEO_DEMUXERS, **input_options)
-    stream = source["v:0"]
+    # 'V', not 'v': the first real video stream, never cover art or a
+    # thumbnail (yt-dlp embeds those), which would give one frame and 299 pads.
+    stream = source["V:0"]
     for name, kwargs in video_filters(fps, size, short_side):
         if name == "scale" and SCALER_FLAGS:
             kwargs = {**kwargs, "flags": SCALER_FLAGS}

@@ -28,7 +28,7 @@ def test_safe_invocation():
 
 def test_native_rate_maps_first_video_stream_only():
     argv = argv_for()
-    assert argv[argv.index("-map") + 1] == "0:v:0"
+    assert argv[argv.index("-map") + 1] == "0:V:0"  # no cover art / thumbnails
     assert "-filter_complex" not in argv and "-r" not in argv
     assert argv[argv.index("-frames:v") + 1] == "301"
     assert argv[argv.index("-q:v") + 1] == "2"
@@ -38,7 +38,7 @@ def test_native_rate_maps_first_video_stream_only():
 def test_fps_and_size_filters():
     argv = argv_for(fps=30, size=(340, 256), jpeg_quality=5)
     graph = argv[argv.index("-filter_complex") + 1]
-    assert graph.startswith("[0:v:0]fps=fps=30")
+    assert graph.startswith("[0:V:0]fps=fps=30")
     assert "scale=" in graph and "w=340" in graph and "h=256" in graph
     assert graph.index("fps") < graph.index("scale")
     assert argv[argv.index("-q:v") + 1] == "5"
