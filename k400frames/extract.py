@@ -120,9 +120,12 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
         if run.returncode != 0 or count == 0:
             return failed("decode", describe_failure(run, count, clip.source), run)
 
-        frames = postprocess.finish_frames(frames_dir, cfg.num_frames, cfg.frame_name, count, cfg.pad)
         final = cfg.target / clip.out_class / clip.stem
-        postprocess.publish(frames_dir, final, trash=work / "old")
+        try:
+            frames = postprocess.finish_frames(frames_dir, cfg.num_frames, cfg.frame_name, count, cfg.pad)
+            postprocess.publish(frames_dir, final, trash=work / "old")
+        except OSError as exc:  # a full disk is DiskFull, raised above this; this clip alone failed
+            return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
         return ClipResult(clip.rel, str(clip.source), ok=True, decoded=frames.decoded, padded=frames.padded,
                           cut=frames.cut, seconds=time.monotonic() - started,
                           bytes=postprocess.folder_bytes(final))

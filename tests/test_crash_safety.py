@@ -260,3 +260,17 @@ def test_same_stem_two_extensions_is_reported_not_overwritten(make_clip, config)
     row = json.loads(cfg.record_path("failures").read_text())
     assert row["stage"] == "collision" and "x.mp4" in row["reason"] and "x.webm" in row["reason"]
     assert not (cfg.target / "a" / "x").exists()
+
+
+def test_unwritable_class_folder_fails_its_clips_only(make_clip, config):
+    make_clip("a/x.mp4", seconds=0.3, fps=10)
+    make_clip("b/y.mp4", seconds=0.3, fps=10)
+    cfg = config(num_frames=4)
+    cfg.target.mkdir(parents=True)
+    (cfg.target / "a").write_text("a file where the class folder goes")  # root ignores chmod, so this
+    summary = run_extract(cfg)
+    assert (summary.done, summary.failed) == (1, 1)
+    row = json.loads(cfg.record_path("failures").read_text())
+    assert row["stage"] == "publish" and row["reason"].startswith(f"cannot write {cfg.target / 'a' / 'x'}")
+    assert len(frame_files(cfg.target / "b" / "y")) == 4
+    assert not (cfg.target.parent / ".train.tmp").exists()
