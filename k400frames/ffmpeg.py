@@ -140,12 +140,13 @@ def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: i
     filters: list[tuple[str, dict]] = []
     if fps:
         filters.append(("fps", {"fps": f"{fps:g}"}))
+    flags = {"flags": SCALER_FLAGS} if SCALER_FLAGS else {}
     if size:
-        filters.append(("scale", {"w": size[0], "h": size[1]}))
+        filters.append(("scale", {"w": size[0], "h": size[1], **flags}))
     elif short_side:
         # Scale the shorter side to `short_side`; -2 keeps aspect with an even length.
         s = short_side
-        filters.append(("scale", {"w": f"if(lt(iw,ih),{s},-2)", "h": f"if(lt(iw,ih),-2,{s})"}))
+        filters.append(("scale", {"w": f"if(lt(iw,ih),{s},-2)", "h": f"if(lt(iw,ih),-2,{s})", **flags}))
     return filters
 
 
@@ -169,8 +170,6 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name
     # thumbnail (yt-dlp embeds those), which would give one frame and 299 pads.
     stream = source["V:0"]
     for name, kwargs in video_filters(fps, size, short_side):
-        if name == "scale" and SCALER_FLAGS:
-            kwargs = {**kwargs, "flags": SCALER_FLAGS}
         stream = stream.filter(name, **kwargs)
     output_options = {"frames:v": max_frames, "q:v": jpeg_quality, "f": "image2", **JPEG_ENCODER_OPTIONS}
     if threads:

@@ -40,6 +40,9 @@ def test_fps_and_size_filters():
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph.startswith("[0:V:0]fps=fps=30")
     assert "scale=" in graph and "w=340" in graph and "h=256" in graph
+    assert f"flags={ffmpeg.SCALER_FLAGS}" in graph
+    assert argv[argv.index("-threads") + 1] == str(ffmpeg.FFMPEG_THREADS)
+    assert argv[argv.index("-huffman") + 1] == "default"
     assert graph.index("fps") < graph.index("scale")
     assert argv[argv.index("-q:v") + 1] == "5"
 
