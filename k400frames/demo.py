@@ -15,7 +15,7 @@ from .verify import format_report, verify_tree
 DEMO_SHORT = ("abseiling", "short clip_000000_000004")
 
 
-def run_demo(root: Path, quiet: bool = False, report: Callable[[str], None] = print) -> int:
+def run_demo(root: Path, report: Callable[[str], None], quiet: bool = False) -> int:
     """Synthesize (once) a small Kinetics-layout dataset under ``root/videos``,
     extract it into ``root/frames/train``, verify the tree, draw a preview
     of the padded short clip and report.  Returns an
