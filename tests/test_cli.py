@@ -141,3 +141,15 @@ def test_make_demo_runs_end_to_end(tmp_path):
     clips = sorted((tmp_path / "demo" / "frames" / "train").glob("*/*"))
     assert len(clips) == 8
     assert all(len(list(clip.iterdir())) == 300 for clip in clips)
+
+
+def test_import_does_no_work():
+    import subprocess
+    import sys
+    code = ("import sys, k400frames.cli, k400frames.runner, k400frames.verify, k400frames.preview\n"
+            "from k400frames.ffmpeg import find_ffmpeg\n"
+            "assert find_ffmpeg.cache_info().currsize == 0, 'ffmpeg looked up at import'\n"
+            "heavy = [m for m in ('ffmpeg', 'tqdm', 'distributed', 'imageio_ffmpeg') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
