@@ -45,6 +45,9 @@ class ClipResult:
                 "returncode": self.returncode, "stderr_tail": self.stderr_tail}
 
 
+# strerror(ENOSPC) and strerror(EDQUOT), as ffmpeg prints them.
+_DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
+
 # ffmpeg's words -> a reason a user can act on.  First match wins.
 _KNOWN_ERRORS = (
     ("not on whitelist", "refused: not a plain video container (a playlist, script or other format "
@@ -107,7 +110,7 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
                                       frame_name=cfg.frame_name, fps=cfg.fps, size=cfg.size,
                                       short_side=cfg.short_side, jpeg_quality=cfg.jpeg_quality)
         run = ffmpeg.run(argv, cwd=frames_dir, timeout=cfg.timeout_s)
-        if "No space left on device" in run.stderr_tail:
+        if any(words in run.stderr_tail for words in _DISK_FULL_WORDS):
             raise DiskFull(f"no space left on the target filesystem while extracting {clip.rel}")
         if stopping.is_set():
             return failed("interrupted", "run stopped", run)
