@@ -247,11 +247,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setup_logging(verbose: bool) -> None:
+    """Our messages on stderr as 'k400frames: ...'.  One handler on our own
+    logger, not propagated, so that logging_redirect_tqdm can swap it for a
+    bar-safe one without the root logger printing every line a second time."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("k400frames: %(message)s"))
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="k400frames: %(message)s", stream=sys.stderr)
+    _setup_logging(args.verbose)
     try:
         with _terminate_as_interrupt():
             return args.func(args)

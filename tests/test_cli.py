@@ -64,6 +64,8 @@ def test_bad_files_are_reported_and_the_run_goes_on(make_clip, tmp_path, ffmpeg_
     assert proc.returncode == 1, proc.stderr
     assert "1 extracted" in proc.stdout and "5 failed" in proc.stdout
     assert "train.failures.jsonl" in proc.stdout
+    assert proc.stderr.count("k400frames: failed: cls/truncated: ") == 1  # said once, with our prefix
+    assert proc.stderr.count("progress: 6/6 clips") == 1
     rows = {Path(r["source"]).name: r for r in map(json.loads, (tmp_path / "out/train.failures.jsonl").open())}
     assert rows["empty.mp4"]["reason"] == "empty file (0 bytes)"
     assert "moov atom not found" in rows["truncated.mp4"]["reason"]
