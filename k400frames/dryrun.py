@@ -82,25 +82,6 @@ def existing_ancestor(path: Path) -> Path:
     return path
 
 
-def _from_manifest(cfg: Config) -> tuple[float, float, int] | None:
-    """(mean bytes, mean inodes, clips) of finished clips with these settings."""
-    from .records import all_record_files, read_records
-
-    current = cfg.output_hash()
-    sizes: dict[str, tuple[int, int]] = {}
-    for row in read_records(all_record_files(cfg.target, "manifest")):
-        if row.get("config") == current and isinstance(row.get("bytes"), int) and row["bytes"] > 0:
-            decoded = row.get("decoded") if isinstance(row.get("decoded"), int) else cfg.num_frames
-            # Hardlinked pads share the last frame's inode; copies are files of their own.
-            files = cfg.num_frames if cfg.pad == "copy" else decoded
-            sizes[row["rel"]] = (row["bytes"], files + 1)  # +1: the clip folder itself
-    if not sizes:
-        return None
-    total_bytes = sum(b for b, _ in sizes.values())
-    total_inodes = sum(i for _, i in sizes.values())
-    return total_bytes / len(sizes), total_inodes / len(sizes), len(sizes)
-
-
 def _measure_sample(cfg: Config, clips: list[Clip], beside: Path) -> tuple[int, int, str] | None:
     """Extract one clip into a temp folder in ``beside``; (bytes, inodes, rel)."""
     from .extract import extract_clip
@@ -159,10 +140,11 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
     # Filesystems without a fixed inode table (btrfs, many network mounts) report 0.
     report.free_inodes = stats.f_favail if stats.f_files else None
 
-    measured = _from_manifest(cfg)
-    if measured:
-        report.bytes_per_clip, report.inodes_per_clip, count = measured
-        report.estimate_source = f"mean of {count} finished clips in the manifest"
+    if resume.measured:
+        # Hardlinked pads share the last frame's inode; copies are files of their own.
+        files = cfg.num_frames if cfg.pad == "copy" else resume.decoded_per_clip
+        report.bytes_per_clip, report.inodes_per_clip = resume.bytes_per_clip, files + 1  # +1: the folder
+        report.estimate_source = f"mean of {resume.measured} finished clips in the manifest"
     elif sample and todo_clips:
         beside = existing_ancestor(cfg.target.parent)
         sampled = _measure_sample(cfg, todo_clips, beside)

@@ -133,21 +133,26 @@ class Resume:
     done: set[str]
     failed: set[str]
     stale: int  # finished clips made with other output settings
-    bytes_per_clip: float | None = None  # measured on finished clips, if any
+    measured: int = 0              # finished clips whose size the manifest records
+    bytes_per_clip: float | None = None
+    decoded_per_clip: float | None = None  # real frames (the rest are pads)
 
     @classmethod
     def load(cls, cfg: Config) -> "Resume":
         current = cfg.output_hash()
         done, stale_rels = set(), set()
-        measured_bytes = measured_clips = 0
+        measured = total_bytes = total_decoded = 0
         for row in read_records(all_record_files(cfg.target, "manifest")):
             (done if row.get("config") == current else stale_rels).add(row["rel"])
             if row.get("config") == current and isinstance(row.get("bytes"), int) and row["bytes"] > 0:
-                measured_bytes += row["bytes"]
-                measured_clips += 1
+                measured += 1
+                total_bytes += row["bytes"]
+                decoded = row.get("decoded")
+                total_decoded += decoded if isinstance(decoded, int) else cfg.num_frames
         failed = {row["rel"] for row in read_records(all_record_files(cfg.target, "failures"))}
-        return cls(done=done, failed=failed - done, stale=len(stale_rels - done),
-                   bytes_per_clip=measured_bytes / measured_clips if measured_clips else None)
+        return cls(done=done, failed=failed - done, stale=len(stale_rels - done), measured=measured,
+                   bytes_per_clip=total_bytes / measured if measured else None,
+                   decoded_per_clip=total_decoded / measured if measured else None)
 
 
 def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) -> None:
