@@ -6,6 +6,7 @@ that the local thread pool and a Dask cluster run exactly the same code.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import threading
@@ -15,7 +16,7 @@ from pathlib import Path
 from . import ffmpeg, postprocess
 from .clips import Clip
 from .config import Config
-from .errors import DiskFull
+from .errors import DiskFull, PreflightError
 
 # Set when the run is stopping (Ctrl-C, SIGTERM, disk full): no new clip starts.
 stopping = threading.Event()
@@ -74,6 +75,16 @@ def describe_failure(result: ffmpeg.FFmpegResult, frames: int, source: Path) -> 
     return f"ffmpeg exited with code {result.returncode}: {last}"
 
 
+def final_folder(cfg: Config, clip: Clip) -> Path:
+    """``<target>/<class>/<clip>``, the only place a clip's frames may go."""
+    final = cfg.target / clip.out_class / clip.stem
+    # Names come from directory listings (no '/', never '.' or '..'), but a
+    # clip's folder must never land outside the target, whatever the source.
+    if os.path.normpath(final).rsplit(os.sep, 2)[0] != os.path.normpath(cfg.target) or clip.stem in ("", ".", ".."):
+        raise PreflightError(f"refusing a clip whose output would leave the target: {clip.source}")
+    return final
+
+
 def _has_mp4_header(path: Path) -> bool:
     try:
         with open(path, "rb") as handle:
@@ -123,11 +134,11 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
         if run.returncode != 0 or count == 0:
             return failed("decode", describe_failure(run, count, clip.source), run)
 
-        final = cfg.target / clip.out_class / clip.stem
+        final = final_folder(cfg, clip)
         try:
             frames = postprocess.finish_frames(frames_dir, cfg.num_frames, cfg.frame_name, count, cfg.pad)
             postprocess.publish(frames_dir, final, trash=work / "old")
-        except OSError as exc:  # a full disk is DiskFull, raised above this; this clip alone failed
+        except OSError as exc:  # only this clip fails; a full disk raises DiskFull (no OSError) and stops the run
             return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
         return ClipResult(clip.rel, str(clip.source), ok=True, decoded=frames.decoded, padded=frames.padded,
                           cut=frames.cut, seconds=time.monotonic() - started,

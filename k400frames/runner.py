@@ -20,7 +20,7 @@ from .clips import Clip, Collision, in_shard, iter_source
 from .config import Config
 from .errors import ConfigChanged, DiskFull, PreflightError
 from .executors import make_executor
-from .extract import ClipResult, extract_clip, stopping
+from .extract import ClipResult, extract_clip, final_folder, stopping
 from .postprocess import looks_complete
 from .records import RecordWriter, all_record_files, read_records, record_file
 
@@ -177,15 +177,6 @@ def plan(cfg: Config, shard: tuple[int, int] | None) -> Iterator[Clip | Collisio
         if listed is not None and clip_key(item.class_name, item.stem) not in listed:
             continue
         yield item
-
-
-def final_folder(cfg: Config, clip: Clip) -> Path:
-    final = cfg.target / clip.out_class / clip.stem
-    # Names come from directory listings (no '/', never '.' or '..'), but a
-    # clip's folder must never land outside the target, whatever the source.
-    if os.path.normpath(final).rsplit(os.sep, 2)[0] != os.path.normpath(cfg.target) or clip.stem in ("", ".", ".."):
-        raise PreflightError(f"refusing a clip whose output would leave the target: {clip.source}")
-    return final
 
 
 # ----------------------------------------------------------------------------

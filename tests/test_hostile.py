@@ -8,7 +8,8 @@ import pytest
 
 from k400frames.clips import Clip
 from k400frames.errors import PreflightError
-from k400frames.runner import final_folder, run_extract
+from k400frames.extract import final_folder
+from k400frames.runner import run_extract
 
 
 @pytest.fixture
