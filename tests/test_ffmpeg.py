@@ -1,5 +1,4 @@
 """ffmpeg discovery and the command builder."""
-import os
 import stat
 import time
 
