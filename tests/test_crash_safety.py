@@ -274,3 +274,39 @@ def test_unwritable_class_folder_fails_its_clips_only(make_clip, config):
     assert row["stage"] == "publish" and row["reason"].startswith(f"cannot write {cfg.target / 'a' / 'x'}")
     assert len(frame_files(cfg.target / "b" / "y")) == 4
     assert not (cfg.target.parent / ".train.tmp").exists()
+
+
+def test_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_path):
+    started = tmp_path / "started"
+    hang = wrap_ffmpeg(f'touch "{started}"; sleep 60')
+    cfg = config(num_frames=8)
+    # A shutdown that takes 60 s and swallows KeyboardInterrupt, as a library
+    # waiting on its own threads may: only a real exit gets out of it.
+    script = ("import sys, time\n"
+              "from k400frames import executors, cli\n"
+              "close = executors.LocalExecutor.close\n"
+              "def stubborn_close(self):\n"
+              "    deadline = time.monotonic() + 60\n"
+              "    while time.monotonic() < deadline:\n"
+              "        try:\n"
+              "            time.sleep(0.1)\n"
+              "        except KeyboardInterrupt:\n"
+              "            pass\n"
+              "    close(self)\n"
+              "executors.LocalExecutor.close = stubborn_close\n"
+              "sys.exit(cli.main(sys.argv[1:]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, "extract", "--set", f"source={cfg.source}",
+                             "--set", f"target={cfg.target}", "--set", f"ffmpeg={hang}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(started.exists)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+        assert time.monotonic() - t0 < 5
+    finally:
+        proc.kill()  # a no-op when it exited, as it should have
+    assert proc.returncode == 130
+    assert live_processes_mentioning(str(tmp_path)) == []
