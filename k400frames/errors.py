@@ -30,5 +30,13 @@ class DiskFull(K400Error):
     exit_code = 1
 
 
+def raise_if_disk_full(exc: OSError, what: object) -> None:
+    """Turn ENOSPC or EDQUOT while writing ``what`` into :class:`DiskFull`,
+    which stops the run; any other OSError is left to the caller."""
+    import errno
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFull(f"no space left on the target filesystem (writing {what})") from None
+
+
 class MissingExtra(K400Error):
     """An optional dependency (such as dask) is not installed."""

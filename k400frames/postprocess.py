@@ -9,12 +9,11 @@ at its final name is always complete.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 import shutil
 from pathlib import Path
 
-from .errors import DiskFull
+from .errors import raise_if_disk_full
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,11 +36,6 @@ def count_frames(folder: Path, frame_name: str) -> int:
     return count
 
 
-def _disk_errors(exc: OSError) -> None:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        raise DiskFull(f"no space left on the target filesystem ({exc.filename or ''})") from None
-
-
 def finish_frames(folder: Path, num_frames: int, frame_name: str, count: int, pad: str = "copy") -> Frames:
     """Trim and pad ``folder`` (holding frames 1..``count``) to exactly ``num_frames``.
 
@@ -58,7 +52,7 @@ def finish_frames(folder: Path, num_frames: int, frame_name: str, count: int, pa
         for index in range(kept + 1, num_frames + 1):
             place(last, folder / frame_name.format(index))
     except OSError as exc:
-        _disk_errors(exc)
+        raise_if_disk_full(exc, exc.filename or folder)
         raise
     return Frames(decoded=kept, padded=num_frames - kept, cut=count > num_frames)
 
@@ -74,7 +68,7 @@ def publish(work_clip: Path, final: Path, trash: Path) -> None:
             os.rename(final, trash)
         os.rename(work_clip, final)
     except OSError as exc:
-        _disk_errors(exc)
+        raise_if_disk_full(exc, exc.filename or final)
         raise
     shutil.rmtree(trash, ignore_errors=True)
 

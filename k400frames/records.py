@@ -8,13 +8,12 @@ them all together.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import DiskFull
+from .errors import raise_if_disk_full
 
 
 def record_file(target: Path, kind: str, shard: tuple[int, int] | None = None) -> Path:
@@ -62,7 +61,8 @@ class RecordWriter:
             if not truncate:
                 self._end_torn_line()
         except OSError as exc:
-            raise _as_disk_error(exc, path) from None
+            raise_if_disk_full(exc, path)
+            raise
 
     def _end_torn_line(self) -> None:
         # A crash may have left a line without its newline; end it so the
@@ -79,15 +79,10 @@ class RecordWriter:
         try:
             os.write(self._fd, line)
         except OSError as exc:
-            raise _as_disk_error(exc, self.path) from None
+            raise_if_disk_full(exc, self.path)
+            raise
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-def _as_disk_error(exc: OSError, path: Path) -> Exception:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFull(f"no space left to write {path}")
-    return exc
