@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 from .clips import Clip, Collision, iter_source
 from .config import DEFAULT_EXTENSIONS, Config
 from .errors import K400Error
+from .records import replaced_atomically
 
 KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split", "is_cc")
 
@@ -137,16 +138,10 @@ def write_kinetics_csv(path: Path, rows: Iterable[Row]) -> Path:
     Quoting is the csv module's (only where a field needs it); lines end in
     ``\\n`` like the Tiny-K400 files."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(KINETICS_HEADER)
-            writer.writerows(row.as_csv() for row in rows)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with replaced_atomically(path) as partial, open(partial, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(KINETICS_HEADER)
+        writer.writerows(row.as_csv() for row in rows)
     return path
 
 
@@ -348,13 +343,8 @@ def _read_labels(path: Path) -> list[str]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with replaced_atomically(path) as partial:
+        partial.write_text(text, encoding="utf-8")
 
 
 def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import ffmpeg
 from .errors import K400Error
-from .records import all_record_files, read_records
+from .records import all_record_files, read_records, replaced_atomically
 from .verify import link_sequence
 
 # Layout, in pixels.  Exported so tests and callers can predict the size.
@@ -231,30 +231,27 @@ def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] 
 
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="k400frames-preview-"))
-    partial = out.parent / f".preview-{os.getpid()}.tmp{suffix}"
     try:
-        pattern = link_sequence([frames[n - 1][1] for n in chosen], work)
-        font = find_font()
-        note = "" if padding_source == "manifest" else (
-            "padding found by comparing bytes with the last frame (no manifest entry); "
-            "a video that truly ends on a still scene would look padded too")
-        result = _render(exe, pattern, partial, suffix, _filter_graph(chosen, real, total, tile, grid, True, font),
-                         timeout)
-        labelled = result.returncode == 0 and not result.timed_out
-        if not labelled:
-            reason = (result.stderr_tail.splitlines() or ["drawtext failed"])[-1]
+        with replaced_atomically(out) as partial:
+            pattern = link_sequence([frames[n - 1][1] for n in chosen], work)
+            font = find_font()
+            note = "" if padding_source == "manifest" else (
+                "padding found by comparing bytes with the last frame (no manifest entry); "
+                "a video that truly ends on a still scene would look padded too")
             result = _render(exe, pattern, partial, suffix,
-                             _filter_graph(chosen, real, total, tile, grid, False, None), timeout)
-            if result.returncode != 0 or result.timed_out:
-                raise PreviewError(f"ffmpeg could not draw the preview: {result.stderr_tail or 'timed out'}")
-            note = "; ".join(filter(None, [
-                f"no frame labels (drawtext failed: {reason}); tiles show frames {', '.join(map(str, chosen))} "
-                f"in reading order, padded ones framed in red", note]))
-        os.replace(partial, out)
+                             _filter_graph(chosen, real, total, tile, grid, True, font), timeout)
+            labelled = result.returncode == 0 and not result.timed_out
+            if not labelled:
+                reason = (result.stderr_tail.splitlines() or ["drawtext failed"])[-1]
+                result = _render(exe, pattern, partial, suffix,
+                                 _filter_graph(chosen, real, total, tile, grid, False, None), timeout)
+                if result.returncode != 0 or result.timed_out:
+                    raise PreviewError(f"ffmpeg could not draw the preview: {result.stderr_tail or 'timed out'}")
+                note = "; ".join(filter(None, [
+                    f"no frame labels (drawtext failed: {reason}); tiles show frames "
+                    f"{', '.join(map(str, chosen))} in reading order, padded ones framed in red", note]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if partial.exists():
-            partial.unlink()
     return Preview(path=out, grid=grid, size=size, tiles=chosen, total_frames=total, real_frames=real,
                    padding_source=padding_source, labelled=labelled, note=note)
 

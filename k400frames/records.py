@@ -8,6 +8,7 @@ them all together.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -86,3 +87,16 @@ class RecordWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path`` to write; on success it replaces
+    ``path`` in one rename, on failure it is removed.  A reader never sees
+    half a file (several shards may write the same CSV at once)."""
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -22,7 +22,7 @@ from .errors import ConfigChanged, DiskFull, PreflightError
 from .executors import make_executor
 from .extract import ClipResult, extract_clip, final_folder, stopping
 from .postprocess import looks_complete
-from .records import RecordWriter, all_record_files, read_records, record_file
+from .records import RecordWriter, all_record_files, read_records, record_file, replaced_atomically
 
 log = logging.getLogger(__name__)
 
@@ -242,15 +242,10 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, previous_sigint)
     if cfg.annotations is not None and not summary.interrupted:
-        _copy_atomically(cfg.annotations, cfg.target.parent / cfg.annotations.name)
+        # Every shard of a job array copies the CSV; a reader must never see half of it.
+        with replaced_atomically(cfg.target.parent / cfg.annotations.name) as partial:
+            shutil.copyfile(cfg.annotations, partial)
     return summary
-
-
-def _copy_atomically(source: Path, destination: Path) -> None:
-    # Every shard of a job array copies the CSV; a reader must never see half of it.
-    partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, destination)
 
 
 def _stop_now() -> None:
