@@ -17,7 +17,6 @@ import math
 import os
 import random
 import re
-import subprocess
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -30,7 +29,6 @@ KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split", "is
 
 # Parsed from the right: YouTube ids themselves hold '_' and '-'.
 _KINETICS_STEM = re.compile(r"(?P<id>.+)_(?P<start>\d{6,})_(?P<end>\d{6,})")
-_DURATION = re.compile(rb"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 LIST_FORMATS = ("mmaction2", "paddlevideo", "videomae", "slowfast")
 # Formats whose lines carry a frame count (rawframe datasets).
@@ -183,25 +181,6 @@ class AnnotateResult:
     val_csv: Path | None = None
 
 
-def probe_duration(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> float | None:
-    """Container duration in seconds from ``ffmpeg -i`` (the bundled ffmpeg
-    has no ffprobe); None when ffmpeg reports none (N/A or unreadable)."""
-    from .ffmpeg import VIDEO_DEMUXERS
-
-    argv = [ffmpeg_exe, "-nostdin", "-hide_banner", "-protocol_whitelist", "file",
-            "-format_whitelist", VIDEO_DEMUXERS, "-i", f"file:{os.path.abspath(video)}"]
-    try:
-        # No output file: ffmpeg prints the input's header and exits 1 on purpose.
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
-    match = _DURATION.search(proc.stderr)
-    if not match:
-        return None
-    hours, minutes, seconds = int(match[1]), int(match[2]), float(match[3])
-    return hours * 3600 + minutes * 60 + seconds
-
-
 def _split_counts(n: int, val_fraction: float) -> int:
     """Clips of a class that go to val: the fraction rounded, but at least one
     and never all, so each split sees every class it can."""
@@ -270,7 +249,7 @@ def _row_for(clip: Clip, ffmpeg_exe: str | None) -> Row | str:
     if parsed:
         youtube_id, start, end = parsed
         return Row(clip.out_class, youtube_id, start, end)
-    from .ffmpeg import find_ffmpeg
+    from .ffmpeg import find_ffmpeg, probe_duration
     duration = probe_duration(ffmpeg_exe or find_ffmpeg(), clip.source)
     if duration is None:
         return "ffmpeg reports no duration (not a readable video?)"

@@ -251,7 +251,8 @@ def _die_with_parent_hook():
 _PR_SET_PDEATHSIG = 1
 
 
-def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None) -> FFmpegResult:
+def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None,
+        tail_lines: int = STDERR_TAIL_LINES) -> FFmpegResult:
     """Run ffmpeg and return its exit code and stderr tail.  The child gets its
     own process group so a timeout or an interrupt can kill it with anything it
     spawned; the ``finally`` guarantees it never outlives this call, and on
@@ -268,11 +269,29 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             _, stderr = proc.communicate()
-            return FFmpegResult(proc.returncode, _tail(stderr), timed_out=True)
-        return FFmpegResult(proc.returncode, _tail(stderr))
+            return FFmpegResult(proc.returncode, _tail(stderr, tail_lines), timed_out=True)
+        return FFmpegResult(proc.returncode, _tail(stderr, tail_lines))
     finally:
         if proc.poll() is None:
             _kill_group(proc)
             proc.wait()
         with _live_lock:
             _live.discard(proc)
+
+
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+
+
+def probe_duration(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> float | None:
+    """Container duration in seconds from ``ffmpeg -i`` (imageio-ffmpeg ships
+    no ffprobe); None when ffmpeg reports none (N/A or unreadable)."""
+    argv = [ffmpeg_exe, "-nostdin", "-hide_banner", "-protocol_whitelist", "file",
+            "-format_whitelist", VIDEO_DEMUXERS, "-i", f"file:{os.path.abspath(video)}"]
+    # No output file: ffmpeg prints the input's header and exits 1 on purpose.
+    # The header is short, but the Duration line is near its top: keep it all.
+    result = run(argv, timeout=timeout, tail_lines=200)
+    match = None if result.timed_out else _DURATION.search(result.stderr_tail)
+    if not match:
+        return None
+    hours, minutes, seconds = int(match[1]), int(match[2]), float(match[3])
+    return hours * 3600 + minutes * 60 + seconds
