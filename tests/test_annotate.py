@@ -10,7 +10,7 @@ import pytest
 from k400frames.annotations import (KINETICS_HEADER, AnnotationError, annotate, parse_clip_stem,
                                     read_kinetics_csv, write_annotations)
 
-from conftest import PROJECT, run_cli
+from helpers import PROJECT, run_cli
 
 TINY_TRAIN = PROJECT / "annotations" / "tiny_train.csv"
 

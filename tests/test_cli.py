@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def write_config(path: Path, **keys) -> Path:
@@ -134,7 +134,7 @@ def test_module_and_console_script_agree():
 def test_make_demo_runs_end_to_end(tmp_path):
     import sys
     import subprocess
-    from conftest import PROJECT
+    from helpers import PROJECT
     venv = Path(sys.executable).parent.parent
     proc = subprocess.run(["make", "-s", "demo", f"VENV={venv}", f"DEMO_DIR={tmp_path / 'demo'}"],
                           cwd=PROJECT, capture_output=True, text=True, timeout=600)

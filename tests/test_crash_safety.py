@@ -13,7 +13,7 @@ import pytest
 from k400frames.config import make_config
 from k400frames.errors import ConfigChanged
 from k400frames.runner import run_extract
-from conftest import frame_files, run_cli
+from helpers import frame_files, run_cli
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

@@ -8,7 +8,7 @@ from k400frames.dryrun import dry_run
 from k400frames.postprocess import folder_bytes
 from k400frames.runner import run_extract
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def tree_state(root):

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from k400frames.runner import run_extract
-from conftest import decode_reference, frame_files, jpeg_size
+from helpers import decode_reference, frame_files, jpeg_size
 
 N = 10
 

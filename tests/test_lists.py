@@ -8,7 +8,7 @@ import pytest
 from k400frames.annotations import LIST_FORMATS, ListFormatError, list_path, write_lists
 from k400frames.runner import run_extract
 
-from conftest import run_cli
+from helpers import run_cli
 
 CLIPS = ("air drumming/-a_b_000001_000011.mp4", "air drumming/c_000000_000010.mp4", "abseiling/d_000000_000010.mp4",
          "zumba/e_000000_000010.mp4")

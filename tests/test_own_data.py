@@ -2,7 +2,7 @@
 each split with only_annotated, verify against the CSVs, write lists."""
 import csv
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def test_own_videos_to_verified_frames_and_lists(make_clip, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from k400frames.preview import GAP, HEADER, choose_tiles, make_preview
 from k400frames.runner import run_extract
 
-from conftest import jpeg_size, run_cli
+from helpers import jpeg_size, run_cli
 
 
 def png_size(data: bytes) -> tuple[int, int]:

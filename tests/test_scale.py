@@ -118,7 +118,7 @@ def test_two_shards_in_turn_equal_one_unsharded_run(small_tree, config, tmp_path
 
 
 def test_shard_on_the_command_line(small_tree, tmp_path):
-    from conftest import run_cli
+    from helpers import run_cli
     target = tmp_path / "out" / "train"
     common = ["extract", "--set", f"source={tmp_path / 'src'}", "--set", f"target={target}",
               "--set", f"num_frames={NUM_FRAMES}"]

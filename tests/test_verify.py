@@ -9,7 +9,7 @@ from k400frames.annotations import KINETICS_HEADER
 from k400frames.runner import run_extract
 from k400frames.verify import verify_tree
 
-from conftest import run_cli
+from helpers import run_cli
 
 CLIPS = (("tai chi", "abc-_x_000001_000011.mp4"), ("tai chi", "-lead_000005_000015.mp4"),
          ("abseiling", "q_w_000000_000010.mp4"))

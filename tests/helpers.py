@@ -1,0 +1,49 @@
+"""Helpers the test modules share (fixtures live in conftest.py)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300,
+            **popen) -> subprocess.CompletedProcess:
+    """Run ``python -m k400frames ARGS`` as a user would, capturing output."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "k400frames", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, **popen)
+
+
+def decode_reference(ffmpeg_exe: str, video: Path, out_dir: Path, frames: int, vf: str | None = None) -> list[bytes]:
+    """ffmpeg's own decode of the first ``frames`` frames, as JPEG bytes, with
+    the same encoder settings k400frames uses: the yardstick for pixel tests."""
+    from k400frames.ffmpeg import JPEG_ENCODER_OPTIONS
+    out_dir.mkdir(parents=True, exist_ok=True)
+    argv = [ffmpeg_exe, "-nostdin", "-loglevel", "error", "-i", f"file:{video}", "-map", "0:v:0"]
+    if vf:
+        argv += ["-vf", vf]
+    argv += ["-frames:v", str(frames), "-q:v", "2"]
+    for key, value in JPEG_ENCODER_OPTIONS.items():
+        argv += [f"-{key}", str(value)]
+    argv += ["-f", "image2", str(out_dir / "%06d.jpg")]
+    subprocess.run(argv, check=True)
+    return [p.read_bytes() for p in sorted(out_dir.glob("*.jpg"))]
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame marker."""
+    i = 2
+    while i < len(data):
+        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
+            return width, height
+        i += 2 + length
+    raise ValueError("no SOF marker")
+
+
+def frame_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
