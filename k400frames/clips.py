@@ -3,14 +3,16 @@
 The walk is lazy (one class folder listed at a time) and sorted, so the clip
 order does not depend on the filesystem and memory stays flat on a 650k-clip
 tree.  Clutter (AppleDouble ``._x.mp4``, ``.DS_Store``, dotfiles, READMEs,
-other extensions) is skipped silently; symlinked clips and class folders are
-followed.
+other extensions) is skipped, and counted by kind for the run's summary, so a
+user sees what was left out (``.ts`` files of a camera, say); symlinked clips
+and class folders are followed.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -59,23 +61,42 @@ def _visible(name: str) -> bool:
     return not name.startswith(".")
 
 
-def _sorted_entries(folder: Path) -> list[os.DirEntry]:
+def _sorted_entries(folder: Path, skipped: Counter | None = None) -> list[os.DirEntry]:
     with os.scandir(folder) as entries:
-        return sorted((e for e in entries if _visible(e.name)), key=lambda e: e.name)
+        listed = sorted(entries, key=lambda e: e.name)
+    hidden = sum(1 for e in listed if not _visible(e.name))
+    if skipped is not None and hidden:
+        skipped["dotfiles"] += hidden
+    return [e for e in listed if _visible(e.name)]
 
 
-def iter_source(source: Path, extensions: Iterable[str], class_policy: str = "keep") -> Iterator[Clip | Collision]:
+def skip_kind(name: str) -> str:
+    """How a skipped file is counted: by its extension (``.txt``)."""
+    suffix = os.path.splitext(name)[1].lower()
+    return suffix if suffix else "no extension"
+
+
+def iter_source(source: Path, extensions: Iterable[str], class_policy: str = "keep",
+                skipped: Counter | None = None) -> Iterator[Clip | Collision]:
     """Yield every clip under ``source`` in sorted order, and a
-    :class:`Collision` for each output folder that two sources claim."""
+    :class:`Collision` for each output folder that two sources claim.  Entries
+    that are not clips are counted in ``skipped`` by kind (an extension,
+    ``dotfiles`` or ``folders``)."""
     extensions = tuple(e.lower() for e in extensions)
-    for class_entry in _sorted_entries(source):
+    count = skipped if skipped is not None else Counter()
+    for class_entry in _sorted_entries(source, count):
         if not class_entry.is_dir():  # follows symlinks
+            count[skip_kind(class_entry.name)] += 1
             continue
         class_name = class_entry.name
         out_class = output_class_name(class_name, class_policy)
         by_stem: dict[str, list[Path]] = {}
-        for entry in _sorted_entries(Path(class_entry.path)):
-            if not entry.name.lower().endswith(extensions) or not entry.is_file():
+        for entry in _sorted_entries(Path(class_entry.path), count):
+            if not entry.is_file():
+                count["folders"] += 1
+                continue
+            if not entry.name.lower().endswith(extensions):
+                count[skip_kind(entry.name)] += 1
                 continue
             by_stem.setdefault(clip_stem(entry.name), []).append(Path(entry.path))
         for stem, paths in by_stem.items():

@@ -25,7 +25,11 @@ import yaml
 from .errors import ConfigError
 from .ffmpeg import image2_pattern
 
-DEFAULT_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".3gp")
+# Every extension here is read by a demuxer of ffmpeg.VIDEO_DEMUXERS: camera
+# and broadcast recordings (.mts, .m2ts, .ts), DVD rips (.vob), Windows (.wmv,
+# .asf) and Ogg video (.ogv) besides the web formats.
+DEFAULT_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".3gp", ".3g2",
+                      ".ts", ".mts", ".m2ts", ".vob", ".wmv", ".asf", ".ogv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Config:
     fps: float | None = None
     size: tuple[int, int] | None = None
     short_side: int | None = None
+    square_pixels: bool = True
     jpeg_quality: int = 2
     frame_name: str = "frame_{:05d}.jpg"
     workers: int = 0
@@ -49,11 +54,13 @@ class Config:
     timeout_s: float = 600.0
     pad: str = "copy"
     class_names: str = "keep"
+    damaged: str = "fail"
     executor: str = "local"
     dask_scheduler: str | None = None
 
     # Keys whose value changes the bytes written; resume refuses to mix them.
-    OUTPUT_KEYS = ("num_frames", "fps", "size", "short_side", "jpeg_quality", "frame_name", "class_names")
+    OUTPUT_KEYS = ("num_frames", "fps", "size", "short_side", "square_pixels", "jpeg_quality", "frame_name",
+                   "class_names")
 
     @property
     def worker_count(self) -> int:
@@ -217,6 +224,7 @@ _CHECKS = {
     "fps": _fps,
     "size": _size,
     "short_side": _short_side,
+    "square_pixels": _bool,
     "jpeg_quality": _jpeg_quality,
     "frame_name": _frame_name,
     "workers": lambda key, value: _positive_int(key, value, allow_zero=True),
@@ -227,6 +235,7 @@ _CHECKS = {
     "timeout_s": _timeout,
     "pad": _choice("copy", "hardlink"),
     "class_names": _choice("keep", "underscore"),
+    "damaged": _choice("fail", "keep"),
     "executor": _choice("local", "dask"),
     "dask": None,  # a nested mapping, flattened below
 }

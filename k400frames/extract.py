@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -40,6 +41,7 @@ class ClipResult:
     stderr_tail: str = ""
     interrupted: bool = False
     disk_full: bool = False
+    damaged: str = ""       # why the video is damaged (kept with damaged: keep, else a failure)
 
     def failure_record(self) -> dict:
         return {"rel": self.rel, "source": self.source, "stage": self.stage, "reason": self.reason,
@@ -75,6 +77,66 @@ def describe_failure(result: ffmpeg.FFmpegResult, frames: int, source: Path) -> 
     return f"ffmpeg exited with code {result.returncode}: {last}"
 
 
+# Demuxer words for a file that ends before its own header says it does (a
+# download cut short): mov/mp4, matroska/webm, and the generic packet reader.
+_TRUNCATION_WORDS = ("partial file", "File ended prematurely", "Truncating packet", "EOF inside")
+
+# Decoder messages that healthy files print as well.  A clip cut with
+# ``-c copy`` from an open-GOP source starts with frames that reference
+# pictures before the cut; the decoder drops or rebuilds those and says so.
+_HARMLESS_DECODER_WORDS = ("mmco: unref short failure", "co located POCs unavailable",
+                           "reference picture missing during reorder", "Missing reference picture",
+                           "Could not find ref with POC", "Error constructing the frame RPS",
+                           "illegal short term buffer state detected")
+
+# Lines from our side of the pipeline (filters, encoder, image2 muxer): those
+# are about writing frames, never about the source.
+_OUTPUT_SIDE = re.compile(r"^\[(?:out#|vost#|enc:|fc#|vf#|image2 @|Parsed_)")
+_REPEATED = re.compile(r"^\s*Last message repeated (\d+) times?")
+
+
+def find_damage(stderr: str) -> tuple[str, int, str]:
+    """Classify what a *successful* ffmpeg run printed at ``-loglevel error``.
+
+    A healthy file prints nothing there, so every message from the demuxer or
+    the decoder is damage, except the few that healthy open-GOP cuts print.
+    Returns (``"truncated"`` | ``"decode"`` | ``""``, number of error messages,
+    the first one, or for a truncated file the demuxer's message)."""
+    kind, count, first, counting = "", 0, "", False
+    for line in stderr.splitlines():
+        repeated = _REPEATED.match(line)
+        if repeated:
+            count += int(repeated[1]) if counting else 0
+            continue
+        counting = False
+        text = line.strip()
+        if not text or _OUTPUT_SIDE.match(text) or any(w in text for w in _HARMLESS_DECODER_WORDS):
+            continue
+        message = re.sub(r"^(?:\[[^]]*\]\s*)+", "", text)  # drop the "[h264 @ 0x...]" prefixes
+        if any(w in text for w in _TRUNCATION_WORDS):
+            if kind != "truncated":  # the demuxer's word says more than the decoder's complaint
+                kind, first = "truncated", message
+        elif not kind:
+            kind = "decode"
+        counting = True
+        count += 1
+        first = first or message
+    return kind, count, first
+
+
+def damage_reason(kind: str, count: int, first: str, decoded: int, header: ffmpeg.Header | None,
+                  rate: float | None) -> str:
+    """The line a user reads for a damaged clip."""
+    if kind == "truncated":
+        rate = rate or (header.fps if header else None)
+        if header and header.duration and rate:
+            promised = round(header.duration * rate)
+            return (f"truncated: {decoded} of the {promised} frames its header promises decoded "
+                    f"(ffmpeg: {first})")
+        return f"truncated: the file ends early after {decoded} frames (ffmpeg: {first})"
+    return f"decode errors: {count}, first: {first}"
+
+
 def final_folder(cfg: Config, clip: Clip) -> Path:
     """``<target>/<class>/<clip>``, the only place a clip's frames may go."""
     final = cfg.target / clip.out_class / clip.stem
@@ -95,14 +157,25 @@ def _has_mp4_header(path: Path) -> bool:
 
 def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
     """Extract ``clip`` to ``cfg.target/<class>/<stem>``; never raises for a bad
-    video (that is a failed :class:`ClipResult`), only for a full disk."""
+    video or for anything else that goes wrong with this one clip (that is a
+    failed :class:`ClipResult`), only for a full disk, which stops the run."""
     started = time.monotonic()
+    try:
+        return _extract(clip, cfg, tmp_root, started)
+    except DiskFull:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one clip's surprise must not end a 240k-clip run
+        return ClipResult(clip.rel, str(clip.source), ok=False, stage="internal",
+                          reason=f"unexpected error: {type(exc).__name__}: {exc}",
+                          seconds=time.monotonic() - started, interrupted=stopping.is_set())
 
-    def failed(stage: str, reason: str, run: ffmpeg.FFmpegResult | None = None) -> ClipResult:
+
+def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipResult:
+    def failed(stage: str, reason: str, run: ffmpeg.FFmpegResult | None = None, damaged: str = "") -> ClipResult:
         return ClipResult(clip.rel, str(clip.source), ok=False, stage=stage, reason=reason,
                           returncode=run.returncode if run else None,
                           stderr_tail=run.stderr_tail if run else "",
-                          seconds=time.monotonic() - started, interrupted=stopping.is_set())
+                          seconds=time.monotonic() - started, interrupted=stopping.is_set(), damaged=damaged)
 
     if stopping.is_set():
         return failed("interrupted", "run stopped before this clip started")
@@ -116,12 +189,14 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
     try:
         frames_dir = work / "clip"
         frames_dir.mkdir()
+        exe = ffmpeg.find_ffmpeg(cfg.ffmpeg)
         # One frame more than needed tells a cut clip from one of exactly N.
-        argv = ffmpeg.extract_command(ffmpeg.find_ffmpeg(cfg.ffmpeg), clip.source, cfg.num_frames + 1,
+        argv = ffmpeg.extract_command(exe, clip.source, cfg.num_frames + 1,
                                       frame_name=cfg.frame_name, fps=cfg.fps, size=cfg.size,
-                                      short_side=cfg.short_side, jpeg_quality=cfg.jpeg_quality)
+                                      short_side=cfg.short_side, square_pixels=cfg.square_pixels,
+                                      jpeg_quality=cfg.jpeg_quality)
         run = ffmpeg.run(argv, cwd=frames_dir, timeout=cfg.timeout_s)
-        if any(words in run.stderr_tail for words in _DISK_FULL_WORDS):
+        if any(words in run.stderr for words in _DISK_FULL_WORDS):
             raise DiskFull(f"no space left on the target filesystem while extracting {clip.rel}")
         if stopping.is_set():
             return failed("interrupted", "run stopped", run)
@@ -134,6 +209,16 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
         if run.returncode != 0 or count == 0:
             return failed("decode", describe_failure(run, count, clip.source), run)
 
+        damaged = ""
+        kind, errors, first = find_damage(run.stderr)
+        if kind:
+            # Only a damaged clip pays for a second look at its header.
+            header = ffmpeg.probe_header(exe, clip.source) if kind == "truncated" else None
+            damaged = damage_reason(kind, errors, first, count, header, cfg.fps)
+            if cfg.damaged == "fail":
+                return failed("damaged", damaged + "; set damaged: keep to extract such clips anyway", run,
+                              damaged=damaged)
+
         final = final_folder(cfg, clip)
         try:
             frames = postprocess.finish_frames(frames_dir, cfg.num_frames, cfg.frame_name, count, cfg.pad)
@@ -142,6 +227,6 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
             return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
         return ClipResult(clip.rel, str(clip.source), ok=True, decoded=frames.decoded, padded=frames.padded,
                           cut=frames.cut, seconds=time.monotonic() - started,
-                          bytes=postprocess.folder_bytes(final))
+                          bytes=postprocess.folder_bytes(final), damaged=damaged)
     finally:
         shutil.rmtree(work, ignore_errors=True)

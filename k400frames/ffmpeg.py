@@ -135,41 +135,73 @@ def image2_pattern(frame_name: str) -> str:
     return "./" + "".join(pieces)
 
 
-def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: int | None) -> list[tuple[str, dict]]:
+def file_url(path: str | os.PathLike) -> str:
+    """``path`` as an absolute ``file:`` URL: a name that starts with ``-`` is
+    never read as an option, and ``%``, quotes and spaces pass verbatim."""
+    return f"file:{os.path.abspath(path)}"
+
+
+# ffmpeg-python hashes every argument as strict UTF-8, so a file name that is
+# not valid UTF-8 (kept by os.fsdecode as surrogates) cannot pass through it.
+# The command is built around this stand-in and the real URL put in after.
+_INPUT_STAND_IN = "file:k400frames-input"
+
+
+def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: int | None,
+                  square_pixels: bool = True) -> list[tuple[str, dict]]:
     """The filter chain as (name, kwargs) pairs, in order."""
-    filters: list[tuple[str, dict]] = []
+    # Frame 1 is the first decoded video frame.  ffmpeg's output timeline starts
+    # at the file's start, and audio, an edit list or a container offset can
+    # start before the video; constant-rate output would fill that gap with
+    # copies of frame 1 and make every later frame lag.
+    filters: list[tuple[str, dict]] = [("setpts", {"expr": "PTS-STARTPTS"})]
     if fps:
-        filters.append(("fps", {"fps": f"{fps:g}"}))
+        # eof_action=pass: a clip shorter than one output period still gives
+        # its one real frame (the default rounding would drop it).
+        filters.append(("fps", {"fps": f"{fps:g}", "eof_action": "pass"}))
     flags = {"flags": SCALER_FLAGS} if SCALER_FLAGS else {}
     if size:
         filters.append(("scale", {"w": size[0], "h": size[1], **flags}))
     elif short_side:
-        # Scale the shorter side to `short_side`; -2 keeps aspect with an even length.
         s = short_side
-        filters.append(("scale", {"w": f"if(lt(iw,ih),{s},-2)", "h": f"if(lt(iw,ih),-2,{s})", **flags}))
+        if square_pixels:
+            # By the display aspect (dar = iw/ih * sar), even lengths: PAL
+            # 720x576 with SAR 64:45 is 16:9 on screen, so 456x256, not 320x256.
+            w, h = f"if(lt(dar,1),{s},2*round({s}*dar/2))", f"if(lt(dar,1),2*round({s}/dar/2),{s})"
+        else:
+            # Scale the shorter side to `s`; -2 keeps the storage aspect with an even length.
+            w, h = f"if(lt(iw,ih),{s},-2)", f"if(lt(iw,ih),-2,{s})"
+        filters.append(("scale", {"w": w, "h": h, **flags}))
+    elif square_pixels:
+        # Storage size stretched to square pixels, height kept (720x576 at SAR
+        # 64:45 -> 1024x576).  With square pixels already, the size is the
+        # same and ffmpeg's scale filter passes frames through untouched.
+        filters.append(("scale", {"w": "round(ih*dar)", "h": "ih", **flags}))
+    if square_pixels:
+        filters.append(("setsar", {"sar": "1"}))  # the JPEGs then say 1:1
     return filters
 
 
 def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name: str = "frame_{:05d}.jpg",
                     fps: float | None = None,
                     size: tuple[int, int] | None = None, short_side: int | None = None,
-                    jpeg_quality: int = 2, threads: int | None = None) -> list[str]:
+                    square_pixels: bool = True, jpeg_quality: int = 2, threads: int | None = None) -> list[str]:
     """argv that decodes the first video stream of ``video`` and writes at most
     ``max_frames`` JPEGs, named by the ``frame_name`` template, into the
     working directory.
 
     ``-frames:v`` makes ffmpeg stop decoding once enough frames are out; no
-    seeking, so frame 1 is the first decoded frame."""
+    seeking, so frame 1 is the first decoded frame (see :func:`video_filters`)."""
     import ffmpeg  # ffmpeg-python; imported here so `import k400frames` stays cheap
 
     threads = threads or FFMPEG_THREADS
     input_options = {"threads": threads} if threads else {}
-    source = ffmpeg.input(f"file:{os.path.abspath(video)}", protocol_whitelist="file",
+    source = ffmpeg.input(_INPUT_STAND_IN, protocol_whitelist="file",
                           format_whitelist=VIDEO_DEMUXERS, **input_options)
     # 'V', not 'v': the first real video stream, never cover art or a
     # thumbnail (yt-dlp embeds those), which would give one frame and 299 pads.
     stream = source["V:0"]
-    for name, kwargs in video_filters(fps, size, short_side):
+    for name, kwargs in video_filters(fps, size, short_side, square_pixels):
         stream = stream.filter(name, **kwargs)
     output_options = {"frames:v": max_frames, "q:v": jpeg_quality, "f": "image2", **JPEG_ENCODER_OPTIONS}
     if threads:
@@ -177,8 +209,9 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name
     out = stream.output(image2_pattern(frame_name), **output_options)
     # ffmpeg-python puts the graph in -filter_complex, whose thread count is global.
     filter_threads = ["-filter_complex_threads", str(threads)] if threads else []
-    return [ffmpeg_exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", *filter_threads,
-            *ffmpeg.get_args(out)]
+    args = ffmpeg.get_args(out)
+    args[args.index(_INPUT_STAND_IN)] = file_url(video)
+    return [ffmpeg_exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", *filter_threads, *args]
 
 
 # ----------------------------------------------------------------------------
@@ -190,6 +223,7 @@ class FFmpegResult:
     returncode: int
     stderr_tail: str
     timed_out: bool = False
+    stderr: str = ""  # all of it, for callers that classify every message
 
 
 _live: set[subprocess.Popen] = set()
@@ -200,7 +234,7 @@ def kill_all(inputs: Collection[str | os.PathLike] | None = None) -> None:
     """Kill every ffmpeg we started (whole process groups).  Called on
     Ctrl-C/SIGTERM so no ffmpeg outlives the run.  With ``inputs``, only those
     reading one of these videos (a Dask worker may serve other runs too)."""
-    wanted = None if inputs is None else {f"file:{os.path.abspath(p)}" for p in inputs}
+    wanted = None if inputs is None else {file_url(p) for p in inputs}
     with _live_lock:
         procs = [p for p in _live if wanted is None or wanted.intersection(p.args)]
     for proc in procs:
@@ -269,8 +303,9 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             _, stderr = proc.communicate()
-            return FFmpegResult(proc.returncode, _tail(stderr, tail_lines), timed_out=True)
-        return FFmpegResult(proc.returncode, _tail(stderr, tail_lines))
+            return FFmpegResult(proc.returncode, _tail(stderr, tail_lines), timed_out=True,
+                                stderr=stderr.decode("utf-8", "replace"))
+        return FFmpegResult(proc.returncode, _tail(stderr, tail_lines), stderr=stderr.decode("utf-8", "replace"))
     finally:
         if proc.poll() is None:
             _kill_group(proc)
@@ -280,18 +315,34 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
 
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+_VIDEO_RATE = re.compile(r"Stream #\S+.*?: Video: .*?(\d+(?:\.\d+)?)(k?) fps")
 
 
-def probe_duration(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> float | None:
-    """Container duration in seconds from ``ffmpeg -i`` (imageio-ffmpeg ships
-    no ffprobe); None when ffmpeg reports none (N/A or unreadable)."""
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """What a video's header says, from ``ffmpeg -i``; None where it says nothing."""
+
+    duration: float | None   # the container's, in seconds
+    fps: float | None        # the first video stream's frame rate
+
+
+def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
+    """Container duration and video frame rate from ``ffmpeg -i`` (imageio-ffmpeg
+    ships no ffprobe)."""
     argv = [ffmpeg_exe, "-nostdin", "-hide_banner", "-protocol_whitelist", "file",
-            "-format_whitelist", VIDEO_DEMUXERS, "-i", f"file:{os.path.abspath(video)}"]
+            "-format_whitelist", VIDEO_DEMUXERS, "-i", file_url(video)]
     # No output file: ffmpeg prints the input's header and exits 1 on purpose.
     # The header is short, but the Duration line is near its top: keep it all.
     result = run(argv, timeout=timeout, tail_lines=200)
-    match = None if result.timed_out else _DURATION.search(result.stderr_tail)
-    if not match:
-        return None
-    hours, minutes, seconds = int(match[1]), int(match[2]), float(match[3])
-    return hours * 3600 + minutes * 60 + seconds
+    if result.timed_out:
+        return Header(None, None)
+    duration = _DURATION.search(result.stderr)
+    rate = _VIDEO_RATE.search(result.stderr)
+    return Header(
+        duration=int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else None,
+        fps=float(rate[1]) * (1000 if rate[2] else 1) if rate else None)
+
+
+def probe_duration(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> float | None:
+    """Container duration in seconds; None when ffmpeg reports none (N/A or unreadable)."""
+    return probe_header(ffmpeg_exe, video, timeout).duration

@@ -51,6 +51,17 @@ def read_records(paths: list[Path]) -> Iterator[dict[str, Any]]:
                     yield record
 
 
+def json_line(record: dict[str, Any]) -> bytes:
+    """``record`` as one UTF-8 JSON line.  A file name that is not valid UTF-8
+    (os.fsdecode keeps its bytes as lone surrogates) is written with ``\\udcXX``
+    escapes instead: the line stays valid JSON for every reader, and
+    json.loads gives back the very same str, so resume still matches it."""
+    try:
+        return (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record, ensure_ascii=True, sort_keys=True) + "\n").encode("ascii")
+
+
 class RecordWriter:
     """Appends one JSON line per record, crash-safely."""
 
@@ -76,7 +87,7 @@ class RecordWriter:
                     os.write(self._fd, b"\n")
 
     def write(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8", "surrogateescape")
+        line = json_line(record)
         try:
             os.write(self._fd, line)
         except OSError as exc:

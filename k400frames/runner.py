@@ -12,6 +12,7 @@ import shutil
 import signal
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Iterator, Protocol
 
@@ -38,8 +39,12 @@ class Summary:
     done: int = 0           # extracted now
     skipped: int = 0        # already finished before this run
     padded: int = 0         # of `done`, padded up to N
+    pad_frames: int = 0     # copies of last frames written for those
     cut: int = 0            # of `done`, longer than N and cut
     failed: int = 0
+    damaged_kept: int = 0   # of `done`: damaged videos kept (damaged: keep), marked in the manifest
+    damaged_failed: int = 0  # of `failed`: damaged videos refused (damaged: fail)
+    skipped_files: Counter = dataclasses.field(default_factory=Counter)  # not clips, by kind
     frames: int = 0         # frames written now
     bytes: int = 0          # bytes written now
     seconds: float = 0.0
@@ -60,13 +65,19 @@ class Summary:
 def format_summary(summary: Summary) -> str:
     """The few lines a user reads after a run."""
     lines = [
-        f"clips: {summary.done} extracted ({summary.padded} padded, {summary.cut} cut), "
-        f"{summary.skipped} already done, {summary.failed} failed, of {summary.total}",
+        f"clips: {summary.done} extracted ({summary.padded} padded with {summary.pad_frames} frames, "
+        f"{summary.cut} cut), {summary.skipped} already done, {summary.failed} failed, of {summary.total}",
         f"speed: {summary.frames} frames in {summary.seconds:.1f} s = {summary.frames_per_second:.0f} frames/s, "
         f"{summary.bytes / 1e6:.1f} MB written",
         f"frames: {summary.target}",
         f"manifest: {summary.manifest}",
     ]
+    if summary.damaged_kept or summary.damaged_failed:
+        lines.append(f"damaged videos (decode errors or truncated): {summary.damaged_failed} failed, "
+                     f"{summary.damaged_kept} kept and marked in the manifest")
+    if summary.skipped_files:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.skipped_files.items()))
+        lines.append(f"skipped {plural(sum(summary.skipped_files.values()), 'file')} ({kinds})")
     if summary.failed:
         lines.append(f"failures: {summary.failures}  (rerun with --retry-failed after fixing them)")
     if summary.disk_full:
@@ -74,6 +85,11 @@ def format_summary(summary: Summary) -> str:
     if summary.interrupted:
         lines.append("interrupted: rerun the same command to resume")
     return "\n".join(lines)
+
+
+def plural(count: int, noun: str) -> str:
+    """``plural(1, "clip")`` -> ``"1 clip"``; ``plural(3, "file")`` -> ``"3 files"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class Progress(Protocol):
@@ -164,14 +180,16 @@ def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) 
                     clips_left, need / 1e9, free / 1e9, cfg.target)
 
 
-def plan(cfg: Config, shard: tuple[int, int] | None) -> Iterator[Clip | Collision]:
+def plan(cfg: Config, shard: tuple[int, int] | None,
+         skipped: Counter | None = None) -> Iterator[Clip | Collision]:
     """This shard's clips, lazily, in sorted order; with ``only_annotated``,
-    only those the ``annotations`` CSV lists (one split of a single tree)."""
+    only those the ``annotations`` CSV lists (one split of a single tree).
+    Files that are not clips are counted in ``skipped`` by kind."""
     listed = None
     if cfg.only_annotated:
         from .annotations import annotated_clips, clip_key
         listed = annotated_clips(cfg.annotations)
-    for item in iter_source(cfg.source, cfg.extensions, cfg.class_names):
+    for item in iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped):
         if not in_shard(item.rel, shard):
             continue
         if listed is not None and clip_key(item.class_name, item.stem) not in listed:
@@ -282,11 +300,16 @@ class _Recorder:
         if result.interrupted:
             return  # neither done nor a failure: the next run does it
         if result.ok:
-            self.manifest.write({"rel": result.rel, "source": result.source, "decoded": result.decoded,
-                                 "padded": result.padded, "cut": result.cut, "seconds": round(result.seconds, 3),
-                                 "bytes": result.bytes, "config": self.config_hash})
+            row = {"rel": result.rel, "source": result.source, "decoded": result.decoded,
+                   "padded": result.padded, "cut": result.cut, "seconds": round(result.seconds, 3),
+                   "bytes": result.bytes, "config": self.config_hash}
+            if result.damaged:
+                row["damaged"] = result.damaged
+            self.manifest.write(row)
             s.done += 1
             s.padded += result.padded > 0
+            s.pad_frames += result.padded
+            s.damaged_kept += bool(result.damaged)
             s.cut += result.cut
             s.frames += self.cfg.num_frames
             s.bytes += result.bytes
@@ -294,6 +317,7 @@ class _Recorder:
         else:
             self.failures.write(result.failure_record())
             s.failed += 1
+            s.damaged_failed += bool(result.damaged)
             log.warning("failed: %s: %s", result.rel, result.reason)
         self.progress.update(result, s)
 
@@ -339,7 +363,7 @@ def _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, r
             for future in done:
                 recorder.finished(future.result())  # re-raises DiskFull from a worker
 
-    for item in plan(cfg, shard):
+    for item in plan(cfg, shard, recorder.summary.skipped_files):
         if retry_failed and item.rel not in resume.failed:
             continue
         if isinstance(item, Collision):

@@ -25,10 +25,17 @@ def test_safe_invocation():
     assert argv[-1] == "./frame_%05d.jpg"  # relative: ffmpeg runs inside our temp dir
 
 
+def graph_of(argv):
+    return argv[argv.index("-filter_complex") + 1]
+
+
 def test_native_rate_maps_first_video_stream_only():
     argv = argv_for()
-    assert argv[argv.index("-map") + 1] == "0:V:0"  # no cover art / thumbnails
-    assert "-filter_complex" not in argv and "-r" not in argv
+    graph = graph_of(argv)
+    assert graph.startswith("[0:V:0]")  # the first real video stream: no cover art / thumbnails
+    assert "fps=" not in graph and "-r" not in argv  # native rate
+    # Time starts at the first decoded video frame, not at the file's start.
+    assert graph.startswith("[0:V:0]setpts=expr=PTS-STARTPTS[")
     assert argv[argv.index("-frames:v") + 1] == "301"
     assert argv[argv.index("-q:v") + 1] == "2"
     assert argv[argv.index("-f") + 1] == "image2"
@@ -36,8 +43,9 @@ def test_native_rate_maps_first_video_stream_only():
 
 def test_fps_and_size_filters():
     argv = argv_for(fps=30, size=(340, 256), jpeg_quality=5)
-    graph = argv[argv.index("-filter_complex") + 1]
-    assert graph.startswith("[0:V:0]fps=fps=30")
+    graph = graph_of(argv)
+    assert graph.startswith("[0:V:0]setpts=expr=PTS-STARTPTS[")
+    assert "fps=eof_action=pass:fps=30" in graph  # a clip shorter than one period keeps its frame
     assert "scale=" in graph and "w=340" in graph and "h=256" in graph
     assert f"flags={ffmpeg.SCALER_FLAGS}" in graph
     assert argv[argv.index("-threads") + 1] == str(ffmpeg.FFMPEG_THREADS)
@@ -46,10 +54,26 @@ def test_fps_and_size_filters():
     assert argv[argv.index("-q:v") + 1] == "5"
 
 
-def test_short_side_filter_keeps_aspect():
-    argv = argv_for(short_side=256)
-    graph = argv[argv.index("-filter_complex") + 1]
-    assert "scale=" in graph and "256" in graph and "-2" in graph and "fps" not in graph
+def test_short_side_filter_keeps_display_aspect():
+    graph = graph_of(argv_for(short_side=256))
+    assert "scale=" in graph and "256*dar" in graph and "fps" not in graph
+    assert "setsar=sar=1" in graph
+    # Storage pixels: the aspect of the stored frame, no 1:1 stamp.
+    graph = graph_of(argv_for(short_side=256, square_pixels=False))
+    assert "-2" in graph and "dar" not in graph and "setsar" not in graph
+
+
+def test_square_pixels_at_native_size():
+    assert "scale=flags=bilinear:h=ih:w=round(ih*dar)" in graph_of(argv_for())
+    assert "scale" not in graph_of(argv_for(square_pixels=False))
+
+
+def test_undecodable_utf8_name_reaches_ffmpeg_as_its_bytes():
+    # os.fsdecode keeps bytes that are not UTF-8 as surrogates; ffmpeg-python
+    # cannot hash those, so the URL is put in after the build.
+    name = b"/d/bad\xff\xfe.mp4".decode("utf-8", "surrogateescape")
+    argv = ffmpeg.extract_command("ffmpeg", name, 11)
+    assert f"file:{name}" in argv and "file:k400frames-input" not in argv
 
 
 def test_percent_and_quotes_pass_verbatim():
