@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from . import ffmpeg
 from .annotations import label_folder_candidates, read_kinetics_csv
+from .records import all_record_files, read_records
 
 JPEG_SOI = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"
@@ -53,6 +54,10 @@ class VerifyReport:
     problems: list[Problem] = dataclasses.field(default_factory=list)
     missing: list[str] = dataclasses.field(default_factory=list)      # in the CSV, not on disk
     unexpected: list[str] = dataclasses.field(default_factory=list)   # on disk, not in the CSV
+    # (rel, reason) of damaged videos, from the run records: kept on purpose
+    # (damaged: keep) and so not a failure here, or refused and not extracted.
+    damaged: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    damaged_failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +75,8 @@ class VerifyReport:
             "clips": self.clips, "frames_checked": self.frames_checked, "csv_rows": self.csv_rows,
             "problems": [dataclasses.asdict(p) for p in self.problems],
             "missing": self.missing, "unexpected": self.unexpected,
+            "damaged": [{"rel": rel, "reason": reason} for rel, reason in self.damaged],
+            "damaged_failed": [{"rel": rel, "reason": reason} for rel, reason in self.damaged_failed],
         }
 
 
@@ -238,6 +245,20 @@ def join_csv(pairs: Sequence[tuple[str, str]], csv_path: Path) -> tuple[int, lis
     return len(rows), sorted(dict.fromkeys(missing)), unexpected
 
 
+def damaged_clips(frames: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Damaged videos the run records of the split folder ``frames`` name:
+    (kept and in the tree, refused), each as sorted (rel, reason).  The
+    latest line about a clip wins, as a rerun may have replaced the video."""
+    kept: dict[str, str] = {}
+    for row in read_records(all_record_files(frames, "manifest")):
+        kept.pop(row["rel"], None)
+        if isinstance(row.get("damaged"), str):
+            kept[row["rel"]] = row["damaged"]
+    refused = {row["rel"]: row.get("reason", "") for row in read_records(all_record_files(frames, "failures"))
+               if row.get("stage") == "damaged" and row["rel"] not in kept}
+    return sorted(kept.items()), sorted(refused.items())
+
+
 def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.jpg", *,
                 csv: Path | None = None, deep: bool = False, ffmpeg_exe: str | None = None,
                 workers: int | None = None) -> VerifyReport:
@@ -269,6 +290,10 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
                 report.problems.extend(problems)
                 report.frames_checked += count
     report.problems.extend(stray)
+    on_disk = {f"{c}/{k}" for c, k in pairs}
+    kept, refused = damaged_clips(frames)
+    report.damaged = [(rel, reason) for rel, reason in kept if rel in on_disk]
+    report.damaged_failed = [(rel, reason) for rel, reason in refused if rel not in on_disk]
     if csv is not None:
         report.csv_rows, report.missing, report.unexpected = join_csv(pairs, Path(csv))
     return report
@@ -281,9 +306,10 @@ def format_report(report: VerifyReport, limit: int = 20) -> str:
     if report.csv:
         what += f", {report.csv_rows} CSV rows"
     if report.ok:
-        return f"verify OK: {report.frames} ({what})"
-    lines = [f"verify FAILED: {report.frames} ({what}): {report.bad_clips} entries with problems, "
-             f"{len(report.missing)} clips missing, {len(report.unexpected)} not in the CSV"]
+        lines = [f"verify OK: {report.frames} ({what})"]
+    else:
+        lines = [f"verify FAILED: {report.frames} ({what}): {report.bad_clips} entries with problems, "
+                 f"{len(report.missing)} clips missing, {len(report.unexpected)} not in the CSV"]
 
     def section(title: str, items: list[str]) -> None:
         if items:
@@ -295,4 +321,7 @@ def format_report(report: VerifyReport, limit: int = 20) -> str:
     section("problems", [f"{p.rel}: {p.detail}" for p in report.problems])
     section(f"in {report.csv} but not on disk", report.missing)
     section("on disk but not in the CSV", report.unexpected)
+    section(f"damaged (kept): {len(report.damaged)}", [f"{rel}: {why}" for rel, why in report.damaged])
+    section(f"damaged (failed, not extracted): {len(report.damaged_failed)}",
+            [f"{rel}: {why}" for rel, why in report.damaged_failed])
     return "\n".join(lines)

@@ -17,7 +17,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
                           capture_output=True, text=True, timeout=timeout, **popen)
 
 
-def decode_reference(ffmpeg_exe: str, video: Path, out_dir: Path, frames: int, vf: str | None = None) -> list[bytes]:
+def decode_reference(ffmpeg_exe: str, video: Path, out_dir: Path, frames: int, vf: str | None = None,
+                     extra: list[str] | None = None) -> list[bytes]:
     """ffmpeg's own decode of the first ``frames`` frames, as JPEG bytes, with
     the same encoder settings k400frames uses: the yardstick for pixel tests."""
     from k400frames.ffmpeg import JPEG_ENCODER_OPTIONS
@@ -25,6 +26,7 @@ def decode_reference(ffmpeg_exe: str, video: Path, out_dir: Path, frames: int, v
     argv = [ffmpeg_exe, "-nostdin", "-loglevel", "error", "-i", f"file:{video}", "-map", "0:v:0"]
     if vf:
         argv += ["-vf", vf]
+    argv += extra or []
     argv += ["-frames:v", str(frames), "-q:v", "2"]
     for key, value in JPEG_ENCODER_OPTIONS.items():
         argv += [f"-{key}", str(value)]
