@@ -283,3 +283,20 @@ def test_tiny_k400_configs_resample_to_30_fps_like_the_seed(split):
     cfg = load_config(PROJECT / "configs" / f"tiny_k400_{split}.yaml")
     assert cfg.fps == 30 and cfg.num_frames == 300
     assert cfg.target.parent.name == "kinetics400_30fps_frames"
+
+
+@pytest.mark.parametrize("range_args", [["-pix_fmt", "yuv420p", "-color_range", "tv"],
+                                        ["-pix_fmt", "yuvj420p", "-color_range", "pc"]])
+def test_limited_and_full_range_colours_come_out_right(tmp_path, config, ffmpeg_exe, range_args):
+    video = tmp_path / "src" / "colour" / "solid.mp4"
+    video.parent.mkdir(parents=True)
+    want = (48, 96, 160)
+    ff(ffmpeg_exe, "-f", "lavfi", "-i", f"color=c=0x{bytes(want).hex()}:size=64x64:rate=10:duration=0.3",
+       "-c:v", "libx264", "-preset", "ultrafast", *range_args, str(video))
+    cfg = config(num_frames=2)
+    assert run_extract(cfg).done == 1
+    frame = cfg.target / "colour" / "solid" / cfg.frame_filename(1)
+    rgb = subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-i", str(frame), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+    centre = rgb[(32 * 64 + 32) * 3:(32 * 64 + 32) * 3 + 3]
+    assert all(abs(a - b) <= 4 for a, b in zip(centre, want)), (tuple(centre), want)
