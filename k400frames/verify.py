@@ -249,7 +249,7 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
     if not frames.is_dir():
         raise PreflightError(f"frames folder does not exist: {frames}")
     if num_frames < 1:
-        raise PreflightError(f"--num-frames must be 1 or more, got {num_frames}")
+        raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
     report = VerifyReport(frames=frames, num_frames=num_frames, frame_name=frame_name, deep=deep,
                           csv=Path(csv) if csv else None)
     pairs, stray = scan_tree(frames)
