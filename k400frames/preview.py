@@ -255,8 +255,7 @@ def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] 
 def _render(exe: str, pattern: str, out: Path, suffix: str, graph: str, timeout: float) -> ffmpeg.FFmpegResult:
     codec = ["-c:v", "png"] if suffix == ".png" else ["-c:v", "mjpeg", "-q:v", "2"]
     # -update 1 writes one image under the literal name (no %d pattern).
-    argv = [exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y",
-            "-protocol_whitelist", "file", "-f", "image2", "-framerate", "1", "-start_number", "1",
-            "-i", f"file:{pattern}", "-vf", graph, "-frames:v", "1", *codec,
-            "-update", "1", "-f", "image2", f"file:{os.path.abspath(out)}"]
+    argv = ffmpeg.command(exe, "-y", "-f", "image2", "-framerate", "1", "-start_number", "1",
+                          "-i", ffmpeg.file_url(pattern), "-vf", graph, "-frames:v", "1", *codec,
+                          "-update", "1", "-f", "image2", ffmpeg.file_url(out))
     return ffmpeg.run(argv, timeout=timeout)

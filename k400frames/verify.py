@@ -110,9 +110,8 @@ def link_sequence(files: Sequence[Path], folder: Path) -> str:
 
 
 def _decode_command(exe: str, pattern: str) -> list[str]:
-    return [exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
-            "-protocol_whitelist", "file", "-f", "image2", "-start_number", "1",
-            "-i", f"file:{pattern}", "-xerror", "-f", "null", "-"]
+    return ffmpeg.command(exe, "-f", "image2", "-start_number", "1", "-i", ffmpeg.file_url(pattern),
+                          "-xerror", "-f", "null", "-")
 
 
 def _decode_clean(exe: str, pattern: str, timeout: float) -> tuple[bool, str]:
