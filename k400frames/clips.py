@@ -94,8 +94,3 @@ def shard_of(rel: str, shards: int) -> int:
 
 def in_shard(rel: str, shard: tuple[int, int] | None) -> bool:
     return shard is None or shard_of(rel, shard[1]) == shard[0]
-
-
-def class_folders(source: Path) -> list[str]:
-    """Class folder names under ``source``, sorted."""
-    return [e.name for e in _sorted_entries(source) if e.is_dir()]
