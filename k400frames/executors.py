@@ -7,7 +7,8 @@ work happens in an ffmpeg subprocess.
 from __future__ import annotations
 
 import concurrent.futures as cf
-from typing import Any, Callable, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Callable, Protocol
 
 from .config import Config
 

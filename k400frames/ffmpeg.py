@@ -11,6 +11,7 @@ read or fetch anything else.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -23,8 +24,8 @@ import string
 import subprocess
 import sys
 import threading
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Collection, Sequence
 
 from .errors import FFmpegFailed, FFmpegNotFound
 
@@ -86,7 +87,7 @@ def _works(exe: str) -> bool:
     return proc.returncode == 0 and proc.stdout.startswith(b"ffmpeg version")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def find_ffmpeg(configured: str | None = None) -> str:
     """Return a working ffmpeg: config key, then $K400FRAMES_FFMPEG, then PATH,
     then imageio-ffmpeg's bundled binary.  Checked with ``-version`` once and
@@ -241,10 +242,8 @@ def kill_all(inputs: Collection[str | os.PathLike] | None = None) -> None:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _tail(data: bytes, lines: int = STDERR_TAIL_LINES) -> str:
@@ -252,7 +251,7 @@ def _tail(data: bytes, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _prctl():
     if not sys.platform.startswith("linux"):
         return None

@@ -83,7 +83,7 @@ def list_frames(clip_dir: Path, frame_name: str | None = None) -> list[tuple[int
     number in its name."""
     clip_dir = Path(clip_dir)
     if frame_name:
-        frames = []
+        frames: list[tuple[int, Path]] = []
         while (clip_dir / frame_name.format(len(frames) + 1)).is_file():
             frames.append((len(frames) + 1, clip_dir / frame_name.format(len(frames) + 1)))
         return frames

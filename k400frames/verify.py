@@ -15,8 +15,9 @@ import dataclasses
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import ffmpeg
 from .annotations import label_folder_candidates, read_kinetics_csv

@@ -7,6 +7,7 @@ import pytest
 
 from k400frames.records import record_file
 from k400frames.runner import run_extract
+
 from helpers import decode_reference, frame_files, jpeg_size
 
 N = 10
