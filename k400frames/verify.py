@@ -276,7 +276,7 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
 
 def format_report(report: VerifyReport, limit: int = 20) -> str:
     """A short human summary: one line when clean, else the first ``limit``
-    problems of each kind (``--json`` has them all)."""
+    problems of each kind (:meth:`VerifyReport.to_dict`, the JSON report, has them all)."""
     what = f"{report.clips} clips, {report.frames_checked} frames" + (", decoded" if report.deep else "")
     if report.csv:
         what += f", {report.csv_rows} CSV rows"
@@ -290,7 +290,7 @@ def format_report(report: VerifyReport, limit: int = 20) -> str:
             lines.append(f"{title}:")
             lines.extend(f"  {item}" for item in items[:limit])
             if len(items) > limit:
-                lines.append(f"  ... and {len(items) - limit} more (--json lists all)")
+                lines.append(f"  ... and {len(items) - limit} more (the JSON report lists all)")
 
     section("problems", [f"{p.rel}: {p.detail}" for p in report.problems])
     section(f"in {report.csv} but not on disk", report.missing)
