@@ -49,6 +49,17 @@ $(BENCH_STAMP): $(STAMP) setup.cfg setup.py
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Style and bug checks (ruff) and types (mypy); configured in pyproject.toml.
+LINT_STAMP := $(VENV)/.lint-stamp
+$(LINT_STAMP): $(STAMP) setup.cfg setup.py
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[lint]'
+	@touch $(LINT_STAMP)
+
+.PHONY: lint
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 clean:
 	rm -rf $(VENV) k400frames-demo .pytest_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 
 from .clips import Clip, Collision, iter_source
 from .config import DEFAULT_EXTENSIONS, Config
-from .errors import K400Error
+from .errors import AnnotationError, ListFormatError
 from .records import replaced_atomically
 
 KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split", "is_cc")
@@ -34,14 +34,6 @@ LIST_FORMATS = ("mmaction2", "paddlevideo", "videomae", "slowfast")
 # Formats whose lines carry a frame count (rawframe datasets).
 _WITH_FRAME_COUNT = {"mmaction2", "paddlevideo"}
 LABELS_FILE = "labels.txt"
-
-
-class AnnotationError(K400Error):
-    """An unreadable Kinetics CSV or impossible annotate options."""
-
-
-class ListFormatError(K400Error):
-    """A list file could not be written in a form its framework reads correctly."""
 
 
 # ----------------------------------------------------------------------------
@@ -200,9 +192,9 @@ def annotate(source: Path, *, val_fraction: float = 0.2, seed: int = 0, class_na
     ``too_small``."""
     source = Path(source)
     if not 0 <= val_fraction < 1:
-        raise AnnotationError(f"--val-fraction must be at least 0 and below 1, got {val_fraction}")
+        raise AnnotationError(f"val_fraction must be at least 0 and below 1, got {val_fraction}")
     if class_names not in ("keep", "underscore"):
-        raise AnnotationError(f"--class-names must be keep or underscore, got {class_names!r}")
+        raise AnnotationError(f"class_names must be keep or underscore, got {class_names!r}")
     if not source.is_dir():
         raise AnnotationError(f"source folder does not exist: {source}")
 
@@ -337,7 +329,8 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
     target = cfg.target
     unknown = [f for f in formats if f not in LIST_FORMATS]
     if unknown or not formats:
-        raise ListFormatError(f"--format: expected {', '.join(LIST_FORMATS)} or all, got {', '.join(unknown)}")
+        raise ListFormatError(f"formats: expected some of {', '.join(LIST_FORMATS)}, "
+                              f"got {', '.join(unknown) or 'none'}")
     if not target.is_dir():
         raise ListFormatError(f"frames folder does not exist: {target} (run extract first)")
     pairs = _clip_folders(target)

@@ -153,10 +153,14 @@ def cmd_lists(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from .preview import make_preview, parse_grid
+    from .preview import PreviewError, make_preview, parse_grid
 
+    try:
+        grid = parse_grid(args.grid)
+    except PreviewError as exc:  # "grid: expected ...": name the flag the user typed
+        raise PreviewError(f"--{exc}") from None
     preview = make_preview(Path(args.clip_dir), Path(args.output) if args.output else None,
-                           parse_grid(args.grid), frame_name=args.frame_name)
+                           grid, frame_name=args.frame_name)
     padded = (f"frames {preview.real_frames + 1}-{preview.total_frames} are padding (red frames)"
               if preview.padded_frames else "no padded frames")
     print(f"preview: {preview.path} ({preview.grid[0]}x{preview.grid[1]} grid, {preview.size[0]}x{preview.size[1]} px, "

@@ -13,8 +13,8 @@ import dataclasses
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,8 +115,3 @@ def shard_of(rel: str, shards: int) -> int:
 
 def in_shard(rel: str, shard: tuple[int, int] | None) -> bool:
     return shard is None or shard_of(rel, shard[1]) == shard[0]
-
-
-def class_folders(source: Path) -> list[str]:
-    """Class folder names under ``source``, sorted."""
-    return [e.name for e in _sorted_entries(source) if e.is_dir()]

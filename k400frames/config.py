@@ -83,14 +83,6 @@ class Config:
         blob = json.dumps(values, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def output_settings(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in self.OUTPUT_KEYS}
-
-    # Run records live beside the split folder, never inside it, because
-    # loaders list every entry of the split folder as a class.
-    def record_path(self, kind: str, suffix: str = "jsonl") -> Path:
-        return self.target.parent / f"{self.target.name}.{kind}.{suffix}"
-
 
 # ----------------------------------------------------------------------------
 # validation

@@ -40,3 +40,21 @@ def raise_if_disk_full(exc: OSError, what: object) -> None:
 
 class MissingExtra(K400Error):
     """An optional dependency (such as dask) is not installed."""
+
+
+class AnnotationError(K400Error):
+    """An unreadable Kinetics CSV or impossible annotate options."""
+
+
+class ListFormatError(K400Error):
+    """A list file could not be written in a form its framework reads correctly."""
+
+
+class PreviewError(K400Error):
+    """The contact sheet could not be made."""
+
+
+class FFmpegFailed(K400Error):
+    """An ffmpeg that must succeed (not a clip's extraction, whose failure is
+    recorded and the run goes on) exited non-zero or timed out; the message
+    ends with its stderr tail."""

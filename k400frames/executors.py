@@ -1,15 +1,50 @@
 """Where clips run: a local thread pool, or a Dask cluster.
 
-Both offer the same four calls, so the runner's loop does not care which one
-it drives.  Threads are enough locally because each clip's work happens in an
-ffmpeg subprocess.
+Both follow the :class:`Executor` protocol, so the runner's loop does not
+care which one it drives.  Threads are enough locally because each clip's
+work happens in an ffmpeg subprocess.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any, Callable, Protocol
 
 from .config import Config
+
+
+class Task(Protocol):
+    """One submitted call, as :meth:`Executor.submit` returns it."""
+
+    def result(self) -> Any:
+        """The call's return value; re-raises what the call raised."""
+        ...
+
+    def cancel(self) -> object:
+        ...
+
+
+class Executor(Protocol):
+    """What the runner needs from a place to run clips."""
+
+    # Clips that run at once; the runner keeps about twice this many queued.
+    workers: int
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Task:
+        """Start ``fn(*args)`` (later, when a worker is free)."""
+        ...
+
+    def wait_any(self, pending: Iterable[Any]) -> tuple[set[Any], set[Any]]:
+        """Block until at least one of ``pending`` is done: (done, not done)."""
+        ...
+
+    def cancel(self, pending: Iterable[Any]) -> None:
+        """Drop ``pending`` tasks that have not started."""
+        ...
+
+    def close(self) -> None:
+        """Stop everything still queued or running and release the workers."""
+        ...
 
 
 class LocalExecutor:
@@ -34,7 +69,7 @@ class LocalExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_executor(cfg: Config):
+def make_executor(cfg: Config) -> Executor:
     """The executor the config asks for."""
     if cfg.executor == "dask":
         from .dask_executor import DaskExecutor

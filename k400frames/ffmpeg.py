@@ -1,14 +1,17 @@
 """Find ffmpeg, build its command lines, and run it safely.
 
-Every command line is built with ffmpeg-python and run as an argv list (never
-through a shell).  Inputs are absolute ``file:`` URLs, because Kinetics IDs
-start with ``-`` and names hold ``%``, quotes and spaces; ffmpeg may only use
-the ``file`` protocol and a short list of video demuxers, so a crafted
-"video" (an HLS playlist, a concat script, plain text) cannot make it read or
-fetch anything else.
+This module is the package's one door to ffmpeg: every command line starts
+with :func:`command` (the safe prefix) and runs through :func:`run` (timeout,
+process-group kill, stderr tail), as an argv list, never through a shell.
+Paths become absolute ``file:`` URLs with :func:`file_url`, because Kinetics
+IDs start with ``-`` and names hold ``%``, quotes and spaces; ffmpeg may only
+use the ``file`` protocol and, for videos, a short list of demuxers, so a
+crafted "video" (an HLS playlist, a concat script, plain text) cannot make it
+read or fetch anything else.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -21,10 +24,10 @@ import string
 import subprocess
 import sys
 import threading
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Collection, Sequence
 
-from .errors import FFmpegNotFound
+from .errors import FFmpegFailed, FFmpegNotFound
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ def _bundled_ffmpeg() -> str | None:
 
 
 def _works(exe: str) -> bool:
+    # The one call that bypasses run(): the candidate is not yet known to be
+    # ffmpeg, and the check reads its stdout, which run() discards.
     try:
         proc = subprocess.run([exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=30)
@@ -82,7 +87,7 @@ def _works(exe: str) -> bool:
     return proc.returncode == 0 and proc.stdout.startswith(b"ffmpeg version")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def find_ffmpeg(configured: str | None = None) -> str:
     """Return a working ffmpeg: config key, then $K400FRAMES_FFMPEG, then PATH,
     then imageio-ffmpeg's bundled binary.  Checked with ``-version`` once and
@@ -114,6 +119,36 @@ def find_ffmpeg(configured: str | None = None) -> str:
 # command building
 # ----------------------------------------------------------------------------
 
+def file_url(path: str | os.PathLike) -> str:
+    """``path`` as an absolute ``file:`` URL: ffmpeg then never reads a name
+    that starts with ``-`` as an option, nor one holding ``:`` as a protocol."""
+    return "file:" + os.path.abspath(path)
+
+
+def command(ffmpeg_exe: str, *args: str, loglevel: str = "error") -> list[str]:
+    """argv for ``ffmpeg_exe`` with ``args`` behind the prefix every command
+    shares: ``-nostdin`` (ffmpeg reading the terminal stalls a run),
+    ``-hide_banner -nostats`` (nobody reads the chatter), ``-loglevel error``
+    (so a stderr tail holds only the errors) and ``-protocol_whitelist file``.
+
+    ffmpeg resets per-input options at each ``-i``, so the prefix's whitelist
+    covers the first input only; a second input must name its own, and a
+    command that forgets is refused here (ValueError) rather than run.
+
+    ffmpeg-python builds :func:`extract_command`, where a filter chain is
+    composed from the config.  The other commands are hand-built on this
+    prefix because ffmpeg-python cannot say them or would make them harder to
+    read: the duration probe has no output at all; the preview's graph is one
+    ``-vf`` string with ``enable`` expressions whose escaping ffmpeg-python
+    would redo; verify's decode and the synthetic clips are a few fixed flags."""
+    inputs = [i for i, arg in enumerate(args) if arg == "-i"]
+    for previous, current in zip(inputs, inputs[1:]):
+        if "-protocol_whitelist" not in args[previous + 1:current]:
+            raise ValueError(f"ffmpeg input {args[current + 1]!r} has no -protocol_whitelist of its own")
+    return [ffmpeg_exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", loglevel,
+            "-protocol_whitelist", "file", *args]
+
+
 def image2_pattern(frame_name: str) -> str:
     """The ``frame_name`` template as an image2 output pattern, so ffmpeg writes
     frames under their final names: ``frame_{:05d}.jpg`` -> ``./frame_%05d.jpg``.
@@ -133,12 +168,6 @@ def image2_pattern(frame_name: str) -> str:
                              f"{':' + spec if spec else ''}}} as an ffmpeg frame number")
         pieces.append("%" + (spec or "").rstrip("d") + "d")
     return "./" + "".join(pieces)
-
-
-def file_url(path: str | os.PathLike) -> str:
-    """``path`` as an absolute ``file:`` URL: a name that starts with ``-`` is
-    never read as an option, and ``%``, quotes and spaces pass verbatim."""
-    return f"file:{os.path.abspath(path)}"
 
 
 # ffmpeg-python hashes every argument as strict UTF-8, so a file name that is
@@ -196,8 +225,7 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name
 
     threads = threads or FFMPEG_THREADS
     input_options = {"threads": threads} if threads else {}
-    source = ffmpeg.input(_INPUT_STAND_IN, protocol_whitelist="file",
-                          format_whitelist=VIDEO_DEMUXERS, **input_options)
+    source = ffmpeg.input(_INPUT_STAND_IN, format_whitelist=VIDEO_DEMUXERS, **input_options)
     # 'V', not 'v': the first real video stream, never cover art or a
     # thumbnail (yt-dlp embeds those), which would give one frame and 299 pads.
     stream = source["V:0"]
@@ -211,7 +239,7 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name
     filter_threads = ["-filter_complex_threads", str(threads)] if threads else []
     args = ffmpeg.get_args(out)
     args[args.index(_INPUT_STAND_IN)] = file_url(video)
-    return [ffmpeg_exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", *filter_threads, *args]
+    return command(ffmpeg_exe, *filter_threads, *args)
 
 
 # ----------------------------------------------------------------------------
@@ -226,7 +254,8 @@ class FFmpegResult:
     stderr: str = ""  # all of it, for callers that classify every message
 
 
-_live: set[subprocess.Popen] = set()
+# Every running ffmpeg and its argv (Popen.args is typed too loosely to search).
+_live: dict[subprocess.Popen, tuple[str, ...]] = {}
 _live_lock = threading.Lock()
 
 
@@ -236,16 +265,14 @@ def kill_all(inputs: Collection[str | os.PathLike] | None = None) -> None:
     reading one of these videos (a Dask worker may serve other runs too)."""
     wanted = None if inputs is None else {file_url(p) for p in inputs}
     with _live_lock:
-        procs = [p for p in _live if wanted is None or wanted.intersection(p.args)]
+        procs = [p for p, argv in _live.items() if wanted is None or wanted.intersection(argv)]
     for proc in procs:
         _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _tail(data: bytes, lines: int = STDERR_TAIL_LINES) -> str:
@@ -253,7 +280,7 @@ def _tail(data: bytes, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _prctl():
     if not sys.platform.startswith("linux"):
         return None
@@ -296,7 +323,7 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
                             stderr=subprocess.PIPE, start_new_session=True,
                             preexec_fn=_die_with_parent_hook())
     with _live_lock:
-        _live.add(proc)
+        _live[proc] = tuple(argv)
     try:
         try:
             _, stderr = proc.communicate(timeout=timeout)
@@ -311,7 +338,7 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
             _kill_group(proc)
             proc.wait()
         with _live_lock:
-            _live.discard(proc)
+            _live.pop(proc, None)
 
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
@@ -329,8 +356,8 @@ class Header:
 def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
     """Container duration and video frame rate from ``ffmpeg -i`` (imageio-ffmpeg
     ships no ffprobe)."""
-    argv = [ffmpeg_exe, "-nostdin", "-hide_banner", "-protocol_whitelist", "file",
-            "-format_whitelist", VIDEO_DEMUXERS, "-i", file_url(video)]
+    # The header (with its Duration and Stream lines) is printed at loglevel info.
+    argv = command(ffmpeg_exe, "-format_whitelist", VIDEO_DEMUXERS, "-i", file_url(video), loglevel="info")
     # No output file: ffmpeg prints the input's header and exits 1 on purpose.
     # The header is short, but the Duration line is near its top: keep it all.
     result = run(argv, timeout=timeout, tail_lines=200)
@@ -346,3 +373,15 @@ def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
 def probe_duration(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> float | None:
     """Container duration in seconds; None when ffmpeg reports none (N/A or unreadable)."""
     return probe_header(ffmpeg_exe, video, timeout).duration
+
+
+def run_checked(argv: Sequence[str], what: str, cwd: Path | None = None, timeout: float | None = None) -> None:
+    """:func:`run` for an ffmpeg that must succeed: a non-zero exit or a
+    timeout raises :class:`FFmpegFailed`, saying ``what`` failed, ending with
+    ffmpeg's stderr tail (as imageio-ffmpeg's errors do)."""
+    result = run(argv, cwd=cwd, timeout=timeout)
+    if result.timed_out:
+        raise FFmpegFailed(f"ffmpeg timed out after {timeout:g}s {what}")
+    if result.returncode != 0:
+        tail = result.stderr_tail or "(no error output)"
+        raise FFmpegFailed(f"ffmpeg failed {what} (exit {result.returncode}): {tail}")

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from . import ffmpeg
-from .errors import K400Error
+from .errors import PreviewError
 from .records import all_record_files, read_records, replaced_atomically
 from .verify import link_sequence
 
@@ -43,10 +43,6 @@ FONT_CANDIDATES = (
 # A font path goes into a filter graph; only plain characters need no escaping.
 _SAFE_FONT_PATH = re.compile(r"[A-Za-z0-9_./\-]+")
 _FRAME_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-
-
-class PreviewError(K400Error):
-    """The contact sheet could not be made."""
 
 
 @dataclasses.dataclass
@@ -72,7 +68,7 @@ def parse_grid(text: str) -> tuple[int, int]:
     """``"6x5"`` -> ``(6, 5)`` (columns, rows)."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
     if not match or not 1 <= int(match[1]) <= 20 or not 1 <= int(match[2]) <= 20:
-        raise PreviewError(f"--grid expects COLUMNSxROWS between 1x1 and 20x20, such as 6x5, got {text!r}")
+        raise PreviewError(f"grid: expected COLUMNSxROWS between 1x1 and 20x20, such as 6x5, got {text!r}")
     return int(match[1]), int(match[2])
 
 
@@ -87,7 +83,7 @@ def list_frames(clip_dir: Path, frame_name: str | None = None) -> list[tuple[int
     number in its name."""
     clip_dir = Path(clip_dir)
     if frame_name:
-        frames = []
+        frames: list[tuple[int, Path]] = []
         while (clip_dir / frame_name.format(len(frames) + 1)).is_file():
             frames.append((len(frames) + 1, clip_dir / frame_name.format(len(frames) + 1)))
         return frames
@@ -209,9 +205,9 @@ def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] 
     out = Path(out) if out else default_output(clip_dir)
     suffix = out.suffix.lower()
     if suffix not in (".jpg", ".jpeg", ".png"):
-        raise PreviewError(f"-o: the preview is a .jpg or .png file, got {out.name!r}")
+        raise PreviewError(f"out: the preview is a .jpg or .png file, got {out.name!r}")
     if out.is_dir():
-        raise PreviewError(f"-o: {out} is a folder; name the image file")
+        raise PreviewError(f"out: {out} is a folder; name the image file")
     frames = list_frames(clip_dir, frame_name)
     if not frames:
         raise PreviewError(f"no frames in {clip_dir}" + (f" named like {frame_name.format(1)}" if frame_name else ""))
@@ -259,8 +255,7 @@ def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] 
 def _render(exe: str, pattern: str, out: Path, suffix: str, graph: str, timeout: float) -> ffmpeg.FFmpegResult:
     codec = ["-c:v", "png"] if suffix == ".png" else ["-c:v", "mjpeg", "-q:v", "2"]
     # -update 1 writes one image under the literal name (no %d pattern).
-    argv = [exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y",
-            "-protocol_whitelist", "file", "-f", "image2", "-framerate", "1", "-start_number", "1",
-            "-i", f"file:{pattern}", "-vf", graph, "-frames:v", "1", *codec,
-            "-update", "1", "-f", "image2", f"file:{os.path.abspath(out)}"]
+    argv = ffmpeg.command(exe, "-y", "-f", "image2", "-framerate", "1", "-start_number", "1",
+                          "-i", ffmpeg.file_url(pattern), "-vf", graph, "-frames:v", "1", *codec,
+                          "-update", "1", "-f", "image2", ffmpeg.file_url(out))
     return ffmpeg.run(argv, timeout=timeout)

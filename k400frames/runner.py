@@ -353,7 +353,7 @@ def finished_before(cfg: Config, clip: Clip, resume: Resume, overwrite: bool = F
 
 def _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder) -> None:
     """Feed clips to the executor lazily (a bounded window, so memory stays flat)."""
-    window = max(2 * getattr(executor, "workers", 1), 2)
+    window = max(2 * executor.workers, 2)
     pending: set = set()
 
     def drain(block_until_below: int) -> None:

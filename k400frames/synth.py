@@ -6,31 +6,35 @@ frame, so neighbouring frames differ and a frame-order bug shows up in pixels.
 """
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
-from .ffmpeg import find_ffmpeg
+from . import ffmpeg
+from .errors import FFmpegFailed
 
 
 def make_video(path: Path, *, seconds: float, fps: float = 30, size: str = "320x240",
                audio: bool = False, pattern: str = "testsrc2", codec: str = "libx264",
-               ffmpeg_exe: str | None = None) -> Path:
-    """Write a clip of ``seconds`` at ``fps`` to ``path`` (any awkward name)."""
-    exe = ffmpeg_exe or find_ffmpeg()
+               ffmpeg_exe: str | None = None, timeout: float = 300.0) -> Path:
+    """Write a clip of ``seconds`` at ``fps`` to ``path`` (any awkward name).
+    Raises :class:`~k400frames.errors.FFmpegFailed`, with ffmpeg's stderr
+    tail, when ffmpeg cannot make it; no partial file is left behind."""
+    exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", f"{pattern}=size={size}:rate={fps:g}:duration={seconds:g}"]
+    args = ["-y", "-f", "lavfi", "-i", f"{pattern}=size={size}:rate={fps:g}:duration={seconds:g}"]
     if audio:
-        argv += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds:g}"]
-    argv += ["-c:v", codec, "-pix_fmt", "yuv420p"]
+        args += ["-protocol_whitelist", "file", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds:g}"]
+    args += ["-c:v", codec, "-pix_fmt", "yuv420p"]
     if codec == "libx264":
-        argv += ["-preset", "ultrafast", "-g", "30"]
+        args += ["-preset", "ultrafast", "-g", "30"]
     if audio:
-        argv += ["-c:a", "aac", "-shortest"]
-    argv.append(f"file:{os.path.abspath(path)}")
-    subprocess.run(argv, check=True, capture_output=True)
+        args += ["-c:a", "aac", "-shortest"]
+    args.append(ffmpeg.file_url(path))
+    try:
+        ffmpeg.run_checked(ffmpeg.command(exe, *args), f"making {path}", timeout=timeout)
+    except FFmpegFailed:
+        path.unlink(missing_ok=True)
+        raise
     return path
 
 

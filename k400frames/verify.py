@@ -15,8 +15,9 @@ import dataclasses
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import ffmpeg
 from .annotations import label_folder_candidates, read_kinetics_csv
@@ -117,9 +118,8 @@ def link_sequence(files: Sequence[Path], folder: Path) -> str:
 
 
 def _decode_command(exe: str, pattern: str) -> list[str]:
-    return [exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
-            "-protocol_whitelist", "file", "-f", "image2", "-start_number", "1",
-            "-i", f"file:{pattern}", "-xerror", "-f", "null", "-"]
+    return ffmpeg.command(exe, "-f", "image2", "-start_number", "1", "-i", ffmpeg.file_url(pattern),
+                          "-xerror", "-f", "null", "-")
 
 
 def _decode_clean(exe: str, pattern: str, timeout: float) -> tuple[bool, str]:
@@ -270,7 +270,7 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
     if not frames.is_dir():
         raise PreflightError(f"frames folder does not exist: {frames}")
     if num_frames < 1:
-        raise PreflightError(f"--num-frames must be 1 or more, got {num_frames}")
+        raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
     report = VerifyReport(frames=frames, num_frames=num_frames, frame_name=frame_name, deep=deep,
                           csv=Path(csv) if csv else None)
     pairs, stray = scan_tree(frames)
@@ -301,7 +301,7 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
 
 def format_report(report: VerifyReport, limit: int = 20) -> str:
     """A short human summary: one line when clean, else the first ``limit``
-    problems of each kind (``--json`` has them all)."""
+    problems of each kind (:meth:`VerifyReport.to_dict`, the JSON report, has them all)."""
     what = f"{report.clips} clips, {report.frames_checked} frames" + (", decoded" if report.deep else "")
     if report.csv:
         what += f", {report.csv_rows} CSV rows"
@@ -316,7 +316,7 @@ def format_report(report: VerifyReport, limit: int = 20) -> str:
             lines.append(f"{title}:")
             lines.extend(f"  {item}" for item in items[:limit])
             if len(items) > limit:
-                lines.append(f"  ... and {len(items) - limit} more (--json lists all)")
+                lines.append(f"  ... and {len(items) - limit} more (the JSON report lists all)")
 
     section("problems", [f"{p.rel}: {p.detail}" for p in report.problems])
     section(f"in {report.csv} but not on disk", report.missing)

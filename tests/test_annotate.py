@@ -120,7 +120,7 @@ def test_unreadable_video_is_skipped_and_reported(make_clip, tmp_path):
 
 
 def test_bad_options_are_one_line_errors(tmp_path):
-    with pytest.raises(AnnotationError, match="val-fraction"):
+    with pytest.raises(AnnotationError, match="val_fraction"):
         annotate(tmp_path, val_fraction=1.5)
     out = run_cli("annotate", str(tmp_path / "nope"), "--out-dir", str(tmp_path / "ann"))
     assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr

@@ -5,7 +5,9 @@ import subprocess
 
 import pytest
 
+from k400frames.records import record_file
 from k400frames.runner import run_extract
+
 from helpers import decode_reference, frame_files, jpeg_size
 
 N = 10
@@ -38,7 +40,7 @@ def test_exact_count_and_pixels(make_clip, config, ffmpeg_exe, tmp_path, source_
     assert summary.padded == (source_frames < N)
     assert summary.cut == (source_frames > N)
 
-    row = json.loads(cfg.record_path("manifest").read_text())
+    row = json.loads(record_file(cfg.target, "manifest").read_text())
     assert row["decoded"] == real and row["padded"] == N - real and row["cut"] == (source_frames > N)
 
 
@@ -81,7 +83,7 @@ def test_native_rate(make_clip, config, ffmpeg_exe, tmp_path, fps):
     video = make_clip("cls/a.mp4", seconds=0.6, fps=fps)
     cfg = config(num_frames=30)
     run_extract(cfg)
-    row = json.loads(cfg.record_path("manifest").read_text())
+    row = json.loads(record_file(cfg.target, "manifest").read_text())
     assert row["decoded"] == round(0.6 * fps)  # every source frame, none invented
     reference = decode_reference(ffmpeg_exe, video, tmp_path / "ref", 30)
     assert frames_of(cfg, "cls/a")[:len(reference)] == reference
@@ -91,7 +93,7 @@ def test_fps_resamples(make_clip, config):
     make_clip("cls/a.mp4", seconds=2, fps=30)
     cfg = config(num_frames=100, fps=10)
     run_extract(cfg)
-    row = json.loads(cfg.record_path("manifest").read_text())
+    row = json.loads(record_file(cfg.target, "manifest").read_text())
     assert row["decoded"] == 20 and row["padded"] == 80
 
 

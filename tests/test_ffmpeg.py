@@ -1,11 +1,15 @@
 """ffmpeg discovery and the command builder."""
+import ast
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
+import k400frames
 from k400frames import ffmpeg
-from k400frames.errors import FFmpegNotFound
+from k400frames.errors import FFmpegFailed, FFmpegNotFound, K400Error
+from k400frames.synth import make_video
 
 
 def argv_for(**kwargs):
@@ -171,3 +175,93 @@ def test_image2_pattern(template, pattern):
 def test_image2_pattern_refuses_what_printf_cannot_say(template):
     with pytest.raises(ValueError):
         ffmpeg.image2_pattern(template)
+
+
+def test_command_puts_the_safe_prefix_first():
+    assert ffmpeg.command("/opt/ff", "-i", "file:/a.mp4", "-f", "null", "-") == [
+        "/opt/ff", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
+        "-protocol_whitelist", "file", "-i", "file:/a.mp4", "-f", "null", "-"]
+    argv = ffmpeg.command("ff", "-i", "file:/a.mp4", loglevel="info")
+    assert argv[argv.index("-loglevel") + 1] == "info"
+
+
+def test_command_refuses_a_second_input_without_its_own_whitelist():
+    with pytest.raises(ValueError, match="file:/b.mp4"):
+        ffmpeg.command("ff", "-i", "file:/a.mp4", "-i", "file:/b.mp4", "-f", "null", "-")
+    argv = ffmpeg.command("ff", "-i", "file:/a.mp4", "-protocol_whitelist", "file", "-i", "file:/b.mp4")
+    assert argv.count("-protocol_whitelist") == 2
+
+
+def test_file_url_is_absolute_and_verbatim(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert ffmpeg.file_url("-x.mp4") == f"file:{tmp_path}/-x.mp4"
+    assert ffmpeg.file_url(Path("/d/100%_o'brien (1):2.mp4")) == "file:/d/100%_o'brien (1):2.mp4"
+    assert ffmpeg.file_url("/d/../e/%06d.jpg") == "file:/e/%06d.jpg"
+
+
+@pytest.mark.parametrize("second_input", [False, True])
+def test_whitelist_refuses_other_protocols_on_every_input(ffmpeg_exe, second_input):
+    # A closed local port: were the whitelist missing, ffmpeg would try to connect.
+    url = "http://127.0.0.1:9/clip.mp4"
+    inputs = (["-f", "lavfi", "-i", "testsrc2=duration=0.1", "-protocol_whitelist", "file", "-i", url]
+              if second_input else ["-i", url])
+    result = ffmpeg.run(ffmpeg.command(ffmpeg_exe, *inputs, "-f", "null", "-"), timeout=30)
+    assert result.returncode != 0 and "not on whitelist" in result.stderr_tail
+
+
+def test_run_checked_raises_with_the_stderr_tail(ffmpeg_exe, tmp_path):
+    argv = ffmpeg.command(ffmpeg_exe, "-i", ffmpeg.file_url(tmp_path / "missing.mp4"), "-f", "null", "-")
+    with pytest.raises(FFmpegFailed, match="probing the clip.*No such file or directory"):
+        ffmpeg.run_checked(argv, "probing the clip")
+    endless = ffmpeg.command(ffmpeg_exe, "-f", "lavfi", "-i", "testsrc2", "-f", "null", "-")
+    with pytest.raises(FFmpegFailed, match="timed out after 0.5s"):
+        ffmpeg.run_checked(endless, "decoding forever", timeout=0.5)
+
+
+def test_synth_failure_is_a_clear_error_and_leaves_no_file(ffmpeg_exe, tmp_path):
+    out = tmp_path / "--bad clip.mp4"
+    with pytest.raises(FFmpegFailed) as info:
+        make_video(out, seconds=0.2, codec="no_such_encoder", ffmpeg_exe=ffmpeg_exe)
+    assert isinstance(info.value, K400Error)
+    message = str(info.value)
+    assert f"making {out}" in message and "no_such_encoder" in message
+    assert not out.exists()
+
+
+def test_synth_goes_through_the_door(ffmpeg_exe, tmp_path):
+    made = make_video(tmp_path / "-a%b.mp4", seconds=0.2, fps=10, size="32x24", audio=True, ffmpeg_exe=ffmpeg_exe)
+    assert ffmpeg.probe_duration(ffmpeg_exe, made) == pytest.approx(0.2, abs=0.05)
+
+
+def _package_sources():
+    package = Path(k400frames.__file__).parent
+    return [(path.name, path.read_text()) for path in sorted(package.glob("*.py"))]
+
+
+# Ways to start a process without the subprocess module.
+_OS_SPAWNERS = {"system", "popen", "posix_spawn", "posix_spawnp", "fork", "forkpty",
+                "execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe",
+                "spawnv", "spawnve", "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe"}
+
+
+def test_only_ffmpeg_py_starts_processes_or_builds_ffmpeg_argv():
+    offenders = []
+    for name, source in _package_sources():
+        if name == "ffmpeg.py":
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import) and any(a.name.split(".")[0] in ("subprocess", "multiprocessing")
+                                                    for a in node.names):
+                offenders.append(f"{name}:{node.lineno}: import")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("subprocess",
+                                                                                            "multiprocessing"):
+                offenders.append(f"{name}:{node.lineno}: from-import")
+            elif (isinstance(node, ast.Attribute) and node.attr in _OS_SPAWNERS
+                  and isinstance(node.value, ast.Name) and node.value.id == "os"):
+                offenders.append(f"{name}:{node.lineno}: os.{node.attr}")
+            elif isinstance(node, ast.Constant) and node.value in ("-nostdin", "-hide_banner", "file:"):
+                offenders.append(f"{name}:{node.lineno}: {node.value!r} (use ffmpeg.command / file_url)")
+            elif (isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant)
+                  and str(node.values[0].value).startswith("file:")):
+                offenders.append(f"{name}:{node.lineno}: f'file:...' (use ffmpeg.file_url)")
+    assert offenders == []

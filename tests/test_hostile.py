@@ -9,6 +9,7 @@ import pytest
 from k400frames.clips import Clip
 from k400frames.errors import PreflightError
 from k400frames.extract import final_folder
+from k400frames.records import record_file
 from k400frames.runner import run_extract
 
 
@@ -47,7 +48,7 @@ def test_playlists_and_scripts_are_refused(make_clip, config, tmp_path, web_serv
     cfg = config(num_frames=4)
     summary = run_extract(cfg)
     assert summary.failed == 3 and summary.done == 0
-    rows = [json.loads(line) for line in cfg.record_path("failures").read_text().splitlines()]
+    rows = [json.loads(line) for line in record_file(cfg.target, "failures").read_text().splitlines()]
     for row in rows:
         assert row["reason"].startswith("refused") or row["reason"].startswith("not a video"), row
     assert hits == []  # nothing was fetched

@@ -2,7 +2,9 @@
 
 Real ffmpeg, real worker processes, real kills.  The Dask tests share one
 LocalCluster of two worker processes (module scope) through the config key
-``dask.scheduler``; they skip cleanly when Dask is not installed.
+``dask.scheduler``; they skip cleanly when Dask is not installed.  Those
+that need a cluster or a scheduler are marked ``slow``: ``make test`` runs
+them, ``pytest -m "not slow"`` leaves them out while you work.
 """
 from __future__ import annotations
 
@@ -174,6 +176,7 @@ def slow_video(tmp_path_factory, ffmpeg_exe):
                       ffmpeg_exe=ffmpeg_exe)
 
 
+@pytest.mark.slow
 def test_dask_tree_equals_local_tree(small_tree, config, tmp_path, dask_cluster):
     local = config(num_frames=NUM_FRAMES, target=str(tmp_path / "local" / "train"))
     on_dask = config(num_frames=NUM_FRAMES, target=str(tmp_path / "dask" / "train"), executor="dask",
@@ -255,6 +258,7 @@ def few_clips(make_clip):
     return ["abseiling/a_000000_000010", "zumba/b_000000_000010", "zumba/c_000000_000010"]
 
 
+@pytest.mark.slow
 def test_dask_worker_killed_mid_clip_loses_nothing(few_clips, slow_video, config, tmp_path, dask_cluster):
     shutil.copyfile(slow_video, tmp_path / "src" / "zumba" / "slow_one.mp4")
     cfg = config(num_frames=300, executor="dask", dask={"scheduler": dask_cluster.scheduler_address})
@@ -278,6 +282,7 @@ def test_dask_worker_killed_mid_clip_loses_nothing(few_clips, slow_video, config
     assert again.skipped == len(few_clips) + 1 and again.done == again.failed == 0
 
 
+@pytest.mark.slow
 def test_dask_worker_dying_on_every_try_is_a_failed_clip(few_clips, slow_video, config, tmp_path):
     """With no retries allowed, the scheduler gives up (KilledWorker): that clip
     is recorded as failed, the others finish, and a rerun completes it."""
@@ -310,6 +315,7 @@ def test_dask_worker_dying_on_every_try_is_a_failed_clip(few_clips, slow_video, 
     assert len(list(cfg.target.glob("*/*"))) == len(few_clips) + 1
 
 
+@pytest.mark.slow
 def test_dask_ctrl_c_stops_workers_and_ffmpeg(slow_video, make_clip, tmp_path):
     """Ctrl-C in a terminal reaches the whole process group: the client cancels
     the tasks, kills their ffmpegs and closes its local cluster; exit 130."""
@@ -345,6 +351,7 @@ def test_dask_ctrl_c_stops_workers_and_ffmpeg(slow_video, make_clip, tmp_path):
     assert not (target.parent / ".train.tmp").exists()
 
 
+@pytest.mark.slow
 def test_dask_unreachable_scheduler_is_a_preflight_error(make_clip, config):
     dask = pytest.importorskip("dask")
     pytest.importorskip("distributed")
@@ -353,14 +360,15 @@ def test_dask_unreachable_scheduler_is_a_preflight_error(make_clip, config):
     cfg.target.parent.mkdir(parents=True)
     earlier = '{"rel": "cls/a", "stage": "decode", "reason": "from the last run"}\n'
     (cfg.target.parent / "train.failures.jsonl").write_text(earlier)
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(PreflightError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
-            run_extract(cfg)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            pytest.raises(PreflightError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        run_extract(cfg)
     # Nothing was started: the last run's failures are still there to retry, no temp area.
     assert (cfg.target.parent / "train.failures.jsonl").read_text() == earlier
     assert not (cfg.target.parent / ".train.tmp").exists()
 
 
+@pytest.mark.slow
 def test_dask_scheduler_without_workers_is_a_preflight_error(make_clip, config, monkeypatch):
     distributed = pytest.importorskip("distributed")
     from k400frames import dask_executor
