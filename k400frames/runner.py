@@ -77,13 +77,17 @@ def format_summary(summary: Summary) -> str:
 
 
 class Progress(Protocol):
-    def start(self, total: int) -> None: ...
+    """What a run reports to: ``start`` once (``done``: clips of ``total``
+    finished by earlier runs, so not part of this run's speed), ``update``
+    after each clip this run finishes or fails, ``close`` at the end."""
+
+    def start(self, total: int, done: int = 0) -> None: ...
     def update(self, result: ClipResult | None, summary: Summary) -> None: ...
     def close(self) -> None: ...
 
 
 class NoProgress:
-    def start(self, total: int) -> None: pass
+    def start(self, total: int, done: int = 0) -> None: pass
     def update(self, result: ClipResult | None, summary: Summary) -> None: pass
     def close(self) -> None: pass
 
@@ -198,13 +202,19 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         raise ConfigChanged(
             f"{resume.stale} finished clips in {cfg.target} were made with other output settings "
             f"({', '.join(Config.OUTPUT_KEYS)}); restore them, or rerun with --overwrite to redo those clips")
-    total = sum(1 for item in plan(cfg, shard) if not retry_failed or item.rel in resume.failed)
+    total = finished = 0
+    for item in plan(cfg, shard):
+        if retry_failed and item.rel not in resume.failed:
+            continue
+        total += 1
+        # Counted up front: a resumed run shows them as done at the start, not as speed.
+        finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite) is not None
     if total == 0 and not retry_failed:
         raise PreflightError(f"no clips found in {cfg.source} (expected <class>/<clip> with extensions "
                              f"{' '.join(cfg.extensions)})")
     check_target_writable(cfg)
     if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
-        warn_if_short_of_space(cfg, max(total - len(resume.done), 0), resume.bytes_per_clip)
+        warn_if_short_of_space(cfg, total - finished, resume.bytes_per_clip)
     # Before anything is written: a Dask scheduler that cannot be reached must
     # not leave a temp area behind or truncate the failures of the last run.
     executor = make_executor(cfg)
@@ -221,7 +231,7 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         writers.append(RecordWriter(summary.failures, truncate=True))
         recorder = _Recorder(cfg, summary, *writers, progress)
         stopping.clear()
-        progress.start(total)
+        progress.start(total, done=finished)
         try:
             _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder)
         except KeyboardInterrupt:
@@ -300,8 +310,7 @@ class _Recorder:
     def skipped(self, rel: str, adopted: bool = False) -> None:
         if adopted:
             self.manifest.write({"rel": rel, "adopted": True, "config": self.config_hash})
-        self.summary.skipped += 1
-        self.progress.update(None, self.summary)
+        self.summary.skipped += 1  # the progress counted it at the start
 
     def _check_space(self) -> None:
         # A fresh run measures its clip size on the first clip, then checks once.
