@@ -23,6 +23,7 @@ from .executors import make_executor
 from .extract import ClipResult, extract_clip, final_folder, stopping
 from .postprocess import looks_complete
 from .records import RecordWriter, all_record_files, read_records, record_file, replaced_atomically
+from .words import plural
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class Summary:
     seconds: float = 0.0
     interrupted: bool = False
     disk_full: str = ""
+    annotations: Path | None = None  # where the run copied the config's annotations CSV
 
     @property
     def frames_per_second(self) -> float:
@@ -67,6 +69,8 @@ def format_summary(summary: Summary) -> str:
         f"frames: {summary.target}",
         f"manifest: {summary.manifest}",
     ]
+    if summary.annotations:
+        lines.append(f"annotations: copied to {summary.annotations}")
     if summary.failed:
         lines.append(f"failures: {summary.failures}  (rerun with --retry-failed after fixing them)")
     if summary.disk_full:
@@ -111,8 +115,13 @@ TINY_K400_HELP = (
 
 def check_source(cfg: Config) -> None:
     if not cfg.source.exists():
-        raise PreflightError(f"source folder does not exist: {cfg.source}. Edit the config key 'source' "
-                             f"(or pass --set source=DIR). {TINY_K400_HELP}")
+        cwd = Path.cwd()
+        where = (f" (relative paths are read from the current folder, {cwd})"
+                 if cfg.source.is_relative_to(cwd) else "")
+        # The download hint only where the path is the shipped Tiny-K400 configs' own.
+        hint = f" {TINY_K400_HELP}" if cfg.source.parts[-3:-1] == ("data", "tiny-kinetics-400") else ""
+        raise PreflightError(f"source folder does not exist: {cfg.source}{where}. Edit the config key 'source' "
+                             f"(or pass --set source=DIR).{hint}")
     if not cfg.source.is_dir():
         raise PreflightError(f"source is not a folder: {cfg.source}")
     if cfg.annotations is not None and not cfg.annotations.is_file():
@@ -164,8 +173,9 @@ def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) 
     need = clips_left * bytes_per_clip
     free = shutil.disk_usage(cfg.target).free
     if need > free:
-        log.warning("the remaining %d clips need about %.1f GB but only %.1f GB are free on %s",
-                    clips_left, need / 1e9, free / 1e9, cfg.target)
+        log.warning("the remaining %s about %.1f GB but only %.1f GB are free on %s",
+                    "1 clip needs" if clips_left == 1 else f"{clips_left} clips need", need / 1e9, free / 1e9,
+                    cfg.target)
 
 
 def plan(cfg: Config, shard: tuple[int, int] | None) -> Iterator[Clip | Collision]:
@@ -200,7 +210,8 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
     resume = Resume.load(cfg)
     if resume.stale and not overwrite:
         raise ConfigChanged(
-            f"{resume.stale} finished clips in {cfg.target} were made with other output settings "
+            f"{plural(resume.stale, 'finished clip')} in {cfg.target} {'was' if resume.stale == 1 else 'were'} "
+            f"made with other output settings "
             f"({', '.join(Config.OUTPUT_KEYS)}); restore them, or rerun with --overwrite to redo those clips")
     total = finished = 0
     for item in plan(cfg, shard):
@@ -246,6 +257,9 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         summary.seconds = time.monotonic() - started
         for writer in writers:
             writer.close()
+        if writers and not summary.failed:
+            # The failures file was emptied at the start; a clean run leaves none to puzzle over.
+            _remove_if_empty_file(summary.failures)
         progress.close()
         shutil.rmtree(tmp_root, ignore_errors=True)
         _remove_if_empty(tmp_root.parent)
@@ -253,7 +267,8 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
             signal.signal(signal.SIGINT, previous_sigint)
     if cfg.annotations is not None and not summary.interrupted:
         # Every shard of a job array copies the CSV; a reader must never see half of it.
-        with replaced_atomically(cfg.target.parent / cfg.annotations.name) as partial:
+        summary.annotations = cfg.target.parent / cfg.annotations.name
+        with replaced_atomically(summary.annotations) as partial:
             shutil.copyfile(cfg.annotations, partial)
     return summary
 
@@ -274,6 +289,14 @@ def _exit_now(signum, frame) -> None:
 def _remove_if_empty(folder: Path) -> None:
     try:
         folder.rmdir()
+    except OSError:
+        pass
+
+
+def _remove_if_empty_file(path: Path) -> None:
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
     except OSError:
         pass
 
