@@ -85,4 +85,26 @@ def test_resumed_run_warns_before_any_work(make_clip, config, caplog, monkeypatc
     monkeypatch.setattr(runner, "extract_clip", lambda *a: warned_at.append(len(caplog.records)) or real(*a))
     run_extract(cfg)
     assert warned_at and warned_at[0] >= 1  # the warning came before the first clip started
-    assert "the remaining 1 clips need about" in caplog.records[0].getMessage()
+    assert "the remaining 1 clip needs about" in caplog.records[0].getMessage()
+
+
+def test_verify_deep_reports_progress_like_extract(make_clip, config, caplog):
+    from k400frames.verify import verify_tree
+    from helpers import run_cli
+    for i in range(3):
+        make_clip(f"a/{i}.mp4", seconds=0.3, fps=10)
+    cfg = config(num_frames=4)
+    run_extract(cfg)
+    frame = cfg.target / "a" / "1" / "frame_00002.jpg"
+    frame.write_bytes(frame.read_bytes()[:-2])  # no EOI: a problem for this clip
+    caplog.set_level(logging.INFO, logger="k400frames")
+    ticks = itertools.count(0, 1.0)
+    report = verify_tree(cfg.target, 4, deep=True, progress=LineProgress(interval=0, clock=lambda: next(ticks)))
+    assert report.bad_clips == 1
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
+    assert [line.split(",")[0] for line in lines] == [f"progress: {k}/3 clips" for k in (1, 2, 3)]
+    # t=1 at start, clips at t=2, 3, 4: 12 frames checked in 3 s; the damaged clip counts as failed.
+    assert lines[-1] == "progress: 3/3 clips, 1.0 clips/s, 4 frames/s, 1 failed, ETA 0:00:00"
+    proc = run_cli("verify", "--deep", "--frames", str(cfg.target), "--num-frames", "4")
+    assert proc.returncode == 1
+    assert proc.stderr.count("progress: 3/3 clips") == 1 and "1 failed" in proc.stderr
