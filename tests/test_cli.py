@@ -228,3 +228,18 @@ def test_preview_refuses_an_output_inside_the_frames_tree(good_tree, tmp_path):
     assert sorted(str(p) for p in (tmp_path / "out").rglob("*")) == before
     verify = run_cli("verify", "--frames", str(target), "--num-frames", "2")
     assert verify.returncode == 0, verify.stdout
+
+
+def test_make_targets_pass_args_through(good_tree, tmp_path):
+    import sys
+    import subprocess
+    from helpers import PROJECT
+    recipes = [line for line in (PROJECT / "Makefile").read_text().splitlines() if "$(BIN)/k400frames " in line]
+    assert len(recipes) >= 5 and all(line.rstrip().endswith("$(ARGS)") for line in recipes), recipes
+    cfg = write_config(tmp_path / "c.yaml", source=str(good_tree), target=str(tmp_path / "out" / "train"))
+    venv = Path(sys.executable).parent.parent
+    proc = subprocess.run(["make", "-s", "extract-val", f"VENV={venv}", f"CONFIG={cfg}",
+                           "ARGS=--dry-run --set num_frames=4"], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("dry run: nothing written") and not (tmp_path / "out").exists()
