@@ -177,23 +177,20 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from .ffmpeg import find_ffmpeg
     from .preview import make_preview, parse_grid
 
-    frame_name, configured_ffmpeg = args.frame_name, None
-    if args.config:
-        cfg = config_from_args(args)
-        frame_name, configured_ffmpeg = frame_name or cfg.frame_name, cfg.ffmpeg
-    elif args.set:
-        overrides = parse_overrides(args.set)
-        ignored = sorted(set(overrides) - set(PREVIEW_KEYS))
-        if ignored:
-            raise ConfigError(f"preview: --set {ignored[0]} does not change a preview; it reads only "
-                              f"{' and '.join(PREVIEW_KEYS)}")
-        if "frame_name" in overrides and not frame_name:
-            frame_name = check_frame_name(overrides["frame_name"])
-        configured_ffmpeg = overrides.get("ffmpeg")
-        if configured_ffmpeg is not None and not isinstance(configured_ffmpeg, str):
-            raise ConfigError(f"ffmpeg: expected a path, got {configured_ffmpeg!r}")
-    preview = make_preview(Path(args.clip_dir), Path(args.output) if args.output else None,
-                           parse_grid(args.grid), frame_name=frame_name, ffmpeg_exe=find_ffmpeg(configured_ffmpeg))
+    # A preview reads only these keys, so a config file need not be a whole one.
+    overrides = parse_overrides(args.set or [])
+    ignored = sorted(set(overrides) - set(PREVIEW_KEYS))
+    if ignored:
+        raise ConfigError(f"preview: --set {ignored[0]} does not change a preview; it reads only "
+                          f"{' and '.join(PREVIEW_KEYS)}")
+    settings = {**(read_yaml(Path(args.config)) if args.config else {}), **overrides}
+    frame_name = args.frame_name or (check_frame_name(settings["frame_name"]) if settings.get("frame_name") else None)
+    configured_ffmpeg = settings.get("ffmpeg")
+    if configured_ffmpeg is not None and not isinstance(configured_ffmpeg, str):
+        raise ConfigError(f"ffmpeg: expected a path, got {configured_ffmpeg!r}")
+    exe = find_ffmpeg(configured_ffmpeg) if configured_ffmpeg else None
+    preview = make_preview(Path(args.clip_dir), Path(args.output) if args.output else None, parse_grid(args.grid),
+                           frame_name=frame_name, ffmpeg_exe=exe)
     padded = (f"frames {preview.real_frames + 1}-{preview.total_frames} are padding (red frames)"
               if preview.padded_frames else "no padded frames")
     print(f"preview: {preview.path} ({preview.grid[0]}x{preview.grid[1]} grid, {preview.size[0]}x{preview.size[1]} px, "

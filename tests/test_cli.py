@@ -164,6 +164,9 @@ def test_verify_lists_and_preview_take_set_alone(good_tree, tmp_path):
     proc = run_cli("preview", str(clip), "--set", "frame_name=img_{:05d}.jpg", "-o", str(tmp_path / "p.jpg"))
     assert proc.returncode == 0, proc.stderr
     assert "3 frames" in proc.stdout and (tmp_path / "p.jpg").is_file()
+    partial = write_config(tmp_path / "p.yaml", frame_name="img_{:05d}.jpg")  # a preview needs no more
+    proc = run_cli("preview", str(clip), "--config", str(partial), "-o", str(tmp_path / "r.jpg"))
+    assert proc.returncode == 0 and "3 frames" in proc.stdout, proc.stderr
     proc = run_cli("preview", str(clip), "--set", "num_frames=3", "-o", str(tmp_path / "q.jpg"))
     assert proc.returncode == 2 and "num_frames" in one_line_error(proc)
     proc = run_cli("lists", "--format", "all")
