@@ -8,6 +8,7 @@ import time
 
 from .extract import ClipResult
 from .runner import Summary
+from .words import plural
 
 log = logging.getLogger("k400frames")
 
@@ -53,7 +54,7 @@ class LineProgress:
         self.total, self.done_before, self.seen = total, done, done
         self.started = self.last = self.clock()
         if done:
-            log.info("progress: %d/%d clips already done, %d to do", done, total, total - done)
+            log.info("progress: %d/%s already done, %d to do", done, plural(total, "clip"), total - done)
 
     def update(self, result: ClipResult | None, summary: Summary) -> None:
         self.seen += 1
@@ -63,8 +64,8 @@ class LineProgress:
             elapsed = max(now - self.started, 1e-9)
             rate = (self.seen - self.done_before) / elapsed
             eta = (self.total - self.seen) / rate if rate else 0
-            log.info("progress: %d/%d clips, %.1f clips/s, %.0f frames/s, %d failed, ETA %s",
-                     self.seen, self.total, rate, summary.frames / elapsed, summary.failed, _hms(eta))
+            log.info("progress: %d/%s, %.1f clips/s, %.0f frames/s, %d failed, ETA %s",
+                     self.seen, plural(self.total, "clip"), rate, summary.frames / elapsed, summary.failed, _hms(eta))
 
     def close(self) -> None:
         pass

@@ -246,3 +246,16 @@ def test_make_targets_pass_args_through(good_tree, tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("dry run: nothing written") and not (tmp_path / "out").exists()
+
+
+def test_one_clip_is_not_one_clips(make_clip, tmp_path):
+    make_clip("walking/a_000001_000002.mp4", seconds=0.5, fps=10)
+    keys = ["--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out/train'}", "--set", "num_frames=2"]
+    dry = run_cli("extract", "--dry-run", *keys)
+    assert dry.returncode == 0, dry.stderr
+    assert "clips: 1 in 1 class:" in dry.stdout and "walking: 1 clip, 0 done, 1 to do" in dry.stdout
+    assert run_cli("extract", *keys).returncode == 0
+    verify = run_cli("verify", *keys)
+    assert "(1 clip, 2 frames)" in verify.stdout
+    for proc in (dry, verify):
+        assert "1 clips" not in proc.stdout + proc.stderr and "1 classes" not in proc.stdout + proc.stderr
