@@ -113,19 +113,23 @@ TINY_K400_HELP = (
     "https://pan.baidu.com/s/1kpyLj4CZym_2hp-RzY1kDg?pwd=pigr ; unpack it under data/tiny-kinetics-400/")
 
 
+def _where_relative(path: Path) -> str:
+    # Config paths are made absolute on load; one under the current folder was
+    # most likely given relative, and the user may expect the config's folder.
+    cwd = Path.cwd()
+    return f" (relative paths are read from the current folder, {cwd})" if path.is_relative_to(cwd) else ""
+
+
 def check_source(cfg: Config) -> None:
     if not cfg.source.exists():
-        cwd = Path.cwd()
-        where = (f" (relative paths are read from the current folder, {cwd})"
-                 if cfg.source.is_relative_to(cwd) else "")
         # The download hint only where the path is the shipped Tiny-K400 configs' own.
         hint = f" {TINY_K400_HELP}" if cfg.source.parts[-3:-1] == ("data", "tiny-kinetics-400") else ""
-        raise PreflightError(f"source folder does not exist: {cfg.source}{where}. Edit the config key 'source' "
-                             f"(or pass --set source=DIR).{hint}")
+        raise PreflightError(f"source folder does not exist: {cfg.source}{_where_relative(cfg.source)}. "
+                             f"Edit the config key 'source' (or pass --set source=DIR).{hint}")
     if not cfg.source.is_dir():
         raise PreflightError(f"source is not a folder: {cfg.source}")
     if cfg.annotations is not None and not cfg.annotations.is_file():
-        raise PreflightError(f"annotations file does not exist: {cfg.annotations}")
+        raise PreflightError(f"annotations file does not exist: {cfg.annotations}{_where_relative(cfg.annotations)}")
 
 
 def check_target_writable(cfg: Config) -> None:
