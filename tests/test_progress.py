@@ -108,3 +108,15 @@ def test_verify_deep_reports_progress_like_extract(make_clip, config, caplog):
     proc = run_cli("verify", "--deep", "--frames", str(cfg.target), "--num-frames", "4")
     assert proc.returncode == 1
     assert proc.stderr.count("progress: 3/3 clips") == 1 and "1 failed" in proc.stderr
+
+
+def test_resumed_cli_run_says_what_was_done_before(make_clip, config):
+    from helpers import run_cli
+    cfg = half_done_tree(make_clip, config)
+    proc = run_cli("extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}",
+                   "--set", "num_frames=4")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("k400frames: progress:")]
+    assert lines[0] == "k400frames: progress: 3/6 clips already done, 3 to do"
+    assert lines[-1].startswith("k400frames: progress: 6/6 clips,")
+    assert "3 extracted" in proc.stdout and "3 already done" in proc.stdout
