@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SPLIT_CONFIG = $(or $(CONFIG),configs/tiny_k400_$(1).yaml)
 DEMO_DIR ?= k400frames-demo
+# Extra k400frames options for any target that runs it: make extract-train ARGS="--dry-run --set workers=4"
+ARGS ?=
 
 .PHONY: install demo test extract-train extract-val verify-train verify-val clean
 
@@ -17,22 +19,22 @@ $(STAMP): setup.cfg setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/k400frames demo $(DEMO_DIR)
+	$(BIN)/k400frames demo $(DEMO_DIR) $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 extract-train: $(STAMP)
-	$(BIN)/k400frames extract --config $(call SPLIT_CONFIG,train)
+	$(BIN)/k400frames extract --config $(call SPLIT_CONFIG,train) $(ARGS)
 
 extract-val: $(STAMP)
-	$(BIN)/k400frames extract --config $(call SPLIT_CONFIG,val)
+	$(BIN)/k400frames extract --config $(call SPLIT_CONFIG,val) $(ARGS)
 
 verify-train: $(STAMP)
-	$(BIN)/k400frames verify --config $(call SPLIT_CONFIG,train)
+	$(BIN)/k400frames verify --config $(call SPLIT_CONFIG,train) $(ARGS)
 
 verify-val: $(STAMP)
-	$(BIN)/k400frames verify --config $(call SPLIT_CONFIG,val)
+	$(BIN)/k400frames verify --config $(call SPLIT_CONFIG,val) $(ARGS)
 
 # Speedup from 1 to 2 Dask workers on the bench corpus (the test extra brings Dask).
 .PHONY: bench-dask

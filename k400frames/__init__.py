@@ -1,5 +1,61 @@
 """k400frames: Kinetics-format video folders -> exactly-N frame folders.
 
-Importing the package does no work: ffmpeg is found lazily on first use.
+The Python API (see the README's "Python API")::
+
+    import k400frames
+    cfg = k400frames.load_config("configs/tiny_k400_train.yaml", {"workers": 4})
+    summary = k400frames.run_extract(cfg)        # a Summary; raises K400Error subclasses
+    report = k400frames.verify_tree(cfg.target, cfg.num_frames, cfg.frame_name)
+
+Importing the package does no work: each name below is imported from its
+module on first use, and ffmpeg is found lazily on first use too.  The
+library never prints; it returns results, raises the errors below and logs
+to the ``k400frames`` logger, which stays silent until the application
+configures logging.
 """
+import logging
+
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it: the one table to edit when a
+# module moves.  No name may equal a submodule's (``extract``, ``verify``,
+# ``preview``, ...): importing that submodule would replace the function.
+_EXPORTS = {
+    # configs
+    "Config": "config", "load_config": "config", "make_config": "config",
+    # extracting a split
+    "run_extract": "runner", "Summary": "runner", "format_summary": "runner",
+    "dry_run": "dryrun", "BarProgress": "progress", "LineProgress": "progress",
+    # checking, annotating, listing, looking
+    "verify_tree": "verify", "VerifyReport": "verify", "format_report": "verify",
+    "annotate_videos": "annotations", "write_annotations": "annotations", "AnnotateResult": "annotations",
+    "write_lists": "annotations", "LIST_FORMATS": "annotations",
+    "make_preview": "preview", "Preview": "preview",
+    "find_ffmpeg": "ffmpeg",
+    # errors: every one a user can cause and fix is a K400Error
+    "K400Error": "errors", "ConfigError": "errors", "PreflightError": "errors", "ConfigChanged": "errors",
+    "DiskFull": "errors", "FFmpegNotFound": "errors", "MissingExtra": "errors",
+    "AnnotationError": "annotations", "ListFormatError": "annotations", "PreviewError": "preview",
+}
+# Exported under another name than the module's own.
+_RENAMED = {"annotate_videos": "annotate"}
+
+__all__ = ["__version__", *_EXPORTS]
+
+# A library's logger is silent by default (Python's logging HOWTO); the CLI
+# installs its own handler.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f".{module}", __name__), _RENAMED.get(name, name))
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list:
+    return sorted({*globals(), *_EXPORTS})

@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from . import __version__
-from .config import Config, load_config, parse_overrides
+from .config import Config, load_config, parse_overrides, read_yaml
 from .errors import ConfigError, K400Error
+from .words import plural
 
 log = logging.getLogger("k400frames")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# The config keys that change a contact sheet.
+PREVIEW_KEYS = ("frame_name", "ffmpeg")
 
 
 # ----------------------------------------------------------------------------
@@ -36,11 +40,22 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return shard
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
+def config_from_args(args: argparse.Namespace, needs_source: bool = True) -> Config:
+    """The config of ``--config FILE`` and ``--set`` overrides, or of ``--set``
+    alone.  Commands that only read a split folder (verify, lists) pass
+    ``needs_source=False``: they never open the videos, so a config without
+    ``source`` is fine for them."""
     overrides = parse_overrides(args.set or [])
     if getattr(args, "executor", None):
         overrides["executor"] = args.executor
-    return load_config(Path(args.config) if args.config else None, overrides)
+    path = Path(args.config) if args.config else None
+    wanted = ("source", "target") if needs_source else ("target",)
+    if path is None and any(key not in overrides for key in wanted):
+        raise ConfigError(f"{args.command}: give --config FILE (or {' '.join(f'--set {k}=...' for k in wanted)})")
+    if not needs_source and "source" not in overrides and "source" not in (read_yaml(path) if path else {}):
+        # A stand-in that is never a folder keeps the validation of the other keys whole.
+        overrides["source"] = os.devnull
+    return load_config(path, overrides)
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -90,13 +105,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from .ffmpeg import find_ffmpeg
     from .config import check_frame_name
+    from .progress import make_progress
     from .verify import format_report, verify_tree
 
-    if args.config and args.frames:
-        raise ConfigError("verify: give --config or --frames, not both")
+    from_config = bool(args.config or args.set)
+    if from_config and args.frames:
+        raise ConfigError("verify: give --config FILE (or --set target=...) or --frames DIR, not both")
     configured_ffmpeg = None
-    if args.config:
-        cfg = config_from_args(args)
+    if from_config:
+        cfg = config_from_args(args, needs_source=False)
         frames, num_frames, frame_name, csv = cfg.target, cfg.num_frames, cfg.frame_name, cfg.annotations
         configured_ffmpeg = cfg.ffmpeg
     elif args.frames:
@@ -105,11 +122,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         frame_name = check_frame_name(args.frame_name or "frame_{:05d}.jpg", "--frame-name")
         frames, num_frames, csv = Path(args.frames), args.num_frames, None
     else:
-        raise ConfigError("verify: give --config FILE, or --frames DIR --num-frames N")
+        raise ConfigError("verify: give --config FILE (or --set target=...), or --frames DIR --num-frames N")
     if args.csv:
         csv = Path(args.csv)
     exe = find_ffmpeg(configured_ffmpeg) if args.deep else None
-    report = verify_tree(frames, num_frames, frame_name, csv=csv, deep=args.deep, ffmpeg_exe=exe)
+    with _progress_safe_logging():
+        report = verify_tree(frames, num_frames, frame_name, csv=csv, deep=args.deep, ffmpeg_exe=exe,
+                             progress=make_progress(quiet=args.quiet))
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -119,10 +138,10 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
     result = write_annotations(annotate(Path(args.source), val_fraction=args.val_fraction, seed=args.seed,
                                         class_names=args.class_names), Path(args.out_dir))
-    print(f"train: {result.train_csv} ({len(result.train)} clips)")
-    print(f"val: {result.val_csv} ({len(result.val)} clips)")
+    print(f"train: {result.train_csv} ({plural(len(result.train), 'clip')})")
+    print(f"val: {result.val_csv} ({plural(len(result.val), 'clip')})")
     for label, count in sorted(result.too_small.items()):
-        log.warning("class %r has %d clip%s, too few to split: all in train", label, count, "s"[:count != 1])
+        log.warning("class %r has %s, too few to split: all in train", label, plural(count, "clip"))
     for rel, reason in result.skipped:
         log.warning("skipped %s: %s", rel, reason)
     if result.too_small:
@@ -136,31 +155,46 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 def cmd_lists(args: argparse.Namespace) -> int:
     from .annotations import LIST_FORMATS, write_lists
 
-    cfg = config_from_args(args)
+    cfg = config_from_args(args, needs_source=False)
     formats = LIST_FORMATS if args.format == "all" else (args.format,)
     result = write_lists(cfg, formats)
     for fmt, path in result.lists.items():
         print(f"{fmt}: {path}")
-    print(f"labels: {result.labels} ({result.classes} classes; {result.clips} clips listed)")
+    print(f"labels: {result.labels} ({plural(result.classes, 'class', 'classes')}; "
+          f"{plural(result.clips, 'clip')} listed)")
     for rel in result.empty:
         log.warning("not listed, no frames: %s", rel)
     for rel, frames in result.short:
         log.warning("listed with %d of %d frames: %s (run verify)", frames, cfg.num_frames, rel)
     if result.labels_grew:
-        log.warning("labels.txt gained %d classes (%s); list the other splits again so their indices match",
-                    len(result.labels_grew), ", ".join(result.labels_grew[:5]))
+        log.warning("labels.txt gained %s (%s); list the other splits again so their indices match",
+                    plural(len(result.labels_grew), "class", "classes"), ", ".join(result.labels_grew[:5]))
     return EXIT_FAILED if result.empty else EXIT_OK
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from .config import check_frame_name
+    from .ffmpeg import find_ffmpeg
     from .preview import PreviewError, make_preview, parse_grid
 
+    # A preview reads only these keys, so a config file need not be a whole one.
+    overrides = parse_overrides(args.set or [])
+    ignored = sorted(set(overrides) - set(PREVIEW_KEYS))
+    if ignored:
+        raise ConfigError(f"preview: --set {ignored[0]} does not change a preview; it reads only "
+                          f"{' and '.join(PREVIEW_KEYS)}")
+    settings = {**(read_yaml(Path(args.config)) if args.config else {}), **overrides}
+    frame_name = args.frame_name or (check_frame_name(settings["frame_name"]) if settings.get("frame_name") else None)
+    configured_ffmpeg = settings.get("ffmpeg")
+    if configured_ffmpeg is not None and not isinstance(configured_ffmpeg, str):
+        raise ConfigError(f"ffmpeg: expected a path, got {configured_ffmpeg!r}")
+    exe = find_ffmpeg(configured_ffmpeg) if configured_ffmpeg else None
     try:
         grid = parse_grid(args.grid)
     except PreviewError as exc:  # "grid: expected ...": name the flag the user typed
         raise PreviewError(f"--{exc}") from None
-    preview = make_preview(Path(args.clip_dir), Path(args.output) if args.output else None,
-                           grid, frame_name=args.frame_name)
+    preview = make_preview(Path(args.clip_dir), Path(args.output) if args.output else None, grid,
+                           frame_name=frame_name, ffmpeg_exe=exe)
     padded = (f"frames {preview.real_frames + 1}-{preview.total_frames} are padding (red frames)"
               if preview.padded_frames else "no padded frames")
     print(f"preview: {preview.path} ({preview.grid[0]}x{preview.grid[1]} grid, {preview.size[0]}x{preview.size[1]} px, "
@@ -198,9 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every ffmpeg command")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    # The same flags after the command (`extract -v`); SUPPRESS keeps a flag
+    # given before the command from being reset by the subcommand's default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log every ffmpeg command")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("extract", help="extract exactly num_frames frames per clip")
+    p = sub.add_parser("extract", help="extract exactly num_frames frames per clip", parents=[common])
     _add_config_args(p, required=False)
     p.add_argument("--overwrite", action="store_true", help="redo clips even if finished, also with new settings")
     p.add_argument("--retry-failed", action="store_true", help="only re-attempt the clips recorded as failed")
@@ -210,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write nothing: list clips done and to do, estimate bytes and inodes against free space")
     p.set_defaults(func=cmd_extract)
 
-    p = sub.add_parser("verify", help="check a frames tree: N intact frames per clip, and the CSV's clips")
+    p = sub.add_parser("verify", help="check a frames tree: N intact frames per clip, and the CSV's clips",
+                       parents=[common])
     _add_config_args(p, required=False)
     p.add_argument("--frames", metavar="DIR", help="split folder to check (instead of --config)")
     p.add_argument("--num-frames", type=int, metavar="N", help="frames per clip (with --frames)")
@@ -221,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("annotate", help="write Kinetics CSVs (train.csv, val.csv) for your own <class>/<clip> tree")
+    p = sub.add_parser("annotate", help="write Kinetics CSVs (train.csv, val.csv) for your own <class>/<clip> tree",
+                       parents=[common])
     p.add_argument("source", help="folder of class folders of videos")
     p.add_argument("--out-dir", required=True, metavar="DIR", help="where to write train.csv and val.csv")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of each class for val (default 0.2)")
@@ -230,22 +272,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="labels as folder names (keep) or with spaces as underscores")
     p.set_defaults(func=cmd_annotate)
 
-    p = sub.add_parser("lists", help="write training list files and labels.txt beside the split folder")
-    _add_config_args(p)
+    p = sub.add_parser("lists", help="write training list files and labels.txt beside the split folder",
+                       parents=[common])
+    _add_config_args(p, required=False)
     p.add_argument("--format", required=True, choices=("mmaction2", "paddlevideo", "videomae", "slowfast", "all"))
     p.set_defaults(func=cmd_lists)
 
-    p = sub.add_parser("preview", help="contact sheet of one clip folder (JPEG or PNG)")
+    p = sub.add_parser("preview", help="contact sheet of one clip folder (JPEG or PNG)", parents=[common])
     p.add_argument("clip_dir", help="a clip folder, e.g. frames/train/abseiling/<clip>")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="image to write, .jpg or .png (default: preview_<clip>.jpg in the current folder, "
                         "never inside the frames tree)")
     p.add_argument("--grid", default="6x5", metavar="CxR", help="columns x rows of tiles (default 6x5)")
     p.add_argument("--frame-name", metavar="TEMPLATE",
-                   help="frame file template (default: every .jpg, numbered by the last number in its name)")
+                   help="frame file template (default: the config's frame_name, else every .jpg, numbered by "
+                        "the last number in its name)")
+    _add_config_args(p, required=False)
     p.set_defaults(func=cmd_preview)
 
-    p = sub.add_parser("demo", help="make a small synthetic dataset, extract and check it")
+    p = sub.add_parser("demo", help="make a small synthetic dataset, extract and check it", parents=[common])
     p.add_argument("dir", nargs="?", default="k400frames-demo", help="where to put it (default: %(default)s)")
     p.set_defaults(func=cmd_demo)
     return parser

@@ -38,7 +38,8 @@ def run_demo(root: Path, report: Callable[[str], None], quiet: bool = False) -> 
     checked = verify_tree(cfg.target, cfg.num_frames, cfg.frame_name)
     report(format_report(checked))
     short_clip = cfg.target / DEMO_SHORT[0] / DEMO_SHORT[1]
-    sheet = make_preview(short_clip, root / f"preview_{DEMO_SHORT[1]}.jpg")
+    # No space in the sheet's name: it is a path to type or paste into a shell.
+    sheet = make_preview(short_clip, root / f"preview_{DEMO_SHORT[1].replace(' ', '_')}.jpg")
     report(f"preview of {DEMO_SHORT[0]}/{DEMO_SHORT[1]} ({sheet.real_frames} real frames padded to "
            f"{sheet.total_frames}, padding framed in red): {sheet.path}")
     if sheet.note:

@@ -19,6 +19,7 @@ from typing import Any
 from .clips import Clip, Collision
 from .config import Config
 from .runner import Resume, check_source, finished_before, plan
+from .words import plural
 
 # Sample clips tried before giving up on measuring (a broken first clip
 # should not leave the user without an estimate).
@@ -144,7 +145,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
         # Hardlinked pads share the last frame's inode; copies are files of their own.
         files = cfg.num_frames if cfg.pad == "copy" else resume.decoded_per_clip
         report.bytes_per_clip, report.inodes_per_clip = resume.bytes_per_clip, files + 1  # +1: the folder
-        report.estimate_source = f"mean of {resume.measured} finished clips in the manifest"
+        report.estimate_source = f"mean of {plural(resume.measured, 'finished clip')} in the manifest"
     elif sample and todo_clips:
         beside = existing_ancestor(cfg.target.parent)
         sampled = _measure_sample(cfg, todo_clips, beside)
@@ -168,7 +169,8 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
         report.need_bytes = int(report.todo * disk_per_clip + new_classes * report.block_size)
         report.need_inodes = int(round(report.todo * report.inodes_per_clip)) + new_classes
     if report.stale and not overwrite:
-        report.notes.append(f"{report.stale} finished clips were made with other output settings: a real run "
+        report.notes.append(f"{plural(report.stale, 'finished clip')} {'was' if report.stale == 1 else 'were'} "
+                            f"made with other output settings: a real run "
                             f"stops unless you pass --overwrite")
     if report.collisions:
         report.notes.append(f"{report.collisions} output folders are claimed by several source files "
@@ -187,13 +189,14 @@ def _size(n: float) -> str:
 def format_dry_run(report: DryRun, classes_shown: int = 20) -> str:
     """Human summary of a :class:`DryRun`."""
     lines = [f"dry run: nothing written to {report.target}",
-             f"clips: {report.clips} in {len(report.classes)} classes: {report.done} already done, "
+             f"clips: {report.clips} in {plural(len(report.classes), 'class', 'classes')}: "
+             f"{report.done} already done, "
              f"{report.todo} to do" + (f" ({report.previously_failed} failed before)" if report.previously_failed
                                       else "")]
     names = sorted(report.classes)
     for name in names[:classes_shown]:
         c = report.classes[name]
-        lines.append(f"  {name}: {c.clips} clips, {c.done} done, {c.todo} to do")
+        lines.append(f"  {name}: {plural(c.clips, 'clip')}, {c.done} done, {c.todo} to do")
     if len(names) > classes_shown:
         lines.append(f"  ... and {len(names) - classes_shown} more classes")
     if report.need_bytes is not None:

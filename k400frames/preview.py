@@ -77,6 +77,18 @@ def default_output(clip_dir: Path) -> Path:
     return Path.cwd() / f"preview_{Path(clip_dir).name}.jpg"
 
 
+def frames_tree_folder(out: Path, clip_dir: Path) -> Path | None:
+    """The folder of the frames tree that ``out`` would lie in, or None: the
+    clip folder, its class folder, or any split folder (one with run records
+    beside it).  A file there is taken by loaders for a class or a clip, and
+    ``verify`` reports it."""
+    out, clip_dir = Path(out).resolve(), Path(clip_dir).resolve()
+    for folder in out.parents:
+        if folder in (clip_dir, clip_dir.parent) or all_record_files(folder, "manifest"):
+            return folder
+    return None
+
+
 def list_frames(clip_dir: Path, frame_name: str | None = None) -> list[tuple[int, Path]]:
     """``(frame number, path)`` in order: by the template from 1 while frames
     exist, or, without one, every ``.jpg``/``.jpeg`` numbered by the last
@@ -203,6 +215,10 @@ def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] 
     if not clip_dir.is_dir():
         raise PreviewError(f"not a clip folder: {clip_dir}")
     out = Path(out) if out else default_output(clip_dir)
+    inside = frames_tree_folder(out, clip_dir)
+    if inside is not None:
+        raise PreviewError(f"{out} lies inside {inside}, part of the frames tree, where loaders take every "
+                           f"entry for a class or a clip; write the preview outside the tree")
     suffix = out.suffix.lower()
     if suffix not in (".jpg", ".jpeg", ".png"):
         raise PreviewError(f"out: the preview is a .jpg or .png file, got {out.name!r}")

@@ -8,29 +8,32 @@ import time
 
 from .extract import ClipResult
 from .runner import Summary
+from .words import plural
 
 log = logging.getLogger("k400frames")
 
 
 class BarProgress:
-    """tqdm bar: clips done / total, frames/s, failures, ETA."""
+    """tqdm bar: clips done / total, frames/s, failures, ETA.  Clips finished
+    by an earlier run start the bar (tqdm's ``initial``), so its rate and ETA
+    count only the clips this run does."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, clock=time.monotonic):
         self.stream = stream or sys.stderr
+        self.clock = clock
         self.bar = None
-        self.started = time.monotonic()
+        self.started = clock()
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, done: int = 0) -> None:
         from tqdm import tqdm
-        self.started = time.monotonic()
-        self.bar = tqdm(total=total, unit="clip", file=self.stream, dynamic_ncols=True, mininterval=0.5)
+        self.started = self.clock()
+        self.bar = tqdm(total=total, initial=done, unit="clip", file=self.stream, dynamic_ncols=True,
+                        mininterval=0.5)
 
     def update(self, result: ClipResult | None, summary: Summary) -> None:
         self.bar.update(1)
-        if result is not None:
-            elapsed = max(time.monotonic() - self.started, 1e-9)
-            self.bar.set_postfix_str(f"{summary.frames / elapsed:.0f} frames/s, {summary.failed} failed",
-                                     refresh=False)
+        elapsed = max(self.clock() - self.started, 1e-9)
+        self.bar.set_postfix_str(f"{summary.frames / elapsed:.0f} frames/s, {summary.failed} failed", refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -38,28 +41,31 @@ class BarProgress:
 
 
 class LineProgress:
-    """Periodic status lines for logs that are not a terminal."""
+    """Periodic status lines for logs that are not a terminal.  Rate and ETA
+    count only the clips this run does, not those finished before it."""
 
-    def __init__(self, interval: float = 30.0):
+    def __init__(self, interval: float = 30.0, clock=time.monotonic):
         self.interval = interval
-        self.total = 0
-        self.seen = 0
-        self.started = self.last = time.monotonic()
+        self.clock = clock
+        self.total = self.done_before = self.seen = 0
+        self.started = self.last = clock()
 
-    def start(self, total: int) -> None:
-        self.total = total
-        self.started = self.last = time.monotonic()
+    def start(self, total: int, done: int = 0) -> None:
+        self.total, self.done_before, self.seen = total, done, done
+        self.started = self.last = self.clock()
+        if done:
+            log.info("progress: %d/%s already done, %d to do", done, plural(total, "clip"), total - done)
 
     def update(self, result: ClipResult | None, summary: Summary) -> None:
         self.seen += 1
-        now = time.monotonic()
+        now = self.clock()
         if now - self.last >= self.interval or self.seen == self.total:
             self.last = now
             elapsed = max(now - self.started, 1e-9)
-            rate = self.seen / elapsed
+            rate = (self.seen - self.done_before) / elapsed
             eta = (self.total - self.seen) / rate if rate else 0
-            log.info("progress: %d/%d clips, %.0f frames/s, %d failed, ETA %s",
-                     self.seen, self.total, summary.frames / elapsed, summary.failed, _hms(eta))
+            log.info("progress: %d/%s, %.1f clips/s, %.0f frames/s, %d failed, ETA %s",
+                     self.seen, plural(self.total, "clip"), rate, summary.frames / elapsed, summary.failed, _hms(eta))
 
     def close(self) -> None:
         pass

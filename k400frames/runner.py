@@ -24,6 +24,7 @@ from .executors import make_executor
 from .extract import ClipResult, extract_clip, final_folder, stopping
 from .postprocess import looks_complete
 from .records import RecordWriter, all_record_files, read_records, record_file, replaced_atomically
+from .words import plural
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Summary:
     seconds: float = 0.0
     interrupted: bool = False
     disk_full: str = ""
+    annotations: Path | None = None  # where the run copied the config's annotations CSV
 
     @property
     def frames_per_second(self) -> float:
@@ -78,6 +80,8 @@ def format_summary(summary: Summary) -> str:
     if summary.skipped_files:
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.skipped_files.items()))
         lines.append(f"skipped {plural(sum(summary.skipped_files.values()), 'file')} ({kinds})")
+    if summary.annotations:
+        lines.append(f"annotations: copied to {summary.annotations}")
     if summary.failed:
         lines.append(f"failures: {summary.failures}  (rerun with --retry-failed after fixing them)")
     if summary.disk_full:
@@ -87,19 +91,18 @@ def format_summary(summary: Summary) -> str:
     return "\n".join(lines)
 
 
-def plural(count: int, noun: str) -> str:
-    """``plural(1, "clip")`` -> ``"1 clip"``; ``plural(3, "file")`` -> ``"3 files"``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 class Progress(Protocol):
-    def start(self, total: int) -> None: ...
+    """What a run reports to: ``start`` once (``done``: clips of ``total``
+    finished by earlier runs, so not part of this run's speed), ``update``
+    after each clip this run finishes or fails, ``close`` at the end."""
+
+    def start(self, total: int, done: int = 0) -> None: ...
     def update(self, result: ClipResult | None, summary: Summary) -> None: ...
     def close(self) -> None: ...
 
 
 class NoProgress:
-    def start(self, total: int) -> None: pass
+    def start(self, total: int, done: int = 0) -> None: pass
     def update(self, result: ClipResult | None, summary: Summary) -> None: pass
     def close(self) -> None: pass
 
@@ -121,14 +124,23 @@ TINY_K400_HELP = (
     "https://pan.baidu.com/s/1kpyLj4CZym_2hp-RzY1kDg?pwd=pigr ; unpack it under data/tiny-kinetics-400/")
 
 
+def _where_relative(path: Path) -> str:
+    # Config paths are made absolute on load; one under the current folder was
+    # most likely given relative, and the user may expect the config's folder.
+    cwd = Path.cwd()
+    return f" (relative paths are read from the current folder, {cwd})" if path.is_relative_to(cwd) else ""
+
+
 def check_source(cfg: Config) -> None:
     if not cfg.source.exists():
-        raise PreflightError(f"source folder does not exist: {cfg.source}. Edit the config key 'source' "
-                             f"(or pass --set source=DIR). {TINY_K400_HELP}")
+        # The download hint only where the path is the shipped Tiny-K400 configs' own.
+        hint = f" {TINY_K400_HELP}" if cfg.source.parts[-3:-1] == ("data", "tiny-kinetics-400") else ""
+        raise PreflightError(f"source folder does not exist: {cfg.source}{_where_relative(cfg.source)}. "
+                             f"Edit the config key 'source' (or pass --set source=DIR).{hint}")
     if not cfg.source.is_dir():
         raise PreflightError(f"source is not a folder: {cfg.source}")
     if cfg.annotations is not None and not cfg.annotations.is_file():
-        raise PreflightError(f"annotations file does not exist: {cfg.annotations}")
+        raise PreflightError(f"annotations file does not exist: {cfg.annotations}{_where_relative(cfg.annotations)}")
 
 
 def check_target_writable(cfg: Config) -> None:
@@ -176,8 +188,9 @@ def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) 
     need = clips_left * bytes_per_clip
     free = shutil.disk_usage(cfg.target).free
     if need > free:
-        log.warning("the remaining %d clips need about %.1f GB but only %.1f GB are free on %s",
-                    clips_left, need / 1e9, free / 1e9, cfg.target)
+        log.warning("the remaining %s about %.1f GB but only %.1f GB are free on %s",
+                    "1 clip needs" if clips_left == 1 else f"{clips_left} clips need", need / 1e9, free / 1e9,
+                    cfg.target)
 
 
 def plan(cfg: Config, shard: tuple[int, int] | None,
@@ -214,15 +227,22 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
     resume = Resume.load(cfg)
     if resume.stale and not overwrite:
         raise ConfigChanged(
-            f"{resume.stale} finished clips in {cfg.target} were made with other output settings "
+            f"{plural(resume.stale, 'finished clip')} in {cfg.target} {'was' if resume.stale == 1 else 'were'} "
+            f"made with other output settings "
             f"({', '.join(Config.OUTPUT_KEYS)}); restore them, or rerun with --overwrite to redo those clips")
-    total = sum(1 for item in plan(cfg, shard) if not retry_failed or item.rel in resume.failed)
+    total = finished = 0
+    for item in plan(cfg, shard):
+        if retry_failed and item.rel not in resume.failed:
+            continue
+        total += 1
+        # Counted up front: a resumed run shows them as done at the start, not as speed.
+        finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite) is not None
     if total == 0 and not retry_failed:
         raise PreflightError(f"no clips found in {cfg.source} (expected <class>/<clip> with extensions "
                              f"{' '.join(cfg.extensions)})")
     check_target_writable(cfg)
     if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
-        warn_if_short_of_space(cfg, max(total - len(resume.done), 0), resume.bytes_per_clip)
+        warn_if_short_of_space(cfg, total - finished, resume.bytes_per_clip)
     # Before anything is written: a Dask scheduler that cannot be reached must
     # not leave a temp area behind or truncate the failures of the last run.
     executor = make_executor(cfg)
@@ -239,7 +259,7 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         writers.append(RecordWriter(summary.failures, truncate=True))
         recorder = _Recorder(cfg, summary, *writers, progress)
         stopping.clear()
-        progress.start(total)
+        progress.start(total, done=finished)
         try:
             _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder)
         except KeyboardInterrupt:
@@ -254,6 +274,9 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         summary.seconds = time.monotonic() - started
         for writer in writers:
             writer.close()
+        if writers and not summary.failed:
+            # The failures file was emptied at the start; a clean run leaves none to puzzle over.
+            _remove_if_empty_file(summary.failures)
         progress.close()
         shutil.rmtree(tmp_root, ignore_errors=True)
         _remove_if_empty(tmp_root.parent)
@@ -261,7 +284,8 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
             signal.signal(signal.SIGINT, previous_sigint)
     if cfg.annotations is not None and not summary.interrupted:
         # Every shard of a job array copies the CSV; a reader must never see half of it.
-        with replaced_atomically(cfg.target.parent / cfg.annotations.name) as partial:
+        summary.annotations = cfg.target.parent / cfg.annotations.name
+        with replaced_atomically(summary.annotations) as partial:
             shutil.copyfile(cfg.annotations, partial)
     return summary
 
@@ -282,6 +306,14 @@ def _exit_now(signum, frame) -> None:
 def _remove_if_empty(folder: Path) -> None:
     try:
         folder.rmdir()
+    except OSError:
+        pass
+
+
+def _remove_if_empty_file(path: Path) -> None:
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
     except OSError:
         pass
 
@@ -324,8 +356,7 @@ class _Recorder:
     def skipped(self, rel: str, adopted: bool = False) -> None:
         if adopted:
             self.manifest.write({"rel": rel, "adopted": True, "config": self.config_hash})
-        self.summary.skipped += 1
-        self.progress.update(None, self.summary)
+        self.summary.skipped += 1  # the progress counted it at the start
 
     def _check_space(self) -> None:
         # A fresh run measures its clip size on the first clip, then checks once.

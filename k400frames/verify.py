@@ -22,6 +22,7 @@ from typing import Any
 from . import ffmpeg
 from .annotations import label_folder_candidates, read_kinetics_csv
 from .records import all_record_files, read_records
+from .words import plural
 
 JPEG_SOI = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"
@@ -79,6 +80,15 @@ class VerifyReport:
             "damaged": [{"rel": rel, "reason": reason} for rel, reason in self.damaged],
             "damaged_failed": [{"rel": rel, "reason": reason} for rel, reason in self.damaged_failed],
         }
+
+
+@dataclasses.dataclass
+class VerifyCounts:
+    """What :func:`verify_tree` hands its progress after each clip: frames
+    checked and clips with problems so far (the names a run's summary uses)."""
+
+    frames: int = 0
+    failed: int = 0
 
 
 def _names(names: Sequence[str]) -> str:
@@ -261,9 +271,11 @@ def damaged_clips(frames: Path) -> tuple[list[tuple[str, str]], list[tuple[str, 
 
 def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.jpg", *,
                 csv: Path | None = None, deep: bool = False, ffmpeg_exe: str | None = None,
-                workers: int | None = None) -> VerifyReport:
+                workers: int | None = None, progress=None) -> VerifyReport:
     """Check every clip folder of the split folder ``frames`` (see the module
-    docstring); with ``csv``, also join it to the folders."""
+    docstring); with ``csv``, also join it to the folders.  ``progress``, an
+    object like a run's (``start(total)``, ``update(rel, counts)`` after each
+    clip with a :class:`VerifyCounts`, ``close()``), follows the check."""
     from .errors import PreflightError
 
     frames = Path(frames)
@@ -282,13 +294,24 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
         return check_clip(frames / pair[0] / pair[1], f"{pair[0]}/{pair[1]}", num_frames, frame_name,
                           deep=deep, ffmpeg_exe=ffmpeg_exe)
 
+    counts = VerifyCounts()
+    if progress is not None:
+        progress.start(len(pairs))
     # Threads: the shallow check waits on the filesystem, the deep one on ffmpeg.
     # Chunks, because map() submits everything at once: 240k futures for K400.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        for start in range(0, len(pairs), _CHUNK):
-            for problems, count in pool.map(check, pairs[start:start + _CHUNK]):
-                report.problems.extend(problems)
-                report.frames_checked += count
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            for start in range(0, len(pairs), _CHUNK):
+                chunk = pairs[start:start + _CHUNK]
+                for (class_name, clip_name), (problems, count) in zip(chunk, pool.map(check, chunk)):
+                    report.problems.extend(problems)
+                    report.frames_checked += count
+                    if progress is not None:
+                        counts.frames, counts.failed = report.frames_checked, counts.failed + bool(problems)
+                        progress.update(f"{class_name}/{clip_name}", counts)
+    finally:
+        if progress is not None:
+            progress.close()
     report.problems.extend(stray)
     on_disk = {f"{c}/{k}" for c, k in pairs}
     kept, refused = damaged_clips(frames)
@@ -302,14 +325,15 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
 def format_report(report: VerifyReport, limit: int = 20) -> str:
     """A short human summary: one line when clean, else the first ``limit``
     problems of each kind (:meth:`VerifyReport.to_dict`, the JSON report, has them all)."""
-    what = f"{report.clips} clips, {report.frames_checked} frames" + (", decoded" if report.deep else "")
+    what = f"{plural(report.clips, 'clip')}, {plural(report.frames_checked, 'frame')}" + (
+        ", decoded" if report.deep else "")
     if report.csv:
-        what += f", {report.csv_rows} CSV rows"
+        what += f", {plural(report.csv_rows, 'CSV row')}"
     if report.ok:
         lines = [f"verify OK: {report.frames} ({what})"]
     else:
-        lines = [f"verify FAILED: {report.frames} ({what}): {report.bad_clips} entries with problems, "
-                 f"{len(report.missing)} clips missing, {len(report.unexpected)} not in the CSV"]
+        lines = [f"verify FAILED: {report.frames} ({what}): {plural(report.bad_clips, 'entry', 'entries')} with "
+                 f"problems, {plural(len(report.missing), 'clip')} missing, {len(report.unexpected)} not in the CSV"]
 
     def section(title: str, items: list[str]) -> None:
         if items:

@@ -123,7 +123,65 @@ def test_usage_error_exits_2():
     assert "unrecognized arguments: --bogus" in proc.stderr
     proc = run_cli("extract")
     assert proc.returncode == 2
-    assert "source: is required" in one_line_error(proc)
+    assert one_line_error(proc).endswith("extract: give --config FILE (or --set source=... --set target=...)")
+
+
+def test_missing_relative_source_names_the_current_folder(tmp_path):
+    proc = run_cli("extract", "--set", "source=videos", "--set", "target=frames/train", cwd=tmp_path)
+    assert proc.returncode == 2
+    message = one_line_error(proc)
+    assert f"{tmp_path / 'videos'} (relative paths are read from the current folder, {tmp_path})" in message
+    assert "tiny-kinetics-400" not in message.lower() and "drive.google" not in message
+    # The shipped Tiny-K400 config, run where its data is not: the download hint.
+    from helpers import PROJECT
+    proc = run_cli("extract", "--config", str(PROJECT / "configs/tiny_k400_train.yaml"), cwd=tmp_path)
+    assert proc.returncode == 2 and "drive.google.com" in one_line_error(proc)
+    assert not (tmp_path / "data").exists()
+
+
+def test_global_flags_before_and_after_the_command(good_tree, tmp_path):
+    keys = ["--set", f"source={good_tree}", "--set", f"target={tmp_path / 'out/train'}", "--set", "num_frames=2"]
+    proc = run_cli("-q", "extract", "-v", *keys)
+    assert proc.returncode == 0, proc.stderr
+    assert "-nostdin" in proc.stderr  # -v after the command logs the ffmpeg commands
+    assert "progress:" not in proc.stderr  # and -q before it still holds
+    proc = run_cli("verify", "-q", "--frames", str(tmp_path / "out/train"), "--num-frames", "2")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_verify_lists_and_preview_take_set_alone(good_tree, tmp_path):
+    target = tmp_path / "out" / "train"
+    settings = ["--set", f"target={target}", "--set", "num_frames=3", "--set", "frame_name=img_{:05d}.jpg"]
+    assert run_cli("extract", "--set", f"source={good_tree}", *settings).returncode == 0
+    proc = run_cli("verify", *settings)
+    assert proc.returncode == 0 and proc.stdout.startswith("verify OK") and "(2 clips, 6 frames)" in proc.stdout
+    proc = run_cli("lists", *settings, "--format", "mmaction2")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out/train.mmaction2.txt").read_text() == ("running/b_000001_000002 3 0\n"
+                                                                   "walking/a_000001_000002 3 1\n")
+    clip = target / "walking" / "a_000001_000002"
+    (clip / "notes.jpg").write_bytes((clip / "img_00001.jpg").read_bytes())  # only a template skips it
+    proc = run_cli("preview", str(clip), "--set", "frame_name=img_{:05d}.jpg", "-o", str(tmp_path / "p.jpg"))
+    assert proc.returncode == 0, proc.stderr
+    assert "3 frames" in proc.stdout and (tmp_path / "p.jpg").is_file()
+    partial = write_config(tmp_path / "p.yaml", frame_name="img_{:05d}.jpg")  # a preview needs no more
+    proc = run_cli("preview", str(clip), "--config", str(partial), "-o", str(tmp_path / "r.jpg"))
+    assert proc.returncode == 0 and "3 frames" in proc.stdout, proc.stderr
+    proc = run_cli("preview", str(clip), "--set", "num_frames=3", "-o", str(tmp_path / "q.jpg"))
+    assert proc.returncode == 2 and "num_frames" in one_line_error(proc)
+    proc = run_cli("lists", "--format", "all")
+    assert proc.returncode == 2 and one_line_error(proc).endswith("lists: give --config FILE (or --set target=...)")
+
+
+def test_clean_run_summary_names_the_csv_copy_and_leaves_no_failures_file(good_tree, tmp_path):
+    csv = tmp_path / "my_train.csv"
+    csv.write_text("label,youtube_id,time_start,time_end,split,is_cc\n")
+    cfg = write_config(tmp_path / "c.yaml", source=str(good_tree), target=str(tmp_path / "out" / "train"),
+                       num_frames=2, annotations=str(csv))
+    proc = run_cli("extract", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    assert f"annotations: copied to {tmp_path / 'out' / 'my_train.csv'}" in proc.stdout.splitlines()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["my_train.csv", "train", "train.manifest.jsonl"]
 
 
 def test_module_and_console_script_agree():
@@ -155,3 +213,49 @@ def test_import_does_no_work():
             "assert not heavy, heavy\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_preview_refuses_an_output_inside_the_frames_tree(good_tree, tmp_path):
+    target = tmp_path / "out" / "train"
+    assert run_cli("extract", "--set", f"source={good_tree}", "--set", f"target={target}",
+                   "--set", "num_frames=2").returncode == 0
+    clip = target / "walking" / "a_000001_000002"
+    before = sorted(str(p) for p in (tmp_path / "out").rglob("*"))
+    for args, cwd in ((["-o", str(clip.parent / "p.jpg")], None),   # the class folder
+                      (["-o", str(target / "p.jpg")], None),        # the split folder
+                      (["-o", "p.jpg"], clip),                      # the clip folder
+                      ([], target / "running")):                    # the default, run from inside the split
+        proc = run_cli("preview", str(clip), *args, cwd=cwd)
+        assert proc.returncode == 2, (args, cwd)
+        assert "inside" in one_line_error(proc) and "frames tree" in proc.stderr
+    assert sorted(str(p) for p in (tmp_path / "out").rglob("*")) == before
+    verify = run_cli("verify", "--frames", str(target), "--num-frames", "2")
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_make_targets_pass_args_through(good_tree, tmp_path):
+    import sys
+    import subprocess
+    from helpers import PROJECT
+    recipes = [line for line in (PROJECT / "Makefile").read_text().splitlines() if "$(BIN)/k400frames " in line]
+    assert len(recipes) >= 5 and all(line.rstrip().endswith("$(ARGS)") for line in recipes), recipes
+    cfg = write_config(tmp_path / "c.yaml", source=str(good_tree), target=str(tmp_path / "out" / "train"))
+    venv = Path(sys.executable).parent.parent
+    proc = subprocess.run(["make", "-s", "extract-val", f"VENV={venv}", f"CONFIG={cfg}",
+                           "ARGS=--dry-run --set num_frames=4"], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("dry run: nothing written") and not (tmp_path / "out").exists()
+
+
+def test_one_clip_is_not_one_clips(make_clip, tmp_path):
+    make_clip("walking/a_000001_000002.mp4", seconds=0.5, fps=10)
+    keys = ["--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out/train'}", "--set", "num_frames=2"]
+    dry = run_cli("extract", "--dry-run", *keys)
+    assert dry.returncode == 0, dry.stderr
+    assert "clips: 1 in 1 class:" in dry.stdout and "walking: 1 clip, 0 done, 1 to do" in dry.stdout
+    assert run_cli("extract", *keys).returncode == 0
+    verify = run_cli("verify", *keys)
+    assert "(1 clip, 2 frames)" in verify.stdout
+    for proc in (dry, verify):
+        assert "1 clips" not in proc.stdout + proc.stderr and "1 classes" not in proc.stdout + proc.stderr

@@ -155,6 +155,9 @@ def test_split_folder_holds_only_class_folders(make_clip, config, tmp_path):
     # Records sit beside the split folder; no temp area is left behind.
     assert sorted(p.name for p in cfg.target.parent.iterdir()) == [
         "train", "train.failures.jsonl", "train.manifest.jsonl"]
+    (tmp_path / "src" / "b" / "broken.mp4").unlink()
+    run_extract(cfg)  # a clean run leaves no empty failures file
+    assert sorted(p.name for p in cfg.target.parent.iterdir()) == ["train", "train.manifest.jsonl"]
 
 
 def test_frame_name_template(make_clip, config):

@@ -98,6 +98,6 @@ def test_demo_ends_with_verify_and_a_preview_of_the_padded_clip(tmp_path):
     assert run_demo(tmp_path / "demo", quiet=True, report=lines.append) == 0, "\n".join(lines)
     text = "\n".join(lines)
     assert "verify OK:" in text and "(8 clips, 2400 frames)" in text
-    sheet = tmp_path / "demo" / "preview_short clip_000000_000004.jpg"
+    sheet = tmp_path / "demo" / "preview_short_clip_000000_000004.jpg"
     assert f"120 real frames padded to 300, padding framed in red): {sheet}" in text
     assert jpeg_size(sheet.read_bytes()) == expected_size(6, 5, tile=(320, 240))

@@ -15,10 +15,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import decode_reference, frame_files, jpeg_size, run_cli
 
 from k400frames.runner import format_summary, run_extract
 from k400frames.verify import format_report, verify_tree
+
+from helpers import decode_reference, frame_files, jpeg_size, run_cli
 
 # testsrc2 moves every frame at this size (at 64x48 neighbouring frames repeat),
 # so a frame-order or a leading-copy bug shows in the bytes.
@@ -277,9 +278,9 @@ def test_common_video_extensions_are_read_and_other_files_reported(tmp_path, mak
 
 @pytest.mark.parametrize("split", ["train", "val"])
 def test_tiny_k400_configs_resample_to_30_fps_like_the_seed(split):
-    from helpers import PROJECT
-
     from k400frames.config import load_config
+
+    from helpers import PROJECT
     cfg = load_config(PROJECT / "configs" / f"tiny_k400_{split}.yaml")
     assert cfg.fps == 30 and cfg.num_frames == 300
     assert cfg.target.parent.name == "kinetics400_30fps_frames"
