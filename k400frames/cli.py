@@ -115,7 +115,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    from .annotations import annotate, write_annotations
+    from .annotate import annotate, write_annotations
 
     result = write_annotations(annotate(Path(args.source), val_fraction=args.val_fraction, seed=args.seed,
                                         class_names=args.class_names), Path(args.out_dir))
@@ -134,7 +134,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
 
 def cmd_lists(args: argparse.Namespace) -> int:
-    from .annotations import LIST_FORMATS, write_lists
+    from .lists import LIST_FORMATS, write_lists
 
     cfg = config_from_args(args)
     formats = LIST_FORMATS if args.format == "all" else (args.format,)

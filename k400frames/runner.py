@@ -169,7 +169,7 @@ def plan(cfg: Config, shard: tuple[int, int] | None) -> Iterator[Clip | Collisio
     only those the ``annotations`` CSV lists (one split of a single tree)."""
     listed = None
     if cfg.only_annotated:
-        from .annotations import annotated_clips, clip_key
+        from .kinetics import annotated_clips, clip_key
         listed = annotated_clips(cfg.annotations)
     for item in iter_source(cfg.source, cfg.extensions, cfg.class_names):
         if not in_shard(item.rel, shard):

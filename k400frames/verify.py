@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import ffmpeg
-from .annotations import label_folder_candidates, read_kinetics_csv
+from .kinetics import label_folder_candidates, read_kinetics_csv
 
 JPEG_SOI = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"

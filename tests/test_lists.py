@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from k400frames.annotations import LIST_FORMATS, ListFormatError, list_path, write_lists
+from k400frames.lists import LIST_FORMATS, ListFormatError, list_path, write_lists
 from k400frames.runner import run_extract
 
 from helpers import run_cli
