@@ -187,13 +187,17 @@ def test_mmaction2_videos(sample, mmaction):
 # ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def paddlevideo():
+def paddlevideo(tmp_path_factory):
     # ppvideo's own __init__ starts its inference tool (pandas, models); the
     # PaddleVideo package inside it is what training imports.
     spec = importlib.util.find_spec("ppvideo")
     sys.path.insert(0, list(spec.submodule_search_locations)[0])
+    # Its logger writes .log.txt into the working directory.
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("paddlevideo-cwd"))
     import paddlevideo.loader
-    return paddlevideo
+    yield paddlevideo
+    os.chdir(cwd)
 
 
 def paddle_dataset(paddlevideo, list_file, root, **dataset_keys):
@@ -232,6 +236,24 @@ def ptv_items(dataset):
     return list(iter(dataset))
 
 
+def clip_folder(root: Path, video_name: str) -> Path:
+    """pytorchvideo names a sample by its folder's (or file's) own name."""
+    (folder,) = (root / "train").glob(f"*/{video_name}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def ptv_transforms():
+    """pytorchvideo.transforms of 0.1.5, the newest on PyPI, imports
+    torchvision.transforms.functional_tensor, which torchvision 0.17 renamed
+    to _functional_tensor; SlowFast imports pytorchvideo.transforms, so its
+    users need the same alias (or pytorchvideo from its repository)."""
+    import torchvision.transforms._functional_tensor as renamed
+    sys.modules.setdefault("torchvision.transforms.functional_tensor", renamed)
+    import pytorchvideo.transforms
+    return pytorchvideo.transforms
+
+
 def test_pytorchvideo_kinetics_frames(sample):
     import torch
     from pytorchvideo.data import Kinetics, make_clip_sampler
@@ -243,9 +265,8 @@ def test_pytorchvideo_kinetics_frames(sample):
     assert len(items) >= len(CLIPS)
     seen = set()
     for item in items:
-        folder = root / "train" / item["video_name"]
-        label = item["label"]
-        assert label == LABELS[folder.parent.name]
+        folder = clip_folder(root, item["video_name"])
+        assert item["label"] == LABELS[folder.parent.name]
         video = item["video"].permute(1, 2, 3, 0).numpy()  # C,T,H,W -> T,H,W,C
         # FrameVideo at 30 fps: the clip [0, 48/30 s) is every frame, in order.
         assert video.shape[0] == NUM_FRAMES
@@ -255,7 +276,7 @@ def test_pytorchvideo_kinetics_frames(sample):
     assert seen == {"abseiling", "air_drumming", "zumba"}
 
 
-def test_slowfast_ptvkinetics_frames(sample):
+def test_slowfast_ptvkinetics_frames(sample, ptv_transforms):
     """Source-read: SlowFast's slowfast/datasets/ptv_datasets.py Ptvkinetics
     reads <PATH_TO_DATA_DIR>/<mode>.csv with LabeledVideoPaths.from_path, sets
     path_prefix = PATH_PREFIX and builds a LabeledVideoDataset whose transform
@@ -264,7 +285,8 @@ def test_slowfast_ptvkinetics_frames(sample):
     import torch
     from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
     from pytorchvideo.data.labeled_video_paths import LabeledVideoPaths
-    from pytorchvideo.transforms import ApplyTransformToKey, UniformTemporalSubsample
+    ApplyTransformToKey, UniformTemporalSubsample = (ptv_transforms.ApplyTransformToKey,
+                                                      ptv_transforms.UniformTemporalSubsample)
     root, cfg, _ = sample
     path_to_data_dir, path_prefix = list_path(cfg.target, "pytorchvideo").parent, root
     paths = LabeledVideoPaths.from_path(os.path.join(path_to_data_dir, "train.csv"))
@@ -275,7 +297,7 @@ def test_slowfast_ptvkinetics_frames(sample):
     items = ptv_items(ds)
     assert len(items) == len(CLIPS)
     for item in items:
-        folder = root / "train" / item["video_name"]
+        folder = clip_folder(root, item["video_name"])
         assert item["label"] == LABELS[folder.parent.name]
         video = item["video"].permute(1, 2, 3, 0).numpy()
         assert video.shape[0] == SEGMENTS
