@@ -54,8 +54,8 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Each framework's own loader on our lists (loaders/test_loaders.py). Not part
-# of `make test`: its venv is about 6 GB (torch from PyPI brings CUDA libraries)
-# and is kept between runs.
+# of `make test`: its venv is about 7 GB (torch from PyPI brings 3 GB of CUDA
+# libraries) and is kept between runs.
 LOADERS_VENV  ?= .venv-loaders
 LOADERS_STAMP := $(LOADERS_VENV)/.installed-stamp
 $(LOADERS_STAMP): loaders/requirements.txt setup.cfg setup.py
