@@ -129,9 +129,16 @@ def label_folder_candidates(label: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def label_key(name: str) -> str:
+    """A class name with spaces as underscores: how Tiny-K400 names its class
+    folders, and how mmaction2's build_file_list.py spells the CSV labels it
+    sorts into class indices."""
+    return name.replace(" ", "_")
+
+
 def clip_key(class_name: str, stem: str) -> tuple[str, str]:
     """A join key that treats spaces and underscores in class names alike."""
-    return class_name.replace(" ", "_"), stem
+    return label_key(class_name), stem
 
 
 def annotated_clips(csv_path: Path) -> set[tuple[str, str]]:

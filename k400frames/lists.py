@@ -31,7 +31,7 @@ from typing import Sequence
 from .clips import output_class_name
 from .config import Config
 from .errors import K400Error
-from .kinetics import read_kinetics_csv
+from .kinetics import label_key, read_kinetics_csv
 from .records import replaced_atomically
 
 FRAMES, VIDEOS = "frames", "videos"
@@ -64,7 +64,7 @@ LIST_FORMATS = tuple(FORMATS)
 # Where to turn instead when a format cannot read this kind of split.
 _INSTEAD = {
     ("slowfast", FRAMES): "SlowFast's Kinetics dataset opens every path as a video file; for frame folders "
-                          "use --format pytorchvideo (SlowFast with DATASET: ptvkinetics)",
+                          "use the pytorchvideo format (SlowFast with DATASET: ptvkinetics)",
     ("paddlevideo", VIDEOS): "this tool offers PaddleVideo's FrameDataset only, which reads frame folders",
     ("videomae-pretrain", VIDEOS): "it is offered for frame folders only",
 }
@@ -113,13 +113,6 @@ def count_frames(folder: Path, frame_name: str) -> int:
     while frame_name.format(count + 1) in names:
         count += 1
     return count
-
-
-def label_key(name: str) -> str:
-    """The sort and join key of a class name: spaces as underscores, which is
-    how mmaction2's build_file_list.py spells the CSV labels it sorts, and how
-    Tiny-K400 names its class folders."""
-    return name.replace(" ", "_")
 
 
 def _split_entries(target: Path, extensions: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
