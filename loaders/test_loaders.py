@@ -108,7 +108,7 @@ def which_frame(img, folder: Path, total: int) -> int:
 
 def assert_spread(indices, total):
     """Segment sampling must cover the whole clip, in order."""
-    assert list(indices) == sorted(indices) and 1 <= min(indices) and max(indices) <= total
+    assert list(indices) == sorted(indices) and min(indices) >= 1 and max(indices) <= total
     assert min(indices) <= total / SEGMENTS + 1 and max(indices) >= total * (SEGMENTS - 1) / SEGMENTS
 
 
@@ -139,7 +139,7 @@ def test_mmaction2_rawframes(sample, mmaction):
         assert out["total_frames"] == NUM_FRAMES and out["label"] == expected_label(str(folder))
         inds = [int(x) for x in out["frame_inds"]]
         assert_spread(inds, NUM_FRAMES)
-        for idx, img in zip(inds, out["imgs"]):
+        for idx, img in zip(inds, out["imgs"], strict=True):
             assert diff(img, jpeg(folder, idx)) <= SAME_JPEG  # frame_inds are our 1-based file numbers
         assert which_frame(out["imgs"][-1], folder, NUM_FRAMES) == inds[-1]
 
@@ -178,7 +178,7 @@ def test_mmaction2_videos(sample, mmaction):
         inds = [int(x) for x in out["frame_inds"]]  # 0-based for videos
         assert out["total_frames"] == len(reference)
         assert_spread([x + 1 for x in inds], len(reference))
-        for idx, img in zip(inds, out["imgs"]):
+        for idx, img in zip(inds, out["imgs"], strict=True):
             assert diff(img, reference[idx]) <= SAME_VIDEO
 
 
@@ -341,7 +341,7 @@ def test_videomae_rawframe_cls_dataset_frames(sample):
     samples = list(cleaned[0].apply(lambda row: os.path.join(data_root, row)))
     totals, labels = list(cleaned.values[:, 1]), list(cleaned.values[:, -1])
     assert len(samples) == len(CLIPS)
-    for folder, total, label in zip(samples, totals, labels):
+    for folder, total, label in zip(samples, totals, labels, strict=True):
         assert int(total) == NUM_FRAMES and int(label) == expected_label(folder)
         step = int(total) // SEGMENTS
         inds = [i * step + step // 2 + start_idx for i in range(SEGMENTS)]
@@ -372,7 +372,8 @@ def test_videomae_video_cls_and_slowfast_kinetics_videos(sample):
     import pandas as pd
     root, _, cfg = sample
     cleaned = pd.read_csv(list_path(cfg.target, "videomae"), header=None, delimiter=" ")
-    for path, label in zip(cleaned[0].apply(lambda row: os.path.join(root, row)), cleaned.values[:, 1]):
+    paths = cleaned[0].apply(lambda row: os.path.join(root, row))
+    for path, label in zip(paths, cleaned.values[:, 1], strict=True):
         reader = decord.VideoReader(path)
         assert len(reader) == len(video_frames(Path(path))) and int(label) == expected_label(path)
     for line in list_path(cfg.target, "slowfast").read_text().splitlines():
