@@ -65,3 +65,19 @@ lint: $(LINT_STAMP)
 clean:
 	rm -rf $(VENV) k400frames-demo .pytest_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Each framework's own loader on our lists (loaders/test_loaders.py). Not part
+# of `make test`: its venv is about 7 GB (torch from PyPI brings 3 GB of CUDA
+# libraries) and is kept between runs.
+LOADERS_VENV  ?= .venv-loaders
+LOADERS_STAMP := $(LOADERS_VENV)/.installed-stamp
+$(LOADERS_STAMP): loaders/requirements.txt setup.cfg setup.py
+	@test -x $(LOADERS_VENV)/bin/python || $(PYTHON) -m venv $(LOADERS_VENV)
+	$(LOADERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r loaders/requirements.txt -e .
+	# ppvideo pins opencv, decord and av of 2020; PaddleVideo's dataset code runs with today's.
+	$(LOADERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps ppvideo==2.3.1
+	@touch $@
+
+.PHONY: test-loaders
+test-loaders: $(LOADERS_STAMP)
+	$(LOADERS_VENV)/bin/python -m pytest -p no:cacheprovider loaders

@@ -28,14 +28,14 @@ _EXPORTS = {
     "dry_run": "dryrun", "BarProgress": "progress", "LineProgress": "progress",
     # checking, annotating, listing, looking
     "verify_tree": "verify", "VerifyReport": "verify", "format_report": "verify",
-    "annotate_videos": "annotations", "write_annotations": "annotations", "AnnotateResult": "annotations",
-    "write_lists": "annotations", "LIST_FORMATS": "annotations",
+    "annotate_videos": "annotate", "write_annotations": "annotate", "AnnotateResult": "annotate",
+    "write_lists": "lists", "LIST_FORMATS": "lists",
     "make_preview": "preview", "Preview": "preview",
     "find_ffmpeg": "ffmpeg",
     # errors: every one a user can cause and fix is a K400Error
     "K400Error": "errors", "ConfigError": "errors", "PreflightError": "errors", "ConfigChanged": "errors",
     "DiskFull": "errors", "FFmpegNotFound": "errors", "MissingExtra": "errors",
-    "AnnotationError": "annotations", "ListFormatError": "annotations", "PreviewError": "preview",
+    "AnnotationError": "errors", "ListFormatError": "errors", "PreviewError": "preview",
 }
 # Exported under another name than the module's own.
 _RENAMED = {"annotate_videos": "annotate"}

@@ -134,7 +134,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    from .annotations import annotate, write_annotations
+    from .annotate import annotate, write_annotations
 
     result = write_annotations(annotate(Path(args.source), val_fraction=args.val_fraction, seed=args.seed,
                                         class_names=args.class_names), Path(args.out_dir))
@@ -153,23 +153,28 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
 
 def cmd_lists(args: argparse.Namespace) -> int:
-    from .annotations import LIST_FORMATS, write_lists
+    from .lists import write_lists
 
     cfg = config_from_args(args, needs_source=False)
-    formats = LIST_FORMATS if args.format == "all" else (args.format,)
-    result = write_lists(cfg, formats)
+    result = write_lists(cfg, (args.format,))
     for fmt, path in result.lists.items():
         print(f"{fmt}: {path}")
     print(f"labels: {result.labels} ({plural(result.classes, 'class', 'classes')}; "
           f"{plural(result.clips, 'clip')} listed)")
+    print(f"config keys: {result.snippet}\n")
+    print(result.snippet_text, end="")
+    if result.skipped_formats:
+        log.info("not written for %s: %s", result.kind, ", ".join(result.skipped_formats))
     for rel in result.empty:
         log.warning("not listed, no frames: %s", rel)
+    for name in result.unlabelled:
+        log.warning("not listed, class %r has no label in %s", name, cfg.annotations)
     for rel, frames in result.short:
         log.warning("listed with %d of %d frames: %s (run verify)", frames, cfg.num_frames, rel)
     if result.labels_grew:
         log.warning("labels.txt gained %s (%s); list the other splits again so their indices match",
                     plural(len(result.labels_grew), "class", "classes"), ", ".join(result.labels_grew[:5]))
-    return EXIT_FAILED if result.empty else EXIT_OK
+    return EXIT_FAILED if result.empty or result.unlabelled else EXIT_OK
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -275,7 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lists", help="write training list files and labels.txt beside the split folder",
                        parents=[common])
     _add_config_args(p, required=False)
-    p.add_argument("--format", required=True, choices=("mmaction2", "paddlevideo", "videomae", "slowfast", "all"))
+    p.add_argument("--format", required=True,
+                   choices=("mmaction2", "paddlevideo", "videomae", "videomae-pretrain", "pytorchvideo", "slowfast",
+                            "all"),
+                   help="the framework whose loader reads the list; all: every one that reads this split "
+                        "(frames or videos); also writes labels.txt and lists.md, the config keys to paste")
     p.set_defaults(func=cmd_lists)
 
     p = sub.add_parser("preview", help="contact sheet of one clip folder (JPEG or PNG)", parents=[common])

@@ -200,7 +200,7 @@ def plan(cfg: Config, shard: tuple[int, int] | None,
     Files that are not clips are counted in ``skipped`` by kind."""
     listed = None
     if cfg.only_annotated:
-        from .annotations import annotated_clips, clip_key
+        from .kinetics import annotated_clips, clip_key
         listed = annotated_clips(cfg.annotations)
     for item in iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped):
         if not in_shard(item.rel, shard):

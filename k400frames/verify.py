@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ffmpeg
-from .annotations import label_folder_candidates, read_kinetics_csv
+from .kinetics import label_folder_candidates, read_kinetics_csv
 from .records import all_record_files, read_records
 from .words import plural
 

@@ -7,8 +7,8 @@ from dataclasses import astuple
 
 import pytest
 
-from k400frames.annotations import (KINETICS_HEADER, AnnotationError, annotate, parse_clip_stem,
-                                    read_kinetics_csv, write_annotations)
+from k400frames.annotate import annotate, write_annotations
+from k400frames.kinetics import KINETICS_HEADER, AnnotationError, parse_clip_stem, read_kinetics_csv
 
 from helpers import PROJECT, run_cli
 

@@ -157,8 +157,8 @@ def test_verify_lists_and_preview_take_set_alone(good_tree, tmp_path):
     assert proc.returncode == 0 and proc.stdout.startswith("verify OK") and "(2 clips, 6 frames)" in proc.stdout
     proc = run_cli("lists", *settings, "--format", "mmaction2")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "out/train.mmaction2.txt").read_text() == ("running/b_000001_000002 3 0\n"
-                                                                   "walking/a_000001_000002 3 1\n")
+    assert (tmp_path / "out/train.mmaction2.txt").read_text() == ("train/running/b_000001_000002 3 0\n"
+                                                                   "train/walking/a_000001_000002 3 1\n")
     clip = target / "walking" / "a_000001_000002"
     (clip / "notes.jpg").write_bytes((clip / "img_00001.jpg").read_bytes())  # only a template skips it
     proc = run_cli("preview", str(clip), "--set", "frame_name=img_{:05d}.jpg", "-o", str(tmp_path / "p.jpg"))

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from k400frames.annotations import KINETICS_HEADER
+from k400frames.kinetics import KINETICS_HEADER
 from k400frames.runner import run_extract
 from k400frames.verify import verify_tree
 

@@ -1,0 +1,149 @@
+"""The Kinetics annotation CSV: read it, write it, and name its clips on disk.
+
+A Kinetics annotation row names a clip by ``youtube_id``, ``time_start`` and
+``time_end``; on disk that clip is ``<label>/<youtube_id>_<start:06d>_<end:06d>``.
+Tiny-K400 keeps ``tai chi`` in the CSV but ``tai_chi`` on disk, so joins here
+accept either spelling of a label.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import re
+from pathlib import Path
+from typing import Iterable
+
+from .errors import AnnotationError
+from .records import replaced_atomically
+
+KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split", "is_cc")
+
+# Parsed from the right: YouTube ids themselves hold '_' and '-'.
+_KINETICS_STEM = re.compile(r"(?P<id>.+)_(?P<start>\d{6,})_(?P<end>\d{6,})")
+
+
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One Kinetics annotation row."""
+
+    label: str
+    youtube_id: str
+    time_start: int
+    time_end: int
+    split: str = "train"
+    is_cc: int = 0
+
+    @property
+    def clip_name(self) -> str:
+        """The clip's folder (and video stem) name: ``<id>_<start:06d>_<end:06d>``."""
+        return kinetics_clip_name(self.youtube_id, self.time_start, self.time_end)
+
+    def as_csv(self) -> list[str]:
+        return [self.label, self.youtube_id, str(self.time_start), str(self.time_end), self.split, str(self.is_cc)]
+
+
+def kinetics_clip_name(youtube_id: str, start: int, end: int) -> str:
+    """``("--uWuXty1jw", 10, 20)`` -> ``"--uWuXty1jw_000010_000020"``."""
+    return f"{youtube_id}_{start:06d}_{end:06d}"
+
+
+def parse_clip_stem(stem: str) -> tuple[str, int, int] | None:
+    """``"a_b-c_000010_000020"`` -> ``("a_b-c", 10, 20)``; None when the stem
+    is not Kinetics-named (or its times run backwards)."""
+    match = _KINETICS_STEM.fullmatch(stem)
+    if not match:
+        return None
+    start, end = int(match["start"]), int(match["end"])
+    if end <= start:
+        return None
+    return match["id"], start, end
+
+
+def _seconds(path: Path, line: int, key: str, text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise AnnotationError(f"{path} line {line}: {key} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or value != int(value):
+        raise AnnotationError(f"{path} line {line}: {key} must be a whole number of seconds, got {text!r}")
+    return int(value)
+
+
+def read_kinetics_csv(path: Path) -> list[Row]:
+    """Read a Kinetics CSV (header ``label,youtube_id,time_start,time_end,...``).
+
+    ``split`` and ``is_cc`` are optional (the test split of Kinetics has no
+    label either; such rows get an empty label)."""
+    path = Path(path)
+    try:
+        handle = open(path, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise AnnotationError(f"cannot read annotations {path}: {exc.strerror or exc}") from None
+    rows: list[Row] = []
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or ())
+        if missing:
+            raise AnnotationError(f"{path}: not a Kinetics CSV; the header lacks {', '.join(sorted(missing))} "
+                                  f"(expected {','.join(KINETICS_HEADER)})")
+        try:
+            for record in reader:
+                line = reader.line_num
+                if not record.get("youtube_id"):
+                    raise AnnotationError(f"{path} line {line}: empty youtube_id")
+                is_cc = (record.get("is_cc") or "0").strip()
+                rows.append(Row(label=(record.get("label") or "").strip(), youtube_id=record["youtube_id"].strip(),
+                                time_start=_seconds(path, line, "time_start", record["time_start"] or ""),
+                                time_end=_seconds(path, line, "time_end", record["time_end"] or ""),
+                                split=(record.get("split") or "").strip(),
+                                is_cc=int(is_cc) if is_cc.isdigit() else 0))
+        except csv.Error as exc:
+            raise AnnotationError(f"{path} line {reader.line_num}: {exc}") from None
+        except UnicodeDecodeError:
+            raise AnnotationError(f"{path}: not UTF-8 text") from None
+    return rows
+
+
+def write_kinetics_csv(path: Path, rows: Iterable[Row]) -> Path:
+    """Write ``rows`` under the Kinetics header, atomically (temp + rename).
+
+    Quoting is the csv module's (only where a field needs it); lines end in
+    ``\\n`` like the Tiny-K400 files."""
+    path = Path(path)
+    with replaced_atomically(path) as partial, open(partial, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(KINETICS_HEADER)
+        writer.writerows(row.as_csv() for row in rows)
+    return path
+
+
+def label_folder_candidates(label: str) -> list[str]:
+    """Folder names a CSV label may have on disk: as written, with spaces as
+    underscores, and with underscores as spaces (Tiny-K400 maps both ways)."""
+    names = [label, label.replace(" ", "_"), label.replace("_", " ")]
+    return list(dict.fromkeys(names))
+
+
+def label_key(name: str) -> str:
+    """A class name with spaces as underscores: how Tiny-K400 names its class
+    folders, and how mmaction2's build_file_list.py spells the CSV labels it
+    sorts into class indices."""
+    return name.replace(" ", "_")
+
+
+def clip_key(class_name: str, stem: str) -> tuple[str, str]:
+    """A join key that treats spaces and underscores in class names alike."""
+    return label_key(class_name), stem
+
+
+def annotated_clips(csv_path: Path) -> set[tuple[str, str]]:
+    """:func:`clip_key` of every clip a Kinetics CSV lists: by its Kinetics
+    name, or by its id alone (what ``annotate`` makes of a plain stem)."""
+    keys = set()
+    for row in read_kinetics_csv(csv_path):
+        keys.add(clip_key(row.label, row.clip_name))
+        keys.add(clip_key(row.label, row.youtube_id))
+    return keys

@@ -1,0 +1,364 @@
+"""Training list files: one line per clip in the form each framework's own
+loader reads, ``labels.txt``, and ``lists.md`` with the config keys to paste.
+
+A split folder holds either frame folders (``<class>/<clip>/frame_00001.jpg``)
+or videos (``<class>/<clip>.mp4``); the lines follow from which.  Each format
+is offered only where its framework's default loader reads that kind of split:
+
+==================  ==========================  ===========================
+format              frames split                video split
+==================  ==========================  ===========================
+mmaction2           ``path total label``        ``path label``
+paddlevideo         ``path total label``        (not offered)
+videomae            ``path total label``        ``path label``
+videomae-pretrain   ``path 1 total``            (not offered)
+pytorchvideo        ``path label``              ``path label``
+slowfast            (not offered)               ``path label``
+==================  ==========================  ===========================
+
+Every path is relative to the folder that holds the split folders (the
+"root"), e.g. ``train/abseiling/<clip>``, because VideoMAEv2 and SlowFast join
+one prefix to the train and the val list alike.  Fields are split on
+whitespace, which is why a path holding a space is refused instead of written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence
+
+from .clips import output_class_name
+from .config import Config
+from .errors import ListFormatError
+from .kinetics import label_key, read_kinetics_csv
+from .records import replaced_atomically
+
+FRAMES, VIDEOS = "frames", "videos"
+LABELS_FILE = "labels.txt"
+SNIPPET_FILE = "lists.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class ListFormat:
+    """One framework's list: which splits it reads, and where the file goes."""
+
+    name: str
+    kinds: tuple[str, ...]   # FRAMES and/or VIDEOS
+    # True: <root>/<name>/<split>.csv, because the framework reads a folder of
+    # <split>.csv files (VideoMAEv2 --data_path, SlowFast PATH_TO_DATA_DIR).
+    csv_folder: bool = False
+
+
+_FORMATS = (
+    ListFormat("mmaction2", (FRAMES, VIDEOS)),
+    ListFormat("paddlevideo", (FRAMES,)),
+    ListFormat("videomae", (FRAMES, VIDEOS), csv_folder=True),
+    ListFormat("videomae-pretrain", (FRAMES,)),
+    ListFormat("pytorchvideo", (FRAMES, VIDEOS), csv_folder=True),
+    ListFormat("slowfast", (VIDEOS,), csv_folder=True),
+)
+FORMATS = {f.name: f for f in _FORMATS}
+LIST_FORMATS = tuple(FORMATS)
+
+# Where to turn instead when a format cannot read this kind of split.
+_INSTEAD = {
+    ("slowfast", FRAMES): "SlowFast's Kinetics dataset opens every path as a video file; for frame folders "
+                          "use the pytorchvideo format (SlowFast with DATASET: ptvkinetics)",
+    ("paddlevideo", VIDEOS): "this tool offers PaddleVideo's FrameDataset only, which reads frame folders",
+    ("videomae-pretrain", VIDEOS): "it is offered for frame folders only",
+}
+
+
+
+
+@dataclasses.dataclass
+class ListsResult:
+    """Files written by :func:`write_lists` and what was left out of them."""
+
+    kind: str                        # FRAMES or VIDEOS: what the split holds
+    lists: dict[str, Path]
+    labels: Path
+    snippet: Path
+    snippet_text: str
+    classes: int
+    clips: int
+    empty: list[str]                 # clips without frame 1 (or empty videos): not listed
+    short: list[tuple[str, int]]     # (clip, frames) listed with fewer than num_frames
+    unlabelled: list[str]            # class folders the annotations CSV has no label for: not listed
+    labels_grew: list[str]           # classes added to an existing labels.txt
+    skipped_formats: list[str] = dataclasses.field(default_factory=list)  # of "all": not for this kind
+
+
+def list_path(target: Path, fmt: str) -> Path:
+    """Where the list of split ``target`` in ``fmt`` goes:
+    ``<root>/train.mmaction2.txt``, or ``<root>/videomae/train.csv`` for the
+    frameworks that read a folder of ``<split>.csv`` files."""
+    if FORMATS[fmt].csv_folder:
+        return target.parent / fmt / f"{target.name}.csv"
+    return target.parent / f"{target.name}.{fmt}.txt"
+
+
+def formats_for(kind: str) -> tuple[str, ...]:
+    """The formats that can list a split holding ``kind`` (FRAMES or VIDEOS)."""
+    return tuple(f.name for f in _FORMATS if kind in f.kinds)
+
+
+def count_frames(folder: Path, frame_name: str) -> int:
+    """Frames 1..k present by the template (a loader reads exactly those)."""
+    names = set(os.listdir(folder))
+    count = 0
+    while frame_name.format(count + 1) in names:
+        count += 1
+    return count
+
+
+def _split_entries(target: Path, extensions: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(class, clip folder) and (class, video file) pairs under the split
+    folder, sorted; hidden entries (temp dirs, Finder droppings) are not clips."""
+    folders, videos = [], []
+    for class_entry in sorted(os.scandir(target), key=lambda e: e.name):
+        if class_entry.name.startswith(".") or not class_entry.is_dir():
+            continue
+        for entry in sorted(os.scandir(class_entry.path), key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                folders.append((class_entry.name, entry.name))
+            elif entry.is_file() and entry.name.lower().endswith(tuple(extensions)):
+                videos.append((class_entry.name, entry.name))
+    return folders, videos
+
+
+def split_kind(target: Path, extensions: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
+    """What the split folder holds (FRAMES or VIDEOS) and its (class, clip) pairs."""
+    folders, videos = _split_entries(target, extensions)
+    if folders and videos:
+        raise ListFormatError(f"{target} holds both clip folders ({folders[0][0]}/{folders[0][1]}/) and videos "
+                              f"({videos[0][0]}/{videos[0][1]}); a split must hold one or the other")
+    if not folders and not videos:
+        raise ListFormatError(f"no clips in {target} (expected <class>/<clip>/ frame folders or "
+                              f"<class>/<clip>.mp4 videos)")
+    return (FRAMES, folders) if folders else (VIDEOS, videos)
+
+
+def _read_labels(path: Path) -> list[str]:
+    try:
+        return [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replaced_atomically(path) as partial:
+        partial.write_text(text, encoding="utf-8")
+
+
+def class_labels(cfg: Config, disk_classes: Sequence[str], existing: Sequence[str]) -> list[str]:
+    """The label names, in label-index order.
+
+    With an ``annotations`` CSV: the set of its labels after the
+    ``class_names`` policy, so that every split listed against the same
+    classes gets the same indices, whatever is on disk.  Without one: the
+    class folders.  Either way joined with an existing ``labels.txt`` (the
+    other split's), and sorted by :func:`label_key`."""
+    if cfg.annotations is not None:
+        names = {output_class_name(row.label, cfg.class_names) for row in read_kinetics_csv(cfg.annotations)
+                 if row.label}
+        if not names:
+            raise ListFormatError(f"{cfg.annotations} has no labels (an unlabelled test split?); "
+                                  f"list it without annotations to number the class folders")
+    else:
+        names = set(disk_classes)
+    by_key = {label_key(name): name for name in existing}
+    by_key.update((label_key(name), name) for name in names)  # this CSV's spelling wins
+    return [by_key[key] for key in sorted(by_key)]
+
+
+def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
+    """Write one list file per format for the split ``cfg.target`` (see
+    :func:`list_path`), ``labels.txt`` (the class of line i has label index i)
+    and ``lists.md`` (the config keys each framework needs), all beside it.
+
+    ``formats`` may be ``["all"]``: every format that reads this kind of split.
+    Frame counts are read from disk; a clip without frame 1 is left out."""
+    target = cfg.target
+    unknown = [f for f in formats if f not in FORMATS and f != "all"]
+    if unknown or not formats:
+        raise ListFormatError(f"format: expected {', '.join(LIST_FORMATS)} or all, got {', '.join(unknown) or 'none'}")
+    if not target.is_dir():
+        raise ListFormatError(f"split folder does not exist: {target} (run extract first)")
+    kind, pairs = split_kind(target, cfg.extensions)
+    skipped_formats: list[str] = []
+    if "all" in formats:
+        skipped_formats = [f for f in LIST_FORMATS if f not in formats_for(kind)]
+        formats = formats_for(kind)
+    for fmt in formats:
+        if kind not in FORMATS[fmt].kinds:
+            raise ListFormatError(f"{target} holds {kind}, which {fmt}'s loader does not read: "
+                                  f"{_INSTEAD[fmt, kind]}; formats for {kind}: {', '.join(formats_for(kind))}")
+
+    # Whitespace-split readers would take "air drumming/x 300 0" as 4 fields.
+    for class_name, clip_name in pairs:
+        if any(ch.isspace() for ch in class_name):
+            raise ListFormatError(
+                f"class folder {class_name!r} contains whitespace, which the list readers of "
+                f"{', '.join(formats)} split on; set class_names: underscore in the config and extract "
+                f"again (or rename the class folders)")
+        if any(ch.isspace() for ch in clip_name):
+            raise ListFormatError(
+                f"clip {class_name}/{clip_name!r} contains whitespace, which list readers split on "
+                f"(class_names only renames class folders); rename the source video and extract it again")
+
+    labels_file = target.parent / LABELS_FILE
+    existing = _read_labels(labels_file)
+    classes = class_labels(cfg, sorted({c for c, _ in pairs}), existing)
+    known = {label_key(name) for name in existing}
+    labels_grew = [name for name in classes if label_key(name) not in known] if existing else []
+    index = {label_key(name): i for i, name in enumerate(classes)}
+
+    entries: list[tuple[str, int, int]] = []  # (path from the root, frames, label)
+    empty: list[str] = []
+    short: list[tuple[str, int]] = []
+    unlabelled: set[str] = set()
+    for class_name, clip_name in pairs:
+        label = index.get(label_key(class_name))
+        if label is None:
+            unlabelled.add(class_name)
+            continue
+        rel = f"{class_name}/{clip_name}"
+        if kind == FRAMES:
+            frames = count_frames(target / class_name / clip_name, cfg.frame_name)
+            missing = frames == 0
+            if 0 < frames < cfg.num_frames:
+                short.append((rel, frames))
+        else:
+            frames, missing = 0, not (target / rel).stat().st_size  # video lines hold no count
+        if missing:
+            empty.append(rel)  # listing it would make a loader crash mid-epoch
+            continue
+        entries.append((f"{target.name}/{rel}", frames, label))
+
+    written: dict[str, Path] = {}
+    for fmt in formats:
+        path = list_path(target, fmt)
+        _atomic_write(path, "".join(_line(fmt, kind, *entry) + "\n" for entry in entries))
+        written[fmt] = path
+    _atomic_write(labels_file, "".join(f"{name}\n" for name in classes))
+    snippet = snippet_text(cfg, kind, formats, len(classes))
+    snippet_file = target.parent / SNIPPET_FILE
+    _atomic_write(snippet_file, snippet)
+    return ListsResult(kind=kind, lists=written, labels=labels_file, snippet=snippet_file, snippet_text=snippet,
+                       classes=len(classes), clips=len(entries), empty=empty, short=short,
+                       unlabelled=sorted(unlabelled), labels_grew=labels_grew, skipped_formats=skipped_formats)
+
+
+def _line(fmt: str, kind: str, path: str, frames: int, label: int) -> str:
+    if kind == VIDEOS or fmt == "pytorchvideo":
+        return f"{path} {label}"
+    if fmt == "videomae-pretrain":
+        return f"{path} 1 {frames}"  # start index, then the frame count
+    return f"{path} {frames} {label}"
+
+
+# ----------------------------------------------------------------------------
+# lists.md: the keys to paste into each framework's config
+# ----------------------------------------------------------------------------
+
+def snippet_text(cfg: Config, kind: str, formats: Sequence[str], num_classes: int) -> str:
+    """Markdown with, per format, the config keys that make its framework
+    read these lists (and the frame names this config writes)."""
+    root = cfg.target.parent
+    split = cfg.target.name
+    tmpl = cfg.frame_name
+    default_tmpl = tmpl == "img_{:05d}.jpg"
+    parts = [f"# Config keys for the lists of {root}\n\n"
+             f"Paths in every list are relative to `{root}`, so it is the prefix for every split. "
+             f"{num_classes} classes; label index i is line i of `{root / LABELS_FILE}`, counting from 0. "
+             f"Shown for the split `{split}` ({kind}); the other splits' lists sit beside it.\n"]
+    for fmt in formats:
+        parts.append(f"\n## {fmt}\n\n")
+        parts.append(_SNIPPETS[fmt, kind](root=root, split=split, tmpl=tmpl, default_tmpl=default_tmpl,
+                                          n=num_classes, list_file=list_path(cfg.target, fmt)))
+    return "".join(parts)
+
+
+def _mmaction2_frames(root, split, tmpl, default_tmpl, n, list_file):
+    note = ("With `frame_name: img_{:05d}.jpg` mmaction2 needs neither key: both are its defaults.\n"
+            if not default_tmpl else "`frame_name` is `img_{:05d}.jpg`, mmaction2's default: no key is needed.\n")
+    return (f"mmaction2 1.x `RawframeDataset`; a line is `path total_frames label`.\n\n```python\n"
+            f"dataset = dict(type='RawframeDataset', ann_file='{list_file}',\n"
+            f"               data_prefix=dict(img='{root}'),\n"
+            f"               filename_tmpl='{tmpl}', start_index=1)\n"
+            f"model = dict(cls_head=dict(num_classes={n}))\n```\n\n{note}")
+
+
+def _mmaction2_videos(root, split, tmpl, default_tmpl, n, list_file):
+    return (f"mmaction2 1.x `VideoDataset`; a line is `path label`.\n\n```python\n"
+            f"dataset = dict(type='VideoDataset', ann_file='{list_file}',\n"
+            f"               data_prefix=dict(video='{root}'))\n"
+            f"model = dict(cls_head=dict(num_classes={n}))\n```\n")
+
+
+def _paddlevideo_frames(root, split, tmpl, default_tmpl, n, list_file):
+    note = ("With `frame_name: img_{:05d}.jpg` PaddleVideo needs no `suffix`: it is its default. "
+            if not default_tmpl else "`frame_name` is `img_{:05d}.jpg`, PaddleVideo's default: `suffix` may go. ")
+    return (f"PaddleVideo `FrameDataset`; a line is `path total_frames label`, frames are read from 1.\n\n```yaml\n"
+            f"DATASET:\n  {split}:  # train, valid or test\n    format: \"FrameDataset\"\n"
+            f"    data_prefix: \"{root}\"\n    file_path: \"{list_file}\"\n    suffix: '{tmpl}'\n"
+            f"MODEL:\n  head:\n    num_classes: {n}\n```\n\n"
+            f"{note}Without the right `suffix` PaddleVideo does not fail: its FrameDataset catches the missing "
+            f"files and retries other clips, and training stalls.\n")
+
+
+def _videomae_frames(root, split, tmpl, default_tmpl, n, list_file):
+    return (f"VideoMAEv2 `RawFrameClsDataset` (fine-tuning); a line is `path total_frames label`. It reads "
+            f"`<data_path>/train.csv` and `val.csv` (test mode too), which is where these lists are.\n\n```sh\n"
+            f"--data_path {list_file.parent} --data_root {root} \\\n"
+            f"--fname_tmpl '{tmpl}' --start_idx 1 --nb_classes {n}\n```\n\n"
+            f"VideoMAEv2's `dataset/build.py` builds `RawFrameClsDataset` only for `--data_set SSV2` and then checks "
+            f"for 174 classes: add a branch for your data set that builds it the same way with {n} classes.\n")
+
+
+def _videomae_videos(root, split, tmpl, default_tmpl, n, list_file):
+    return (f"VideoMAE(v2) `VideoClsDataset` (`--data_set Kinetics-400` and the other video sets); a line is "
+            f"`path label`. It reads `<data_path>/train.csv` and `val.csv`.\n\n```sh\n"
+            f"--data_path {list_file.parent} --data_root {root} --nb_classes {n}\n```\n\n"
+            f"VideoMAE v1 has no `--data_root` and opens each path as it stands: run it from `{root}`.\n")
+
+
+def _videomae_pretrain_frames(root, split, tmpl, default_tmpl, n, list_file):
+    return (f"VideoMAEv2 pre-training (`HybridVideoMAE`); a line is `path start_index total_frames`, "
+            f"start 1.\n\n```sh\n--data_path {list_file} --data_root {root} --fname_tmpl '{tmpl}'\n```\n")
+
+
+def _pytorchvideo(root, split, tmpl, default_tmpl, n, list_file, kind=FRAMES):
+    what = ("frame folders (pytorchvideo's `FrameVideo` reads every file of a clip folder in name order, "
+            "at 30 fps)" if kind == FRAMES else "videos")
+    return (f"SlowFast with `DATASET: ptvkinetics`, or pytorchvideo's `Kinetics` itself; a line is `path label`; "
+            f"{what}.\n\n```yaml\nTRAIN:\n  DATASET: ptvkinetics\nTEST:\n  DATASET: ptvkinetics\n"
+            f"DATA:\n  PATH_TO_DATA_DIR: {list_file.parent}\n  PATH_PREFIX: {root}\n"
+            f"MODEL:\n  NUM_CLASSES: {n}\n```\n\n"
+            f"SlowFast reads `<PATH_TO_DATA_DIR>/train.csv`, `val.csv` and, in test mode, `test.csv`. "
+            f"pytorchvideo: `Kinetics(data_path='{list_file}', video_path_prefix='{root}', ...)`.\n")
+
+
+def _slowfast_videos(root, split, tmpl, default_tmpl, n, list_file):
+    return (f"SlowFast's default `Kinetics` dataset (PyAV or torchvision decoding); a line is `path label`.\n\n"
+            f"```yaml\nDATA:\n  PATH_TO_DATA_DIR: {list_file.parent}\n  PATH_PREFIX: {root}\n"
+            f"MODEL:\n  NUM_CLASSES: {n}\n```\n\n"
+            f"SlowFast reads `<PATH_TO_DATA_DIR>/train.csv`, `val.csv` and, in test mode, `test.csv`.\n")
+
+
+_SNIPPETS = {
+    ("mmaction2", FRAMES): _mmaction2_frames,
+    ("mmaction2", VIDEOS): _mmaction2_videos,
+    ("paddlevideo", FRAMES): _paddlevideo_frames,
+    ("videomae", FRAMES): _videomae_frames,
+    ("videomae", VIDEOS): _videomae_videos,
+    ("videomae-pretrain", FRAMES): _videomae_pretrain_frames,
+    ("pytorchvideo", FRAMES): _pytorchvideo,
+    ("pytorchvideo", VIDEOS): lambda **kw: _pytorchvideo(**kw, kind=VIDEOS),
+    ("slowfast", VIDEOS): _slowfast_videos,
+}
