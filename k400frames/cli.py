@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from . import __version__
 from .config import Config, load_config, parse_overrides
-from .errors import ConfigError, K400Error
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, K400Error
 
 log = logging.getLogger("k400frames")
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 # ----------------------------------------------------------------------------
@@ -43,18 +42,43 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(Path(args.config) if args.config else None, overrides)
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _Interrupts:
+    """The process's SIGINT/SIGTERM handler; only the CLI owns the process.
+    The first signal (Ctrl-C, SLURM's scancel, kill) raises KeyboardInterrupt,
+    which the library turns into an orderly stop: no new clips, ffmpegs
+    killed, temp area removed, summary printed.  A second one means "now":
+    kill the ffmpegs and exit at once, whatever the shutdown is waiting on."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum, frame) -> None:
+        self.count += 1
+        if self.count > 1:
+            from . import ffmpeg
+            ffmpeg.kill_all()
+            os._exit(EXIT_INTERRUPTED)
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt():
-    """SIGTERM (SLURM's scancel, kill) stops a run exactly like Ctrl-C."""
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+def _signals_as_interrupts():
+    handler = _Interrupts()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _warn_if_running(target: Path) -> None:
+    """verify and lists still work beside a run, but say that the tree is moving."""
+    from .lock import live_holders
+    holders = live_holders(target)
+    if holders:
+        log.warning("a run is in progress on %s (%s): its clips are not all there yet",
+                    target, "; ".join(h.describe() for h in holders))
 
 
 # ----------------------------------------------------------------------------
@@ -80,6 +104,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_dry_run(cfg: Config, shard: tuple[int, int] | None, args: argparse.Namespace) -> int:
     from .dryrun import dry_run, format_dry_run
 
+    # The dry run refuses what the real run refuses (same errors, raised
+    # from the shared preflight); a run in progress is only reported, since
+    # looking at a target while it fills is what a dry run is for.
     report = dry_run(cfg, shard=shard, overwrite=args.overwrite, retry_failed=args.retry_failed)
     print(format_dry_run(report))
     return EXIT_OK
@@ -109,6 +136,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.csv:
         csv = Path(args.csv)
     exe = find_ffmpeg(configured_ffmpeg) if args.deep else None
+    _warn_if_running(frames)
     report = verify_tree(frames, num_frames, frame_name, csv=csv, deep=args.deep, ffmpeg_exe=exe)
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -138,6 +166,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     formats = LIST_FORMATS if args.format == "all" else (args.format,)
+    _warn_if_running(cfg.target)
     result = write_lists(cfg, formats)
     for fmt, path in result.lists.items():
         print(f"{fmt}: {path}")
@@ -263,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        with _terminate_as_interrupt():
+        with _signals_as_interrupts():
             return args.func(args)
     except K400Error as exc:
         print(f"k400frames: error: {exc}", file=sys.stderr)
@@ -272,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         print("k400frames: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:
-        # Permission denied, read-only filesystem and the like: expected, so no traceback.
+        # Permission denied, read-only filesystem and the like, before any work
+        # (an error during a run ends it with its summary and exit 1 instead).
         print(f"k400frames: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,209 @@
+"""One owner per target and shard: advisory locks on small files beside the
+split folder, so that two runs never work on the same clips at once.
+
+``<root>/.<split>.lock``
+    held by every run: exclusively by an unsharded run, shared by a shard
+    run.  So shards of one target run side by side, and an unsharded run
+    never runs beside any shard (it would do their clips too).
+``<root>/.<split>.shard-K-of-N.lock``
+    held exclusively by the run of shard K/N.
+
+The run that holds a file exclusively writes one JSON line into it (host,
+pid, start time, shard), read back to name it when another run is refused.
+The locks are ``flock`` locks: the kernel drops them when their process
+dies, ``kill -9`` included, so a lock is never stale and never needs
+removing by hand; the files stay (removing a lock file races with a run
+opening it).  Locks bind across hosts only where the filesystem passes them
+on (NFS does; Lustre with the ``flock`` mount option); see the README.
+"""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import json
+import math
+import os
+import re
+import socket
+import time
+from pathlib import Path
+
+from .errors import RunInProgress
+
+# A probe by `verify`, `lists` or a dry run holds a shared lock for a moment;
+# a run that meets one waits this long before it calls the target taken.
+_ACQUIRE_PATIENCE_S = 1.0
+
+_SHARD_FILE = re.compile(r"\.shard-(\d+)-of-(\d+)\.lock$")
+
+
+def lock_file(target: Path, shard: tuple[int, int] | None = None) -> Path:
+    """The lock file of ``target`` (the common one) or of one of its shards."""
+    tag = f".shard-{shard[0]}-of-{shard[1]}" if shard else ""
+    return target.parent / f".{target.name}{tag}.lock"
+
+
+def shards_overlap(a: tuple[int, int] | None, b: tuple[int, int] | None) -> bool:
+    """Whether two runs' clips can overlap.  A clip is in shard K/N when its
+    hash is K mod N, so K1/N1 and K2/N2 share clips exactly when K1 and K2
+    agree modulo gcd(N1, N2); an unsharded run overlaps every shard."""
+    if a is None or b is None:
+        return True
+    return a[0] % math.gcd(a[1], b[1]) == b[0] % math.gcd(a[1], b[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    """A run that holds a target (or one of its shards)."""
+
+    shard: tuple[int, int] | None
+    host: str = ""
+    pid: int | None = None
+    started: str = ""
+
+    def describe(self) -> str:
+        what = f"shard {self.shard[0]}/{self.shard[1]}" if self.shard else "all shards"
+        if self.pid is None:  # it has the lock but has not written its name yet
+            return f"{what}, a run that is just starting"
+        return f"{what}, pid {self.pid} on {self.host}, started {self.started}"
+
+
+def _read_holder(path: Path, shard: tuple[int, int] | None) -> Holder:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict):
+        info = {}
+    pid = info.get("pid")
+    return Holder(shard, str(info.get("host", "")), pid if isinstance(pid, int) else None,
+                  str(info.get("started", "")))
+
+
+def _is_held(path: Path, exclusive_holder: bool) -> bool:
+    """Probe ``path`` with a shared lock taken and dropped at once: it fails
+    only while a run holds it exclusively.  Opened read-only, so a probe
+    never creates a lock file (and works on a read-only target)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # no file: no run has ever held it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return exclusive_holder
+    except OSError:
+        return False  # locks not supported here: we cannot tell
+    finally:
+        os.close(fd)
+
+
+def live_holders(target: Path) -> list[Holder]:
+    """Every run holding ``target`` now (unsharded or any shard), without
+    taking any lock for longer than a probe."""
+    holders = []
+    common = lock_file(target)
+    if _is_held(common, exclusive_holder=True):
+        holders.append(_read_holder(common, None))
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        names = []
+    prefix = f".{target.name}.shard-"
+    for name in sorted(names):
+        match = _SHARD_FILE.search(name) if name.startswith(prefix) else None
+        if match and name == lock_file(target, (int(match[1]), int(match[2]))).name:
+            shard = (int(match[1]), int(match[2]))
+            if _is_held(target.parent / name, exclusive_holder=True):
+                holders.append(_read_holder(target.parent / name, shard))
+    return holders
+
+
+def conflicting_holders(target: Path, shard: tuple[int, int] | None) -> list[Holder]:
+    """The live runs that a run of ``shard`` (None: unsharded) would collide with."""
+    return [h for h in live_holders(target) if shards_overlap(h.shard, shard)]
+
+
+def in_progress_error(target: Path, holders: list[Holder]) -> RunInProgress:
+    """The one-line refusal that names who holds ``target``."""
+    first = holders[0] if holders else Holder(None)
+    where = f" (kill {first.pid} on {first.host})" if first.pid is not None else ""
+    more = f" and {len(holders) - 1} more" if len(holders) > 1 else ""
+    return RunInProgress(
+        f"another run is extracting into {target}: {first.describe()}{more}; wait for it to finish, "
+        f"or stop it{where} and start again: the new run resumes where it stopped")
+
+
+class TargetLock:
+    """Held by a run from before its first write to its end.  Use as a
+    context manager or with :meth:`acquire` / :meth:`release`."""
+
+    def __init__(self, target: Path, shard: tuple[int, int] | None = None):
+        self.target, self.shard = target, shard
+        self._fds: list[int] = []
+        self._named = False  # our holder line is in the last file of _fds
+
+    def acquire(self) -> "TargetLock":
+        """Take the locks, or raise :class:`RunInProgress` naming the holder."""
+        try:
+            self._take(lock_file(self.target), exclusive=self.shard is None)
+            if self.shard is not None:
+                self._take(lock_file(self.target, self.shard), exclusive=True)
+                # Shards of another count (3/8 beside 1/4) may share clips.
+                others = [h for h in conflicting_holders(self.target, self.shard) if h.shard != self.shard]
+                if others:
+                    raise in_progress_error(self.target, others)
+        except BaseException:
+            self.release()
+            raise
+        self._write_holder()
+        return self
+
+    def _take(self, path: Path, exclusive: bool) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fds.append(fd)
+        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        deadline = time.monotonic() + _ACQUIRE_PATIENCE_S
+        while True:
+            try:
+                fcntl.flock(fd, mode)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise in_progress_error(self.target, conflicting_holders(self.target, self.shard)) from None
+                time.sleep(0.05)
+            except OSError as exc:
+                if exc.errno in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
+                    # A filesystem without locks (Lustre mounted without flock):
+                    # run unguarded rather than not at all, as before locks existed.
+                    return
+                raise
+
+    def _write_holder(self) -> None:
+        info = {"host": socket.gethostname(), "pid": os.getpid(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None}
+        fd = self._fds[-1]  # the file this run holds exclusively
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
+        self._named = True
+
+    def release(self) -> None:
+        """Drop the locks (the kernel does it too if the process dies)."""
+        if self._named:
+            # Empty again, so a run that takes it next is never named by our line.
+            self._named = False
+            try:
+                os.ftruncate(self._fds[-1], 0)
+            except OSError:
+                pass
+        while self._fds:
+            os.close(self._fds.pop())
+
+    def __enter__(self) -> "TargetLock":
+        return self.acquire()
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
