@@ -51,6 +51,8 @@ class Config:
     class_names: str = "keep"
     executor: str = "local"
     dask_scheduler: str | None = None
+    # fsync frames and folders before their manifest row (power-loss safety; README, "Power loss").
+    durable: bool = False
 
     # Keys whose value changes the bytes written; resume refuses to mix them.
     OUTPUT_KEYS = ("num_frames", "fps", "size", "short_side", "jpeg_quality", "frame_name", "class_names")
@@ -228,6 +230,7 @@ _CHECKS = {
     "pad": _choice("copy", "hardlink"),
     "class_names": _choice("keep", "underscore"),
     "executor": _choice("local", "dask"),
+    "durable": _bool,
     "dask": None,  # a nested mapping, flattened below
 }
 _DASK_KEYS = {"scheduler": "dask_scheduler"}
