@@ -1,5 +1,6 @@
 """Crash safety with real processes: SIGKILL + resume, SIGINT/SIGTERM, timeouts,
-a full disk, config changes, --retry-failed, torn records, leftovers."""
+a full disk, config changes, --retry-failed, torn records, leftovers; a library
+that stops when asked and never takes the process; durable writes."""
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import pytest
 
 from k400frames.config import make_config
 from k400frames.errors import ConfigChanged
+from k400frames.records import record_file
 from k400frames.runner import run_extract
 from helpers import frame_files, run_cli
 
@@ -51,7 +53,7 @@ def start_cli(*args: str) -> subprocess.Popen:
 
 
 def manifest_rows(cfg) -> list[dict]:
-    path = cfg.record_path("manifest")
+    path = record_file(cfg.target, "manifest")
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -116,7 +118,7 @@ def test_hung_ffmpeg_is_killed_by_timeout(clips, config, wrap_ffmpeg, tmp_path):
     summary = run_extract(cfg)
     assert time.monotonic() - t0 < 30
     assert summary.failed == 1 and summary.done == len(clips) - 1
-    row = json.loads(cfg.record_path("failures").read_text())
+    row = json.loads(record_file(cfg.target, "failures").read_text())
     assert row["stage"] == "timeout" and "timeout_s=2" in row["reason"]
     assert not (cfg.target / "b" / "clip3_000000_000001").exists()
     assert live_processes_mentioning(str(tmp_path)) == []
@@ -189,7 +191,7 @@ def test_retry_failed_only_redoes_failures(make_clip, config, tmp_path):
 def test_torn_manifest_line_is_tolerated(clips, config):
     cfg = config(num_frames=4)
     run_extract(cfg)
-    with cfg.record_path("manifest").open("a") as handle:
+    with record_file(cfg.target, "manifest").open("a") as handle:
         handle.write('{"rel": "a/clip0_000000_0000')  # a crash mid-write
     (cfg.target / "d" / "clip7_000000_000001").rename(cfg.target.parent / "moved-away")
     summary = run_extract(cfg)
@@ -200,7 +202,7 @@ def test_torn_manifest_line_is_tolerated(clips, config):
 
 def manifest_rows_tolerant(cfg):
     rows = []
-    for line in cfg.record_path("manifest").read_text().splitlines():
+    for line in record_file(cfg.target, "manifest").read_text().splitlines():
         try:
             rows.append(json.loads(line))
         except ValueError:
@@ -215,7 +217,7 @@ def test_folder_without_manifest_row_is_checked_before_trusting(clips, config):
     broken = cfg.target / "a" / "clip1_000000_000001"
     stamp = complete.stat().st_mtime_ns
     (broken / "frame_00003.jpg").unlink()
-    cfg.record_path("manifest").unlink()  # as if the run died after the renames
+    record_file(cfg.target, "manifest").unlink()  # as if the run died after the renames
     summary = run_extract(cfg)
     assert summary.done == 1 and summary.skipped == len(clips) - 1
     assert complete.stat().st_mtime_ns == stamp
@@ -257,7 +259,7 @@ def test_same_stem_two_extensions_is_reported_not_overwritten(make_clip, config)
     cfg = config(num_frames=4)
     summary = run_extract(cfg)
     assert summary.failed == 1 and summary.done == 0
-    row = json.loads(cfg.record_path("failures").read_text())
+    row = json.loads(record_file(cfg.target, "failures").read_text())
     assert row["stage"] == "collision" and "x.mp4" in row["reason"] and "x.webm" in row["reason"]
     assert not (cfg.target / "a" / "x").exists()
 
@@ -270,7 +272,7 @@ def test_unwritable_class_folder_fails_its_clips_only(make_clip, config):
     (cfg.target / "a").write_text("a file where the class folder goes")  # root ignores chmod, so this
     summary = run_extract(cfg)
     assert (summary.done, summary.failed) == (1, 1)
-    row = json.loads(cfg.record_path("failures").read_text())
+    row = json.loads(record_file(cfg.target, "failures").read_text())
     assert row["stage"] == "publish" and row["reason"].startswith(f"cannot write {cfg.target / 'a' / 'x'}")
     assert len(frame_files(cfg.target / "b" / "y")) == 4
     assert not (cfg.target.parent / ".train.tmp").exists()
@@ -310,3 +312,89 @@ def test_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_path):
         proc.kill()  # a no-op when it exited, as it should have
     assert proc.returncode == 130
     assert live_processes_mentioning(str(tmp_path)) == []
+
+
+def test_stop_event_stops_the_library_without_touching_signals(clips, config, wrap_ffmpeg, tmp_path):
+    import threading
+    started = tmp_path / "slow-started"
+    hang = wrap_ffmpeg(f'case "$*" in *clip2_*) touch "{started}"; sleep 60;; esac\nexec "$REAL" "$@"')
+    cfg = config(num_frames=8, ffmpeg=hang)
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    stop = threading.Event()
+    seen = []
+
+    def stop_when_hung():
+        assert wait_for(started.exists)
+        seen.append((signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)))
+        stop.set()
+    asker = threading.Thread(target=stop_when_hung)
+    asker.start()
+    t0 = time.monotonic()
+    summary = run_extract(cfg, stop=stop)
+    asker.join()
+    assert time.monotonic() - t0 < 20  # the hung ffmpeg was killed, not waited for
+    assert summary.interrupted and summary.exit_code == 130 and summary.failed == 0
+    assert seen == [handlers] and (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert not (cfg.target / "b" / "clip2_000000_000001").exists()
+    assert live_processes_mentioning(str(tmp_path)) == []
+    summary = run_extract(config(num_frames=8))  # and the next run finishes the job
+    assert summary.failed == 0 and summary.done + summary.skipped == len(clips)
+
+
+def test_no_signal_handling_or_exits_in_the_library():
+    import k400frames
+    package = Path(k400frames.__file__).parent
+    offenders = [f"{path.name}: {needle}" for path in sorted(package.glob("*.py"))
+                 if path.name not in ("cli.py", "__main__.py")
+                 for needle in ("signal.signal(", "os._exit(", "sys.exit(") if needle in path.read_text()]
+    # The Dask plugin sets SIG_IGN inside the worker processes a local cluster
+    # starts (not in the caller's process); that is the one allowed place.
+    assert offenders in ([], ["dask_executor.py: signal.signal("]), offenders
+
+
+def test_error_during_the_run_ends_it_with_the_summary_and_exit_1(make_clip, tmp_path):
+    make_clip("a/x_000000_000001.mp4", seconds=0.3, fps=10)
+    csv = tmp_path / "tiny_train.csv"
+    csv.write_text("label,youtube_id,time_start,time_end,split,is_cc\na,x,0,1,train,0\n")
+    (tmp_path / "out" / "tiny_train.csv" / "in the way").mkdir(parents=True)  # the CSV copy must fail
+    proc = run_cli("extract", "--config", "/dev/null", "--set", f"source={tmp_path / 'src'}",
+                   "--set", f"target={tmp_path / 'out/train'}", "--set", f"annotations={csv}",
+                   "--set", "num_frames=4")
+    assert proc.returncode == 1, proc.stderr
+    assert "1 extracted" in proc.stdout and "stopped: cannot copy the annotations CSV" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert len(frame_files(tmp_path / "out" / "train" / "a" / "x_000000_000001")) == 4
+
+
+def test_durable_flushes_every_frame_and_folder_before_the_manifest_row(clips, config, monkeypatch):
+    """A power cut cannot be made here, and a kill -9 loses nothing that the
+    page cache holds, so what is tested is the order that makes power loss
+    safe, on a real run: each clip's frames, its folder and the rename are
+    fsynced before its manifest row is written."""
+    from k400frames import records
+    events = []
+    real_fsync, real_write = os.fsync, records.RecordWriter.write
+
+    def fsync(fd):
+        real_fsync(fd)
+        events.append(("fsync", os.fstat(fd).st_ino))
+
+    def write(self, record):
+        events.append(("row", self.path.name, record["rel"]))
+        real_write(self, record)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(records.RecordWriter, "write", write)
+    cfg = config(num_frames=12, durable=True)  # 12 frames: some clips are padded with copies
+    assert run_extract(cfg).done == len(clips)
+    rows = [i for i, e in enumerate(events) if e[0] == "row" and "manifest" in e[1]]
+    assert len(rows) == len(clips)
+    for index in rows:
+        folder = cfg.target / events[index][2]
+        synced_before = {e[1] for e in events[:index] if e[0] == "fsync"}
+        wanted = {p.stat().st_ino for p in folder.iterdir()} | {folder.stat().st_ino, folder.parent.stat().st_ino}
+        assert wanted <= synced_before, events[index]
+    assert (cfg.target.stat().st_ino) in {e[1] for e in events if e[0] == "fsync"}  # new class folders
+
+    events.clear()
+    run_extract(config(num_frames=12, durable=False), overwrite=True)
+    assert not [e for e in events if e[0] == "fsync"]  # and off means off
