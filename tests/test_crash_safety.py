@@ -366,35 +366,49 @@ def test_error_during_the_run_ends_it_with_the_summary_and_exit_1(make_clip, tmp
     assert len(frame_files(tmp_path / "out" / "train" / "a" / "x_000000_000001")) == 4
 
 
-def test_durable_flushes_every_frame_and_folder_before_the_manifest_row(clips, config, monkeypatch):
+@pytest.mark.parametrize("how", ["syncfs", "fsync per file"])
+def test_durable_flushes_frames_and_folders_before_the_manifest_row(clips, config, monkeypatch, how):
     """A power cut cannot be made here, and a kill -9 loses nothing that the
     page cache holds, so what is tested is the order that makes power loss
-    safe, on a real run: each clip's frames, its folder and the rename are
-    fsynced before its manifest row is written."""
-    from k400frames import records
+    safe, on a real run: each clip's frames and folder are flushed before
+    its rename, and the rename before its manifest row is written."""
+    from k400frames import postprocess, records
     events = []
-    real_fsync, real_write = os.fsync, records.RecordWriter.write
+    real_fsync, real_syncfs, real_write = os.fsync, postprocess._syncfs, records.RecordWriter.write
 
     def fsync(fd):
         real_fsync(fd)
         events.append(("fsync", os.fstat(fd).st_ino))
 
+    def syncfs(folder):
+        flushed = real_syncfs(folder)
+        if flushed:
+            events.append(("syncfs", os.stat(folder).st_ino))
+        return flushed
+
     def write(self, record):
         events.append(("row", self.path.name, record["rel"]))
         real_write(self, record)
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(postprocess, "_syncfs", syncfs)
     monkeypatch.setattr(records.RecordWriter, "write", write)
+    if how != "syncfs":
+        monkeypatch.setattr(postprocess, "_libc_syncfs", lambda: None)  # as on a system without syncfs
     cfg = config(num_frames=12, durable=True)  # 12 frames: some clips are padded with copies
     assert run_extract(cfg).done == len(clips)
     rows = [i for i, e in enumerate(events) if e[0] == "row" and "manifest" in e[1]]
     assert len(rows) == len(clips)
     for index in rows:
-        folder = cfg.target / events[index][2]
-        synced_before = {e[1] for e in events[:index] if e[0] == "fsync"}
-        wanted = {p.stat().st_ino for p in folder.iterdir()} | {folder.stat().st_ino, folder.parent.stat().st_ino}
-        assert wanted <= synced_before, events[index]
-    assert (cfg.target.stat().st_ino) in {e[1] for e in events if e[0] == "fsync"}  # new class folders
+        folder = cfg.target / events[index][2]  # renamed from the temp dir: same inode
+        before = events[:index]
+        if how == "syncfs":
+            assert ("syncfs", folder.stat().st_ino) in before, events[index]
+        else:
+            synced = {e[1] for e in before if e[0] == "fsync"}
+            assert {p.stat().st_ino for p in folder.iterdir()} | {folder.stat().st_ino} <= synced
+        assert ("fsync", folder.parent.stat().st_ino) in before  # the rename
+    assert ("fsync", cfg.target.stat().st_ino) in events  # the new class folders
 
     events.clear()
     run_extract(config(num_frames=12, durable=False), overwrite=True)
-    assert not [e for e in events if e[0] == "fsync"]  # and off means off
+    assert not [e for e in events if e[0] != "row"]  # and off means off
