@@ -22,14 +22,18 @@ import dataclasses
 import errno
 import fcntl
 import json
+import logging
 import math
 import os
 import re
 import socket
+import threading
 import time
 from pathlib import Path
 
 from .errors import RunInProgress
+
+log = logging.getLogger(__name__)
 
 # A probe by `verify`, `lists` or a dry run holds a shared lock for a moment;
 # a run that meets one waits this long before it calls the target taken.
@@ -81,10 +85,23 @@ def _read_holder(path: Path, shard: tuple[int, int] | None) -> Holder:
                   str(info.get("started", "")))
 
 
+# The lock files this process holds, with the modes (True: exclusive).  On NFS,
+# Linux emulates flock with POSIX locks, which belong to the process and drop
+# when it closes *any* descriptor of the file: so this process never probes
+# or retakes a file it holds, and two runs inside one process still exclude
+# each other there as they do on a local disk.
+_held_here: dict[str, list[bool]] = {}
+_held_here_lock = threading.Lock()
+
+
 def _is_held(path: Path, exclusive_holder: bool) -> bool:
     """Probe ``path`` with a shared lock taken and dropped at once: it fails
     only while a run holds it exclusively.  Opened read-only, so a probe
     never creates a lock file (and works on a read-only target)."""
+    with _held_here_lock:
+        modes = _held_here.get(os.path.abspath(path))
+    if modes:
+        return exclusive_holder and any(modes)
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -143,6 +160,7 @@ class TargetLock:
     def __init__(self, target: Path, shard: tuple[int, int] | None = None):
         self.target, self.shard = target, shard
         self._fds: list[int] = []
+        self._keys: list[tuple[str, bool]] = []  # (path, exclusive) of each of _fds
         self._named = False  # our holder line is in the last file of _fds
 
     def acquire(self) -> "TargetLock":
@@ -162,8 +180,17 @@ class TargetLock:
         return self
 
     def _take(self, path: Path, exclusive: bool) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        self._fds.append(fd)
+        key = os.path.abspath(path)
+        with _held_here_lock:
+            modes = _held_here.get(key, [])
+            taken_here = bool(modes) and (exclusive or any(modes))
+            if not taken_here:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._fds.append(fd)
+                self._keys.append((key, exclusive))
+                _held_here.setdefault(key, []).append(exclusive)
+        if taken_here:  # by another run inside this process
+            raise in_progress_error(self.target, conflicting_holders(self.target, self.shard))
         mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
         deadline = time.monotonic() + _ACQUIRE_PATIENCE_S
         while True:
@@ -178,6 +205,8 @@ class TargetLock:
                 if exc.errno in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
                     # A filesystem without locks (Lustre mounted without flock):
                     # run unguarded rather than not at all, as before locks existed.
+                    log.warning("the filesystem of %s does not support locks (%s): this run is not "
+                                "protected against a second run on the same target", path, exc.strerror)
                     return
                 raise
 
@@ -201,6 +230,13 @@ class TargetLock:
                 pass
         while self._fds:
             os.close(self._fds.pop())
+            key, exclusive = self._keys.pop()
+            with _held_here_lock:
+                modes = _held_here.get(key, [])
+                if exclusive in modes:
+                    modes.remove(exclusive)
+                if not modes:
+                    _held_here.pop(key, None)
 
     def __enter__(self) -> "TargetLock":
         return self.acquire()

@@ -134,3 +134,19 @@ def test_shards_overlap_exactly_when_they_share_clips():
         for b in shards:
             assert shards_overlap(a, b) == bool(members[a] & members[b]), (a, b)
     assert shards_overlap(None, (3, 8)) and shards_overlap((3, 8), None)
+
+
+def test_two_runs_inside_one_process_exclude_each_other(clips, config):
+    cfg = config(num_frames=4)
+    cfg.target.mkdir(parents=True)
+    with TargetLock(cfg.target, (1, 2)):
+        with pytest.raises(RunInProgress, match=f"shard 1/2, pid {os.getpid()}"):
+            TargetLock(cfg.target, (1, 2)).acquire()
+        with pytest.raises(RunInProgress, match="shard 1/2"):
+            TargetLock(cfg.target).acquire()
+        with TargetLock(cfg.target, (0, 2)):  # another shard, side by side
+            pass
+    with TargetLock(cfg.target):
+        with pytest.raises(RunInProgress, match="all shards"):
+            TargetLock(cfg.target, (0, 2)).acquire()
+    TargetLock(cfg.target).acquire().release()  # all released
