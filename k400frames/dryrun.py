@@ -24,6 +24,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,19 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip],
         shutil.rmtree(work, ignore_errors=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class _PerClip:
+    """(low, mean, high) per clip, and how they were measured."""
+
+    bytes: tuple[float, float, float]
+    inodes: tuple[float, float, float]
+    source: str
+
+
+def _low_mean_high(values: list[int]) -> tuple[float, float, float]:
+    return float(min(values)), sum(values) / len(values), float(max(values))
+
+
 def _disk_per_clip(bytes_per_clip: float, inodes_per_clip: float, block_size: int) -> float:
     # Each file takes whole blocks, so round the mean file up to a block.
     files = max(inodes_per_clip - 1, 1)
@@ -203,47 +217,43 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
     # Filesystems without a fixed inode table (btrfs, many network mounts) report 0.
     report.free_inodes = stats.f_favail if stats.f_files else None
 
-    inodes_low = None
-    if resume.measured >= SAMPLES:
+    per_clip: _PerClip | None = None
+    if resume.measured >= SAMPLES and resume.bytes_per_clip is not None:
         # Many finished clips: their mean is good to a few standard errors.
         mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured ** 0.5
-        report.bytes_per_clip, report.bytes_per_clip_low = mean, max(mean - margin, 0.0)
-        report.bytes_per_clip_high = mean + margin
         # Hardlinked pads share the last frame's inode; copies are files of their own.
-        if cfg.pad == "copy":
-            inodes_low = report.inodes_per_clip = report.inodes_per_clip_high = cfg.num_frames + 1
+        if cfg.pad == "copy" or resume.decoded_per_clip is None:
+            inodes = (cfg.num_frames + 1.0,) * 3
         else:
-            inodes_low = 2
-            report.inodes_per_clip = resume.decoded_per_clip + 1
-            report.inodes_per_clip_high = resume.decoded_max + 1
-        report.estimate_source = f"{resume.measured} finished clips in the manifest: mean ± 3 standard errors"
+            inodes = (resume.decoded_per_clip + 1, resume.decoded_per_clip + 1, resume.decoded_max + 1.0)
+        per_clip = _PerClip((max(mean - margin, 0.0), mean, mean + margin), inodes,
+                            f"{resume.measured} finished clips in the manifest: mean ± 3 standard errors")
     elif sample and candidates.items:
         chosen, spares = candidates.pick(SAMPLES)
         measured = _measure_samples(cfg, chosen, spares, existing_ancestor(cfg.target.parent))
         if measured:
-            sizes, inodes = [m[0] for m in measured], [m[1] for m in measured]
             report.samples = [m[2] for m in measured]
-            report.bytes_per_clip = sum(sizes) / len(sizes)
-            report.bytes_per_clip_low, report.bytes_per_clip_high = float(min(sizes)), float(max(sizes))
-            report.inodes_per_clip = sum(inodes) / len(inodes)
-            inodes_low, report.inodes_per_clip_high = min(inodes), max(inodes)
-            report.estimate_source = (f"{_plural(len(measured), 'sample clip', 'sample clips')} spread over the plan, "
-                                      f"extracted to a temp folder and removed: smallest to largest")
+            per_clip = _PerClip(_low_mean_high([m[0] for m in measured]), _low_mean_high([m[1] for m in measured]),
+                                f"{_plural(len(measured), 'sample clip', 'sample clips')} spread over the plan, "
+                                f"extracted to a temp folder and removed: smallest to largest")
         else:
             report.notes.append(f"no estimate: the {len(chosen) + len(spares)} clips tried failed to extract")
     elif report.todo:
         report.notes.append("no estimate: too few finished clips and sampling is off")
 
-    if report.bytes_per_clip is not None and report.inodes_per_clip_high and inodes_low:
+    if per_clip is not None:
+        (report.bytes_per_clip_low, report.bytes_per_clip, report.bytes_per_clip_high) = per_clip.bytes
+        (inodes_low, report.inodes_per_clip, report.inodes_per_clip_high) = per_clip.inodes
+        report.estimate_source = per_clip.source
         new_classes = sum(1 for name, c in report.classes.items()
                           if c.todo and not (cfg.target / name).is_dir())
         extra = new_classes * report.block_size
-        low = _disk_per_clip(report.bytes_per_clip_low, inodes_low, report.block_size)
-        high = _disk_per_clip(report.bytes_per_clip_high, report.inodes_per_clip_high, report.block_size)
+        low = _disk_per_clip(per_clip.bytes[0], inodes_low, report.block_size)
+        high = _disk_per_clip(per_clip.bytes[2], per_clip.inodes[2], report.block_size)
         report.need_bytes_low = int(report.todo * low + extra)
         report.need_bytes = int(report.todo * high + extra)
         report.need_inodes_low = int(round(report.todo * inodes_low)) + new_classes
-        report.need_inodes = int(round(report.todo * report.inodes_per_clip_high)) + new_classes
+        report.need_inodes = int(round(report.todo * per_clip.inodes[2])) + new_classes
     if report.collisions:
         report.notes.append(f"{report.collisions} output folders are claimed by several source files "
                             f"and would fail")
@@ -258,7 +268,7 @@ def _size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-def _range(low: float, high: float, show=_size) -> str:
+def _range(low: float, high: float, show: Callable[[float], str] = _size) -> str:
     return show(high) if show(low) == show(high) else f"{show(low)} to {show(high)}"
 
 
@@ -281,20 +291,21 @@ def format_dry_run(report: DryRun, classes_shown: int = 20) -> str:
         lines.append(f"  {name}: {_plural(c.clips, 'clip', 'clips')}, {c.done} done, {c.todo} to do")
     if len(names) > classes_shown:
         lines.append(f"  ... and {len(names) - classes_shown} more classes")
-    if report.need_bytes is not None:
+    if report.need_bytes is not None and report.need_bytes_low is not None and report.need_inodes is not None:
+        need_inodes_low = report.need_inodes_low or 0
         inodes = _range(report.inodes_per_clip or 0, report.inodes_per_clip_high or 0, lambda n: f"{n:.0f}")
-        lines.append(f"estimate: {_range(report.bytes_per_clip_low, report.bytes_per_clip_high)} "
-                     f"(mean {_size(report.bytes_per_clip)}) and {inodes} inodes per clip "
+        lines.append(f"estimate: {_range(report.bytes_per_clip_low or 0, report.bytes_per_clip_high or 0)} "
+                     f"(mean {_size(report.bytes_per_clip or 0)}) and {inodes} inodes per clip "
                      f"({report.estimate_source})")
         inode_free = "no inode limit" if report.free_inodes is None else f"{report.free_inodes:,} inodes free"
         lines.append(f"needs: {_range(report.need_bytes_low, report.need_bytes)} and "
-                     f"{_range(report.need_inodes_low, report.need_inodes, lambda n: f'{n:,}')} inodes; "
+                     f"{_range(need_inodes_low, report.need_inodes, lambda n: f'{n:,}')} inodes; "
                      f"{report.filesystem} has {_size(report.free_bytes)} and {inode_free}")
         short = [what for what, fits in (("space", report.fits_bytes), ("inodes", report.fits_inodes))
                  if fits is False]
         if short:
             low_fits = report.need_bytes_low <= report.free_bytes and (
-                report.free_inodes is None or report.need_inodes_low <= report.free_inodes)
+                report.free_inodes is None or need_inodes_low <= report.free_inodes)
             lines.append(f"WARNING: not enough {' and '.join(short)} for "
                          f"{'the upper end of the estimate' if low_fits else 'this run'} on {report.filesystem}"
                          + ("; it may not fit" if low_fits else ""))

@@ -18,6 +18,7 @@ on (NFS does; Lustre with the ``flock`` mount option); see the README.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import fcntl
@@ -67,7 +68,7 @@ class Holder:
     started: str = ""
 
     def describe(self) -> str:
-        what = f"shard {self.shard[0]}/{self.shard[1]}" if self.shard else "all shards"
+        what = f"shard {self.shard[0]}/{self.shard[1]}" if self.shard else "the whole target"
         if self.pid is None:  # it has the lock but has not written its name yet
             return f"{what}, a run that is just starting"
         return f"{what}, pid {self.pid} on {self.host}, started {self.started}"
@@ -94,14 +95,14 @@ _held_here: dict[str, list[bool]] = {}
 _held_here_lock = threading.Lock()
 
 
-def _is_held(path: Path, exclusive_holder: bool) -> bool:
-    """Probe ``path`` with a shared lock taken and dropped at once: it fails
-    only while a run holds it exclusively.  Opened read-only, so a probe
+def _is_held(path: Path) -> bool:
+    """Whether a run holds ``path`` exclusively.  A probe: a shared lock taken
+    and dropped at once, which fails only while a run holds it exclusively.  Opened read-only, so a probe
     never creates a lock file (and works on a read-only target)."""
     with _held_here_lock:
         modes = _held_here.get(os.path.abspath(path))
     if modes:
-        return exclusive_holder and any(modes)
+        return any(modes)
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -110,7 +111,7 @@ def _is_held(path: Path, exclusive_holder: bool) -> bool:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
     except BlockingIOError:
-        return exclusive_holder
+        return True
     except OSError:
         return False  # locks not supported here: we cannot tell
     finally:
@@ -122,7 +123,7 @@ def live_holders(target: Path) -> list[Holder]:
     taking any lock for longer than a probe."""
     holders = []
     common = lock_file(target)
-    if _is_held(common, exclusive_holder=True):
+    if _is_held(common):
         holders.append(_read_holder(common, None))
     try:
         names = os.listdir(target.parent)
@@ -133,7 +134,7 @@ def live_holders(target: Path) -> list[Holder]:
         match = _SHARD_FILE.search(name) if name.startswith(prefix) else None
         if match and name == lock_file(target, (int(match[1]), int(match[2]))).name:
             shard = (int(match[1]), int(match[2]))
-            if _is_held(target.parent / name, exclusive_holder=True):
+            if _is_held(target.parent / name):
                 holders.append(_read_holder(target.parent / name, shard))
     return holders
 
@@ -163,7 +164,7 @@ class TargetLock:
         self._keys: list[tuple[str, bool]] = []  # (path, exclusive) of each of _fds
         self._named = False  # our holder line is in the last file of _fds
 
-    def acquire(self) -> "TargetLock":
+    def acquire(self) -> TargetLock:
         """Take the locks, or raise :class:`RunInProgress` naming the holder."""
         try:
             self._take(lock_file(self.target), exclusive=self.shard is None)
@@ -224,10 +225,8 @@ class TargetLock:
         if self._named:
             # Empty again, so a run that takes it next is never named by our line.
             self._named = False
-            try:
+            with contextlib.suppress(OSError):
                 os.ftruncate(self._fds[-1], 0)
-            except OSError:
-                pass
         while self._fds:
             os.close(self._fds.pop())
             key, exclusive = self._keys.pop()
@@ -238,7 +237,7 @@ class TargetLock:
                 if not modes:
                     _held_here.pop(key, None)
 
-    def __enter__(self) -> "TargetLock":
+    def __enter__(self) -> TargetLock:
         return self.acquire()
 
     def __exit__(self, *exc_info) -> None:

@@ -11,8 +11,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from . import ffmpeg
 from .clips import Clip, Collision, in_shard, iter_source
@@ -88,9 +88,10 @@ class Resume:
     decoded_max: int = 0           # most real frames in one measured clip
 
     @classmethod
-    def load(cls, cfg: Config) -> "Resume":
+    def load(cls, cfg: Config) -> Resume:
         current = cfg.output_hash()
-        done, stale_rels = set(), set()
+        done: set[str] = set()
+        stale_rels: set[str] = set()
         measured = total_bytes = total_decoded = decoded_max = 0
         squares = 0.0
         for row in read_records(all_record_files(cfg.target, "manifest")):
@@ -124,7 +125,7 @@ def plan(cfg: Config, shard: tuple[int, int] | None) -> Iterator[Clip | Collisio
     """This shard's clips, lazily, in sorted order; with ``only_annotated``,
     only those the ``annotations`` CSV lists (one split of a single tree)."""
     listed = None
-    if cfg.only_annotated:
+    if cfg.only_annotated and cfg.annotations is not None:  # the config requires both together
         from .annotations import annotated_clips, clip_key
         listed = annotated_clips(cfg.annotations)
     for item in iter_source(cfg.source, cfg.extensions, cfg.class_names):

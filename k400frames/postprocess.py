@@ -93,7 +93,7 @@ def _fsync_path(path: Path | str) -> None:
         os.close(fd)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _libc_syncfs():
     """Linux's ``syncfs(2)``, or None where there is none."""
     if not sys.platform.startswith("linux"):

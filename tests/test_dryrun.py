@@ -83,7 +83,7 @@ def test_even_sample_over_a_long_stream():
         sampler.offer(index)
     chosen, spares = sampler.pick(5)
     assert len(chosen) == 5 and len(spares) == len(sampler.items) - 5 and len(sampler.items) <= 20
-    gaps = [b - a for a, b in zip([0, *chosen], [*chosen, 1000])]
+    gaps = [b - a for a, b in zip([0, *chosen], [*chosen, 1000], strict=True)]
     assert max(gaps) < 2 * min(gaps[1:-1])  # evenly spread, from start to end
 
 
