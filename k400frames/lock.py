@@ -12,8 +12,9 @@ The run that holds a file exclusively writes one JSON line into it (host,
 pid, start time, shard), read back to name it when another run is refused.
 The locks are ``flock`` locks: the kernel drops them when their process
 dies, ``kill -9`` included, so a lock is never stale and never needs
-removing by hand; the files stay (removing a lock file races with a run
-opening it).  Locks bind across hosts only where the filesystem passes them
+removing by hand.  A run that ends removes the files no other run holds
+(the one left by a killed run is reused by the next); a run that locked a
+file which was removed meanwhile sees that and takes the new one.  Locks bind across hosts only where the filesystem passes them
 on (NFS does; Lustre with the ``flock`` mount option); see the README.
 """
 from __future__ import annotations
@@ -162,7 +163,6 @@ class TargetLock:
         self.target, self.shard = target, shard
         self._fds: list[int] = []
         self._keys: list[tuple[str, bool]] = []  # (path, exclusive) of each of _fds
-        self._named = False  # our holder line is in the last file of _fds
 
     def acquire(self) -> TargetLock:
         """Take the locks, or raise :class:`RunInProgress` naming the holder."""
@@ -185,19 +185,37 @@ class TargetLock:
         with _held_here_lock:
             modes = _held_here.get(key, [])
             taken_here = bool(modes) and (exclusive or any(modes))
-            if not taken_here:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-                self._fds.append(fd)
-                self._keys.append((key, exclusive))
+            if not taken_here:  # reserve it against other runs inside this process
                 _held_here.setdefault(key, []).append(exclusive)
-        if taken_here:  # by another run inside this process
+        if taken_here:
             raise in_progress_error(self.target, conflicting_holders(self.target, self.shard))
+        try:
+            deadline = time.monotonic() + _ACQUIRE_PATIENCE_S
+            while True:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    locked = self._flock(fd, path, exclusive, deadline)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                if not locked or _same_file(fd, path):
+                    break
+                # The run before us removed the file between our open and our
+                # lock: what we hold is gone from the folder, so take the new one.
+                os.close(fd)
+        except BaseException:
+            _unreserve(key, exclusive)
+            raise
+        self._fds.append(fd)
+        self._keys.append((key, exclusive))
+
+    def _flock(self, fd: int, path: Path, exclusive: bool, deadline: float) -> bool:
+        """Lock ``fd``, waiting out a probe; False where the filesystem has no locks."""
         mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
-        deadline = time.monotonic() + _ACQUIRE_PATIENCE_S
         while True:
             try:
                 fcntl.flock(fd, mode)
-                return
+                return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise in_progress_error(self.target, conflicting_holders(self.target, self.shard)) from None
@@ -208,7 +226,7 @@ class TargetLock:
                     # run unguarded rather than not at all, as before locks existed.
                     log.warning("the filesystem of %s does not support locks (%s): this run is not "
                                 "protected against a second run on the same target", path, exc.strerror)
-                    return
+                    return False
                 raise
 
     def _write_holder(self) -> None:
@@ -218,27 +236,56 @@ class TargetLock:
         fd = self._fds[-1]  # the file this run holds exclusively
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
-        self._named = True
 
     def release(self) -> None:
-        """Drop the locks (the kernel does it too if the process dies)."""
-        if self._named:
-            # Empty again, so a run that takes it next is never named by our line.
-            self._named = False
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fds[-1], 0)
+        """Drop the locks (the kernel does it too if the process dies) and
+        remove the files no other run holds, so a finished target is left
+        as clean as it was."""
         while self._fds:
-            os.close(self._fds.pop())
+            fd = self._fds.pop()
             key, exclusive = self._keys.pop()
-            with _held_here_lock:
-                modes = _held_here.get(key, [])
-                if exclusive in modes:
-                    modes.remove(exclusive)
-                if not modes:
-                    _held_here.pop(key, None)
+            try:
+                with _held_here_lock:
+                    alone_here = _held_here.get(key) == [exclusive]
+                # Only a sole holder may remove a lock file: anyone who opened
+                # it meanwhile finds it gone once they hold it, and starts over.
+                if alone_here and (exclusive or _try_exclusive(fd)):
+                    with contextlib.suppress(OSError):
+                        os.unlink(key)
+            finally:
+                os.close(fd)
+                _unreserve(key, exclusive)
 
     def __enter__(self) -> TargetLock:
         return self.acquire()
 
     def __exit__(self, *exc_info) -> None:
         self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
+def _try_exclusive(fd: int) -> bool:
+    """Turn our shared lock exclusive if no other run shares it (the last
+    shard to finish removes the common file)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _unreserve(key: str, exclusive: bool) -> None:
+    with _held_here_lock:
+        modes = _held_here.get(key, [])
+        if exclusive in modes:
+            modes.remove(exclusive)
+        if not modes:
+            _held_here.pop(key, None)

@@ -71,7 +71,7 @@ def test_second_run_on_a_target_exits_2_naming_the_first(clips, config, wrap_ffm
     assert first.returncode == 0, err
     assert "6 extracted" in out
     assert all(len(frame_files(p)) == 4 for p in cfg.target.glob("*/*")) and len(list(cfg.target.glob("*/*"))) == 6
-    assert lock_file(cfg.target).read_text() == ""  # released, and no stale name left in it
+    assert not lock_file(cfg.target).exists()  # released and removed: the target is left clean
 
 
 def test_after_kill_9_the_next_run_starts_without_help(clips, config, wrap_ffmpeg):
@@ -103,6 +103,7 @@ def test_two_shards_run_side_by_side(clips, config, wrap_ffmpeg, tmp_path):
     assert time.monotonic() - t0 < 18
     assert [run.returncode for run in runs] == [0, 0], results
     assert len(list(cfg.target.glob("*/*"))) == 6
+    assert not list(cfg.target.parent.glob(".*.lock"))  # the last shard removed the common file too
 
 
 def test_unsharded_and_sharded_runs_exclude_each_other(clips, config):
@@ -149,3 +150,32 @@ def test_two_runs_inside_one_process_exclude_each_other(clips, config):
     with TargetLock(cfg.target), pytest.raises(RunInProgress, match="the whole target"):
         TargetLock(cfg.target, (0, 2)).acquire()
     TargetLock(cfg.target).acquire().release()  # all released
+
+
+def test_lock_files_removed_at_release_never_let_two_runs_in(tmp_path):
+    """Runs that remove their lock file at the end race with runs opening it;
+    four processes taking and dropping one target's lock in a tight loop must
+    never hold it at the same time."""
+    target = tmp_path / "out" / "train"
+    target.parent.mkdir()
+    script = ("import os, sys\n"
+              "from pathlib import Path\n"
+              "from k400frames.lock import TargetLock\n"
+              "from k400frames.errors import RunInProgress\n"
+              "target, marker, held = Path(sys.argv[1]), sys.argv[2], 0\n"
+              "while held < 40:\n"
+              "    try:\n"
+              "        lock = TargetLock(target).acquire()\n"
+              "    except RunInProgress:\n"
+              "        continue\n"
+              "    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # fails if another holds it\n"
+              "    os.close(fd)\n"
+              "    os.unlink(marker)\n"
+              "    lock.release()\n"
+              "    held += 1\n")
+    marker = str(tmp_path / "holder")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(target), marker], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
+    assert not lock_file(target).exists()
