@@ -14,8 +14,9 @@ The locks are ``flock`` locks: the kernel drops them when their process
 dies, ``kill -9`` included, so a lock is never stale and never needs
 removing by hand.  A run that ends removes the files no other run holds
 (the one left by a killed run is reused by the next); a run that locked a
-file which was removed meanwhile sees that and takes the new one.  Locks bind across hosts only where the filesystem passes them
-on (NFS does; Lustre with the ``flock`` mount option); see the README.
+file which was removed meanwhile sees that and takes the new one.  Locks
+bind across hosts only where the filesystem passes them on (NFS does;
+Lustre with the ``flock`` mount option); see the README.
 """
 from __future__ import annotations
 
