@@ -163,7 +163,7 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         finished.set()
         try:
             # The executor first: its workers may still be cleaning up inside tmp_root.
-            executor.close()
+            _close_executor(executor)
             summary.seconds = time.monotonic() - started
             for writer in writers:
                 writer.close()
@@ -189,12 +189,35 @@ def _describe(exc: BaseException) -> str:
 
 
 def _stop_when_asked(stop: threading.Event, finished: threading.Event) -> None:
-    """Watch a caller's ``stop`` event for the length of one run."""
-    while not finished.is_set():
-        if stop.wait(0.1):
-            if not finished.is_set():
-                _stop_now()
+    """Watch a caller's ``stop`` event for the length of one run; once it is
+    set, kill every ffmpeg until the run is over (one may be starting just
+    then, too late for the first kill)."""
+    while not stop.wait(0.1):
+        if finished.is_set():
             return
+    while not finished.is_set():
+        _stop_now()
+        finished.wait(0.2)
+
+
+def _close_executor(executor) -> None:
+    """Wait for the clip threads.  When stopping, an ffmpeg that started just
+    as the stop came may have missed the kill: keep killing until all have
+    returned."""
+    if not stopping.is_set():
+        executor.close()
+        return
+    closed = threading.Event()
+    threading.Thread(target=_kill_until, args=(closed,), daemon=True, name="k400frames-reaper").start()
+    try:
+        executor.close()
+    finally:
+        closed.set()
+
+
+def _kill_until(done: threading.Event) -> None:
+    while not done.wait(0.2):
+        ffmpeg.kill_all()
 
 
 def _stop_now() -> None:

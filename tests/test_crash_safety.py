@@ -324,8 +324,9 @@ def test_stop_event_stops_the_library_without_touching_signals(clips, config, wr
     seen = []
 
     def stop_when_hung():
-        assert wait_for(started.exists)
+        wait_for(started.exists)
         seen.append((signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)))
+        seen.append(started.exists())
         stop.set()
     asker = threading.Thread(target=stop_when_hung)
     asker.start()
@@ -334,7 +335,7 @@ def test_stop_event_stops_the_library_without_touching_signals(clips, config, wr
     asker.join()
     assert time.monotonic() - t0 < 20  # the hung ffmpeg was killed, not waited for
     assert summary.interrupted and summary.exit_code == 130 and summary.failed == 0
-    assert seen == [handlers] and (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert seen == [handlers, True] and (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     assert not (cfg.target / "b" / "clip2_000000_000001").exists()
     assert live_processes_mentioning(str(tmp_path)) == []
     summary = run_extract(config(num_frames=8))  # and the next run finishes the job
