@@ -7,6 +7,7 @@ import os
 import pytest
 
 from k400frames.dryrun import SAMPLES, _EvenSample, dry_run, format_dry_run
+from k400frames.errors import K400Error
 from k400frames.lock import TargetLock
 from k400frames.postprocess import folder_bytes
 from k400frames.runner import run_extract
@@ -130,10 +131,10 @@ def test_fits_only_when_the_upper_end_fits(make_clip, config):
 
 
 def cli_pair(config_file, *args):
-    """(returncode, stderr) of the dry run and of the real run, same arguments."""
+    """The dry run's and the real run's (returncode, stdout, stderr), same arguments."""
     dry = run_cli("extract", "--config", str(config_file), *args, "--dry-run")
     real = run_cli("extract", "--config", str(config_file), *args)
-    return (dry.returncode, dry.stderr), (real.returncode, real.stderr)
+    return (dry.returncode, dry.stdout, dry.stderr), (real.returncode, real.stdout, real.stderr)
 
 
 @pytest.mark.parametrize("case", ["missing source", "empty source", "unwritable target", "changed settings"])
@@ -149,12 +150,17 @@ def test_dry_run_fails_where_the_real_run_fails(case, make_clip, config, tmp_pat
         (tmp_path / "out").write_text("a file where the frames root should be")
     else:
         run_extract(config(num_frames=8))
-    dry, real = cli_pair(write_config(tmp_path, cfg))
-    assert dry == real
-    assert real[0] == 2 and real[1].startswith("k400frames: error: ") and real[1].count("\n") == 1
     expected = {"missing source": "source folder does not exist", "empty source": "no clips found",
                 "unwritable target": "target is not writable", "changed settings": "other output settings"}
-    assert expected[case] in real[1]
+    with pytest.raises(K400Error, match=expected[case]) as real:
+        run_extract(cfg)
+    with pytest.raises(K400Error) as dry:
+        dry_run(cfg)
+    assert (type(dry.value), str(dry.value)) == (type(real.value), str(real.value))
+    assert real.value.exit_code == 2
+    if case == "changed settings":  # and on the command line: same line, same exit code
+        (dry_code, _, dry_err), (real_code, _, real_err) = cli_pair(write_config(tmp_path, cfg))
+        assert (dry_code, dry_err) == (real_code, real_err) == (2, f"k400frames: error: {real.value}\n")
 
 
 def test_dry_run_reports_a_run_in_progress(make_clip, config, tmp_path):
@@ -164,13 +170,11 @@ def test_dry_run_reports_a_run_in_progress(make_clip, config, tmp_path):
     cfg.target.mkdir(parents=True)
     with TargetLock(cfg.target):  # this process is "the run in progress"
         dry, real = cli_pair(config_file)
-    assert real[0] == 2 and f"pid {os.getpid()}" in real[1]
-    assert dry[0] == 0  # reported, not refused: looking at a running target is what a dry run is for
-    out = run_cli("extract", "--config", str(config_file), "--dry-run").stdout
-    assert "a run is in progress" not in out  # the lock went with its holder
-    with TargetLock(cfg.target):
-        out = run_cli("extract", "--config", str(config_file), "--dry-run").stdout
-    assert "WARNING: a run is in progress on this target" in out and f"pid {os.getpid()}" in out
+    assert real[0] == 2 and f"pid {os.getpid()}" in real[2]
+    # Reported, not refused: looking at a running target is what a dry run is for.
+    assert dry[0] == 0 and "WARNING: a run is in progress on this target" in dry[1]
+    assert f"pid {os.getpid()}" in dry[1]
+    assert "a run is in progress" not in format_dry_run(dry_run(cfg))  # the lock went with its holder
 
 
 def test_dry_run_of_a_missing_source_is_a_usage_error(config, tmp_path):
