@@ -51,7 +51,7 @@ class Config:
     class_names: str = "keep"
     executor: str = "local"
     dask_scheduler: str | None = None
-    # fsync frames and folders before their manifest row (power-loss safety; README, "Power loss").
+    # Flush each clip to disk before its manifest row (power-loss safety; README, "Power loss").
     durable: bool = False
 
     # Keys whose value changes the bytes written; resume refuses to mix them.
