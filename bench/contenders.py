@@ -50,10 +50,10 @@ class Contender:
 # k400frames itself, in-process, exactly as `k400frames extract` runs it
 # ----------------------------------------------------------------------------
 
-def run_k400frames(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
+def run_k400frames(clips: list[Path], source: Path, out: Path, s: Settings, durable: bool = False) -> int:
     cfg = make_config({"source": str(source), "target": str(out / "train"), "num_frames": s.num_frames,
                        "size": f"{s.width}x{s.height}", "jpeg_quality": s.quality, "fps": None,
-                       "workers": s.workers, "pad": s.pad})
+                       "workers": s.workers, "pad": s.pad, "durable": durable})
     summary = run_extract(cfg)
     if summary.failed or summary.done != len(clips):
         raise RuntimeError(f"k400frames failed on the bench corpus: {summary}")
@@ -163,6 +163,9 @@ def opencv_available() -> bool:
 # ----------------------------------------------------------------------------
 
 K400FRAMES = Contender("k400frames", "k400frames", run_k400frames)
+# The cost of `durable: true` (every frame and folder fsynced before its manifest row).
+DURABLE = Contender("k400frames-durable", "k400frames, durable: true",
+                    lambda clips, source, out, s: run_k400frames(clips, source, out, s, durable=True))
 BOUND = Contender("bound", "bare bound (plain ffmpeg x cores)", run_bound)
 SAME_ARGV = Contender("same-argv", "our exact ffmpeg argv x cores, no Python",
                       lambda clips, source, out, s: run_bound(clips, source, out, s, argv=same_argv))
@@ -172,7 +175,7 @@ SEED = Contender("seed", "seed procedure", run_seed)
 
 def contenders() -> list[Contender]:
     """The standard field; k400frames first (ratios are against it)."""
-    field = [K400FRAMES, BOUND, SAME_ARGV]
+    field = [K400FRAMES, DURABLE, BOUND, SAME_ARGV]
     if opencv_available():
         field.append(OPENCV)
     field.append(SEED)

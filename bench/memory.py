@@ -25,7 +25,7 @@ CLASSES = 400
 _PLAN_SNIPPET = """
 import sys
 from k400frames.config import make_config
-from k400frames.runner import Resume, plan
+from k400frames.plan import Resume, plan
 cfg = make_config({"source": sys.argv[1], "target": sys.argv[2]})
 Resume.load(cfg)
 print(sum(1 for _ in plan(cfg, None)))

@@ -12,12 +12,11 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, load_config, parse_overrides, read_yaml
-from .errors import ConfigError, K400Error
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, K400Error
 from .words import plural
 
 log = logging.getLogger("k400frames")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # The config keys that change a contact sheet.
 PREVIEW_KEYS = ("frame_name", "ffmpeg")
 
@@ -58,18 +57,43 @@ def config_from_args(args: argparse.Namespace, needs_source: bool = True) -> Con
     return load_config(path, overrides)
 
 
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _Interrupts:
+    """The process's SIGINT/SIGTERM handler; only the CLI owns the process.
+    The first signal (Ctrl-C, SLURM's scancel, kill) raises KeyboardInterrupt,
+    which the library turns into an orderly stop: no new clips, ffmpegs
+    killed, temp area removed, summary printed.  A second one means "now":
+    kill the ffmpegs and exit at once, whatever the shutdown is waiting on."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum, frame) -> None:
+        self.count += 1
+        if self.count > 1:
+            from . import ffmpeg
+            ffmpeg.kill_all()
+            os._exit(EXIT_INTERRUPTED)
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt():
-    """SIGTERM (SLURM's scancel, kill) stops a run exactly like Ctrl-C."""
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+def _signals_as_interrupts():
+    handler = _Interrupts()
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _warn_if_running(target: Path) -> None:
+    """verify and lists still work beside a run, but say that the tree is moving."""
+    from .lock import live_holders
+    holders = live_holders(target)
+    if holders:
+        log.warning("a run is in progress on %s (%s): its clips are not all there yet",
+                    target, "; ".join(h.describe() for h in holders))
 
 
 # ----------------------------------------------------------------------------
@@ -95,6 +119,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_dry_run(cfg: Config, shard: tuple[int, int] | None, args: argparse.Namespace) -> int:
     from .dryrun import dry_run, format_dry_run
 
+    # The dry run refuses what the real run refuses (same errors, raised
+    # from the shared preflight); a run in progress is only reported, since
+    # looking at a target while it fills is what a dry run is for.
     report = dry_run(cfg, shard=shard, overwrite=args.overwrite, retry_failed=args.retry_failed)
     print(format_dry_run(report))
     return EXIT_OK
@@ -126,6 +153,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.csv:
         csv = Path(args.csv)
     exe = find_ffmpeg(configured_ffmpeg) if args.deep else None
+    _warn_if_running(frames)
     with _progress_safe_logging():
         report = verify_tree(frames, num_frames, frame_name, csv=csv, deep=args.deep, ffmpeg_exe=exe,
                              progress=make_progress(quiet=args.quiet))
@@ -156,6 +184,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
     from .lists import write_lists
 
     cfg = config_from_args(args, needs_source=False)
+    _warn_if_running(cfg.target)
     result = write_lists(cfg, (args.format,))
     for fmt, path in result.lists.items():
         print(f"{fmt}: {path}")
@@ -305,6 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The library's messages name what to change, not this CLI's options (they
+# must make sense from Python); the option that does it is named here.
+_OPTION_FOR = {"ConfigChanged": "--overwrite"}
+
+
+def _option_hint(exc: K400Error) -> str:
+    option = _OPTION_FOR.get(type(exc).__name__)
+    return f" (the option {option})" if option else ""
+
+
 def _setup_logging(verbose: bool) -> None:
     """Our messages on stderr as 'k400frames: ...'.  One handler on our own
     logger, not propagated, so that logging_redirect_tqdm can swap it for a
@@ -326,15 +365,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        with _terminate_as_interrupt():
+        with _signals_as_interrupts():
             return args.func(args)
     except K400Error as exc:
-        print(f"k400frames: error: {exc}", file=sys.stderr)
+        print(f"k400frames: error: {exc}{_option_hint(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("k400frames: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:
-        # Permission denied, read-only filesystem and the like: expected, so no traceback.
+        # Permission denied, read-only filesystem and the like, before any work
+        # (an error during a run ends it with its summary and exit 1 instead).
         print(f"k400frames: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USAGE

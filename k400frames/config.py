@@ -57,6 +57,8 @@ class Config:
     damaged: str = "fail"
     executor: str = "local"
     dask_scheduler: str | None = None
+    # Flush each clip to disk before its manifest row (power-loss safety; README, "Power loss").
+    durable: bool = False
 
     # Keys whose value changes the bytes written; resume refuses to mix them.
     OUTPUT_KEYS = ("num_frames", "fps", "size", "short_side", "square_pixels", "jpeg_quality", "frame_name",
@@ -229,6 +231,7 @@ _CHECKS = {
     "class_names": _choice("keep", "underscore"),
     "damaged": _choice("fail", "keep"),
     "executor": _choice("local", "dask"),
+    "durable": _bool,
     "dask": None,  # a nested mapping, flattened below
 }
 _DASK_KEYS = {"scheduler": "dask_scheduler"}

@@ -1,30 +1,44 @@
 """``extract --dry-run``: what a run would do, and whether it fits on disk.
 
+It goes through the same :func:`~k400frames.plan.preflight` as the real
+run, so it refuses what the real run refuses (a missing or empty source, an
+unwritable target, finished clips made with other output settings) with the
+same error.  A run in progress on the target is reported, not refused.
+
 Frames of a clip weigh what its content and the encoder make them weigh, so
-the estimate is measured, never guessed: the mean of the finished clips in
-the manifest when there are any, otherwise one clip extracted into a temp
-folder beside the target (same filesystem, same settings) and removed again.
-Free bytes and free inodes come from ``statvfs`` of the target's filesystem;
-inodes matter because every frame is a file (K400 at 300 frames: ~70 M).
+the estimate is measured, never guessed, and given as a range: from the
+finished clips in the manifest when there are enough of them (their mean,
+plus or minus three standard errors), otherwise from up to
+:data:`SAMPLES` clips to do, picked evenly over the plan (so over the
+classes), each extracted into a temp folder beside the target (same
+filesystem, same settings) and removed again; the range is then the
+smallest to the largest sample.  "fits" means that the upper end fits.
+Free bytes and free inodes come from ``statvfs`` of the target's
+filesystem; inodes matter because every frame is a file (K400 at 300
+frames: ~70 M).
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .clips import Clip, Collision
 from .config import Config
-from .runner import Resume, check_source, finished_before, plan
+from .plan import existing_ancestor, finished_before, plan, preflight
 from .words import plural
 
-# Sample clips tried before giving up on measuring (a broken first clip
-# should not leave the user without an estimate).
-SAMPLE_TRIES = 3
-
+# Clips extracted to measure a fresh run; also the fewest finished clips
+# whose sizes are trusted instead of sampling.
+SAMPLES = 5
+# Candidates kept while walking the plan (the extra ones stand in for a
+# sample that fails to extract).
+_CANDIDATES = 4 * SAMPLES
 
 @dataclasses.dataclass
 class ClassPlan:
@@ -37,7 +51,9 @@ class ClassPlan:
 
 @dataclasses.dataclass
 class DryRun:
-    """What :func:`dry_run` found; sizes are for the clips still to do."""
+    """What :func:`dry_run` found; sizes are for the clips still to do.
+    Every estimate is a range; ``need_bytes`` and ``need_inodes`` are its
+    upper ends, the ones ``fits_*`` compare with what is free."""
 
     target: Path
     classes: dict[str, ClassPlan]
@@ -46,13 +62,20 @@ class DryRun:
     todo: int = 0
     collisions: int = 0
     previously_failed: int = 0     # among `todo`: recorded as failed by an earlier run
-    stale: int = 0                 # finished with other output settings: refused without --overwrite
-    bytes_per_clip: float | None = None
-    inodes_per_clip: float | None = None
+    stale: int = 0                 # finished with other output settings (redone with overwrite)
+    running: list[str] = dataclasses.field(default_factory=list)  # runs holding the target now
+    bytes_per_clip: float | None = None       # mean
+    bytes_per_clip_low: float | None = None
+    bytes_per_clip_high: float | None = None
+    inodes_per_clip: float | None = None      # mean
+    inodes_per_clip_high: float | None = None
+    samples: list[str] = dataclasses.field(default_factory=list)  # clips measured (rel)
     block_size: int = 4096
-    estimate_source: str = ""      # how bytes_per_clip was measured
-    need_bytes: int | None = None
-    need_inodes: int | None = None
+    estimate_source: str = ""      # how the per-clip sizes were measured
+    need_bytes_low: int | None = None
+    need_bytes: int | None = None  # upper end
+    need_inodes_low: int | None = None
+    need_inodes: int | None = None  # upper end
     free_bytes: int = 0
     free_inodes: int | None = None  # None: the filesystem reports no inode limit
     filesystem: Path | None = None  # the existing folder statvfs was asked about
@@ -75,16 +98,36 @@ class DryRun:
         return data
 
 
-def existing_ancestor(path: Path) -> Path:
-    """``path`` or its nearest parent that exists (the target may not yet)."""
-    path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
+class _EvenSample:
+    """At most ``cap`` items spread evenly over a stream of unknown length:
+    keep every ``stride``-th item, and when too many are kept, drop every
+    other one and double the stride.  Memory stays O(cap) for any plan."""
+
+    def __init__(self, cap: int):
+        self.cap, self.stride, self.seen = cap, 1, 0
+        self.items: list[Clip] = []
+
+    def offer(self, item: Clip) -> None:
+        if self.seen % self.stride == 0:
+            self.items.append(item)
+            if len(self.items) > self.cap:
+                self.items = self.items[::2]
+                self.stride *= 2
+        self.seen += 1
+
+    def pick(self, k: int) -> tuple[list[Clip], list[Clip]]:
+        """``k`` items evenly spaced over the stream, and the rest as spares."""
+        n = len(self.items)
+        if n <= k:
+            return list(self.items), []
+        chosen = sorted({int((i + 0.5) * n / k) for i in range(k)})
+        return [self.items[i] for i in chosen], [c for i, c in enumerate(self.items) if i not in chosen]
 
 
-def _measure_sample(cfg: Config, clips: list[Clip], beside: Path) -> tuple[int, int, str] | None:
-    """Extract one clip into a temp folder in ``beside``; (bytes, inodes, rel)."""
+def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip],
+                     beside: Path) -> list[tuple[int, int, str]]:
+    """Extract the chosen clips (a spare for each one that fails) into a temp
+    folder in ``beside``, ``cfg.worker_count`` at a time; (bytes, inodes, rel) each."""
     from .extract import extract_clip
     from .postprocess import folder_bytes
 
@@ -92,28 +135,63 @@ def _measure_sample(cfg: Config, clips: list[Clip], beside: Path) -> tuple[int, 
         work = Path(tempfile.mkdtemp(prefix=".k400frames-dryrun-", dir=beside))
     except OSError:
         work = Path(tempfile.mkdtemp(prefix="k400frames-dryrun-"))  # read-only target: measure elsewhere
+    sample_cfg = dataclasses.replace(cfg, target=work / "split")
+    spares = list(spares)
+    measured: list[tuple[int, int, str]] = []
+
+    def one(clip: Clip) -> tuple[int, int, str] | None:
+        result = extract_clip(clip, sample_cfg, work / "tmp")
+        if not result.ok:
+            return None
+        folder = sample_cfg.target / clip.out_class / clip.stem
+        inodes = len({os.stat(e.path).st_ino for e in os.scandir(folder)}) + 1  # + the folder
+        return folder_bytes(folder), inodes, clip.rel
+
     try:
-        sample_cfg = dataclasses.replace(cfg, target=work / "split")
         (work / "tmp").mkdir()
-        for clip in clips[:SAMPLE_TRIES]:
-            result = extract_clip(clip, sample_cfg, work / "tmp")
-            if result.ok:
-                folder = sample_cfg.target / clip.out_class / clip.stem
-                inodes = len({os.stat(e.path).st_ino for e in os.scandir(folder)}) + 1
-                return folder_bytes(folder), inodes, clip.rel
-        return None
+        with cf.ThreadPoolExecutor(max_workers=max(1, min(cfg.worker_count, len(chosen)))) as pool:
+            batch = chosen
+            while batch:
+                results = list(pool.map(one, batch))
+                measured.extend(r for r in results if r)
+                missing = min(sum(r is None for r in results), len(spares))
+                batch, spares = spares[:missing], spares[missing:]
+        return measured
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class _PerClip:
+    """(low, mean, high) per clip, and how they were measured."""
+
+    bytes: tuple[float, float, float]
+    inodes: tuple[float, float, float]
+    source: str
+
+
+def _low_mean_high(values: list[int]) -> tuple[float, float, float]:
+    return float(min(values)), sum(values) / len(values), float(max(values))
+
+
+def _disk_per_clip(bytes_per_clip: float, inodes_per_clip: float, block_size: int) -> float:
+    # Each file takes whole blocks, so round the mean file up to a block.
+    files = max(inodes_per_clip - 1, 1)
+    blocks = -(-(bytes_per_clip / files) // block_size)
+    return files * blocks * block_size + block_size  # + the folder
 
 
 def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: bool = False,
             retry_failed: bool = False, sample: bool = True) -> DryRun:
     """Plan the run ``run_extract`` would make with the same arguments,
-    without writing anything but a removed temp sample; estimate its size."""
-    check_source(cfg)
-    resume = Resume.load(cfg)
-    report = DryRun(target=cfg.target, classes={}, stale=resume.stale)
-    todo_clips: list[Clip] = []
+    without writing anything but removed temp samples; estimate its size.
+    Raises what ``run_extract`` raises before its first clip, except for a
+    run in progress on the target, which is reported in ``running``."""
+    checked = preflight(cfg, shard, overwrite=overwrite, retry_failed=retry_failed, dry_run=True)
+    resume = checked.resume
+    report = DryRun(target=cfg.target, classes={}, stale=resume.stale,
+                    running=[h.describe() for h in checked.holders])
+    candidates = _EvenSample(_CANDIDATES)
     for item in plan(cfg, shard):
         if retry_failed and item.rel not in resume.failed:
             continue
@@ -130,8 +208,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
             counts.todo += 1
             report.todo += 1
             report.previously_failed += item.rel in resume.failed
-            if len(todo_clips) < SAMPLE_TRIES:
-                todo_clips.append(item)
+            candidates.offer(item)
 
     fs = existing_ancestor(cfg.target)
     stats = os.statvfs(fs)
@@ -141,37 +218,43 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
     # Filesystems without a fixed inode table (btrfs, many network mounts) report 0.
     report.free_inodes = stats.f_favail if stats.f_files else None
 
-    if resume.measured:
+    per_clip: _PerClip | None = None
+    if resume.measured >= SAMPLES and resume.bytes_per_clip is not None:
+        # Many finished clips: their mean is good to a few standard errors.
+        mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured ** 0.5
         # Hardlinked pads share the last frame's inode; copies are files of their own.
-        files = cfg.num_frames if cfg.pad == "copy" else resume.decoded_per_clip
-        report.bytes_per_clip, report.inodes_per_clip = resume.bytes_per_clip, files + 1  # +1: the folder
-        report.estimate_source = f"mean of {plural(resume.measured, 'finished clip')} in the manifest"
-    elif sample and todo_clips:
-        beside = existing_ancestor(cfg.target.parent)
-        sampled = _measure_sample(cfg, todo_clips, beside)
-        if sampled:
-            bytes_, inodes, rel = sampled
-            report.bytes_per_clip, report.inodes_per_clip = float(bytes_), float(inodes)
-            report.estimate_source = f"one sample clip extracted to a temp folder and removed ({rel})"
+        if cfg.pad == "copy" or resume.decoded_per_clip is None:
+            inodes = (cfg.num_frames + 1.0,) * 3
         else:
-            report.notes.append(f"no estimate: the first {len(todo_clips)} clips to do failed to extract")
+            inodes = (resume.decoded_per_clip + 1, resume.decoded_per_clip + 1, resume.decoded_max + 1.0)
+        per_clip = _PerClip((max(mean - margin, 0.0), mean, mean + margin), inodes,
+                            f"{resume.measured} finished clips in the manifest: mean ± 3 standard errors")
+    elif sample and candidates.items:
+        chosen, spares = candidates.pick(SAMPLES)
+        measured = _measure_samples(cfg, chosen, spares, existing_ancestor(cfg.target.parent))
+        if measured:
+            report.samples = [m[2] for m in measured]
+            per_clip = _PerClip(_low_mean_high([m[0] for m in measured]), _low_mean_high([m[1] for m in measured]),
+                                f"{plural(len(measured), 'sample clip', 'sample clips')} spread over the plan, "
+                                f"extracted to a temp folder and removed: smallest to largest")
+        else:
+            report.notes.append(f"no estimate: the {len(chosen) + len(spares)} clips tried failed to extract")
     elif report.todo:
-        report.notes.append("no estimate: nothing finished yet and sampling is off")
+        report.notes.append("no estimate: too few finished clips and sampling is off")
 
-    if report.bytes_per_clip is not None and report.inodes_per_clip:
-        # Each file takes whole blocks, so round the mean file up to a block.
-        files = max(report.inodes_per_clip - 1, 1)
-        per_file = report.bytes_per_clip / files
-        blocks = -(-per_file // report.block_size)
-        disk_per_clip = files * blocks * report.block_size + report.block_size  # + the folder
+    if per_clip is not None:
+        (report.bytes_per_clip_low, report.bytes_per_clip, report.bytes_per_clip_high) = per_clip.bytes
+        (inodes_low, report.inodes_per_clip, report.inodes_per_clip_high) = per_clip.inodes
+        report.estimate_source = per_clip.source
         new_classes = sum(1 for name, c in report.classes.items()
                           if c.todo and not (cfg.target / name).is_dir())
-        report.need_bytes = int(report.todo * disk_per_clip + new_classes * report.block_size)
-        report.need_inodes = int(round(report.todo * report.inodes_per_clip)) + new_classes
-    if report.stale and not overwrite:
-        report.notes.append(f"{plural(report.stale, 'finished clip')} {'was' if report.stale == 1 else 'were'} "
-                            f"made with other output settings: a real run "
-                            f"stops unless you pass --overwrite")
+        extra = new_classes * report.block_size
+        low = _disk_per_clip(per_clip.bytes[0], inodes_low, report.block_size)
+        high = _disk_per_clip(per_clip.bytes[2], per_clip.inodes[2], report.block_size)
+        report.need_bytes_low = int(report.todo * low + extra)
+        report.need_bytes = int(report.todo * high + extra)
+        report.need_inodes_low = int(round(report.todo * inodes_low)) + new_classes
+        report.need_inodes = int(round(report.todo * per_clip.inodes[2])) + new_classes
     if report.collisions:
         report.notes.append(f"{report.collisions} output folders are claimed by several source files "
                             f"and would fail")
@@ -186,30 +269,44 @@ def _size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def _range(low: float, high: float, show: Callable[[float], str] = _size) -> str:
+    return show(high) if show(low) == show(high) else f"{show(low)} to {show(high)}"
+
+
 def format_dry_run(report: DryRun, classes_shown: int = 20) -> str:
     """Human summary of a :class:`DryRun`."""
-    lines = [f"dry run: nothing written to {report.target}",
-             f"clips: {report.clips} in {plural(len(report.classes), 'class', 'classes')}: "
-             f"{report.done} already done, "
-             f"{report.todo} to do" + (f" ({report.previously_failed} failed before)" if report.previously_failed
-                                      else "")]
+    lines = [f"dry run: nothing written to {report.target}"]
+    if report.running:
+        lines.append(f"WARNING: a run is in progress on this target ({'; '.join(report.running)}): "
+                     f"a second run now would stop at once; the counts below change while it runs")
+    lines.append(f"clips: {report.clips} in {plural(len(report.classes), 'class', 'classes')}: "
+                 f"{report.done} already done, {report.todo} to do"
+                 + (f" ({report.previously_failed} failed before)" if report.previously_failed else ""))
     names = sorted(report.classes)
     for name in names[:classes_shown]:
         c = report.classes[name]
-        lines.append(f"  {name}: {plural(c.clips, 'clip')}, {c.done} done, {c.todo} to do")
+        lines.append(f"  {name}: {plural(c.clips, 'clip', 'clips')}, {c.done} done, {c.todo} to do")
     if len(names) > classes_shown:
         lines.append(f"  ... and {len(names) - classes_shown} more classes")
-    if report.need_bytes is not None:
-        lines.append(f"estimate: {_size(report.bytes_per_clip or 0)} and {report.inodes_per_clip:.0f} inodes "
-                     f"per clip ({report.estimate_source})")
+    if report.need_bytes is not None and report.need_bytes_low is not None and report.need_inodes is not None:
+        need_inodes_low = report.need_inodes_low or 0
+        inodes = _range(report.inodes_per_clip or 0, report.inodes_per_clip_high or 0, lambda n: f"{n:.0f}")
+        lines.append(f"estimate: {_range(report.bytes_per_clip_low or 0, report.bytes_per_clip_high or 0)} "
+                     f"(mean {_size(report.bytes_per_clip or 0)}) and {inodes} inodes per clip "
+                     f"({report.estimate_source})")
         inode_free = "no inode limit" if report.free_inodes is None else f"{report.free_inodes:,} inodes free"
-        lines.append(f"needs: {_size(report.need_bytes)} and {report.need_inodes:,} inodes; "
+        lines.append(f"needs: {_range(report.need_bytes_low, report.need_bytes)} and "
+                     f"{_range(need_inodes_low, report.need_inodes, lambda n: f'{n:,}')} inodes; "
                      f"{report.filesystem} has {_size(report.free_bytes)} and {inode_free}")
-        if report.fits_bytes is False or report.fits_inodes is False:
-            short = [what for what, fits in (("space", report.fits_bytes), ("inodes", report.fits_inodes))
-                     if fits is False]
-            lines.append(f"WARNING: not enough {' and '.join(short)} for this run on {report.filesystem}")
+        short = [what for what, fits in (("space", report.fits_bytes), ("inodes", report.fits_inodes))
+                 if fits is False]
+        if short:
+            low_fits = report.need_bytes_low <= report.free_bytes and (
+                report.free_inodes is None or need_inodes_low <= report.free_inodes)
+            lines.append(f"WARNING: not enough {' and '.join(short)} for "
+                         f"{'the upper end of the estimate' if low_fits else 'this run'} on {report.filesystem}"
+                         + ("; it may not fit" if low_fits else ""))
         else:
-            lines.append("fits: yes")
+            lines.append("fits: yes, even at the upper end of the estimate")
     lines.extend(f"note: {note}" for note in report.notes)
     return "\n".join(lines)

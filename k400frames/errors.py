@@ -1,11 +1,18 @@
 """Expected errors.  The CLI turns each into one line and an exit code;
 anything else is a bug and keeps its traceback."""
 
+# The exit codes, in one table.  Only the CLI exits; the library names the
+# code an error or an outcome stands for.
+EXIT_OK = 0            # all done
+EXIT_FAILED = 1        # some clips failed (or the run stopped on an error), the rest done
+EXIT_USAGE = 2         # usage, config or preflight error: nothing was done
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM; rerun to resume
+
 
 class K400Error(Exception):
     """Base for every error a user can cause and fix."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class ConfigError(K400Error):
@@ -20,6 +27,10 @@ class PreflightError(K400Error):
     """The run cannot start: missing source, unwritable target, nothing to do."""
 
 
+class RunInProgress(PreflightError):
+    """Another run holds the target (or this shard of it)."""
+
+
 class ConfigChanged(K400Error):
     """Finished clips were made with other output settings."""
 
@@ -27,7 +38,7 @@ class ConfigChanged(K400Error):
 class DiskFull(K400Error):
     """The target filesystem is full; every later clip would fail too."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
 def raise_if_disk_full(exc: OSError, what: object) -> None:

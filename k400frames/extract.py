@@ -222,7 +222,7 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipRes
         final = final_folder(cfg, clip)
         try:
             frames = postprocess.finish_frames(frames_dir, cfg.num_frames, cfg.frame_name, count, cfg.pad)
-            postprocess.publish(frames_dir, final, trash=work / "old")
+            postprocess.publish(frames_dir, final, trash=work / "old", durable=cfg.durable)
         except OSError as exc:  # only this clip fails; a full disk raises DiskFull (no OSError) and stops the run
             return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
         return ClipResult(clip.rel, str(clip.source), ok=True, decoded=frames.decoded, padded=frames.padded,

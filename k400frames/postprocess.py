@@ -9,8 +9,10 @@ at its final name is always complete.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from .errors import raise_if_disk_full
@@ -57,20 +59,86 @@ def finish_frames(folder: Path, num_frames: int, frame_name: str, count: int, pa
     return Frames(decoded=kept, padded=num_frames - kept, cut=count > num_frames)
 
 
-def publish(work_clip: Path, final: Path, trash: Path) -> None:
+def publish(work_clip: Path, final: Path, trash: Path, durable: bool = False) -> None:
     """Move a finished clip folder to its final name in one rename.
 
     An existing folder (``--overwrite``, or an untrusted leftover) is first
-    renamed into ``trash`` so the final name never shows a mix of old and new."""
+    renamed into ``trash`` so the final name never shows a mix of old and new.
+    With ``durable``, the frames and the folder are on disk before the rename
+    and the rename is on disk before this returns, so the manifest row the
+    caller writes next never outlives a power cut that its frames did not."""
     try:
+        if durable:
+            sync_folder(work_clip)
+        new_class = not final.parent.is_dir()
         final.parent.mkdir(parents=True, exist_ok=True)
         if os.path.lexists(final):
             os.rename(final, trash)
         os.rename(work_clip, final)
+        if durable:
+            _fsync_path(final.parent)          # the rename
+            if new_class:
+                _fsync_path(final.parent.parent)  # the class folder's own entry
     except OSError as exc:
         raise_if_disk_full(exc, exc.filename or final)
         raise
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def _fsync_path(path: Path | str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc_syncfs():
+    """Linux's ``syncfs(2)``, or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+def _syncfs(folder: Path) -> bool:
+    """Flush the whole filesystem that holds ``folder``; False where syncfs is missing."""
+    syncfs = _libc_syncfs()
+    if syncfs is None:
+        return False
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            import ctypes
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code), str(folder))
+    finally:
+        os.close(fd)
+    return True
+
+
+def sync_folder(folder: Path) -> None:
+    """Put every frame in ``folder`` and the folder itself on disk.
+
+    One ``syncfs`` of the filesystem where Linux has it: measured at about a
+    tenth of the cost of an ``fsync`` per frame (each of which waits for its
+    own journal commit), because the kernel writes all dirty frames in one
+    go.  It also flushes other writers on that filesystem.  Elsewhere, an
+    ``fsync`` per file (a hardlinked pad once), then one of the folder."""
+    if _syncfs(folder):
+        return
+    seen: set[int] = set()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            inode = entry.inode()
+            if inode not in seen:
+                seen.add(inode)
+                _fsync_path(entry.path)
+    _fsync_path(folder)
 
 
 def folder_bytes(folder: Path) -> int:

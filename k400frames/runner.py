@@ -1,29 +1,32 @@
 """Run a whole split: preflight, resume, schedule clips, record, summarise.
 
-The runner never prints.  It reports through a ``progress`` object and
-returns a :class:`Summary`; the CLI decides what the user sees.
+The runner never prints and never takes the process: it installs no signal
+handler and never exits.  It stops when asked (a ``stop`` event, or a
+KeyboardInterrupt in the calling thread), kills its ffmpegs and returns a
+:class:`Summary`; the CLI decides what the user sees and the exit code.
+The checks and the plan live in :mod:`k400frames.plan`, shared with the
+dry run.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
-import signal
 import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from . import ffmpeg
-from .clips import Clip, Collision, in_shard, iter_source
+from .clips import Collision
 from .config import Config
-from .errors import ConfigChanged, DiskFull, PreflightError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DiskFull, K400Error, PreflightError
 from .executors import make_executor
-from .extract import ClipResult, extract_clip, final_folder, stopping
-from .postprocess import looks_complete
-from .records import RecordWriter, all_record_files, read_records, record_file, replaced_atomically
+from .extract import ClipResult, extract_clip, stopping
+from .lock import TargetLock
+from .plan import finished_before, plan, preflight, tmp_area, warn_if_short_of_space
+from .records import RecordWriter, record_file, replaced_atomically
 from .words import plural
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class Summary:
     interrupted: bool = False
     disk_full: str = ""
     annotations: Path | None = None  # where the run copied the config's annotations CSV
+    error: str = ""         # what ended the run early (an OSError mid-run), if anything
 
     @property
     def frames_per_second(self) -> float:
@@ -59,9 +63,10 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
+        """The code the CLI exits with for this outcome (errors.EXIT_*)."""
         if self.interrupted:
-            return 130
-        return 1 if self.failed or self.disk_full else 0
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED if self.failed or self.disk_full or self.error else EXIT_OK
 
 
 def format_summary(summary: Summary) -> str:
@@ -86,6 +91,8 @@ def format_summary(summary: Summary) -> str:
         lines.append(f"failures: {summary.failures}  (rerun with --retry-failed after fixing them)")
     if summary.disk_full:
         lines.append(f"stopped: {summary.disk_full}; free some space and rerun to resume")
+    if summary.error:
+        lines.append(f"stopped: {summary.error}; fix it and rerun to resume")
     if summary.interrupted:
         lines.append("interrupted: rerun the same command to resume")
     return "\n".join(lines)
@@ -108,199 +115,140 @@ class NoProgress:
 
 
 # ----------------------------------------------------------------------------
-# preflight and plan
-# ----------------------------------------------------------------------------
-
-def tmp_area(cfg: Config, shard: tuple[int, int] | None) -> Path:
-    """Temp dirs live beside the split folder, one area per shard, so a job
-    array's shards never clean up each other's work."""
-    tag = f"shard-{shard[0]}-of-{shard[1]}" if shard else "all"
-    return cfg.target.parent / f".{cfg.target.name}.tmp" / tag
-
-
-TINY_K400_HELP = (
-    "Tiny-Kinetics-400 (train_256/ and val_256/, about 420 MB) downloads from "
-    "https://drive.google.com/drive/folders/1OVDtdqNnOrzZ6PfoWMUNrsqvPijWHMCD or "
-    "https://pan.baidu.com/s/1kpyLj4CZym_2hp-RzY1kDg?pwd=pigr ; unpack it under data/tiny-kinetics-400/")
-
-
-def _where_relative(path: Path) -> str:
-    # Config paths are made absolute on load; one under the current folder was
-    # most likely given relative, and the user may expect the config's folder.
-    cwd = Path.cwd()
-    return f" (relative paths are read from the current folder, {cwd})" if path.is_relative_to(cwd) else ""
-
-
-def check_source(cfg: Config) -> None:
-    if not cfg.source.exists():
-        # The download hint only where the path is the shipped Tiny-K400 configs' own.
-        hint = f" {TINY_K400_HELP}" if cfg.source.parts[-3:-1] == ("data", "tiny-kinetics-400") else ""
-        raise PreflightError(f"source folder does not exist: {cfg.source}{_where_relative(cfg.source)}. "
-                             f"Edit the config key 'source' (or pass --set source=DIR).{hint}")
-    if not cfg.source.is_dir():
-        raise PreflightError(f"source is not a folder: {cfg.source}")
-    if cfg.annotations is not None and not cfg.annotations.is_file():
-        raise PreflightError(f"annotations file does not exist: {cfg.annotations}{_where_relative(cfg.annotations)}")
-
-
-def check_target_writable(cfg: Config) -> None:
-    """Create the target folder and prove we can write beside it."""
-    try:
-        cfg.target.mkdir(parents=True, exist_ok=True)
-        probe = cfg.target.parent / f".{cfg.target.name}.write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise PreflightError(f"target is not writable: {cfg.target} ({exc.strerror or exc})") from None
-
-
-@dataclasses.dataclass
-class Resume:
-    """What earlier runs left: finished clips (current settings) and failures."""
-
-    done: set[str]
-    failed: set[str]
-    stale: int  # finished clips made with other output settings
-    measured: int = 0              # finished clips whose size the manifest records
-    bytes_per_clip: float | None = None
-    decoded_per_clip: float | None = None  # real frames (the rest are pads)
-
-    @classmethod
-    def load(cls, cfg: Config) -> "Resume":
-        current = cfg.output_hash()
-        done, stale_rels = set(), set()
-        measured = total_bytes = total_decoded = 0
-        for row in read_records(all_record_files(cfg.target, "manifest")):
-            (done if row.get("config") == current else stale_rels).add(row["rel"])
-            if row.get("config") == current and isinstance(row.get("bytes"), int) and row["bytes"] > 0:
-                measured += 1
-                total_bytes += row["bytes"]
-                decoded = row.get("decoded")
-                total_decoded += decoded if isinstance(decoded, int) else cfg.num_frames
-        failed = {row["rel"] for row in read_records(all_record_files(cfg.target, "failures"))}
-        return cls(done=done, failed=failed - done, stale=len(stale_rels - done), measured=measured,
-                   bytes_per_clip=total_bytes / measured if measured else None,
-                   decoded_per_clip=total_decoded / measured if measured else None)
-
-
-def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) -> None:
-    """Log a warning when ``clips_left`` clips of a measured size will not fit."""
-    need = clips_left * bytes_per_clip
-    free = shutil.disk_usage(cfg.target).free
-    if need > free:
-        log.warning("the remaining %s about %.1f GB but only %.1f GB are free on %s",
-                    "1 clip needs" if clips_left == 1 else f"{clips_left} clips need", need / 1e9, free / 1e9,
-                    cfg.target)
-
-
-def plan(cfg: Config, shard: tuple[int, int] | None,
-         skipped: Counter | None = None) -> Iterator[Clip | Collision]:
-    """This shard's clips, lazily, in sorted order; with ``only_annotated``,
-    only those the ``annotations`` CSV lists (one split of a single tree).
-    Files that are not clips are counted in ``skipped`` by kind."""
-    listed = None
-    if cfg.only_annotated:
-        from .kinetics import annotated_clips, clip_key
-        listed = annotated_clips(cfg.annotations)
-    for item in iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped):
-        if not in_shard(item.rel, shard):
-            continue
-        if listed is not None and clip_key(item.class_name, item.stem) not in listed:
-            continue
-        yield item
-
-
-# ----------------------------------------------------------------------------
 # the run
 # ----------------------------------------------------------------------------
 
 def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: bool = False,
-                retry_failed: bool = False, progress: Progress | None = None) -> Summary:
+                retry_failed: bool = False, progress: Progress | None = None,
+                stop: threading.Event | None = None) -> Summary:
     """Extract every clip of ``cfg.source`` (or of one shard) into ``cfg.target``.
 
     Finished clips are skipped; a run with other output settings than the
     finished clips is refused unless ``overwrite``.  Raises only for problems
-    that stop the whole run (config, preflight); bad videos are counted."""
+    found before any work (config, preflight, another run on the target);
+    bad videos are counted, and an error during the run ends it early with
+    ``summary.error`` set.  Setting ``stop`` (from any thread), or a
+    KeyboardInterrupt, stops it: no new clips, running ffmpegs killed,
+    ``summary.interrupted`` set."""
     progress = progress or NoProgress()
-    ffmpeg.find_ffmpeg(cfg.ffmpeg)
-    check_source(cfg)
-    resume = Resume.load(cfg)
-    if resume.stale and not overwrite:
-        raise ConfigChanged(
-            f"{plural(resume.stale, 'finished clip')} in {cfg.target} {'was' if resume.stale == 1 else 'were'} "
-            f"made with other output settings "
-            f"({', '.join(Config.OUTPUT_KEYS)}); restore them, or rerun with --overwrite to redo those clips")
-    total = finished = 0
-    for item in plan(cfg, shard):
-        if retry_failed and item.rel not in resume.failed:
-            continue
-        total += 1
-        # Counted up front: a resumed run shows them as done at the start, not as speed.
-        finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite) is not None
-    if total == 0 and not retry_failed:
-        raise PreflightError(f"no clips found in {cfg.source} (expected <class>/<clip> with extensions "
-                             f"{' '.join(cfg.extensions)})")
-    check_target_writable(cfg)
-    if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
-        warn_if_short_of_space(cfg, total - finished, resume.bytes_per_clip)
-    # Before anything is written: a Dask scheduler that cannot be reached must
-    # not leave a temp area behind or truncate the failures of the last run.
-    executor = make_executor(cfg)
+    checked = preflight(cfg, shard, overwrite=overwrite, retry_failed=retry_failed)
+    resume, total = checked.resume, checked.total
+    try:
+        cfg.target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PreflightError(f"target is not writable: {cfg.target} ({exc.strerror or exc})") from None
+    lock = TargetLock(cfg.target, shard).acquire()
+    try:
+        if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
+            warn_if_short_of_space(cfg, total - checked.finished, resume.bytes_per_clip)
+        # Before anything is written: a Dask scheduler that cannot be reached must
+        # not leave a temp area behind or truncate the failures of the last run.
+        executor = make_executor(cfg)
+    except BaseException:
+        lock.release()
+        raise
     tmp_root = tmp_area(cfg, shard)
     summary = Summary(cfg.target, record_file(cfg.target, "manifest", shard),
                       record_file(cfg.target, "failures", shard), total=total)
     writers: list[RecordWriter] = []
-    previous_sigint = signal.getsignal(signal.SIGINT)
+    finished = threading.Event()
     started = time.monotonic()
     try:
         shutil.rmtree(tmp_root, ignore_errors=True)  # leftovers of a crashed run
         tmp_root.mkdir(parents=True)
         writers.append(RecordWriter(summary.manifest))
         writers.append(RecordWriter(summary.failures, truncate=True))
-        recorder = _Recorder(cfg, summary, *writers, progress)
+        recorder = _Recorder(cfg, summary, writers[0], writers[1], progress)
         stopping.clear()
-        progress.start(total, done=finished)
+        if stop is not None:
+            threading.Thread(target=_stop_when_asked, args=(stop, finished), daemon=True,
+                             name="k400frames-stop").start()
+        # Clips finished before show as done at the start, not as speed.
+        progress.start(total, done=checked.finished)
         try:
             _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder)
+            summary.interrupted = stop is not None and stop.is_set()
         except KeyboardInterrupt:
             summary.interrupted = True
             _stop_now()
         except DiskFull as exc:
             summary.disk_full = str(exc)
             _stop_now()
+        except (OSError, K400Error) as exc:
+            # Clips are done already: the summary must reach the user, so this
+            # ends the run (exit 1) instead of escaping as an error before work.
+            summary.error = _describe(exc)
+            _stop_now()
     finally:
-        # The executor first: its workers may still be cleaning up inside tmp_root.
-        executor.close()
-        summary.seconds = time.monotonic() - started
-        for writer in writers:
-            writer.close()
-        if writers and not summary.failed:
-            # The failures file was emptied at the start; a clean run leaves none to puzzle over.
-            _remove_if_empty_file(summary.failures)
-        progress.close()
-        shutil.rmtree(tmp_root, ignore_errors=True)
-        _remove_if_empty(tmp_root.parent)
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, previous_sigint)
+        finished.set()
+        try:
+            # The executor first: its workers may still be cleaning up inside tmp_root.
+            _close_executor(executor)
+            summary.seconds = time.monotonic() - started
+            for writer in writers:
+                writer.close()
+            if writers and not summary.failed:
+                # The failures file was emptied at the start; a clean run leaves none to puzzle over.
+                _remove_if_empty_file(summary.failures)
+            progress.close()
+            shutil.rmtree(tmp_root, ignore_errors=True)
+            _remove_if_empty(tmp_root.parent)
+        finally:
+            lock.release()
     if cfg.annotations is not None and not summary.interrupted:
         # Every shard of a job array copies the CSV; a reader must never see half of it.
-        summary.annotations = cfg.target.parent / cfg.annotations.name
-        with replaced_atomically(summary.annotations) as partial:
-            shutil.copyfile(cfg.annotations, partial)
+        try:
+            copy = cfg.target.parent / cfg.annotations.name
+            with replaced_atomically(copy) as partial:
+                shutil.copyfile(cfg.annotations, partial)
+            summary.annotations = copy
+        except OSError as exc:
+            summary.error = summary.error or f"cannot copy the annotations CSV: {_describe(exc)}"
     return summary
 
 
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    return str(exc)
+
+
+def _stop_when_asked(stop: threading.Event, finished: threading.Event) -> None:
+    """Watch a caller's ``stop`` event for the length of one run; once it is
+    set, kill every ffmpeg until the run is over (one may be starting just
+    then, too late for the first kill)."""
+    while not stop.wait(0.1):
+        if finished.is_set():
+            return
+    while not finished.is_set():
+        _stop_now()
+        finished.wait(0.2)
+
+
+def _close_executor(executor) -> None:
+    """Wait for the clip threads.  When stopping, an ffmpeg that started just
+    as the stop came may have missed the kill: keep killing until all have
+    returned."""
+    if not stopping.is_set():
+        executor.close()
+        return
+    closed = threading.Event()
+    threading.Thread(target=_kill_until, args=(closed,), daemon=True, name="k400frames-reaper").start()
+    try:
+        executor.close()
+    finally:
+        closed.set()
+
+
+def _kill_until(done: threading.Event) -> None:
+    while not done.wait(0.2):
+        ffmpeg.kill_all()
+
+
 def _stop_now() -> None:
-    """No new clips; kill running ffmpegs.  A second Ctrl-C exits at once."""
+    """No new clips; kill running ffmpegs (their clips are neither done nor failed)."""
     stopping.set()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _exit_now)
     ffmpeg.kill_all()
-
-
-def _exit_now(signum, frame) -> None:
-    ffmpeg.kill_all()
-    os._exit(130)
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -365,21 +313,6 @@ class _Recorder:
         self._space_checked = True
         s = self.summary
         warn_if_short_of_space(self.cfg, s.total - s.skipped - s.done - s.failed, s.bytes / max(s.done, 1))
-
-
-def finished_before(cfg: Config, clip: Clip, resume: Resume, overwrite: bool = False) -> str | None:
-    """How an earlier run left ``clip``: ``"recorded"`` (final folder and a
-    manifest row with these settings), ``"unrecorded"`` (a complete-looking
-    final folder without a row: the run died between the rename and the
-    record), or None when it must be (re)done."""
-    final = final_folder(cfg, clip)
-    if overwrite or not final.is_dir():
-        return None
-    if clip.rel in resume.done:
-        return "recorded"
-    if looks_complete(final, cfg.num_frames, cfg.frame_name):
-        return "unrecorded"
-    return None
 
 
 def _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder) -> None:

@@ -1,0 +1,210 @@
+"""Before the first clip: the checks, the resume state and the plan of a run.
+
+The real run and the dry run both go through :func:`preflight`, so a dry run
+refuses exactly what the real run refuses, with the same message.  Nothing
+here writes anything that stays: the writability probe removes its file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import ffmpeg
+from .clips import Clip, Collision, in_shard, iter_source
+from .config import Config
+from .errors import ConfigChanged, PreflightError
+from .extract import final_folder
+from .lock import Holder, conflicting_holders, in_progress_error
+from .postprocess import looks_complete
+from .records import all_record_files, read_records
+from .words import plural
+
+log = logging.getLogger(__name__)
+
+
+def tmp_area(cfg: Config, shard: tuple[int, int] | None) -> Path:
+    """Temp dirs live beside the split folder, one area per shard, so a job
+    array's shards never clean up each other's work."""
+    tag = f"shard-{shard[0]}-of-{shard[1]}" if shard else "all"
+    return cfg.target.parent / f".{cfg.target.name}.tmp" / tag
+
+
+TINY_K400_HELP = (
+    "Tiny-Kinetics-400 (train_256/ and val_256/, about 420 MB) downloads from "
+    "https://drive.google.com/drive/folders/1OVDtdqNnOrzZ6PfoWMUNrsqvPijWHMCD or "
+    "https://pan.baidu.com/s/1kpyLj4CZym_2hp-RzY1kDg?pwd=pigr ; unpack it under data/tiny-kinetics-400/")
+
+
+def _where_relative(path: Path) -> str:
+    # Config paths are made absolute on load; one under the current folder was
+    # most likely given relative, and the user may expect the config's folder.
+    cwd = Path.cwd()
+    return f" (relative paths are read from the current folder, {cwd})" if path.is_relative_to(cwd) else ""
+
+
+def check_source(cfg: Config) -> None:
+    if not cfg.source.exists():
+        # The download hint only where the path is the shipped Tiny-K400 configs' own.
+        hint = f" {TINY_K400_HELP}" if cfg.source.parts[-3:-1] == ("data", "tiny-kinetics-400") else ""
+        raise PreflightError(f"source folder does not exist: {cfg.source}{_where_relative(cfg.source)}. "
+                             f"Edit the config key 'source'.{hint}")
+    if not cfg.source.is_dir():
+        raise PreflightError(f"source is not a folder: {cfg.source}")
+    if cfg.annotations is not None and not cfg.annotations.is_file():
+        raise PreflightError(f"annotations file does not exist: {cfg.annotations}{_where_relative(cfg.annotations)}")
+
+
+def existing_ancestor(path: Path) -> Path:
+    """``path`` or its nearest parent that exists (the target may not yet)."""
+    path = Path(path).absolute()
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_target_writable(cfg: Config) -> None:
+    """Prove that the target can be made and written, in it and beside it
+    (records, temp dirs, the lock), by writing a probe file and removing it
+    again: the dry run leaves no trace, and the real run creates nothing
+    before all its checks have passed."""
+    target = cfg.target
+    for folder in dict.fromkeys((existing_ancestor(target), existing_ancestor(target.parent))):
+        if not folder.is_dir():
+            raise PreflightError(f"target is not writable: {target} ({folder} is a file, not a folder)")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{target.name}.write-test-", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise PreflightError(f"target is not writable: {target} ({exc.strerror or exc})") from None
+
+
+@dataclasses.dataclass
+class Resume:
+    """What earlier runs left: finished clips (current settings) and failures."""
+
+    done: set[str]
+    failed: set[str]
+    stale: int  # finished clips made with other output settings
+    measured: int = 0              # finished clips whose size the manifest records
+    bytes_per_clip: float | None = None
+    decoded_per_clip: float | None = None  # real frames (the rest are pads)
+    bytes_spread: float = 0.0      # standard deviation of the measured clip sizes
+    decoded_max: int = 0           # most real frames in one measured clip
+
+    @classmethod
+    def load(cls, cfg: Config) -> Resume:
+        current = cfg.output_hash()
+        done: set[str] = set()
+        stale_rels: set[str] = set()
+        measured = total_bytes = total_decoded = decoded_max = 0
+        squares = 0.0
+        for row in read_records(all_record_files(cfg.target, "manifest")):
+            (done if row.get("config") == current else stale_rels).add(row["rel"])
+            if row.get("config") == current and isinstance(row.get("bytes"), int) and row["bytes"] > 0:
+                measured += 1
+                total_bytes += row["bytes"]
+                squares += float(row["bytes"]) ** 2
+                decoded = row.get("decoded")
+                decoded = decoded if isinstance(decoded, int) else cfg.num_frames
+                total_decoded += decoded
+                decoded_max = max(decoded_max, decoded)
+        failed = {row["rel"] for row in read_records(all_record_files(cfg.target, "failures"))}
+        mean = total_bytes / measured if measured else None
+        spread = max(squares / measured - mean * mean, 0.0) ** 0.5 if mean is not None else 0.0
+        return cls(done=done, failed=failed - done, stale=len(stale_rels - done), measured=measured,
+                   bytes_per_clip=mean, decoded_per_clip=total_decoded / measured if measured else None,
+                   bytes_spread=spread, decoded_max=decoded_max)
+
+
+def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) -> None:
+    """Log a warning when ``clips_left`` clips of a measured size will not fit."""
+    need = clips_left * bytes_per_clip
+    free = shutil.disk_usage(cfg.target).free
+    if need > free:
+        log.warning("the remaining %s about %.1f GB but only %.1f GB are free on %s",
+                    "1 clip needs" if clips_left == 1 else f"{clips_left} clips need", need / 1e9, free / 1e9,
+                    cfg.target)
+
+
+def plan(cfg: Config, shard: tuple[int, int] | None,
+         skipped: Counter | None = None) -> Iterator[Clip | Collision]:
+    """This shard's clips, lazily, in sorted order; with ``only_annotated``,
+    only those the ``annotations`` CSV lists (one split of a single tree).
+    Files that are not clips are counted in ``skipped`` by kind."""
+    listed = None
+    if cfg.only_annotated and cfg.annotations is not None:  # the config requires both together
+        from .kinetics import annotated_clips, clip_key
+        listed = annotated_clips(cfg.annotations)
+    for item in iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped):
+        if not in_shard(item.rel, shard):
+            continue
+        if listed is not None and clip_key(item.class_name, item.stem) not in listed:
+            continue
+        yield item
+
+
+def finished_before(cfg: Config, clip: Clip, resume: Resume, overwrite: bool = False) -> str | None:
+    """How an earlier run left ``clip``: ``"recorded"`` (final folder and a
+    manifest row with these settings), ``"unrecorded"`` (a complete-looking
+    final folder without a row: the run died between the rename and the
+    record), or None when it must be (re)done."""
+    final = final_folder(cfg, clip)
+    if overwrite or not final.is_dir():
+        return None
+    if clip.rel in resume.done:
+        return "recorded"
+    if looks_complete(final, cfg.num_frames, cfg.frame_name):
+        return "unrecorded"
+    return None
+
+
+@dataclasses.dataclass
+class Preflight:
+    """What :func:`preflight` found: the run may start."""
+
+    resume: Resume
+    total: int                   # clips in this run's plan
+    holders: list[Holder]        # runs holding the target now (only a dry run gets past them)
+    finished: int = 0            # of `total`: finished by earlier runs (shown as done, not as speed)
+
+
+def preflight(cfg: Config, shard: tuple[int, int] | None = None, *, overwrite: bool = False,
+              retry_failed: bool = False, dry_run: bool = False) -> Preflight:
+    """Every check a run makes before its first write, in one place, so that
+    the dry run fails where the real run fails, with the same error.
+
+    Raises :class:`~k400frames.errors.K400Error` subclasses: no ffmpeg, a
+    missing source, an unwritable target, another run on the target (not
+    for ``dry_run``: it reports the holders instead), finished clips made
+    with other output settings (unless ``overwrite``), no clips at all."""
+    ffmpeg.find_ffmpeg(cfg.ffmpeg)
+    check_source(cfg)
+    check_target_writable(cfg)
+    # Only a probe: the lock itself is taken by the run once every check has
+    # passed; this makes a second run give up before its long counting pass.
+    holders = conflicting_holders(cfg.target, shard)
+    if holders and not dry_run:
+        raise in_progress_error(cfg.target, holders)
+    resume = Resume.load(cfg)
+    if resume.stale and not overwrite:
+        raise ConfigChanged(
+            f"{plural(resume.stale, 'finished clip')} in {cfg.target} {'was' if resume.stale == 1 else 'were'} "
+            f"made with other output settings ({', '.join(Config.OUTPUT_KEYS)}); restore them, or overwrite "
+            f"to redo those clips")
+    total = finished = 0
+    for item in plan(cfg, shard):
+        if retry_failed and item.rel not in resume.failed:
+            continue
+        total += 1
+        finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite) is not None
+    if total == 0 and not retry_failed:
+        raise PreflightError(f"no clips found in {cfg.source} (expected <class>/<clip> with extensions "
+                             f"{' '.join(cfg.extensions)})")
+    return Preflight(resume, total, holders, finished)
