@@ -84,7 +84,7 @@ def existing_ancestor(path: Path) -> Path:
 
 def _measure_sample(cfg: Config, clips: list[Clip], beside: Path) -> tuple[int, int, str] | None:
     """Extract one clip into a temp folder in ``beside``; (bytes, inodes, rel)."""
-    from .extract import extract_clip
+    from .extract import extract_clip, final_folder
     from .postprocess import folder_bytes
 
     try:
@@ -96,6 +96,8 @@ def _measure_sample(cfg: Config, clips: list[Clip], beside: Path) -> tuple[int, 
         (work / "tmp").mkdir()
         for clip in clips[:SAMPLE_TRIES]:
             result = extract_clip(clip, sample_cfg, work / "tmp")
+            if result.ok and cfg.output == "video":
+                return os.path.getsize(final_folder(sample_cfg, clip)), 1, clip.rel
             if result.ok:
                 folder = sample_cfg.target / clip.out_class / clip.stem
                 inodes = len({os.stat(e.path).st_ino for e in os.scandir(folder)}) + 1
@@ -129,7 +131,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
             counts.todo += 1
             report.todo += 1
             report.previously_failed += item.rel in resume.failed
-            if len(todo_clips) < SAMPLE_TRIES:
+            if len(todo_clips) < SAMPLE_TRIES and not item.problem:
                 todo_clips.append(item)
 
     fs = existing_ancestor(cfg.target)
@@ -143,6 +145,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
     if resume.measured:
         # Hardlinked pads share the last frame's inode; copies are files of their own.
         files = cfg.num_frames if cfg.pad == "copy" else resume.decoded_per_clip
+        files = 0 if cfg.output == "video" else files  # one .mp4 (the +1 below), no folder
         report.bytes_per_clip, report.inodes_per_clip = resume.bytes_per_clip, files + 1  # +1: the folder
         report.estimate_source = f"mean of {resume.measured} finished clips in the manifest"
     elif sample and todo_clips:
