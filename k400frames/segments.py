@@ -224,8 +224,8 @@ def iter_segments(segments_csv: Path, source: Path, extensions: Sequence[str], c
         elif reason:
             problem = ("segment", f"{row.describe()}: {reason}")
         elif not paths:
-            problem = ("segment", f"{row.describe()}: no video named {row.youtube_id}.<ext> anywhere under "
-                                  f"{source} (extensions {' '.join(extensions)})")
+            problem = ("segment", f"{row.describe()}: video not found: no file {row.youtube_id}.<ext> "
+                                  f"anywhere under {source}")
         elif len(paths) > 1:
             problem = ("collision", f"{row.describe()}: several videos have the stem {row.youtube_id}: "
                                     f"{', '.join(str(p.relative_to(source)) for p in paths)}; "
@@ -296,8 +296,8 @@ def decode_plan(clip: Clip, num_frames: int, fps: float | None, sampling: str, e
     span = length
     if clip.start is not None:
         if length is not None and clip.start >= length:
-            raise SpanError(f"span {clip.start:g}-{clip.end:g} s lies outside the video "
-                            f"(its video lasts {length:.3f} s)")
+            raise SpanError(f"{clip.stem}: span {clip.start:g}-{clip.end:g} s lies outside the video "
+                            f"{clip.source.name} (its video lasts {length:.3f} s)")
         seek = max(header.video_offset + clip.start - SEEK_TOLERANCE_S, 0.0)
         duration = clip.end - clip.start
         span = min(clip.end, length) - clip.start if length is not None else duration
