@@ -285,3 +285,17 @@ def test_annotate_segments_splits_by_label_with_a_seed(tmp_path):
     assert sorted(r["label"] for r in val) == ["a", "b", "b"]  # 20% of each label, c too small
     assert all(r["split"] == "val" for r in val) and val[0]["time_end"].endswith(".5")
     assert len(outputs[0]["train"]) == 13
+
+
+def test_segments_on_dask_equal_the_local_run(late_video, tmp_path):
+    pytest.importorskip("distributed")
+    rows = [("a", "walk1", 0, 1), ("a", "walk1", "1.5", "2.5"), ("a", "nowhere", 0, 1)]
+    local = seg_config(tmp_path, rows, num_frames=8)
+    on_dask = seg_config(tmp_path, rows, num_frames=8, target=str(tmp_path / "dask" / "train"),
+                         executor="dask", workers=1)
+    by_local, by_dask = run_extract(local), run_extract(on_dask)
+    assert (by_dask.done, by_dask.failed) == (by_local.done, by_local.failed) == (2, 1)
+
+    def tree(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    assert tree(on_dask.target) == tree(local.target) and len(tree(local.target)) == 16
