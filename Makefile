@@ -45,9 +45,13 @@ $(BENCH_STAMP): $(STAMP) setup.cfg setup.py
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	@touch $(BENCH_STAMP)
 
-.PHONY: bench
-bench: $(BENCH_STAMP)
+.PHONY: bench bench-segments
+bench: $(BENCH_STAMP) bench-segments
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Spans of long videos: segments (one step) against cut-then-extract (bench/segments.py).
+bench-segments: $(BENCH_STAMP)
+	$(BIN)/python bench/segments.py $(BENCH_SEGMENTS_ARGS)
 
 clean:
 	rm -rf $(VENV) k400frames-demo .pytest_cache build dist *.egg-info
