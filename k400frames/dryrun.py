@@ -115,6 +115,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
     resume = Resume.load(cfg)
     report = DryRun(target=cfg.target, classes={}, stale=resume.stale)
     todo_clips: list[Clip] = []
+    bad_rows = 0  # segment rows that will fail without a decode (no video, bad times)
     for item in plan(cfg, shard):
         if retry_failed and item.rel not in resume.failed:
             continue
@@ -131,6 +132,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
             counts.todo += 1
             report.todo += 1
             report.previously_failed += item.rel in resume.failed
+            bad_rows += item.problem is not None
             if len(todo_clips) < SAMPLE_TRIES and not item.problem:
                 todo_clips.append(item)
 
@@ -173,6 +175,9 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
     if report.stale and not overwrite:
         report.notes.append(f"{report.stale} finished clips were made with other output settings: a real run "
                             f"stops unless you pass --overwrite")
+    if bad_rows:
+        report.notes.append(f"{bad_rows} segment rows would fail (video not found, bad times or a collision); "
+                            f"a real run records why")
     if report.collisions:
         report.notes.append(f"{report.collisions} output folders are claimed by several source files "
                             f"and would fail")
