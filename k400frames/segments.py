@@ -68,7 +68,7 @@ class Segment:
     time_end: str
     start: Decimal | None
     end: Decimal | None
-    fields: tuple[tuple[str, str], ...] = ()   # every column, for annotate
+    is_cc: str = ""            # kept by annotate --segments
 
     def describe(self) -> str:
         return (f"row {self.line} (youtube_id {self.youtube_id!r}, time_start {self.time_start!r}, "
@@ -94,41 +94,50 @@ def _seconds(text: str) -> Decimal | None:
 
 
 def read_segments(path: Path) -> list[Segment]:
-    """Every row of the segments CSV at ``path``.  A file that is missing, not
-    UTF-8 or lacks the Kinetics columns is a :class:`SegmentsError`; a row
-    with bad times is kept (it becomes that row's failure)."""
+    """Every row of the segments CSV at ``path`` (see :func:`iter_rows`)."""
+    return list(iter_rows(path))
+
+
+def iter_rows(path: Path) -> Iterator[Segment]:
+    """The rows of the segments CSV at ``path``, read lazily.  A file that is
+    missing, not UTF-8 or lacks the Kinetics columns is a
+    :class:`SegmentsError`; a row with bad times is kept (it becomes that
+    row's failure)."""
     path = Path(path)
     try:
         handle = open(path, newline="", encoding="utf-8")
     except OSError as exc:
         raise SegmentsError(f"cannot read segments {path}: {exc.strerror or exc}") from None
-    rows: list[Segment] = []
     with handle:
-        reader = csv.DictReader(handle)
+        reader = csv.reader(handle)
         try:
-            missing = [c for c in SEGMENT_COLUMNS if c not in (reader.fieldnames or ())]
+            header = [name.strip() for name in next(reader, [])]
+            missing = [c for c in SEGMENT_COLUMNS if c not in header]
             if missing:
                 raise SegmentsError(f"{path}: not a segments CSV; the header lacks {', '.join(missing)} "
                                     f"(expected {','.join(SEGMENT_COLUMNS)}, more columns allowed)")
+            at = [header.index(c) for c in SEGMENT_COLUMNS]
+            is_cc = header.index("is_cc") if "is_cc" in header else None
             for record in reader:
-                get = {k: (v or "").strip() for k, v in record.items() if isinstance(k, str)}
-                if not any(get.values()):
+                if not any(field.strip() for field in record):
                     continue  # a blank line
-                rows.append(Segment(line=reader.line_num, label=get["label"], youtube_id=get["youtube_id"],
-                                    time_start=get["time_start"], time_end=get["time_end"],
-                                    start=_seconds(get["time_start"]), end=_seconds(get["time_end"]),
-                                    fields=tuple(get.items())))
+                record += [""] * (len(header) - len(record))
+                label, youtube_id, start, end = (record[i].strip() for i in at)
+                yield Segment(line=reader.line_num, label=label, youtube_id=youtube_id, time_start=start,
+                              time_end=end, start=_seconds(start), end=_seconds(end),
+                              is_cc=record[is_cc].strip() if is_cc is not None else "")
         except csv.Error as exc:
             raise SegmentsError(f"{path} line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError:
             raise SegmentsError(f"{path}: not UTF-8 text") from None
-    return rows
 
 
 def time_text(seconds: Decimal) -> str:
     """A span end as it appears in a clip name: whole seconds as Kinetics
     writes them (``000010``), others with their decimals as written, less
     trailing zeros (``12.50`` -> ``000012.5``)."""
+    if seconds == seconds.to_integral_value():
+        return f"{int(seconds):06d}"
     text = format(seconds.normalize(), "f")
     whole, _, fraction = text.partition(".")
     return f"{int(whole):06d}" + (f".{fraction}" if fraction else "")
@@ -185,8 +194,8 @@ def _safe(text: str) -> str:
     return text.replace("/", "_").replace(os.sep, "_") or "_"
 
 
-def _clip_for(row: Segment, policy: str) -> tuple[Clip, str | None]:
-    """The row's clip (source left empty) and why it cannot be cut, if so."""
+def _clip_for(row: Segment, policy: str, source: Path = Path()) -> tuple[Clip, str | None]:
+    """The row's clip and why it cannot be cut, if so."""
     out_class = _class_folder(row.label, policy)
     reason = row.time_problem()
     if out_class is None:
@@ -196,8 +205,8 @@ def _clip_for(row: Segment, policy: str) -> tuple[Clip, str | None]:
         reason = f"youtube_id {row.youtube_id!r} cannot be a video file stem"
     if reason:
         stem = _safe(f"{row.youtube_id}_{row.time_start}_{row.time_end}")
-        return Clip(Path(), row.label, out_class or _safe(row.label), stem), reason
-    return Clip(Path(), row.label, out_class, span_name(row.youtube_id, row.start, row.end),
+        return Clip(source, row.label, out_class or _safe(row.label), stem), reason
+    return Clip(source, row.label, out_class, span_name(row.youtube_id, row.start, row.end),
                 start=float(row.start), end=float(row.end)), None
 
 
@@ -206,21 +215,29 @@ def iter_segments(segments_csv: Path, source: Path, extensions: Sequence[str], c
     """One :class:`Clip` per row of ``segments_csv``, in the CSV's order, its
     video found under ``source``.  Rows that cannot be cut get a
     ``problem`` naming the row; rows that map to one folder are one
-    collision."""
-    rows = read_segments(segments_csv)
+    collision.  Two lazy passes over the CSV (the first only finds the
+    collisions), so memory holds one name per row, not the rows."""
     videos = find_videos(source, extensions, skipped)
-    by_rel: dict[str, list[tuple[Segment, Clip, str | None]]] = {}
-    for row in rows:
-        clip, reason = _clip_for(row, class_policy)
-        by_rel.setdefault(clip.rel, []).append((row, clip, reason))
-    for group in by_rel.values():
-        row, clip, reason = group[0]
-        problem = None
+    segments_csv = Path(segments_csv)
+    first_line: dict[str, int] = {}
+    shared: dict[str, list[int]] = {}  # rel -> the lines of every row that maps to it
+    for row in iter_rows(segments_csv):
+        rel = _clip_for(row, class_policy)[0].rel
+        if rel in first_line:
+            shared.setdefault(rel, [first_line[rel]]).append(row.line)
+        else:
+            first_line[rel] = row.line
+    del first_line
+    for row in iter_rows(segments_csv):
         paths = videos.get(row.youtube_id, [])
-        if len(group) > 1:
-            lines = ", ".join(str(r.line) for r, _, _ in group)
-            problem = ("collision", f"rows {lines} of {segments_csv.name} map to one clip folder "
-                                    f"(same label, youtube_id and times); keep one")
+        clip, reason = _clip_for(row, class_policy, paths[0] if paths else segments_csv)
+        lines = shared.get(clip.rel)
+        if lines and row.line != lines[0]:
+            continue  # reported once, with the first of its rows
+        problem = None
+        if lines:
+            problem = ("collision", f"rows {', '.join(map(str, lines))} of {segments_csv.name} map to one "
+                                    f"clip folder (same label, youtube_id and times); keep one")
         elif reason:
             problem = ("segment", f"{row.describe()}: {reason}")
         elif not paths:
@@ -230,8 +247,7 @@ def iter_segments(segments_csv: Path, source: Path, extensions: Sequence[str], c
             problem = ("collision", f"{row.describe()}: several videos have the stem {row.youtube_id}: "
                                     f"{', '.join(str(p.relative_to(source)) for p in paths)}; "
                                     f"rename or remove all but one")
-        video = paths[0] if paths else Path(segments_csv)
-        yield dataclasses.replace(clip, source=video, problem=problem)
+        yield dataclasses.replace(clip, problem=problem) if problem else clip
 
 
 # ----------------------------------------------------------------------------
@@ -424,8 +440,7 @@ def split_segments(segments_csv: Path, out_dir: Path, *, val_fraction: float = 0
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(OUTPUT_HEADER)
             for row in sorted(part, key=lambda r: r.line):
-                fields = dict(row.fields)
                 writer.writerow([row.label, row.youtube_id, row.time_start, row.time_end, name,
-                                 fields.get("is_cc") or "0"])
+                                 row.is_cc or "0"])
         paths.append(path)
     return SegmentSplit(paths[0], paths[1], len(train), len(val), too_small)
