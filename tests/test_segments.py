@@ -182,6 +182,9 @@ def test_output_video_keeps_audio_when_asked(make_clip, tmp_path, ffmpeg_exe):
     make_clip("cls/talk.mp4", seconds=1, audio=True, size=SIZE)
     cfg = make_config({"source": str(tmp_path / "src"), "target": str(tmp_path / "out" / "train"),
                        "output": "video", "keep_audio": True, "short_side": 64})
+    from k400frames.dryrun import dry_run
+    estimate = dry_run(cfg)  # measured on one sample .mp4: one file, no folder
+    assert estimate.inodes_per_clip == 1 and estimate.bytes_per_clip > 1000
     assert run_extract(cfg).exit_code == 0
     info = subprocess.run([ffmpeg_exe, "-hide_banner", "-i", str(cfg.target / "cls" / "talk.mp4")],
                           capture_output=True, text=True).stderr
@@ -299,3 +302,18 @@ def test_segments_on_dask_equal_the_local_run(late_video, tmp_path):
     def tree(root):
         return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
     assert tree(on_dask.target) == tree(local.target) and len(tree(local.target)) == 16
+
+
+def test_videos_are_found_at_any_depth_once_and_twins_collide(tmp_path):
+    src = tmp_path / "src"
+    for rel in ("a/deep/er/one.MP4", "two.mkv", "x/twin.mp4", "y/twin.webm", "notes.txt", ".hidden/one.mp4"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(b"x")
+    (src / "a" / "loop").symlink_to(src / "a")  # a symlink loop must not be walked forever
+    rows = [("c", "one", 0, 1), ("c", "two", 0, 1), ("c", "twin", 0, 1)]
+    cfg = seg_config(tmp_path, rows)
+    clips = {c.stem: c for c in plan(cfg, None)}
+    assert clips["one_000000_000001"].source == src / "a" / "deep" / "er" / "one.MP4"
+    assert clips["one_000000_000001"].problem is None and clips["two_000000_000001"].problem is None
+    stage, reason = clips["twin_000000_000001"].problem
+    assert stage == "collision" and "x/twin.mp4" in reason and "y/twin.webm" in reason
