@@ -47,8 +47,8 @@ $(BENCH_STAMP): $(STAMP) setup.cfg setup.py
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	@touch $(BENCH_STAMP)
 
-.PHONY: bench
-bench: $(BENCH_STAMP)
+.PHONY: bench bench-segments
+bench: $(BENCH_STAMP) bench-segments
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Style and bug checks (ruff) and types (mypy); configured in pyproject.toml.
@@ -61,6 +61,10 @@ $(LINT_STAMP): $(STAMP) setup.cfg setup.py
 lint: $(LINT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# Spans of long videos: segments (one step) against cut-then-extract (bench/segments.py).
+bench-segments: $(BENCH_STAMP)
+	$(BIN)/python bench/segments.py $(BENCH_SEGMENTS_ARGS)
 
 clean:
 	rm -rf $(VENV) k400frames-demo .pytest_cache build dist *.egg-info

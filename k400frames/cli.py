@@ -164,6 +164,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_annotate(args: argparse.Namespace) -> int:
     from .annotate import annotate, write_annotations
 
+    if bool(args.source) == bool(args.segments):
+        raise ConfigError("annotate: give a source folder or --segments CSV (one of the two)")
+    if args.segments:
+        return cmd_annotate_segments(args)
+
     result = write_annotations(annotate(Path(args.source), val_fraction=args.val_fraction, seed=args.seed,
                                         class_names=args.class_names), Path(args.out_dir))
     print(f"train: {result.train_csv} ({plural(len(result.train), 'clip')})")
@@ -178,6 +183,18 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     if result.skipped:
         print(f"skipped clips (not in either CSV): {len(result.skipped)}")
     return EXIT_FAILED if result.skipped else EXIT_OK
+
+
+def cmd_annotate_segments(args: argparse.Namespace) -> int:
+    from .segments import split_segments
+
+    result = split_segments(Path(args.segments), Path(args.out_dir), val_fraction=args.val_fraction, seed=args.seed)
+    print(f"train: {result.train_csv} ({result.train} segments)")
+    print(f"val: {result.val_csv} ({result.val} segments)")
+    if result.too_small:
+        print(f"labels too small to split (all in train): {len(result.too_small)}: "
+              f"{', '.join(sorted(result.too_small))}")
+    return EXIT_OK
 
 
 def cmd_lists(args: argparse.Namespace) -> int:
@@ -298,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("annotate", help="write Kinetics CSVs (train.csv, val.csv) for your own <class>/<clip> tree",
                        parents=[common])
-    p.add_argument("source", help="folder of class folders of videos")
+    p.add_argument("source", nargs="?", help="folder of class folders of videos")
+    p.add_argument("--segments", metavar="CSV",
+                   help="instead of a folder: split the rows of this segments CSV into train.csv and val.csv")
     p.add_argument("--out-dir", required=True, metavar="DIR", help="where to write train.csv and val.csv")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of each class for val (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split seed; same seed, same split (default 0)")

@@ -25,6 +25,14 @@ class Clip:
     class_name: str   # folder name on disk, kept exactly
     out_class: str    # after the class-name policy
     stem: str         # file name minus its last extension only
+    # A span of the source (``segments``), in seconds from its first video
+    # frame; None for a whole clip.
+    start: float | None = None
+    end: float | None = None
+    # (stage, reason) when the plan already knows this item fails (a segment
+    # row naming no video, or times that are not numbers): recorded as a
+    # failure like any other, so resume and --retry-failed see it.
+    problem: tuple[str, str] | None = None
 
     @property
     def rel(self) -> str:

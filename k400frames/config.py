@@ -57,12 +57,18 @@ class Config:
     damaged: str = "fail"
     executor: str = "local"
     dask_scheduler: str | None = None
+    segments: Path | None = None
+    output: str = "frames"
+    sampling: str = "first"
+    keep_audio: bool = False
     # Flush each clip to disk before its manifest row (power-loss safety; README, "Power loss").
     durable: bool = False
 
     # Keys whose value changes the bytes written; resume refuses to mix them.
-    OUTPUT_KEYS = ("num_frames", "fps", "size", "short_side", "square_pixels", "jpeg_quality", "frame_name",
-                   "class_names")
+    OUTPUT_KEYS = ("num_frames", "fps", "size", "short_side", "jpeg_quality", "frame_name", "class_names")
+    # Output keys added later: hashed only when not at their default, so
+    # trees finished before these keys existed still resume.
+    LATER_OUTPUT_KEYS = {"square_pixels": True, "output": "frames", "sampling": "first", "keep_audio": False}
 
     @property
     def worker_count(self) -> int:
@@ -82,6 +88,8 @@ class Config:
     def output_hash(self) -> str:
         """Short hash of the output-affecting keys, stored in the manifest."""
         values = {key: getattr(self, key) for key in self.OUTPUT_KEYS}
+        values.update({key: getattr(self, key) for key, default in self.LATER_OUTPUT_KEYS.items()
+                       if getattr(self, key) != default})
         blob = json.dumps(values, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -233,6 +241,10 @@ _CHECKS = {
     "executor": _choice("local", "dask"),
     "durable": _bool,
     "dask": None,  # a nested mapping, flattened below
+    "segments": _optional_path,
+    "output": _choice("frames", "video"),
+    "sampling": _choice("first", "uniform"),
+    "keep_audio": _bool,
 }
 _DASK_KEYS = {"scheduler": "dask_scheduler"}
 
@@ -256,6 +268,12 @@ def make_config(raw: Mapping[str, Any]) -> Config:
         raise ConfigError("only_annotated: needs 'annotations', the Kinetics CSV that lists the clips to take")
     if values.get("size") and values.get("short_side"):
         raise ConfigError("size and short_side: set one or the other, not both")
+    if values.get("segments") and values.get("only_annotated"):
+        raise ConfigError("segments and only_annotated: the segments CSV already lists the clips; drop only_annotated")
+    if values.get("keep_audio") and values.get("output", "frames") != "video":
+        raise ConfigError("keep_audio: only applies to output: video (frames carry no audio)")
+    if values.get("sampling", "first") != "first" and values.get("output") == "video":
+        raise ConfigError("sampling: only applies to output: frames (a video keeps every frame of its span)")
     source, target = values["source"], values["target"]
     if target == source or target.is_relative_to(source):
         raise ConfigError(f"target: must not lie inside source ({source})")

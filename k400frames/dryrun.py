@@ -128,7 +128,7 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip],
                      beside: Path) -> list[tuple[int, int, str]]:
     """Extract the chosen clips (a spare for each one that fails) into a temp
     folder in ``beside``, ``cfg.worker_count`` at a time; (bytes, inodes, rel) each."""
-    from .extract import extract_clip
+    from .extract import extract_clip, final_folder
     from .postprocess import folder_bytes
 
     try:
@@ -143,6 +143,8 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip],
         result = extract_clip(clip, sample_cfg, work / "tmp")
         if not result.ok:
             return None
+        if cfg.output == "video":  # one .mp4 per clip, no folder
+            return os.path.getsize(final_folder(sample_cfg, clip)), 1, clip.rel
         folder = sample_cfg.target / clip.out_class / clip.stem
         inodes = len({os.stat(e.path).st_ino for e in os.scandir(folder)}) + 1  # + the folder
         return folder_bytes(folder), inodes, clip.rel
@@ -174,11 +176,11 @@ def _low_mean_high(values: list[int]) -> tuple[float, float, float]:
     return float(min(values)), sum(values) / len(values), float(max(values))
 
 
-def _disk_per_clip(bytes_per_clip: float, inodes_per_clip: float, block_size: int) -> float:
+def _disk_per_clip(bytes_per_clip: float, inodes_per_clip: float, block_size: int, folder: bool = True) -> float:
     # Each file takes whole blocks, so round the mean file up to a block.
-    files = max(inodes_per_clip - 1, 1)
+    files = max(inodes_per_clip - folder, 1)
     blocks = -(-(bytes_per_clip / files) // block_size)
-    return files * blocks * block_size + block_size  # + the folder
+    return files * blocks * block_size + block_size * folder
 
 
 def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: bool = False,
@@ -192,6 +194,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
     report = DryRun(target=cfg.target, classes={}, stale=resume.stale,
                     running=[h.describe() for h in checked.holders])
     candidates = _EvenSample(_CANDIDATES)
+    bad_rows = 0  # segment rows that fail without a decode (no video, bad times)
     for item in plan(cfg, shard):
         if retry_failed and item.rel not in resume.failed:
             continue
@@ -208,7 +211,10 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
             counts.todo += 1
             report.todo += 1
             report.previously_failed += item.rel in resume.failed
-            candidates.offer(item)
+            if item.problem:
+                bad_rows += 1
+            else:
+                candidates.offer(item)
 
     fs = existing_ancestor(cfg.target)
     stats = os.statvfs(fs)
@@ -223,7 +229,9 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
         # Many finished clips: their mean is good to a few standard errors.
         mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured ** 0.5
         # Hardlinked pads share the last frame's inode; copies are files of their own.
-        if cfg.pad == "copy" or resume.decoded_per_clip is None:
+        if cfg.output == "video":
+            inodes = (1.0,) * 3  # one .mp4, no folder
+        elif cfg.pad == "copy" or resume.decoded_per_clip is None:
             inodes = (cfg.num_frames + 1.0,) * 3
         else:
             inodes = (resume.decoded_per_clip + 1, resume.decoded_per_clip + 1, resume.decoded_max + 1.0)
@@ -249,8 +257,9 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
         new_classes = sum(1 for name, c in report.classes.items()
                           if c.todo and not (cfg.target / name).is_dir())
         extra = new_classes * report.block_size
-        low = _disk_per_clip(per_clip.bytes[0], inodes_low, report.block_size)
-        high = _disk_per_clip(per_clip.bytes[2], per_clip.inodes[2], report.block_size)
+        folders = cfg.output != "video"
+        low = _disk_per_clip(per_clip.bytes[0], inodes_low, report.block_size, folders)
+        high = _disk_per_clip(per_clip.bytes[2], per_clip.inodes[2], report.block_size, folders)
         report.need_bytes_low = int(report.todo * low + extra)
         report.need_bytes = int(report.todo * high + extra)
         report.need_inodes_low = int(round(report.todo * inodes_low)) + new_classes
@@ -258,6 +267,9 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
     if report.collisions:
         report.notes.append(f"{report.collisions} output folders are claimed by several source files "
                             f"and would fail")
+    if bad_rows:
+        report.notes.append(f"{plural(bad_rows, 'segment row')} would fail (video not found, bad times or a "
+                            f"collision); a real run records why")
     return report
 
 

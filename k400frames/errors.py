@@ -69,3 +69,7 @@ class FFmpegFailed(K400Error):
     """An ffmpeg that must succeed (not a clip's extraction, whose failure is
     recorded and the run goes on) exited non-zero or timed out; the message
     ends with its stderr tail."""
+
+
+class SegmentsError(K400Error):
+    """The segments CSV cannot be read at all (missing, not a CSV, wrong header)."""

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import ffmpeg, postprocess
+from . import ffmpeg, postprocess, segments, videoout
 from .clips import Clip
 from .config import Config
 from .errors import DiskFull, PreflightError
@@ -138,12 +138,16 @@ def damage_reason(kind: str, count: int, first: str, decoded: int, header: ffmpe
 
 
 def final_folder(cfg: Config, clip: Clip) -> Path:
-    """``<target>/<class>/<clip>``, the only place a clip's frames may go."""
+    """``<target>/<class>/<clip>``, the only place a clip's frames may go
+    (``<clip>.mp4`` with ``output: video``)."""
     final = cfg.target / clip.out_class / clip.stem
     # Names come from directory listings (no '/', never '.' or '..'), but a
     # clip's folder must never land outside the target, whatever the source.
     if os.path.normpath(final).rsplit(os.sep, 2)[0] != os.path.normpath(cfg.target) or clip.stem in ("", ".", ".."):
         raise PreflightError(f"refusing a clip whose output would leave the target: {clip.source}")
+    if cfg.output == "video":
+        from .videoout import final_video
+        return final_video(final)
     return final
 
 
@@ -179,6 +183,8 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipRes
 
     if stopping.is_set():
         return failed("interrupted", "run stopped before this clip started")
+    if clip.problem:  # a segment row the plan could not map to a span of a video
+        return failed(*clip.problem)
     try:
         if clip.source.stat().st_size == 0:
             return failed("input", "empty file (0 bytes)")
@@ -190,12 +196,18 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipRes
         frames_dir = work / "clip"
         frames_dir.mkdir()
         exe = ffmpeg.find_ffmpeg(cfg.ffmpeg)
-        # One frame more than needed tells a cut clip from one of exactly N.
-        argv = ffmpeg.extract_command(exe, clip.source, cfg.num_frames + 1,
-                                      frame_name=cfg.frame_name, fps=cfg.fps, size=cfg.size,
-                                      short_side=cfg.short_side, square_pixels=cfg.square_pixels,
-                                      jpeg_quality=cfg.jpeg_quality)
-        run = ffmpeg.run(argv, cwd=frames_dir, timeout=cfg.timeout_s)
+        video = work / "clip.mp4" if cfg.output == "video" else None
+        try:
+            if video:
+                plan = segments.decode_plan(clip, cfg.num_frames, cfg.fps, "first", exe)
+                run = ffmpeg.run(videoout.video_command(exe, clip, video, cfg, plan.seek, plan.duration),
+                                 cwd=work, timeout=cfg.timeout_s)
+            else:
+                # One frame more than needed tells a cut clip from one of exactly N.
+                run = segments.run_frames(exe, clip, cfg, frames_dir, cfg.num_frames + 1,
+                                          lambda folder: postprocess.count_frames(folder, cfg.frame_name))
+        except segments.SpanError as exc:
+            return failed("span", str(exc))
         if any(words in run.stderr for words in _DISK_FULL_WORDS):
             raise DiskFull(f"no space left on the target filesystem while extracting {clip.rel}")
         if stopping.is_set():
@@ -203,7 +215,8 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipRes
         if run.timed_out:
             return failed("timeout", f"ffmpeg ran longer than timeout_s={cfg.timeout_s:g}s and was killed", run)
         try:
-            count = postprocess.count_frames(frames_dir, cfg.frame_name)
+            count = (videoout.frames_written(video) if video
+                     else postprocess.count_frames(frames_dir, cfg.frame_name))
         except postprocess.IncompleteFrames as exc:
             return failed("decode", str(exc), run)
         if run.returncode != 0 or count == 0:
@@ -220,6 +233,13 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipRes
                               damaged=damaged)
 
         final = final_folder(cfg, clip)
+        if video:
+            try:
+                postprocess.publish(video, final, trash=work / "old.mp4", durable=cfg.durable)
+            except OSError as exc:
+                return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
+            return ClipResult(clip.rel, str(clip.source), ok=True, decoded=count, seconds=time.monotonic() - started,
+                              bytes=final.stat().st_size, damaged=damaged)
         try:
             frames = postprocess.finish_frames(frames_dir, cfg.num_frames, cfg.frame_name, count, cfg.pad)
             postprocess.publish(frames_dir, final, trash=work / "old", durable=cfg.durable)

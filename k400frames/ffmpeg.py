@@ -172,13 +172,32 @@ def image2_pattern(frame_name: str) -> str:
 
 # ffmpeg-python hashes every argument as strict UTF-8, so a file name that is
 # not valid UTF-8 (kept by os.fsdecode as surrogates) cannot pass through it.
-# The command is built around this stand-in and the real URL put in after.
-_INPUT_STAND_IN = "file:k400frames-input"
+# Commands are built around these stand-ins and the real URLs put in after
+# (:func:`from_graph`).
+INPUT_STAND_IN = "file:k400frames-input"
+OUTPUT_STAND_IN = "file:k400frames-output"
+
+
+def from_graph(ffmpeg_exe: str, out_node, video: str | os.PathLike, output: str | os.PathLike | None = None,
+               threads: int | None = None) -> list[str]:
+    """argv for an ffmpeg-python graph built on :data:`INPUT_STAND_IN` (and
+    :data:`OUTPUT_STAND_IN`), with the real ``file:`` URLs put in, behind the
+    shared safe prefix (:func:`command`)."""
+    import ffmpeg  # ffmpeg-python; imported here so `import k400frames` stays cheap
+
+    args = ffmpeg.get_args(out_node)
+    args[args.index(INPUT_STAND_IN)] = file_url(video)
+    if output is not None:
+        args[args.index(OUTPUT_STAND_IN)] = file_url(output)
+    # ffmpeg-python puts the graph in -filter_complex, whose thread count is global.
+    filter_threads = ["-filter_complex_threads", str(threads)] if threads else []
+    return command(ffmpeg_exe, *filter_threads, *args)
 
 
 def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: int | None,
-                  square_pixels: bool = True) -> list[tuple[str, dict]]:
-    """The filter chain as (name, kwargs) pairs, in order."""
+                  square_pixels: bool = True, select: str | None = None) -> list[tuple[str, dict]]:
+    """The filter chain as (name, kwargs) pairs, in order; ``select`` is a
+    frame-picking expression (``sampling: uniform``) applied before scaling."""
     # Frame 1 is the first decoded video frame.  ffmpeg's output timeline starts
     # at the file's start, and audio, an edit list or a container offset can
     # start before the video; constant-rate output would fill that gap with
@@ -188,6 +207,8 @@ def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: i
         # eof_action=pass: a clip shorter than one output period still gives
         # its one real frame (the default rounding would drop it).
         filters.append(("fps", {"fps": f"{fps:g}", "eof_action": "pass"}))
+    if select:
+        filters.append(("select", {"expr": select}))  # before scale: only kept frames are scaled
     flags = {"flags": SCALER_FLAGS} if SCALER_FLAGS else {}
     if size:
         filters.append(("scale", {"w": size[0], "h": size[1], **flags}))
@@ -214,32 +235,41 @@ def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: i
 def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name: str = "frame_{:05d}.jpg",
                     fps: float | None = None,
                     size: tuple[int, int] | None = None, short_side: int | None = None,
-                    square_pixels: bool = True, jpeg_quality: int = 2, threads: int | None = None) -> list[str]:
+                    square_pixels: bool = True, jpeg_quality: int = 2, threads: int | None = None,
+                    seek: float | None = None, duration: float | None = None,
+                    select: str | None = None) -> list[str]:
     """argv that decodes the first video stream of ``video`` and writes at most
     ``max_frames`` JPEGs, named by the ``frame_name`` template, into the
     working directory.
 
-    ``-frames:v`` makes ffmpeg stop decoding once enough frames are out; no
-    seeking, so frame 1 is the first decoded frame (see :func:`video_filters`)."""
+    ``-frames:v`` makes ffmpeg stop decoding once enough frames are out.
+    Without ``seek``, frame 1 is the first decoded frame (see
+    :func:`video_filters`); with it (seconds, as ffmpeg's input ``-ss``
+    counts them), ffmpeg seeks by the index and drops the frames before that
+    time, and ``duration`` (input ``-t``) ends the decode there: a span of a
+    long video costs the span, not the video.  ``select`` keeps only the
+    frames it picks, so the output keeps their timestamps' gaps unfilled."""
     import ffmpeg  # ffmpeg-python; imported here so `import k400frames` stays cheap
 
     threads = threads or FFMPEG_THREADS
     input_options = {"threads": threads} if threads else {}
-    source = ffmpeg.input(_INPUT_STAND_IN, format_whitelist=VIDEO_DEMUXERS, **input_options)
+    if seek is not None:
+        input_options["ss"] = f"{seek:.6f}"
+    if duration is not None:
+        input_options["t"] = f"{duration:.6f}"
+    source = ffmpeg.input(INPUT_STAND_IN, format_whitelist=VIDEO_DEMUXERS, **input_options)
     # 'V', not 'v': the first real video stream, never cover art or a
     # thumbnail (yt-dlp embeds those), which would give one frame and 299 pads.
     stream = source["V:0"]
-    for name, kwargs in video_filters(fps, size, short_side, square_pixels):
+    for name, kwargs in video_filters(fps, size, short_side, square_pixels, select):
         stream = stream.filter(name, **kwargs)
     output_options = {"frames:v": max_frames, "q:v": jpeg_quality, "f": "image2", **JPEG_ENCODER_OPTIONS}
+    if select:
+        output_options["fps_mode"] = "passthrough"  # cfr would copy frames into the gaps select leaves
     if threads:
         output_options["threads"] = threads
     out = stream.output(image2_pattern(frame_name), **output_options)
-    # ffmpeg-python puts the graph in -filter_complex, whose thread count is global.
-    filter_threads = ["-filter_complex_threads", str(threads)] if threads else []
-    args = ffmpeg.get_args(out)
-    args[args.index(_INPUT_STAND_IN)] = file_url(video)
-    return command(ffmpeg_exe, *filter_threads, *args)
+    return from_graph(ffmpeg_exe, out, video, threads=threads)
 
 
 # ----------------------------------------------------------------------------
@@ -343,6 +373,9 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _VIDEO_RATE = re.compile(r"Stream #\S+.*?: Video: .*?(\d+(?:\.\d+)?)(k?) fps")
+_CONTAINER_START = re.compile(r"Duration:.*?, start: (-?\d+(?:\.\d+)?)")
+# ffmpeg prints a stream's own start only where it is not 0.
+_VIDEO_START = re.compile(r"Stream #\S+.*?: Video: .*?, start (-?\d+(?:\.\d+)?)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,11 +384,21 @@ class Header:
 
     duration: float | None   # the container's, in seconds
     fps: float | None        # the first video stream's frame rate
+    start: float | None = None        # the container's start time (ffmpeg's -ss counts from it)
+    video_start: float | None = None  # the first video stream's start time: its first frame
+
+    @property
+    def video_offset(self) -> float:
+        """Seconds from the container's start to the first video frame (audio
+        or an edit list may start earlier); 0 when the header says nothing."""
+        if self.start is None or self.video_start is None:
+            return 0.0
+        return max(self.video_start - self.start, 0.0)
 
 
 def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
-    """Container duration and video frame rate from ``ffmpeg -i`` (imageio-ffmpeg
-    ships no ffprobe)."""
+    """Container duration, start times and video frame rate from ``ffmpeg -i``
+    (imageio-ffmpeg ships no ffprobe)."""
     # The header (with its Duration and Stream lines) is printed at loglevel info.
     argv = command(ffmpeg_exe, "-format_whitelist", VIDEO_DEMUXERS, "-i", file_url(video), loglevel="info")
     # No output file: ffmpeg prints the input's header and exits 1 on purpose.
@@ -365,9 +408,14 @@ def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
         return Header(None, None)
     duration = _DURATION.search(result.stderr)
     rate = _VIDEO_RATE.search(result.stderr)
+    start = _CONTAINER_START.search(result.stderr)
+    video_start = _VIDEO_START.search(result.stderr)
+    container_start = float(start[1]) if start else None
     return Header(
         duration=int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else None,
-        fps=float(rate[1]) * (1000 if rate[2] else 1) if rate else None)
+        fps=float(rate[1]) * (1000 if rate[2] else 1) if rate else None,
+        start=container_start,
+        video_start=float(video_start[1]) if video_start else container_start)
 
 
 def probe_duration(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> float | None:

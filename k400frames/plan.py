@@ -58,6 +58,8 @@ def check_source(cfg: Config) -> None:
         raise PreflightError(f"source is not a folder: {cfg.source}")
     if cfg.annotations is not None and not cfg.annotations.is_file():
         raise PreflightError(f"annotations file does not exist: {cfg.annotations}{_where_relative(cfg.annotations)}")
+    if cfg.segments is not None and not cfg.segments.is_file():
+        raise PreflightError(f"segments file does not exist: {cfg.segments}{_where_relative(cfg.segments)}")
 
 
 def existing_ancestor(path: Path) -> Path:
@@ -142,7 +144,13 @@ def plan(cfg: Config, shard: tuple[int, int] | None,
     if cfg.only_annotated and cfg.annotations is not None:  # the config requires both together
         from .kinetics import annotated_clips, clip_key
         listed = annotated_clips(cfg.annotations)
-    for item in iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped):
+    items: Iterator[Clip | Collision]
+    if cfg.segments is not None:  # one clip per row of the segments CSV (segments.py)
+        from .segments import iter_segments
+        items = iter_segments(cfg.segments, cfg.source, cfg.extensions, cfg.class_names, skipped)
+    else:
+        items = iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped)
+    for item in items:
         if not in_shard(item.rel, shard):
             continue
         if listed is not None and clip_key(item.class_name, item.stem) not in listed:
@@ -156,10 +164,14 @@ def finished_before(cfg: Config, clip: Clip, resume: Resume, overwrite: bool = F
     final folder without a row: the run died between the rename and the
     record), or None when it must be (re)done."""
     final = final_folder(cfg, clip)
-    if overwrite or not final.is_dir():
+    video = cfg.output == "video"
+    if overwrite or not (final.is_file() if video else final.is_dir()):
         return None
     if clip.rel in resume.done:
         return "recorded"
+    if video:  # published by one rename: a whole .mp4 at its final name is finished
+        from .videoout import looks_complete as video_complete
+        return "unrecorded" if video_complete(final) else None
     if looks_complete(final, cfg.num_frames, cfg.frame_name):
         return "unrecorded"
     return None

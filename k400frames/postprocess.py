@@ -128,8 +128,12 @@ def sync_folder(folder: Path) -> None:
     tenth of the cost of an ``fsync`` per frame (each of which waits for its
     own journal commit), because the kernel writes all dirty frames in one
     go.  It also flushes other writers on that filesystem.  Elsewhere, an
-    ``fsync`` per file (a hardlinked pad once), then one of the folder."""
+    ``fsync`` per file (a hardlinked pad once), then one of the folder.
+    ``folder`` may also be a single file (a clip written as video)."""
     if _syncfs(folder):
+        return
+    if not os.path.isdir(folder):
+        _fsync_path(folder)
         return
     seen: set[int] = set()
     with os.scandir(folder) as entries:

@@ -291,7 +291,7 @@ class _Recorder:
             s.pad_frames += result.padded
             s.damaged_kept += bool(result.damaged)
             s.cut += result.cut
-            s.frames += self.cfg.num_frames
+            s.frames += result.decoded + result.padded  # num_frames, or a video's own count
             s.bytes += result.bytes
             self._check_space()
         else:

@@ -285,6 +285,9 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
         raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
     report = VerifyReport(frames=frames, num_frames=num_frames, frame_name=frame_name, deep=deep,
                           csv=Path(csv) if csv else None)
+    from .videoout import holds_videos, verify_videos
+    if holds_videos(frames):  # an output: video tree: <class>/<clip>.mp4
+        return verify_videos(report, deep=deep, ffmpeg_exe=ffmpeg_exe)
     pairs, stray = scan_tree(frames)
     if deep:
         ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
