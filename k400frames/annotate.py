@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .clips import Clip, Collision, iter_source
 from .config import DEFAULT_EXTENSIONS

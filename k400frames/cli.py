@@ -130,8 +130,8 @@ def cmd_dry_run(cfg: Config, shard: tuple[int, int] | None, args: argparse.Names
 def cmd_verify(args: argparse.Namespace) -> int:
     import json
 
-    from .ffmpeg import find_ffmpeg
     from .config import check_frame_name
+    from .ffmpeg import find_ffmpeg
     from .progress import make_progress
     from .verify import format_report, verify_tree
 

@@ -11,8 +11,8 @@ import csv
 import dataclasses
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .errors import AnnotationError
 from .records import replaced_atomically

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .clips import output_class_name
 from .config import Config
@@ -351,7 +351,7 @@ def _slowfast_videos(root, split, tmpl, default_tmpl, n, list_file):
             f"SlowFast reads `<PATH_TO_DATA_DIR>/train.csv`, `val.csv` and, in test mode, `test.csv`.\n")
 
 
-_SNIPPETS = {
+_SNIPPETS: dict[tuple[str, str], Callable[..., str]] = {
     ("mmaction2", FRAMES): _mmaction2_frames,
     ("mmaction2", VIDEOS): _mmaction2_videos,
     ("paddlevideo", FRAMES): _paddlevideo_frames,

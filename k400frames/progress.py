@@ -31,6 +31,8 @@ class BarProgress:
                         mininterval=0.5)
 
     def update(self, result: ClipResult | None, summary: Summary) -> None:
+        if self.bar is None:  # update before start: nothing to draw on
+            return
         self.bar.update(1)
         elapsed = max(self.clock() - self.started, 1e-9)
         self.bar.set_postfix_str(f"{summary.frames / elapsed:.0f} frames/s, {summary.failed} failed", refresh=False)

@@ -9,6 +9,7 @@ dry run.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import shutil
@@ -252,10 +253,8 @@ def _stop_now() -> None:
 
 
 def _remove_if_empty(folder: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not empty: another shard's area is still there
         folder.rmdir()
-    except OSError:
-        pass
 
 
 def _remove_if_empty_file(path: Path) -> None:

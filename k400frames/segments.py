@@ -26,9 +26,10 @@ import os
 import random
 import shutil
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Callable, TypeVar
 
 from . import ffmpeg
 from .clips import Clip, clip_stem, output_class_name, skip_kind
@@ -199,9 +200,9 @@ def _clip_for(row: Segment, policy: str, source: Path = Path()) -> tuple[Clip, s
                   else "empty label (every segment needs a class)")
     if not row.youtube_id or row.youtube_id in (".", "..") or "/" in row.youtube_id:
         reason = f"youtube_id {row.youtube_id!r} cannot be a video file stem"
-    if reason:
+    if reason or out_class is None or row.start is None or row.end is None:  # reason says why
         stem = _safe(f"{row.youtube_id}_{row.time_start}_{row.time_end}")
-        return Clip(source, row.label, out_class or _safe(row.label), stem), reason
+        return Clip(source, row.label, out_class or _safe(row.label), stem), reason or "bad times"
     return Clip(source, row.label, out_class, span_name(row.youtube_id, row.start, row.end),
                 start=float(row.start), end=float(row.end)), None
 
@@ -306,7 +307,7 @@ def decode_plan(clip: Clip, num_frames: int, fps: float | None, sampling: str, e
     length = header.duration - header.video_offset if header.duration else None
     seek = duration = None
     span = length
-    if clip.start is not None:
+    if clip.start is not None and clip.end is not None:
         if length is not None and clip.start >= length:
             raise SpanError(f"{clip.stem}: span {clip.start:g}-{clip.end:g} s lies outside the video "
                             f"{clip.source.name} (its video lasts {length:.3f} s)")
@@ -337,7 +338,7 @@ def replan_short(plan: DecodePlan, decoded: int, wanted: int) -> DecodePlan | No
     picks that came out tell how many it has, at least
     ``index[decoded - 1] + 1``.  The plan for a second decode with that
     count, or None when the first one was fine."""
-    if plan.select is None or decoded >= wanted or decoded == 0:
+    if plan.select is None or plan.frames is None or decoded >= wanted or decoded == 0:
         return None
     total = uniform_indices(plan.frames, wanted)[decoded - 1] + 1
     return plan_uniform(plan.seek, plan.duration, total, wanted)

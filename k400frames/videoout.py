@@ -64,7 +64,7 @@ def video_command(exe: str, clip: Clip, out: Path, cfg, seek: float | None, dura
     import ffmpeg as ffmpeg_python  # imported here so `import k400frames` stays cheap
 
     threads = ffmpeg.FFMPEG_THREADS
-    input_options = {"threads": threads} if threads else {}
+    input_options: dict[str, object] = {"threads": threads} if threads else {}
     if seek is not None:
         input_options["ss"] = f"{seek:.6f}"
     if duration is not None:
@@ -141,16 +141,16 @@ def mp4_video_frames(path: Path) -> int:
             if kind != b"trak":
                 continue
             mdia = _child(handle, payload, end, b"mdia")
-            hdlr = mdia and _child(handle, *mdia, b"hdlr")
-            if not hdlr:
+            hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
+            if mdia is None or hdlr is None:
                 continue
             handle.seek(hdlr[0] + 8)
             if handle.read(4) != b"vide":
                 continue
             minf = _child(handle, *mdia, b"minf")
-            stbl = minf and _child(handle, *minf, b"stbl")
-            stsz = stbl and _child(handle, *stbl, b"stsz")
-            if not stsz:
+            stbl = _child(handle, *minf, b"stbl") if minf else None
+            stsz = _child(handle, *stbl, b"stsz") if stbl else None
+            if stsz is None:
                 raise BadVideo("video track without a sample table")
             handle.seek(stsz[0] + 8)
             return struct.unpack(">I", handle.read(4))[0]

@@ -50,7 +50,8 @@ def test_round_trip_of_tiny_kinetics_names(tmp_path, one_video):
     populate(source, [f"{r.label}/{r.clip_name}.mp4" for r in originals], one_video)
     result = write_annotations(annotate(source, val_fraction=0), tmp_path / "ann")
     assert not result.val and not result.too_small and not result.skipped
-    assert sorted(map(astuple, result.train)) == sorted(map(astuple, originals))  # label, id, times, split=train, is_cc=0
+    # label, id, times, split=train, is_cc=0
+    assert sorted(map(astuple, result.train)) == sorted(map(astuple, originals))
     assert read_kinetics_csv(result.train_csv) == result.train
     text = result.train_csv.read_text()
     assert text.splitlines()[0] == TINY_TRAIN.read_text().splitlines()[0] == ",".join(KINETICS_HEADER)

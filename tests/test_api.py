@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import k400frames
+
 from helpers import PROJECT
 
 
@@ -36,7 +37,7 @@ def test_every_exported_name_resolves_and_none_shadows_a_submodule():
     assert issubclass(k400frames.PreviewError, k400frames.K400Error)
     assert k400frames.annotate_videos.__name__ == "annotate"
     with pytest.raises(AttributeError, match="no_such_thing"):
-        k400frames.no_such_thing
+        _ = k400frames.no_such_thing
 
 
 def readme_example() -> str:

@@ -190,8 +190,9 @@ def test_module_and_console_script_agree():
 
 
 def test_make_demo_runs_end_to_end(tmp_path):
-    import sys
     import subprocess
+    import sys
+
     from helpers import PROJECT
     venv = Path(sys.executable).parent.parent
     proc = subprocess.run(["make", "-s", "demo", f"VENV={venv}", f"DEMO_DIR={tmp_path / 'demo'}"],
@@ -234,8 +235,9 @@ def test_preview_refuses_an_output_inside_the_frames_tree(good_tree, tmp_path):
 
 
 def test_make_targets_pass_args_through(good_tree, tmp_path):
-    import sys
     import subprocess
+    import sys
+
     from helpers import PROJECT
     recipes = [line for line in (PROJECT / "Makefile").read_text().splitlines() if "$(BIN)/k400frames " in line]
     assert len(recipes) >= 5 and all(line.rstrip().endswith("$(ARGS)") for line in recipes), recipes

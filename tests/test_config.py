@@ -1,4 +1,5 @@
 """Config: defaults, validation messages, overrides, path resolution."""
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def test_defaults(tmp_path):
 
 def test_config_is_frozen(tmp_path):
     cfg = make_config(base(tmp_path))
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.num_frames = 5
 
 

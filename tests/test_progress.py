@@ -90,6 +90,7 @@ def test_resumed_run_warns_before_any_work(make_clip, config, caplog, monkeypatc
 
 def test_verify_deep_reports_progress_like_extract(make_clip, config, caplog):
     from k400frames.verify import verify_tree
+
     from helpers import run_cli
     for i in range(3):
         make_clip(f"a/{i}.mp4", seconds=0.3, fps=10)

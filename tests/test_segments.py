@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from helpers import decode_reference, run_cli
 from k400frames import ffmpeg
 from k400frames.config import make_config
 from k400frames.errors import ConfigError
@@ -23,6 +22,8 @@ from k400frames.segments import span_name, uniform_indices
 from k400frames.synth import make_video
 from k400frames.verify import verify_tree
 from k400frames.videoout import mp4_video_frames
+
+from helpers import decode_reference, run_cli
 
 SIZE = "160x120"  # testsrc2 repeats pictures at smaller sizes: pixel checks need this much
 
