@@ -39,6 +39,12 @@ verify-val: $(STAMP)
 bench-dask: $(STAMP)
 	$(BIN)/python bench/dask_scaling.py
 
+# examples/slurm_array.sh as a 3-task job array on a one-node Slurm cluster
+# started here (installs slurm-wlm and munge with apt-get when missing).
+.PHONY: test-slurm
+test-slurm: $(STAMP)
+	bash tests/slurm/run.sh
+
 # k400frames against the bare bound, the OpenCV path and the seed (bench/README.md).
 BENCH_STAMP := $(VENV)/.bench-stamp
 $(BENCH_STAMP): $(STAMP) setup.cfg setup.py
