@@ -38,10 +38,12 @@ if (( ${#need[@]} )); then
         SUDO=sudo
     fi
     say "installing slurm-wlm and munge with apt-get (${need[*]} missing) ..."
-    $SUDO apt-get update -qq
     # --no-install-recommends: the daemons and clients only, no docs or mail server.
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        slurm-wlm munge >/dev/null
+    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+            --no-install-recommends slurm-wlm munge >/dev/null; }; then
+        say "FAIL: apt-get could not install slurm-wlm and munge (see above)"
+        exit 1
+    fi
     say "installed in $(( $(date +%s) - started )) s"
 fi
 
