@@ -19,12 +19,15 @@ Dask is an optional extra and is imported only when this executor is made.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import uuid
 from typing import Any, Callable, Iterable
 
 from . import ffmpeg
 from .clips import Clip
 from .config import Config
-from .errors import MissingExtra, PreflightError
+from .errors import FFmpegNotFound, MissingExtra, PreflightError
 from .extract import ClipResult
 
 INSTALL_HINT = "pip install 'k400frames[dask]'"
@@ -53,6 +56,63 @@ def _ignore_sigint_plugin(distributed):
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     return IgnoreSigint()
+
+
+def _warm_up(configured_ffmpeg: str | None) -> str:
+    """Run on every worker when the run starts: import the extraction code and
+    find (and cache) ffmpeg there, so the first clip on each worker does not
+    pay for it and a worker without a working ffmpeg stops the run before
+    any work, with the reason."""
+    from . import extract  # noqa: F401 - imported for its cost, now rather than on the first clip
+    ffmpeg._die_with_parent()  # probes and caches how ffmpeg gets its parent-death signal
+    return ffmpeg.find_ffmpeg(configured_ffmpeg)
+
+
+# On a worker: runs whose client has stopped, and how many clips of each run
+# are in progress there.  A worker may serve several runs (clients) at once.
+_stopped_runs: set[str] = set()
+_running: dict[str, int] = {}
+_runs_lock = threading.Lock()
+STOP_GRACE_S = 10.0
+
+
+def _run_clip(run_id: str, fn: Callable, *args: Any) -> Any:
+    """What a worker runs for one clip: ``fn(*args)``, unless the run that
+    submitted it has stopped (a clip the scheduler had already handed to this
+    worker can still start after the client cancelled it)."""
+    with _runs_lock:
+        if run_id in _stopped_runs:
+            clip = args[0] if args else None
+            if isinstance(clip, Clip):
+                return ClipResult(clip.rel, str(clip.source), ok=False, stage="interrupted",
+                                  reason="run stopped before this clip started", interrupted=True)
+            return None
+        _running[run_id] = _running.get(run_id, 0) + 1
+    try:
+        return fn(*args)
+    finally:
+        with _runs_lock:
+            _running[run_id] -= 1
+            if not _running[run_id]:
+                del _running[run_id]
+
+
+def _stop_run(run_id: str, inputs: list) -> None:
+    """On every worker when a run stops: no clip of it starts any more, and
+    the ffmpegs of those running are killed until none is left (a clip
+    between its start and its ffmpeg's start is caught by the next pass).
+    Other runs sharing the worker are left alone."""
+    with _runs_lock:
+        _stopped_runs.add(run_id)
+    end = time.monotonic() + STOP_GRACE_S
+    while True:
+        ffmpeg.kill_all(inputs)
+        with _runs_lock:
+            if not _running.get(run_id):
+                return
+        if time.monotonic() > end:
+            return
+        time.sleep(0.02)
 
 
 class DaskTask:
@@ -89,6 +149,7 @@ class DaskExecutor:
     def __init__(self, cfg: Config):
         distributed = _import_distributed()
         self._outstanding: set[DaskTask] = set()
+        self._run_id = uuid.uuid4().hex  # tells this run's tasks from other clients' on shared workers
         # The scheduler and nannies of a local cluster live in this process and
         # log every worker start and stop at INFO; keep the user's terminal for
         # the progress bar and real problems.
@@ -128,12 +189,17 @@ class DaskExecutor:
                 raise PreflightError(f"no Dask worker joined the scheduler at {cfg.dask_scheduler} within "
                                      f"{WAIT_FOR_WORKERS_S:g} s; start some with: dask worker "
                                      f"{cfg.dask_scheduler} --nthreads 1") from None
+        try:
+            self._client.run(_warm_up, cfg.ffmpeg)
+        except FFmpegNotFound as exc:
+            self.close()
+            raise PreflightError(f"a Dask worker has no working ffmpeg: {exc}") from None
         # Threads across the cluster now; the runner keeps about twice this many clips queued.
         self.workers = max(sum(self._client.nthreads().values()), 1)
 
     def submit(self, fn: Callable, *args: Any) -> DaskTask:
         # pure=False: every submission is its own task, even for equal arguments.
-        task = DaskTask(self._client.submit(fn, *args, pure=False), args)
+        task = DaskTask(self._client.submit(_run_clip, self._run_id, fn, *args, pure=False), args)
         self._outstanding.add(task)
         return task
 
@@ -162,9 +228,9 @@ class DaskExecutor:
                           if task.args and isinstance(task.args[0], Clip)]
                 try:
                     # Cancelling a future does not stop a task that is running,
-                    # so kill its ffmpeg; extract_clip then removes its temp dir.
-                    # Only ours: other runs may share the cluster.
-                    self._client.run(ffmpeg.kill_all, inputs, wait=True)
+                    # nor one the worker already holds, so stop them there;
+                    # extract_clip then removes its temp dir.
+                    self._client.run(_stop_run, self._run_id, inputs, wait=True)
                 except Exception:  # noqa: BLE001 - a dead worker has no ffmpeg left to kill
                     pass
         finally:
