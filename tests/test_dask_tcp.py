@@ -23,6 +23,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
+from k400frames.dask_executor import dask_environment  # noqa: E402
 from k400frames.runner import run_extract  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -65,7 +66,8 @@ class CliCluster:
 
     def _start(self, argv: list[str], name: str) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "wb")
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                env={**os.environ, **dask_environment()})
         log.close()
         self.procs.append(proc)
         return proc
