@@ -36,10 +36,17 @@ verify-train: $(STAMP)
 verify-val: $(STAMP)
 	$(BIN)/k400frames verify --config $(call SPLIT_CONFIG,val) $(ARGS)
 
-# Speedup from 1 to 2 Dask workers on the bench corpus (the test extra brings Dask).
+# A real Dask cluster (dask scheduler + 2 workers) against the local executor
+# on make bench's corpus: the ratio, start-up apart from per clip.  Options: ARGS="--rounds 9".
 .PHONY: bench-dask
-bench-dask: $(STAMP)
-	$(BIN)/python bench/dask_scaling.py
+bench-dask: $(BENCH_STAMP)
+	$(BIN)/python bench/dask_scaling.py $(ARGS)
+
+# examples/slurm_array.sh as a 3-task job array on a one-node Slurm cluster
+# started here (installs slurm-wlm and munge with apt-get when missing).
+.PHONY: test-slurm
+test-slurm: $(STAMP)
+	bash tests/slurm/run.sh
 
 # k400frames against the bare bound, the OpenCV path and the seed (bench/README.md).
 BENCH_STAMP := $(VENV)/.bench-stamp

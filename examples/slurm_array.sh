@@ -14,9 +14,14 @@
 # touch each other's files.
 #
 # Resuming: submit the same array again; finished clips are skipped (every
-# shard's manifest is read).  To redo only the clips that failed, add
-# EXTRA_ARGS=--retry-failed.  To resubmit only some tasks, keep N by passing
-# it:  sbatch --array=3,7 --export=ALL,SHARDS=16 examples/slurm_array.sh
+# shard's manifest is read).  Extra k400frames options go in ARGS (the same
+# name the Makefile uses; the older EXTRA_ARGS still works), e.g. to redo only
+# the clips that failed:  ARGS=--retry-failed sbatch --array=0-15 examples/slurm_array.sh
+# To resubmit only some tasks, keep N by passing it:
+#   sbatch --array=3,7 --export=ALL,SHARDS=16 examples/slurm_array.sh
+# Each task holds a lock on its target and shard for as long as it runs: if
+# you resubmit an array that is still running, each duplicate task exits 2 at
+# once, naming the task that holds its shard, and the running one goes on.
 # Afterwards, one unsharded `k400frames extract --config ...` (it skips
 # everything) or `k400frames verify --config ...` summarises the whole split.
 #
@@ -63,5 +68,6 @@ WORKERS=${SLURM_CPUS_PER_TASK:-1}
 
 echo "k400frames: shard $K/$N of $CONFIG on $(hostname) with $WORKERS workers"
 # exec: SLURM sees k400frames's own exit status and signals.
+# ARGS is split on spaces on purpose (several options); EXTRA_ARGS is its old name.
 # shellcheck disable=SC2086
-exec k400frames extract --config "$CONFIG" --shard "$K/$N" --set "workers=$WORKERS" ${EXTRA_ARGS:-}
+exec k400frames extract --config "$CONFIG" --shard "$K/$N" --set "workers=$WORKERS" ${ARGS:-${EXTRA_ARGS:-}}

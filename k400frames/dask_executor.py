@@ -19,16 +19,38 @@ Dask is an optional extra and is imported only when this executor is made.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import uuid
 from typing import Any, Callable, Iterable
 
 from . import ffmpeg
 from .clips import Clip
 from .config import Config
-from .errors import MissingExtra, PreflightError
+from .errors import FFmpegNotFound, MissingExtra, PreflightError
 from .extract import ClipResult
 
 INSTALL_HINT = "pip install 'k400frames[dask]'"
 WAIT_FOR_WORKERS_S = 120.0
+
+# Dask's defaults wake every scheduler, nanny and worker 50 times a second
+# (the event-loop tick) and check memory 10 times a second: on 2 cores, an
+# idle cluster of two workers took 7% of the CPU (1.45 CPU-s per 10 s), half
+# of that with these (0.67).  Clips take seconds, so nothing needs finer
+# ticks.  Used for the local cluster; for `dask worker` and `dask scheduler`
+# set them as environment variables (DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1s
+# and so on, see examples/dask_cluster.md and dask_environment()).
+QUIET_DASK_CONFIG = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
+
+def dask_environment() -> dict[str, str]:
+    """QUIET_DASK_CONFIG as the environment variables Dask's command line reads."""
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): value
+            for key, value in QUIET_DASK_CONFIG.items()}
 
 
 def _import_distributed():
@@ -53,6 +75,63 @@ def _ignore_sigint_plugin(distributed):
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     return IgnoreSigint()
+
+
+def _warm_up(configured_ffmpeg: str | None) -> str:
+    """Run on every worker when the run starts: import the extraction code and
+    find (and cache) ffmpeg there, so the first clip on each worker does not
+    pay for it and a worker without a working ffmpeg stops the run before
+    any work, with the reason."""
+    from . import extract  # noqa: F401 - imported for its cost, now rather than on the first clip
+    ffmpeg._die_with_parent()  # probes and caches how ffmpeg gets its parent-death signal
+    return ffmpeg.find_ffmpeg(configured_ffmpeg)
+
+
+# On a worker: runs whose client has stopped, and how many clips of each run
+# are in progress there.  A worker may serve several runs (clients) at once.
+_stopped_runs: set[str] = set()
+_running: dict[str, int] = {}
+_runs_lock = threading.Lock()
+STOP_GRACE_S = 10.0
+
+
+def _run_clip(run_id: str, fn: Callable, *args: Any) -> Any:
+    """What a worker runs for one clip: ``fn(*args)``, unless the run that
+    submitted it has stopped (a clip the scheduler had already handed to this
+    worker can still start after the client cancelled it)."""
+    with _runs_lock:
+        if run_id in _stopped_runs:
+            clip = args[0] if args else None
+            if isinstance(clip, Clip):
+                return ClipResult(clip.rel, str(clip.source), ok=False, stage="interrupted",
+                                  reason="run stopped before this clip started", interrupted=True)
+            return None
+        _running[run_id] = _running.get(run_id, 0) + 1
+    try:
+        return fn(*args)
+    finally:
+        with _runs_lock:
+            _running[run_id] -= 1
+            if not _running[run_id]:
+                del _running[run_id]
+
+
+def _stop_run(run_id: str, inputs: list) -> None:
+    """On every worker when a run stops: no clip of it starts any more, and
+    the ffmpegs of those running are killed until none is left (a clip
+    between its start and its ffmpeg's start is caught by the next pass).
+    Other runs sharing the worker are left alone."""
+    with _runs_lock:
+        _stopped_runs.add(run_id)
+    end = time.monotonic() + STOP_GRACE_S
+    while True:
+        ffmpeg.kill_all(inputs)
+        with _runs_lock:
+            if not _running.get(run_id):
+                return
+        if time.monotonic() > end:
+            return
+        time.sleep(0.02)
 
 
 class DaskTask:
@@ -89,6 +168,7 @@ class DaskExecutor:
     def __init__(self, cfg: Config):
         distributed = _import_distributed()
         self._outstanding: set[DaskTask] = set()
+        self._run_id = uuid.uuid4().hex  # tells this run's tasks from other clients' on shared workers
         # The scheduler and nannies of a local cluster live in this process and
         # log every worker start and stop at INFO; keep the user's terminal for
         # the progress bar and real problems.
@@ -104,12 +184,14 @@ class DaskExecutor:
                     raise PreflightError(f"cannot reach the Dask scheduler at {cfg.dask_scheduler} "
                                          f"(dask.scheduler in the config): {exc}") from None
             else:
-                self._cluster = distributed.LocalCluster(
-                    n_workers=cfg.worker_count, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR,
-                    # No dashboard; its small HTTP server (health, metrics) on a
-                    # free local port rather than 8787, which another run may hold.
-                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+                import dask
+                with dask.config.set(QUIET_DASK_CONFIG):  # the nannies pass it on to their workers
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=cfg.worker_count, threads_per_worker=1, processes=True,
+                        dashboard_address=None, silence_logs=logging.ERROR,
+                        # No dashboard; its small HTTP server (health, metrics) on a
+                        # free local port rather than 8787, which another run may hold.
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
                 self._client = distributed.Client(self._cluster)
                 register = getattr(self._client, "register_plugin", None) or self._client.register_worker_plugin
                 register(_ignore_sigint_plugin(distributed), name="k400frames-ignore-sigint")
@@ -128,12 +210,17 @@ class DaskExecutor:
                 raise PreflightError(f"no Dask worker joined the scheduler at {cfg.dask_scheduler} within "
                                      f"{WAIT_FOR_WORKERS_S:g} s; start some with: dask worker "
                                      f"{cfg.dask_scheduler} --nthreads 1") from None
+        try:
+            self._client.run(_warm_up, cfg.ffmpeg)
+        except FFmpegNotFound as exc:
+            self.close()
+            raise PreflightError(f"a Dask worker has no working ffmpeg: {exc}") from None
         # Threads across the cluster now; the runner keeps about twice this many clips queued.
         self.workers = max(sum(self._client.nthreads().values()), 1)
 
     def submit(self, fn: Callable, *args: Any) -> DaskTask:
         # pure=False: every submission is its own task, even for equal arguments.
-        task = DaskTask(self._client.submit(fn, *args, pure=False), args)
+        task = DaskTask(self._client.submit(_run_clip, self._run_id, fn, *args, pure=False), args)
         self._outstanding.add(task)
         return task
 
@@ -162,9 +249,9 @@ class DaskExecutor:
                           if task.args and isinstance(task.args[0], Clip)]
                 try:
                     # Cancelling a future does not stop a task that is running,
-                    # so kill its ffmpeg; extract_clip then removes its temp dir.
-                    # Only ours: other runs may share the cluster.
-                    self._client.run(ffmpeg.kill_all, inputs, wait=True)
+                    # nor one the worker already holds, so stop them there;
+                    # extract_clip then removes its temp dir.
+                    self._client.run(_stop_run, self._run_id, inputs, wait=True)
                 except Exception:  # noqa: BLE001 - a dead worker has no ffmpeg left to kill
                     pass
         finally:
