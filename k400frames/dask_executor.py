@@ -18,11 +18,13 @@ Dask is an optional extra and is imported only when this executor is made.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any, Callable
 
 from . import ffmpeg
 from .clips import Clip
@@ -67,7 +69,7 @@ def _ignore_sigint_plugin(distributed):
     alone handles Ctrl-C (it cancels the tasks and closes the cluster), so
     its workers ignore SIGINT; workers the nanny restarts get this too."""
 
-    class IgnoreSigint(distributed.WorkerPlugin):
+    class IgnoreSigint(distributed.WorkerPlugin):  # type: ignore[name-defined]  # imported at run time
         def setup(self, worker) -> None:
             import signal
             import threading
@@ -247,13 +249,12 @@ class DaskExecutor:
                 self.cancel(outstanding)
                 inputs = [task.args[0].source for task in outstanding
                           if task.args and isinstance(task.args[0], Clip)]
-                try:
-                    # Cancelling a future does not stop a task that is running,
-                    # nor one the worker already holds, so stop them there;
-                    # extract_clip then removes its temp dir.
+                # Cancelling a future does not stop a task that is running,
+                # nor one the worker already holds, so stop them there;
+                # extract_clip then removes its temp dir.  A dead worker has
+                # no ffmpeg left to kill.
+                with contextlib.suppress(Exception):
                     self._client.run(_stop_run, self._run_id, inputs, wait=True)
-                except Exception:  # noqa: BLE001 - a dead worker has no ffmpeg left to kill
-                    pass
         finally:
             try:
                 self._client.close()

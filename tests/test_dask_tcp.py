@@ -8,6 +8,7 @@ is left.  Real ffmpeg, real kills, real Ctrl-C.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -107,10 +108,8 @@ class CliCluster:
                 proc.wait()
         _, alive = psutil.wait_procs(family, timeout=5)
         for proc in alive:  # by pid, only what this cluster started
-            try:
+            with contextlib.suppress(psutil.Error):
                 proc.kill()
-            except psutil.Error:
-                pass
         return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
@@ -173,8 +172,10 @@ def assert_complete(target: Path, num_frames: int, rels: list[str]) -> None:
 
 
 def test_tcp_cluster_writes_the_same_bytes_as_a_local_run(make_clip, config, tmp_path, cluster):
-    specs = [("abseiling", "--uWuXty1jw_000010_000020.mp4", 0.6, 30), ("abseiling", "short_000000_000001.mp4", 0.2, 30),
-             ("air drumming", "pal_000000_000010.mp4", 0.5, 25), ("playing (guitar)", "café_000000_000010.mp4", 0.4, 30)]
+    specs = [("abseiling", "--uWuXty1jw_000010_000020.mp4", 0.6, 30),
+             ("abseiling", "short_000000_000001.mp4", 0.2, 30),
+             ("air drumming", "pal_000000_000010.mp4", 0.5, 25),
+             ("playing (guitar)", "café_000000_000010.mp4", 0.4, 30)]
     for cls, name, seconds, fps in specs:
         make_clip(f"{cls}/{name}", seconds=seconds, fps=fps)
     local = config(num_frames=NUM_FRAMES, target=str(tmp_path / "local" / "train"))
