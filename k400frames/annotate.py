@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from .clips import Clip, Collision, iter_source
 from .config import DEFAULT_EXTENSIONS
@@ -66,25 +67,39 @@ def annotate(source: Path, *, val_fraction: float = 0.2, seed: int = 0, class_na
         raise AnnotationError(f"no clips found in {source} (expected <class>/<clip> with extensions "
                               f"{' '.join(extensions)})")
 
-    train: list[Row] = []
-    val: list[Row] = []
-    too_small: dict[str, int] = {}
-    for label in sorted(by_class):
-        rows = sorted(by_class[label], key=lambda r: r.clip_name)
-        n_val = _split_counts(len(rows), val_fraction)
-        if val_fraction > 0 and n_val == 0:
-            too_small[label] = len(rows)
-        # A per-class generator seeded by (seed, class): adding a class never
-        # reshuffles the others.  str seeds are hashed deterministically.
-        order = list(range(len(rows)))
-        random.Random(f"{seed}/{label}").shuffle(order)
-        val_picks = set(order[:n_val])
-        for index, row in enumerate(rows):
-            if index in val_picks:
-                val.append(dataclasses.replace(row, split="val"))
-            else:
-                train.append(row)
+    rows = [row for label in sorted(by_class) for row in sorted(by_class[label], key=lambda r: r.clip_name)]
+    train, picked, too_small = stratified_split(rows, lambda r: r.label, val_fraction, seed)
+    val = [dataclasses.replace(row, split="val") for row in picked]
     return AnnotateResult(train=train, val=val, too_small=too_small, skipped=skipped)
+
+
+T = TypeVar("T")
+
+
+def stratified_split(items: Sequence[T], label_of: Callable[[T], str], val_fraction: float,
+                     seed: int) -> tuple[list[T], list[T], dict[str, int]]:
+    """Split ``items`` per label into (train, val), reproducibly for ``seed``,
+    each keeping the order of ``items``: about ``val_fraction`` of each label
+    to val, at least one and never all; a label with one item stays in train
+    and is returned in the third value (label -> count)."""
+    by_label: dict[str, list[int]] = {}  # label -> positions in items
+    for position, item in enumerate(items):
+        by_label.setdefault(label_of(item), []).append(position)
+    picked: set[int] = set()  # positions that go to val
+    too_small: dict[str, int] = {}
+    for label in sorted(by_label):
+        group = by_label[label]
+        n_val = _split_counts(len(group), val_fraction)
+        if val_fraction > 0 and n_val == 0:
+            too_small[label] = len(group)
+        # A per-label generator seeded by (seed, label): adding a label never
+        # reshuffles the others.  str seeds are hashed deterministically.
+        order = list(range(len(group)))
+        random.Random(f"{seed}/{label}").shuffle(order)
+        picked.update(group[i] for i in order[:n_val])
+    train = [item for position, item in enumerate(items) if position not in picked]
+    val = [item for position, item in enumerate(items) if position in picked]
+    return train, val, too_small
 
 
 def _row_for(clip: Clip, ffmpeg_exe: str | None) -> Row | str:

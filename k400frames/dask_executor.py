@@ -190,7 +190,11 @@ class DaskExecutor:
                 with dask.config.set(QUIET_DASK_CONFIG):  # the nannies pass it on to their workers
                     self._cluster = distributed.LocalCluster(
                         n_workers=cfg.worker_count, threads_per_worker=1, processes=True,
-                        dashboard_address=None, silence_logs=logging.ERROR,
+                        # CRITICAL: a worker of this private cluster that logs an
+                        # error while we shut it down (a heartbeat to a scheduler
+                        # already gone) says nothing a user can act on; a clip
+                        # that really failed reaches the run through its future.
+                        dashboard_address=None, silence_logs=logging.CRITICAL,
                         # No dashboard; its small HTTP server (health, metrics) on a
                         # free local port rather than 8787, which another run may hold.
                         scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})

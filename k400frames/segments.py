@@ -23,13 +23,12 @@ import dataclasses
 import functools
 import math
 import os
-import random
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable
 
 from . import ffmpeg
 from .clips import Clip, clip_stem, output_class_name, skip_kind
@@ -373,36 +372,6 @@ def run_frames(exe: str, clip: Clip, cfg, frames_dir: Path, max_frames: int,
 # annotate --segments: a stratified train/val split of the rows
 # ----------------------------------------------------------------------------
 
-T = TypeVar("T")
-
-
-def stratified_split(items: Sequence[T], label_of: Callable[[T], str], val_fraction: float,
-                     seed: int) -> tuple[list[T], list[T], dict[str, int]]:
-    """Split ``items`` per label into (train, val), reproducibly for ``seed``:
-    about ``val_fraction`` of each label to val, at least one and never all;
-    a label with one item stays in train and is returned in the third value
-    (label -> count).  Each label has its own generator, seeded by
-    (seed, label), so adding a label never reshuffles the others."""
-    by_label: dict[str, list[T]] = {}
-    for item in items:
-        by_label.setdefault(label_of(item), []).append(item)
-    train: list[T] = []
-    val: list[T] = []
-    too_small: dict[str, int] = {}
-    for label in sorted(by_label):
-        group = by_label[label]
-        n_val = 0 if val_fraction <= 0 or len(group) < 2 else min(len(group) - 1,
-                                                                  max(1, round(len(group) * val_fraction)))
-        if val_fraction > 0 and n_val == 0:
-            too_small[label] = len(group)
-        order = list(range(len(group)))
-        random.Random(f"{seed}/{label}").shuffle(order)
-        picks = set(order[:n_val])
-        for index, item in enumerate(group):
-            (val if index in picks else train).append(item)
-    return train, val, too_small
-
-
 @dataclasses.dataclass
 class SegmentSplit:
     """What :func:`split_segments` wrote."""
@@ -416,7 +385,7 @@ class SegmentSplit:
 
 def split_segments(segments_csv: Path, out_dir: Path, *, val_fraction: float = 0.2, seed: int = 0) -> SegmentSplit:
     """Write ``train.csv`` and ``val.csv`` into ``out_dir``: the rows of
-    ``segments_csv`` split per label (see :func:`stratified_split`), under the
+    ``segments_csv`` split per label (see :func:`~k400frames.annotate.stratified_split`), under the
     Kinetics header with ``split`` filled in and times kept as written.
     Each file is the ``segments`` of one split's extract run."""
     if not 0 <= val_fraction < 1:
@@ -424,6 +393,7 @@ def split_segments(segments_csv: Path, out_dir: Path, *, val_fraction: float = 0
     rows = read_segments(segments_csv)
     if not rows:
         raise SegmentsError(f"{segments_csv}: no rows")
+    from .annotate import stratified_split
     train, val, too_small = stratified_split(rows, lambda r: r.label, val_fraction, seed)
     out_dir = Path(out_dir)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -49,3 +50,28 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
 
 def frame_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    """Poll ``predicate`` until it is true (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def ended_within(proc, seconds: float) -> bool:
+    """True once the psutil.Process ``proc`` is gone or a zombie (an orphan
+    waits for its reaper) within ``seconds``."""
+    import psutil  # comes with the test extra's dask[distributed]
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.01)
+    return False

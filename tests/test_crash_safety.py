@@ -17,7 +17,7 @@ from k400frames.errors import ConfigChanged
 from k400frames.records import record_file
 from k400frames.runner import run_extract
 
-from helpers import frame_files, run_cli
+from helpers import frame_files, run_cli, wait_for
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
@@ -39,14 +39,6 @@ def live_processes_mentioning(text: str) -> list[int]:
             found.append(int(entry.name))
     return found
 
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def start_cli(*args: str) -> subprocess.Popen:
@@ -281,6 +273,7 @@ def test_unwritable_class_folder_fails_its_clips_only(make_clip, config):
 
 def test_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_path):
     started = tmp_path / "started"
+    closing = tmp_path / "closing"  # the first Ctrl-C has reached the shutdown
     hang = wrap_ffmpeg(f'touch "{started}"; sleep 60')
     cfg = config(num_frames=8)
     # A shutdown that takes 60 s and swallows KeyboardInterrupt, as a library
@@ -289,6 +282,7 @@ def test_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_path):
               "from k400frames import executors, cli\n"
               "close = executors.LocalExecutor.close\n"
               "def stubborn_close(self):\n"
+              f"    open({str(closing)!r}, 'w').close()\n"
               "    deadline = time.monotonic() + 60\n"
               "    while time.monotonic() < deadline:\n"
               "        try:\n"
@@ -304,7 +298,9 @@ def test_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_path):
     try:
         assert wait_for(started.exists)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
+        # Two signals that arrive before Python runs its handler count as one,
+        # so the second is sent only once the first has been handled.
+        assert wait_for(closing.exists)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)

@@ -27,6 +27,8 @@ psutil = pytest.importorskip("psutil")
 from k400frames.dask_executor import dask_environment  # noqa: E402
 from k400frames.runner import run_extract  # noqa: E402
 
+from helpers import ended_within  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 DASK_CLI = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
@@ -150,18 +152,6 @@ def wait_for_clip_ffmpeg(cluster: CliCluster, needle: str, seconds: float = 120)
         time.sleep(0.01)
     return None
 
-
-def ended_within(proc, seconds: float) -> bool:
-    """True once ``proc`` is gone or a zombie (an orphan waits for its reaper)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def assert_complete(target: Path, num_frames: int, rels: list[str]) -> None:

@@ -16,21 +16,13 @@ from k400frames.lock import TargetLock, lock_file, shards_overlap
 from k400frames.records import record_file
 from k400frames.runner import run_extract
 
-from helpers import frame_files, run_cli
+from helpers import frame_files, run_cli, wait_for
 
 
 def start_cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "k400frames", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
-
-def wait_for(predicate, timeout=30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def holds_lock(path, pid) -> bool:

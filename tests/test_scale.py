@@ -27,6 +27,8 @@ from k400frames.records import record_file
 from k400frames.runner import run_extract
 from k400frames.synth import make_video
 
+from helpers import ended_within
+
 NUM_FRAMES = 12
 
 
@@ -212,19 +214,6 @@ def cmdline(proc) -> list[str]:
     except psutil.Error:
         return []
 
-
-def ended_within(proc, seconds: float) -> bool:
-    """True once ``proc`` is gone or a zombie (an orphan waits for init to reap it)."""
-    import psutil
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def kill_worker_running(slow_name: str, found: dict, deadline_s: float = 120) -> None:
