@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, MissingExtra
 from .ffmpeg import image2_pattern
 
 # Every extension here is read by a demuxer of ffmpeg.VIDEO_DEMUXERS: camera
@@ -45,6 +45,7 @@ class Config:
     short_side: int | None = None
     square_pixels: bool = True
     jpeg_quality: int = 2
+    encoder: str = "ffmpeg"
     frame_name: str = "frame_{:05d}.jpg"
     workers: int = 0
     annotations: Path | None = None
@@ -60,7 +61,7 @@ class Config:
 
     # Keys whose value changes the bytes written; resume refuses to mix them.
     OUTPUT_KEYS = ("num_frames", "fps", "size", "short_side", "square_pixels", "jpeg_quality", "frame_name",
-                   "class_names")
+                   "class_names", "encoder")
 
     @property
     def worker_count(self) -> int:
@@ -155,6 +156,17 @@ def _jpeg_quality(key: str, value: Any) -> int:
     return value
 
 
+def _encoder(key: str, value: Any) -> str:
+    value = _choice("ffmpeg", "turbo")(key, value)
+    if value == "turbo":
+        from .turbo import load_codec
+        try:
+            load_codec()  # a missing wheel is a config error, before any work
+        except MissingExtra as exc:
+            raise ConfigError(str(exc)) from None  # "encoder 'turbo' needs simplejpeg ..." names the key
+    return value
+
+
 def _frame_name(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{key}: expected a template such as 'frame_{{:05d}}.jpg', got {value!r}")
@@ -226,6 +238,7 @@ _CHECKS = {
     "short_side": _short_side,
     "square_pixels": _bool,
     "jpeg_quality": _jpeg_quality,
+    "encoder": _encoder,
     "frame_name": _frame_name,
     "workers": lambda key, value: _positive_int(key, value, allow_zero=True),
     "annotations": _optional_path,

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import ffmpeg, postprocess
+from . import ffmpeg, postprocess, turbo
 from .clips import Clip
 from .config import Config
 from .errors import DiskFull, PreflightError
@@ -194,8 +194,11 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipRes
         argv = ffmpeg.extract_command(exe, clip.source, cfg.num_frames + 1,
                                       frame_name=cfg.frame_name, fps=cfg.fps, size=cfg.size,
                                       short_side=cfg.short_side, square_pixels=cfg.square_pixels,
-                                      jpeg_quality=cfg.jpeg_quality)
-        run = ffmpeg.run(argv, cwd=frames_dir, timeout=cfg.timeout_s)
+                                      jpeg_quality=cfg.jpeg_quality, raw_frames=cfg.encoder == "turbo")
+        if cfg.encoder == "turbo":  # the same frames, encoded by libjpeg-turbo here
+            run = turbo.encode(argv, frames_dir, cfg.frame_name, cfg.jpeg_quality, timeout=cfg.timeout_s)
+        else:
+            run = ffmpeg.run(argv, cwd=frames_dir, timeout=cfg.timeout_s)
         if any(words in run.stderr for words in _DISK_FULL_WORDS):
             raise DiskFull(f"no space left on the target filesystem while extracting {clip.rel}")
         if stopping.is_set():

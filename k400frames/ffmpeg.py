@@ -9,6 +9,7 @@ fetch anything else.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -20,9 +21,10 @@ import signal
 import string
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Collection, Iterator, Sequence
 
 from .errors import FFmpegNotFound
 
@@ -57,6 +59,15 @@ SCALER_FLAGS: str | None = "bilinear"
 # run used -9% CPU (5.38 -> 4.88 s) and was 1.05x the bare bound on K400-like
 # clips and 1.27x on long videos, where default threads were 0.93x and 1.05x.
 FFMPEG_THREADS: int | None = 1
+
+# Output options for raw frames on a pipe.  Full-range 4:2:0 is what JPEG
+# stores (JFIF's YCbCr is full range) and exactly what the mjpeg encoder is
+# fed (`yuv420p(pc)`), so both encoders start from the same planes; limited-range
+# planes in a JPEG would decode washed out.  yuv4mpegpipe rather than bare
+# rawvideo: its header states the size (with short_side or square pixels
+# ffmpeg computes it from expressions) and the colour range, and each frame
+# starts with a marker, so a reader can check it never loses step.
+RAW_FRAME_OPTIONS: dict[str, str] = {"f": "yuv4mpegpipe", "pix_fmt": "yuv420p", "color_range": "pc"}
 
 STDERR_TAIL_LINES = 12
 
@@ -185,10 +196,13 @@ def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: i
 def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name: str = "frame_{:05d}.jpg",
                     fps: float | None = None,
                     size: tuple[int, int] | None = None, short_side: int | None = None,
-                    square_pixels: bool = True, jpeg_quality: int = 2, threads: int | None = None) -> list[str]:
+                    square_pixels: bool = True, jpeg_quality: int = 2, threads: int | None = None,
+                    raw_frames: bool = False) -> list[str]:
     """argv that decodes the first video stream of ``video`` and writes at most
     ``max_frames`` JPEGs, named by the ``frame_name`` template, into the
-    working directory.
+    working directory.  With ``raw_frames``, the same frames go to stdout
+    instead, unencoded, for :mod:`k400frames.turbo` to encode (see
+    :data:`RAW_FRAME_OPTIONS`).
 
     ``-frames:v`` makes ffmpeg stop decoding once enough frames are out; no
     seeking, so frame 1 is the first decoded frame (see :func:`video_filters`)."""
@@ -203,10 +217,13 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name
     stream = source["V:0"]
     for name, kwargs in video_filters(fps, size, short_side, square_pixels):
         stream = stream.filter(name, **kwargs)
-    output_options = {"frames:v": max_frames, "q:v": jpeg_quality, "f": "image2", **JPEG_ENCODER_OPTIONS}
+    if raw_frames:
+        output_options = {"frames:v": max_frames, **RAW_FRAME_OPTIONS}
+    else:
+        output_options = {"frames:v": max_frames, "q:v": jpeg_quality, "f": "image2", **JPEG_ENCODER_OPTIONS}
     if threads:
         output_options["threads"] = threads
-    out = stream.output(image2_pattern(frame_name), **output_options)
+    out = stream.output("pipe:1" if raw_frames else image2_pattern(frame_name), **output_options)
     # ffmpeg-python puts the graph in -filter_complex, whose thread count is global.
     filter_threads = ["-filter_complex_threads", str(threads)] if threads else []
     args = ffmpeg.get_args(out)
@@ -291,12 +308,7 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
     own process group so a timeout or an interrupt can kill it with anything it
     spawned; the ``finally`` guarantees it never outlives this call, and on
     Linux the kernel kills it if this process dies without running it."""
-    log.debug("running: %s", shlex.join(argv))
-    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=_die_with_parent_hook())
-    with _live_lock:
-        _live.add(proc)
+    proc = _start(argv, cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         try:
             _, stderr = proc.communicate(timeout=timeout)
@@ -307,11 +319,76 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
                                 stderr=stderr.decode("utf-8", "replace"))
         return FFmpegResult(proc.returncode, _tail(stderr, tail_lines), stderr=stderr.decode("utf-8", "replace"))
     finally:
-        if proc.poll() is None:
+        _reap(proc)
+
+
+def _start(argv: Sequence[str], cwd: Path | None, stdout, stderr) -> subprocess.Popen:
+    """Start ffmpeg in its own process group, tracked for :func:`kill_all`."""
+    log.debug("running: %s", shlex.join(argv))
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                            start_new_session=True, preexec_fn=_die_with_parent_hook())
+    with _live_lock:
+        _live.add(proc)
+    return proc
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Kill ``proc``'s group if it still runs, wait for it, stop tracking it."""
+    if proc.poll() is None:
+        _kill_group(proc)
+        proc.wait()
+    with _live_lock:
+        _live.discard(proc)
+
+
+class Streaming:
+    """An ffmpeg started by :func:`stream`: read its frames from ``stdout``;
+    ``result`` is set once the ``with`` block has ended without an error."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.stdout = proc.stdout
+        self.result: FFmpegResult | None = None
+        self.timed_out = threading.Event()
+
+
+@contextlib.contextmanager
+def stream(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None,
+           tail_lines: int = STDERR_TAIL_LINES) -> Iterator[Streaming]:
+    """Run ffmpeg with its stdout as a pipe that the ``with`` block reads.
+
+    The guarantees of :func:`run`: its own process group, tracked for
+    :func:`kill_all`, killed with its group ``timeout`` seconds after the start
+    (the block's reads then end early and ``result.timed_out`` is set) or as
+    soon as the block raises, and never alive after the block.  stderr goes
+    to an unnamed temp file, not a pipe, so a damaged video that prints
+    thousands of errors cannot stall ffmpeg while the block waits on stdout."""
+    with tempfile.TemporaryFile() as stderr:
+        proc = _start(argv, cwd, stdout=subprocess.PIPE, stderr=stderr)
+        running = Streaming(proc)
+
+        def expire() -> None:
+            running.timed_out.set()
             _kill_group(proc)
+
+        timer = threading.Timer(timeout, expire) if timeout else None
+        try:
+            if timer:
+                timer.daemon = True
+                timer.start()
+            yield running
+            # Closing our end first: a block that stopped reading early must
+            # not leave ffmpeg blocked on a full pipe while we wait for it.
+            proc.stdout.close()
             proc.wait()
-        with _live_lock:
-            _live.discard(proc)
+        finally:
+            if timer:
+                timer.cancel()
+            _reap(proc)
+            proc.stdout.close()
+        stderr.seek(0)
+        data = stderr.read()
+        running.result = FFmpegResult(proc.returncode, _tail(data, tail_lines), timed_out=running.timed_out.is_set(),
+                                      stderr=data.decode("utf-8", "replace"))
 
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
