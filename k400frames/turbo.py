@@ -24,17 +24,18 @@ from .errors import MissingExtra, raise_if_disk_full
 INSTALL_HINT = "pip install 'k400frames[turbo]' (or pip install simplejpeg)"
 
 # ffmpeg's -q:v (the ``jpeg_quality`` key, 1..31) -> the libjpeg quality
-# (1..100) giving the same mean luma PSNR against the decoded frames, measured
-# by `python bench/quality.py` on the k400 bench corpus (real footage,
-# 340x256, 4 clips x 60 frames), closest PSNR wins.  The default, -q:v 2:
-# ffmpeg 45.00 dB at 18.8 KB a frame, libjpeg 91 44.99 dB at 22.1 KB (90
-# gives 44.55 dB, outside the 0.3 dB rule; OpenCV's imwrite at its quality 95
-# writes about 33 KB a frame of the same clips).  -q:v 1 is -q:v 2: ffmpeg's
-# mjpeg encoder never quantizes finer than 2 by default.
+# (1..100) whose mean luma PSNR against the decoded frames is closest to the
+# ffmpeg encoder's, as `python bench/quality.py` measured it on the k400 bench
+# corpus (real footage at 340x256, 4 clips x 60 frames).  At the default,
+# -q:v 2, ffmpeg gives 45.00 dB at 18.8 KB a frame and libjpeg 91 gives
+# 44.99 dB at 22.1 KB (90: 44.55 dB, outside the 0.3 dB rule; 92: 45.42 dB,
+# 23.0 KB); OpenCV's imwrite at its quality 95 writes 29.8 KB a frame of the
+# same frames (47.85 dB).  Every entry is within 0.16 dB of ffmpeg's.  -q:v 1
+# is -q:v 2: ffmpeg's mjpeg encoder never quantizes finer than 2 by default.
 LIBJPEG_QUALITY = {
-    1: 91, 2: 91, 3: 84, 4: 77, 5: 70, 6: 61, 7: 52, 8: 43, 9: 37, 10: 32,
-    11: 28, 12: 24, 13: 22, 14: 20, 15: 18, 16: 17, 17: 16, 18: 15, 19: 14, 20: 13,
-    21: 13, 22: 12, 23: 12, 24: 11, 25: 11, 26: 11, 27: 10, 28: 10, 29: 10, 30: 10, 31: 9,
+    1: 91, 2: 91, 3: 84, 4: 77, 5: 70, 6: 61, 7: 52, 8: 43, 9: 38, 10: 33,
+    11: 30, 12: 27, 13: 25, 14: 23, 15: 21, 16: 20, 17: 18, 18: 17, 19: 17, 20: 16,
+    21: 15, 22: 14, 23: 14, 24: 13, 25: 13, 26: 12, 27: 12, 28: 12, 29: 11, 30: 11, 31: 11,
 }
 
 
@@ -109,25 +110,26 @@ class Y4MReader:
             return
         width, height = _parse_header(header)
         luma, chroma = width * height, ((width + 1) // 2) * ((height + 1) // 2)
-        buffer = bytearray(luma + 2 * chroma)
-        view, planes = memoryview(buffer), numpy.frombuffer(buffer, numpy.uint8)
+        # ffmpeg starts every frame with a bare "FRAME\n": read it with the
+        # planes in one go, and check it, so a reader out of step stops at once.
+        buffer = bytearray(len(_FRAME) + luma + 2 * chroma)
+        view = memoryview(buffer)
+        planes = numpy.frombuffer(buffer, numpy.uint8, offset=len(_FRAME))
         y = planes[:luma].reshape(height, width)
         u = planes[luma:luma + chroma].reshape((height + 1) // 2, (width + 1) // 2)
         v = planes[luma + chroma:].reshape((height + 1) // 2, (width + 1) // 2)
         while True:
-            marker = self.pipe.readline(4096)
-            if not marker:
+            got = _read_into(self.pipe, view)
+            if got < len(view):
+                self.cut_short = got > 0
                 return
-            if not marker.startswith(b"FRAME") or not marker.endswith(b"\n"):
-                if marker.endswith(b"\n"):
-                    raise ValueError(f"not a YUV4MPEG2 frame marker after frame {self.count}: {marker[:40]!r}")
-                self.cut_short = True
-                return
-            if not _read_exactly(self.pipe, view):
-                self.cut_short = True
-                return
+            if view[:len(_FRAME)] != _FRAME:
+                raise ValueError(f"not a YUV4MPEG2 frame marker after frame {self.count}: {bytes(view[:16])!r}")
             self.count += 1
             yield y, u, v
+
+
+_FRAME = b"FRAME\n"
 
 
 def _parse_header(header: bytes) -> tuple[int, int]:
@@ -142,12 +144,12 @@ def _parse_header(header: bytes) -> tuple[int, int]:
     return int(tags[b"W"]), int(tags[b"H"])
 
 
-def _read_exactly(pipe: BinaryIO, view: memoryview) -> bool:
-    """Fill ``view`` from ``pipe``; False at an end of stream before it is full."""
+def _read_into(pipe: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``pipe``; the bytes read, fewer at the end of the stream."""
     filled = 0
     while filled < len(view):
         got = pipe.readinto(view[filled:])
         if not got:
-            return False
+            break
         filled += got
-    return True
+    return filled
