@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from k400frames.errors import ConfigChanged, ConfigError, MissingExtra
 from k400frames.runner import run_extract
 from k400frames.synth import truncate_copy
 from helpers import frame_files, run_cli
-from test_crash_safety import live_processes_mentioning
+from test_crash_safety import live_processes_mentioning, wait_for
+from test_ffmpeg import alive
 
 N = 10
 
@@ -156,14 +158,30 @@ def test_ffmpeg_killed_mid_frame_fails_the_clip(make_clip, config, wrap_ffmpeg, 
 def test_stalled_stream_is_killed_by_timeout(make_clip, config, wrap_ffmpeg, tmp_path):
     make_clip("cls/a.mp4", seconds=1, fps=10)
     # Part of the stream, then the pipe stays open and silent.
-    stall = wrap_ffmpeg('"$REAL" "$@" | head -c 15000\nsleep 60')
+    marker = tmp_path / "sleeper-pid"
+    stall = wrap_ffmpeg(f'"$REAL" "$@" | head -c 15000\nsleep 60 &\necho $! > "{marker}"\nwait')
     cfg = config(num_frames=N, encoder="turbo", ffmpeg=stall, timeout_s=1)
+    t0 = time.monotonic()
     summary = run_extract(cfg)
+    assert time.monotonic() - t0 < 20
     assert summary.failed == 1
     row = json.loads(cfg.record_path("failures").read_text())
     assert row["stage"] == "timeout" and "timeout_s=1" in row["reason"]
     assert not (cfg.target / "cls" / "a").exists()
     assert live_processes_mentioning(str(tmp_path)) == []
+    assert wait_for(lambda: not alive(int(marker.read_text())), timeout=5)  # the group died, not only ffmpeg
+
+
+def test_raw_frames_argv_keeps_the_safe_invocation(ffmpeg_exe, tmp_path):
+    argv = ffmpeg.extract_command(ffmpeg_exe, tmp_path / "-x.mp4", 11, short_side=256, raw_frames=True)
+    plain = ffmpeg.extract_command(ffmpeg_exe, tmp_path / "-x.mp4", 11, short_side=256)
+    assert argv[-1] == "pipe:1"
+    joined = " ".join(argv)
+    assert "-f yuv4mpegpipe" in joined and "-pix_fmt yuv420p" in joined and "-color_range pc" in joined
+    assert "-q:v" not in argv and "image2" not in argv
+    # Everything before the output options is the ffmpeg encoder's command.
+    cut = argv.index("-filter_complex") + 2
+    assert argv[:cut] == plain[:cut]
 
 
 def test_no_ffmpeg_survives_an_encoder_error(make_clip, config, ffmpeg_exe, tmp_path, monkeypatch):
