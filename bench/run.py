@@ -71,12 +71,14 @@ class Row:
         return self.bytes / self.frames if self.frames else 0.0
 
 
-def ratio(rows: dict[str, Row], ours: str, other: str, per_frame: bool = False) -> float:
+def ratio(rows: dict[str, Row], ours: str, other: str, per_frame: bool = False, cpu: bool = False) -> float:
     """Median over rounds of how many times faster ``ours`` was than
-    ``other`` in the same round (by frames/s with ``per_frame``, else by wall time)."""
+    ``other`` in the same round (by frames/s with ``per_frame``, else by wall
+    time; by CPU seconds with ``cpu``)."""
     a, b = rows[ours], rows[other]
     scale = (a.frames / b.frames) if per_frame and b.frames else 1.0
-    return statistics.median(theirs / mine * scale for mine, theirs in zip(a.seconds, b.seconds))
+    mine_s, theirs_s = (a.cpu, b.cpu) if cpu else (a.seconds, b.seconds)
+    return statistics.median(theirs / mine * scale for mine, theirs in zip(mine_s, theirs_s))
 
 
 def tree_bytes(root: Path) -> int:
@@ -172,14 +174,18 @@ def print_table(name: str, rows: dict[str, Row], loads: list[float]) -> None:
     print(f"\n{name}: medians of {len(some.seconds)} rounds (per-round ratios); "
           f"load average while it ran: median {statistics.median(loads):.1f}, {min(loads):.1f} to {max(loads):.1f}")
     head = (f"  {'contender':<40} {'wall s':>7} {'CPU s':>7} {'frames/s':>9} {'KB/frame':>9} {'luma dB':>8}"
-            f" {'x bound':>8} {'x OpenCV':>9}")
+            f" {'x bound':>8} {'x OpenCV':>9} {'CPU x bound':>12} {'CPU x OpenCV':>13}")
     print(head)
+
+    def against(other: str, width: int, **how) -> str:
+        return f"{ratio(rows, row.key, other, **how):{width}.2f}" if other in rows else f"{'-':>{width}}"
     for row in rows.values():
-        vs_bound = f"{ratio(rows, row.key, 'bound'):8.2f}" if "bound" in rows else f"{'-':>8}"
-        vs_cv = f"{ratio(rows, row.key, 'opencv', per_frame=True):9.2f}" if "opencv" in rows else f"{'-':>9}"
         psnr = f"{row.psnr:8.2f}" if row.psnr is not None else f"{'-':>8}"
         print(f"  {row.label:<40} {row.median:7.2f} {statistics.median(row.cpu):7.2f} {row.fps:9.0f} "
-              f"{row.bytes_per_frame / 1000:9.1f} {psnr} {vs_bound} {vs_cv}")
+              f"{row.bytes_per_frame / 1000:9.1f} {psnr} {against('bound', 8)} {against('opencv', 9, per_frame=True)} "
+              f"{against('bound', 12, cpu=True)} {against('opencv', 13, per_frame=True, cpu=True)}")
+    print("  (x columns: medians of per-round ratios, higher is faster; x OpenCV by frames/s, x bound by time "
+          "for the same clips; CPU x: the same by CPU seconds, which other jobs move less than wall time)")
 
 
 def check_goals(results: dict[str, dict[str, Row]], mem: list[tuple[str, int, float]],
