@@ -351,21 +351,6 @@ class Streaming:
         self.timed_out = threading.Event()
 
 
-# A 340x256 frame is 130 KB of planes: through the default 64 KB pipe, each
-# frame costs ffmpeg and its reader several sleeps and wake-ups.  With 1 MB
-# (Linux's default ceiling for an unprivileged process) ffmpeg can run
-# several frames ahead; PIPE_BYTES is an upper bound, the kernel may give less.
-PIPE_BYTES = 1 << 20
-
-
-def _widen_pipe(pipe) -> None:
-    try:
-        import fcntl
-        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (ImportError, AttributeError, OSError):
-        pass  # not Linux, or a lower limit: the default pipe works, only slower
-
-
 @contextlib.contextmanager
 def stream(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None,
            tail_lines: int = STDERR_TAIL_LINES) -> Iterator[Streaming]:
@@ -379,7 +364,6 @@ def stream(argv: Sequence[str], cwd: Path | None = None, timeout: float | None =
     thousands of errors cannot stall ffmpeg while the block waits on stdout."""
     with tempfile.TemporaryFile() as stderr:
         proc = _start(argv, cwd, stdout=subprocess.PIPE, stderr=stderr)
-        _widen_pipe(proc.stdout)
         running = Streaming(proc)
 
         def expire() -> None:
