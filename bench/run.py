@@ -1,23 +1,32 @@
-"""``make bench``: k400frames against its yardsticks, side by side, in one run.
+"""``make bench``: k400frames (both encoders) against its yardsticks, side by side, in one run.
 
-Two corpora (bench/corpus.py), four contenders (bench/contenders.py), run in
-alternation for ``--rounds`` rounds so that a noisy neighbour hurts them all
-alike.  Prints the median wall seconds, frames/s, output MB and how many times
-faster k400frames is than each, then the memory figure, then the goals.
-Exits 1 when a goal fails (``--no-gate`` to only report).
+Two corpora (bench/corpus.py), the contenders of bench/contenders.py, run in
+alternation for ``--rounds`` rounds after an untimed warm-up round.  Each
+contender's timing starts by deleting its own output of the round before (so
+no contender pays for another's deletions) and ends when its frames are
+written.  The order rotates every round.  Ratios are taken within a round
+and their median over the rounds is reported, so a neighbour's burst that
+slows one round slows both sides of its ratio.  Prints, per corpus and
+contender: median wall seconds, CPU seconds, frames/s, bytes per frame, luma
+PSNR, and the ratios against the bare bound and the OpenCV path; then the
+CPU split per encoder (bench/cpu_split.py), the memory figure and the goals,
+with the machine's load average while it ran.  Exits 1 when a goal fails
+(``--no-gate`` to only report).
 
-Goals (issue 3), as ratios in this one run:
-  (a) k400frames >= 1.0x the bare bound (plain ffmpeg x cores, -frames:v N)
-  (b) k400frames >= 1.0x the mmaction2 OpenCV path in frames/s, with output
-      bytes no larger than OpenCV's
-  (c) k400frames >= 5x the seed's procedure on long videos, > 1x on K400-like
+Goals, as ratios in this one run, for k400frames with its default encoder:
+  (a) >= 1.0x the bare bound (plain ffmpeg x cores, -frames:v N), wall time
+  (b) >= 1.0x the mmaction2 OpenCV path in frames/s, bytes per frame <= OpenCV's
+  (c) >= 5x the seed's procedure on long videos, > 1x on K400-like
   (d) the planning pass's peak RSS < 150 MB for 100 and for 100,000 clips
+  (e) issue 15: >= 1.15x the OpenCV path in frames/s on K400-like clips,
+      bytes per frame <= OpenCV's
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -30,18 +39,25 @@ sys.path.insert(0, str(HERE))
 
 import contenders as field  # noqa: E402  (bench/ is a folder of scripts, not a package)
 import corpus  # noqa: E402
+import cpu_split  # noqa: E402
 import memory  # noqa: E402
 
+from k400frames.config import Config  # noqa: E402
+
 MEMORY_LIMIT_MB = 150
+OPENCV_GOAL = 1.15          # issue 15
+PSNR_CLIPS, PSNR_FRAMES = 4, 30   # the sample of frames the luma PSNR is measured on
 
 
 @dataclasses.dataclass
 class Row:
     key: str
     label: str
-    seconds: list[float] = dataclasses.field(default_factory=list)
+    seconds: list[float] = dataclasses.field(default_factory=list)   # one per timed round
+    cpu: list[float] = dataclasses.field(default_factory=list)
     frames: int = 0
     bytes: int = 0
+    psnr: float | None = None
 
     @property
     def median(self) -> float:
@@ -50,6 +66,20 @@ class Row:
     @property
     def fps(self) -> float:
         return self.frames / self.median
+
+    @property
+    def bytes_per_frame(self) -> float:
+        return self.bytes / self.frames if self.frames else 0.0
+
+
+def ratio(rows: dict[str, Row], ours: str, other: str, per_frame: bool = False, cpu: bool = False) -> float:
+    """Median over rounds of how many times faster ``ours`` was than
+    ``other`` in the same round (by frames/s with ``per_frame``, else by wall
+    time; by CPU seconds with ``cpu``)."""
+    a, b = rows[ours], rows[other]
+    scale = (a.frames / b.frames) if per_frame and b.frames else 1.0
+    mine_s, theirs_s = (a.cpu, b.cpu) if cpu else (a.seconds, b.seconds)
+    return statistics.median(theirs / mine * scale for mine, theirs in zip(mine_s, theirs_s))
 
 
 def tree_bytes(root: Path) -> int:
@@ -64,66 +94,130 @@ def tree_bytes(root: Path) -> int:
     return total
 
 
+def cpu_now() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_corpus(name: str, root: Path, entrants: list[field.Contender], settings: field.Settings,
-               rounds: int, work: Path) -> dict[str, Row]:
+               rounds: int, warmup: int, work: Path, loads: list[float]) -> dict[str, Row]:
     clips = corpus.clips(root)
     rows = {c.key: Row(c.key, c.label) for c in entrants}
     print(f"\n== corpus {name!r}: {len(clips)} clips from {root}", flush=True)
-    for round_no in range(rounds):
+    for round_no in range(warmup + rounds):
+        timed = round_no >= warmup
         # Rotate the order each round so no contender always runs first (cold cache) or last.
         order = entrants[round_no % len(entrants):] + entrants[:round_no % len(entrants)]
         for contender in order:
             out = work / f"{name}-{contender.key}"
-            shutil.rmtree(out, ignore_errors=True)
+            loads.append(os.getloadavg()[0])
+            cpu, started = cpu_now(), time.perf_counter()
+            shutil.rmtree(out, ignore_errors=True)  # its own previous output, inside its own timing
             out.mkdir(parents=True)
-            started = time.perf_counter()
             frames = contender.run(clips, root, out, settings)
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, cpu_now() - cpu
             row = rows[contender.key]
-            row.seconds.append(seconds)
+            if timed:
+                row.seconds.append(seconds)
+                row.cpu.append(cpu)
             row.frames, row.bytes = frames, tree_bytes(out)
-            shutil.rmtree(out, ignore_errors=True)
-            print(f"  round {round_no + 1}/{rounds}  {contender.key:<12} {seconds:7.2f} s", flush=True)
+            what = f"round {round_no + 1 - warmup}/{rounds}" if timed else "warm-up   "
+            print(f"  {what}  {contender.key:<12} {seconds:7.2f} s  cpu {cpu:6.2f} s  load {loads[-1]:5.1f}",
+                  flush=True)
+    # The last outputs are still there: measure their quality, then remove them.
+    measure_psnr(rows, entrants, clips, root, work / name, settings)
+    for contender in entrants:
+        shutil.rmtree(work / f"{name}-{contender.key}", ignore_errors=True)
     return rows
 
 
-def print_table(name: str, rows: dict[str, Row]) -> None:
-    ours = rows["k400frames"]
-    print(f"\n{name}: median of {len(ours.seconds)} rounds")
-    print(f"  {'contender':<36} {'seconds':>8} {'frames':>7} {'frames/s':>9} {'out MB':>8} {'k400frames is':>14}")
+def measure_psnr(rows: dict[str, Row], entrants: list[field.Contender], clips: list[Path], root: Path,
+                 prefix: Path, s: field.Settings) -> None:
+    """Mean luma PSNR of each contender's JPEGs against the frames its encoder
+    was given, on the first PSNR_FRAMES frames of PSNR_CLIPS clips.  The
+    ffmpeg-based contenders share ffmpeg's decoded, scaled frames; the OpenCV
+    path is held against its own decode and resize."""
+    if not field.turbo_available():
+        return  # decoding JPEGs here uses simplejpeg
+    import quality
+    exe = quality.ffmpeg.find_ffmpeg()
+    sample = list(enumerate(clips))[::max(1, len(clips) // PSNR_CLIPS)][:PSNR_CLIPS]
+    refs = {index: [p[0] for p in quality.reference_planes(exe, clip, PSNR_FRAMES)] for index, clip in sample}
+    for contender in entrants:
+        if contender.frame_path is None:
+            continue
+        out = Path(f"{prefix}-{contender.key}")
+        scores = []
+        for index, clip in sample:
+            rel = clip.relative_to(root)
+            ys = refs[index] if contender.key != "opencv" else opencv_luma(clip, PSNR_FRAMES, s)
+            for k, y in enumerate(ys, 1):
+                scores.append(quality.luma_psnr(contender.frame_path(out, rel, index, k).read_bytes(), y))
+        rows[contender.key].psnr = statistics.mean(scores)
+
+
+def opencv_luma(clip: Path, frames: int, s: field.Settings) -> list:
+    """The OpenCV path's own input frames (decoded by OpenCV, resized), as the
+    luma its JPEG encoder computes from BGR (JFIF's full-range BT.601)."""
+    import cv2
+    capture, ys = cv2.VideoCapture(str(clip)), []
+    while len(ys) < frames:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        ys.append(cv2.cvtColor(cv2.resize(frame, (s.width, s.height)), cv2.COLOR_BGR2YCrCb)[:, :, 0])
+    capture.release()
+    return ys
+
+
+def print_table(name: str, rows: dict[str, Row], loads: list[float]) -> None:
+    some = next(iter(rows.values()))
+    print(f"\n{name}: medians of {len(some.seconds)} rounds (per-round ratios); "
+          f"load average while it ran: median {statistics.median(loads):.1f}, {min(loads):.1f} to {max(loads):.1f}")
+    head = (f"  {'contender':<40} {'wall s':>7} {'CPU s':>7} {'frames/s':>9} {'KB/frame':>9} {'luma dB':>8}"
+            f" {'x bound':>8} {'x OpenCV':>9} {'CPU x bound':>12} {'CPU x OpenCV':>13}")
+    print(head)
+
+    def against(other: str, width: int, **how) -> str:
+        return f"{ratio(rows, row.key, other, **how):{width}.2f}" if other in rows else f"{'-':>{width}}"
     for row in rows.values():
-        speedup = row.median / ours.median
-        print(f"  {row.label:<36} {row.median:8.2f} {row.frames:7d} {row.fps:9.0f} {row.bytes / 1e6:8.1f} "
-              f"{speedup:13.2f}x")
+        psnr = f"{row.psnr:8.2f}" if row.psnr is not None else f"{'-':>8}"
+        print(f"  {row.label:<40} {row.median:7.2f} {statistics.median(row.cpu):7.2f} {row.fps:9.0f} "
+              f"{row.bytes_per_frame / 1000:9.1f} {psnr} {against('bound', 8)} {against('opencv', 9, per_frame=True)} "
+              f"{against('bound', 12, cpu=True)} {against('opencv', 13, per_frame=True, cpu=True)}")
+    print("  (x columns: medians of per-round ratios, higher is faster; x OpenCV by frames/s, x bound by time "
+          "for the same clips; CPU x: the same by CPU seconds, which other jobs move less than wall time)")
 
 
-def check_goals(results: dict[str, dict[str, Row]], mem: list[tuple[str, int, float]]) -> list[tuple[str, bool, str]]:
+def check_goals(results: dict[str, dict[str, Row]], mem: list[tuple[str, int, float]],
+                ours: str) -> list[tuple[str, bool, str]]:
     goals = []
     for name, rows in results.items():
-        ours = rows["k400frames"]
+        mine = rows[ours]
         if "bound" in rows:
-            bound = rows["bound"]
-            ratio = bound.median / ours.median
-            overhead = (ours.median - bound.median) / bound.median * 100
-            goals.append((f"(a) {name}: >= 1.0x the bare bound", ratio >= 1.0,
-                          f"{ratio:.2f}x; k400frames costs {overhead:+.1f}% of the bound's wall time"))
-        if "same-argv" in rows:
+            r = ratio(rows, ours, "bound")
+            goals.append((f"(a) {name}: >= 1.0x the bare bound", r >= 1.0,
+                          f"{r:.2f}x; k400frames costs {(1 / r - 1) * 100:+.1f}% of the bound's wall time"))
+        if "same-argv" in rows and ours == "k400frames":
             # The same ffmpeg commands without us: the rest is our own cost.
-            same = rows["same-argv"]
-            overhead = (ours.median - same.median) / same.median * 100
+            overhead = (1 / ratio(rows, ours, "same-argv") - 1) * 100
             goals.append((f"(a) {name}: orchestration + post-processing + padding <= 5% of ffmpeg's time",
                           overhead <= 5.0, f"{overhead:+.1f}% over the same argv run bare"))
         if "opencv" in rows:
             cv = rows["opencv"]
-            ratio = ours.fps / cv.fps
-            goals.append((f"(b) {name}: >= 1.0x OpenCV frames/s, bytes <= OpenCV", ratio >= 1.0 and ours.bytes <= cv.bytes,
-                          f"{ratio:.2f}x frames/s; {ours.bytes / 1e6:.1f} MB vs {cv.bytes / 1e6:.1f} MB"))
+            r = ratio(rows, ours, "opencv", per_frame=True)
+            small = mine.bytes_per_frame <= cv.bytes_per_frame
+            sizes = f"{mine.bytes_per_frame / 1000:.1f} vs {cv.bytes_per_frame / 1000:.1f} KB a frame"
+            goals.append((f"(b) {name}: >= 1.0x OpenCV frames/s, bytes <= OpenCV", r >= 1.0 and small,
+                          f"{r:.2f}x frames/s; {sizes}"))
+            if name == "k400":
+                goals.append((f"(e) {name}: >= {OPENCV_GOAL:.2f}x OpenCV frames/s, bytes <= OpenCV",
+                              r >= OPENCV_GOAL and small, f"{r:.2f}x frames/s; {sizes}"))
         if "seed" in rows:
             need = 5.0 if name == "long" else 1.0
-            ratio = rows["seed"].median / ours.median
-            ok = ratio >= need if name == "long" else ratio > need
-            goals.append((f"(c) {name}: {'>= 5x' if name == 'long' else '> 1x'} the seed procedure", ok,
-                          f"{ratio:.2f}x"))
+            r = ratio(rows, ours, "seed")
+            ok = r >= need if name == "long" else r > need
+            goals.append((f"(c) {name}: {'>= 5x' if name == 'long' else '> 1x'} the seed procedure", ok, f"{r:.2f}x"))
     if mem:
         worst = max(mb for _, _, mb in mem)
         goals.append((f"(d) planning peak RSS < {MEMORY_LIMIT_MB} MB at 100 and 100k clips", worst < MEMORY_LIMIT_MB,
@@ -133,13 +227,19 @@ def check_goals(results: dict[str, dict[str, Row]], mem: list[tuple[str, int, fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per corpus; medians are reported (default 5)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="timed rounds per corpus; medians are reported (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1), so every timed "
+                                                              "round deletes a previous output")
     parser.add_argument("--corpus", default="k400,long", help="comma list of corpora: k400, long")
-    parser.add_argument("--only", default="", help="comma list of contender keys to run (k400frames always runs)")
+    parser.add_argument("--only", default="", help="comma list of contender keys to run (both k400frames "
+                                                   "encoders always run)")
     parser.add_argument("--cache", type=Path, default=HERE.parent / ".bench-cache",
                         help="where corpora and the placeholder tree are built once")
     parser.add_argument("--workers", type=int, default=0, help="k400frames workers (default 0: its own default)")
     parser.add_argument("--pad", default="copy", choices=("copy", "hardlink"), help="k400frames pad method")
+    parser.add_argument("--split-clips", type=int, default=8, help="k400 clips for the CPU split (0 skips it)")
+    parser.add_argument("--split-rounds", type=int, default=3, help="rounds of the CPU split (medians)")
     parser.add_argument("--skip-memory", action="store_true", help="skip goal (d)")
     parser.add_argument("--no-gate", action="store_true", help="report only; exit 0 even when a goal fails")
     args = parser.parse_args(argv)
@@ -147,34 +247,53 @@ def main(argv: list[str] | None = None) -> int:
     settings = field.Settings(workers=args.workers, pad=args.pad)
     entrants = field.contenders()
     if args.only:
-        keep = {"k400frames", *args.only.split(",")}
+        keep = {*field.OURS, *args.only.split(",")}
         entrants = [c for c in entrants if c.key in keep]
     if not field.opencv_available():
-        print("note: OpenCV is not installed (pip install -e '.[bench]'); goal (b) is not measured")
+        print("note: OpenCV is not installed (pip install -e '.[bench]'); goals (b) and (e) are not measured")
+    if not field.turbo_available():
+        print("note: simplejpeg is not installed (pip install -e '.[bench]'); encoder: turbo and PSNR are not measured")
+    default = "turbo" if Config.__dataclass_fields__["encoder"].default == "turbo" else "k400frames"
 
-    print(f"k400frames bench: {os.cpu_count()} CPUs, {args.rounds} rounds, "
-          f"{settings.width}x{settings.height} q:v {settings.quality}, {settings.num_frames} frames per clip")
+    print(f"k400frames bench: {os.cpu_count()} CPUs, {args.rounds} rounds (+{args.warmup} warm-up), "
+          f"{settings.width}x{settings.height} q:v {settings.quality}, {settings.num_frames} frames per clip; "
+          f"load average at start {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     roots = {name: corpus.build(args.cache, name) for name in args.corpus.split(",")}
     work = Path(tempfile.mkdtemp(prefix="k400frames-bench-", dir=args.cache))
-    results = {}
+    results, loads, splits = {}, {}, []
     try:
         for name, root in roots.items():
-            results[name] = run_corpus(name, root, entrants, settings, args.rounds, work)
+            loads[name] = []
+            results[name] = run_corpus(name, root, entrants, settings, args.rounds, args.warmup, work, loads[name])
+        if args.split_clips:
+            split_clips = corpus.clips(corpus.build(args.cache, "k400"))[:args.split_clips]
+            print(f"\n== CPU split: {len(split_clips)} k400 clips, {args.split_rounds} rounds", flush=True)
+            splits = cpu_split.measure(split_clips, settings.num_frames, settings.width, settings.height,
+                                       settings.quality, args.split_rounds, field.turbo_available(),
+                                       field.opencv_available())
         mem = [] if args.skip_memory else memory.measure_fresh(args.cache, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     for name, rows in results.items():
-        print_table(name, rows)
+        print_table(name, rows, loads[name])
+    if splits:
+        cpu_split.print_split(splits, args.split_clips, args.split_rounds)
     if mem:
         print("\norchestrator peak RSS (child process, ru_maxrss)")
         for how, clips, mb in mem:
             print(f"  {how:<30} {clips:>7} clips {mb:7.1f} MB")
 
-    goals = check_goals(results, mem)
-    print("\ngoals")
+    print(f"\nload average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    goals = check_goals(results, mem, default)
+    print(f"\ngoals, for the default encoder ({'turbo' if default == 'turbo' else 'ffmpeg'})")
     for text, ok, detail in goals:
         print(f"  {'PASS' if ok else 'FAIL'}  {text}: {detail}")
+    if "turbo" in next(iter(results.values()), {}):
+        other = "k400frames" if default == "turbo" else "turbo"
+        print(f"\nthe other encoder ({'ffmpeg' if other == 'k400frames' else 'turbo'}), for comparison")
+        for text, ok, detail in check_goals(results, [], other):
+            print(f"  {'pass' if ok else 'fail'}  {text}: {detail}")
     failed = [g for g in goals if not g[1]]
     return 1 if failed and not args.no_gate else 0
 

@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = write_segments(root, work / "segments.csv")
         contenders = {
-            "k400frames": ("k400frames, segments: (one step)", lambda out: run_segments(root, work / "segments.csv", out)),
+            "k400frames": ("k400frames, segments: (one step)",
+                           lambda out: run_segments(root, work / "segments.csv", out)),
             "two-step": ("fast cut (input -ss) + extract", lambda out: run_two_step(root, rows, out, True)),
         }
         if args.kinetics_cut:

@@ -17,12 +17,13 @@ import json
 import os
 import re
 import string
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, MissingExtra
 from .ffmpeg import image2_pattern
 
 # Every extension here is read by a demuxer of ffmpeg.VIDEO_DEMUXERS: camera
@@ -45,6 +46,7 @@ class Config:
     short_side: int | None = None
     square_pixels: bool = True
     jpeg_quality: int = 2
+    encoder: str = "ffmpeg"
     frame_name: str = "frame_{:05d}.jpg"
     workers: int = 0
     annotations: Path | None = None
@@ -68,7 +70,8 @@ class Config:
     OUTPUT_KEYS = ("num_frames", "fps", "size", "short_side", "jpeg_quality", "frame_name", "class_names")
     # Output keys added later: hashed only when not at their default, so
     # trees finished before these keys existed still resume.
-    LATER_OUTPUT_KEYS = {"square_pixels": True, "output": "frames", "sampling": "first", "keep_audio": False}
+    LATER_OUTPUT_KEYS = {"square_pixels": True, "output": "frames", "sampling": "first", "keep_audio": False,
+                         "encoder": "ffmpeg"}
 
     @property
     def worker_count(self) -> int:
@@ -157,6 +160,17 @@ def _jpeg_quality(key: str, value: Any) -> int:
     return value
 
 
+def _encoder(key: str, value: Any) -> str:
+    value = _choice("ffmpeg", "turbo")(key, value)
+    if value == "turbo":
+        from .turbo import load_codec
+        try:
+            load_codec()  # a missing wheel is a config error, before any work
+        except MissingExtra as exc:
+            raise ConfigError(str(exc)) from None  # "encoder 'turbo' needs simplejpeg ..." names the key
+    return value
+
+
 def _frame_name(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{key}: expected a template such as 'frame_{{:05d}}.jpg', got {value!r}")
@@ -228,6 +242,7 @@ _CHECKS = {
     "short_side": _short_side,
     "square_pixels": _bool,
     "jpeg_quality": _jpeg_quality,
+    "encoder": _encoder,
     "frame_name": _frame_name,
     "workers": lambda key, value: _positive_int(key, value, allow_zero=True),
     "annotations": _optional_path,

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import ffmpeg, postprocess, segments, videoout
+from . import ffmpeg, postprocess, segments, turbo, videoout
 from .clips import Clip
 from .config import Config
 from .errors import DiskFull, PreflightError
@@ -204,8 +204,7 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipRes
                                  cwd=work, timeout=cfg.timeout_s)
             else:
                 # One frame more than needed tells a cut clip from one of exactly N.
-                run = segments.run_frames(exe, clip, cfg, frames_dir, cfg.num_frames + 1,
-                                          lambda folder: postprocess.count_frames(folder, cfg.frame_name))
+                run = _decode_frames(exe, clip, cfg, frames_dir, cfg.num_frames + 1)
         except segments.SpanError as exc:
             return failed("span", str(exc))
         if any(words in run.stderr for words in _DISK_FULL_WORDS):
@@ -250,3 +249,34 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipRes
                           bytes=postprocess.folder_bytes(final), damaged=damaged)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _decode_frames(exe: str, clip: Clip, cfg: Config, frames_dir: Path, max_frames: int) -> ffmpeg.FFmpegResult:
+    """Decode ``clip`` into JPEGs in ``frames_dir`` by its decode plan (a span
+    of a segment, uniform picks), encoded by ffmpeg or, with ``encoder:
+    turbo``, by libjpeg-turbo here.  Decodes a second time only when
+    ``uniform`` found the clip shorter than its header said.  Raises
+    :class:`segments.SpanError` for a span outside the video."""
+    plan = segments.decode_plan(clip, cfg.num_frames, cfg.fps, cfg.sampling, exe)
+    while True:
+        argv = ffmpeg.extract_command(exe, clip.source, max_frames, frame_name=cfg.frame_name, fps=cfg.fps,
+                                      size=cfg.size, short_side=cfg.short_side,
+                                      square_pixels=cfg.square_pixels, jpeg_quality=cfg.jpeg_quality,
+                                      seek=plan.seek, duration=plan.duration, select=plan.select,
+                                      raw_frames=cfg.encoder == "turbo")
+        if cfg.encoder == "turbo":  # the same frames, encoded by libjpeg-turbo here
+            run = turbo.encode(argv, frames_dir, cfg.frame_name, cfg.jpeg_quality, timeout=cfg.timeout_s)
+        else:
+            run = ffmpeg.run(argv, cwd=frames_dir, timeout=cfg.timeout_s)
+        if run.returncode != 0 or run.timed_out:
+            return run
+        try:
+            again = segments.replan_short(plan, postprocess.count_frames(frames_dir, cfg.frame_name),
+                                          cfg.num_frames)
+        except postprocess.IncompleteFrames:
+            return run  # the caller counts again and reports it
+        if again is None:
+            return run
+        plan = again
+        shutil.rmtree(frames_dir)
+        frames_dir.mkdir()

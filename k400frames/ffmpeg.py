@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import io
 import logging
 import os
 import re
@@ -23,8 +24,9 @@ import signal
 import string
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 from .errors import FFmpegFailed, FFmpegNotFound
@@ -60,6 +62,15 @@ SCALER_FLAGS: str | None = "bilinear"
 # run used -9% CPU (5.38 -> 4.88 s) and was 1.05x the bare bound on K400-like
 # clips and 1.27x on long videos, where default threads were 0.93x and 1.05x.
 FFMPEG_THREADS: int | None = 1
+
+# Output options for raw frames on a pipe.  Full-range 4:2:0 is what JPEG
+# stores (JFIF's YCbCr is full range) and exactly what the mjpeg encoder is
+# fed (`yuv420p(pc)`), so both encoders start from the same planes; limited-range
+# planes in a JPEG would decode washed out.  yuv4mpegpipe rather than bare
+# rawvideo: its header states the size (with short_side or square pixels
+# ffmpeg computes it from expressions) and the colour range, and each frame
+# starts with a marker, so a reader can check it never loses step.
+RAW_FRAME_OPTIONS: dict[str, str] = {"f": "yuv4mpegpipe", "pix_fmt": "yuv420p", "color_range": "pc"}
 
 STDERR_TAIL_LINES = 12
 
@@ -237,10 +248,12 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name
                     size: tuple[int, int] | None = None, short_side: int | None = None,
                     square_pixels: bool = True, jpeg_quality: int = 2, threads: int | None = None,
                     seek: float | None = None, duration: float | None = None,
-                    select: str | None = None) -> list[str]:
+                    select: str | None = None, raw_frames: bool = False) -> list[str]:
     """argv that decodes the first video stream of ``video`` and writes at most
     ``max_frames`` JPEGs, named by the ``frame_name`` template, into the
-    working directory.
+    working directory.  With ``raw_frames``, the same frames go to stdout
+    instead, unencoded, for :mod:`k400frames.turbo` to encode (see
+    :data:`RAW_FRAME_OPTIONS`).
 
     ``-frames:v`` makes ffmpeg stop decoding once enough frames are out.
     Without ``seek``, frame 1 is the first decoded frame (see
@@ -252,7 +265,7 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name
     import ffmpeg  # ffmpeg-python; imported here so `import k400frames` stays cheap
 
     threads = threads or FFMPEG_THREADS
-    input_options = {"threads": threads} if threads else {}
+    input_options: dict[str, object] = {"threads": threads} if threads else {}
     if seek is not None:
         input_options["ss"] = f"{seek:.6f}"
     if duration is not None:
@@ -263,12 +276,15 @@ def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name
     stream = source["V:0"]
     for name, kwargs in video_filters(fps, size, short_side, square_pixels, select):
         stream = stream.filter(name, **kwargs)
-    output_options = {"frames:v": max_frames, "q:v": jpeg_quality, "f": "image2", **JPEG_ENCODER_OPTIONS}
+    if raw_frames:
+        output_options = {"frames:v": max_frames, **RAW_FRAME_OPTIONS}
+    else:
+        output_options = {"frames:v": max_frames, "q:v": jpeg_quality, "f": "image2", **JPEG_ENCODER_OPTIONS}
     if select:
         output_options["fps_mode"] = "passthrough"  # cfr would copy frames into the gaps select leaves
     if threads:
         output_options["threads"] = threads
-    out = stream.output(image2_pattern(frame_name), **output_options)
+    out = stream.output("pipe:1" if raw_frames else image2_pattern(frame_name), **output_options)
     return from_graph(ffmpeg_exe, out, video, threads=threads)
 
 
@@ -342,7 +358,7 @@ def _die_with_parent_hook():
 _PR_SET_PDEATHSIG = 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _setpriv() -> str | None:
     """util-linux's ``setpriv``, if it can set the parent-death signal."""
     exe = shutil.which("setpriv") if sys.platform.startswith("linux") else None
@@ -356,7 +372,7 @@ def _setpriv() -> str | None:
     return exe if ok else None
 
 
-def _die_with_parent() -> tuple[list[str], object]:
+def _die_with_parent() -> tuple[list[str], Callable[[], None] | None]:
     """(argv prefix, preexec_fn) that give ffmpeg the parent-death signal.
 
     A ``preexec_fn`` makes Python fork the whole process instead of using
@@ -378,12 +394,7 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
     own process group so a timeout or an interrupt can kill it with anything it
     spawned; the ``finally`` guarantees it never outlives this call, and on
     Linux the kernel kills it if this process dies without running it."""
-    log.debug("running: %s", shlex.join(argv))
-    prefix, preexec = _die_with_parent()
-    proc = subprocess.Popen([*prefix, *argv], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec)
-    with _live_lock:
-        _live[proc] = tuple(argv)
+    proc = _start(argv, cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         try:
             _, stderr = proc.communicate(timeout=timeout)
@@ -394,11 +405,79 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
                                 stderr=stderr.decode("utf-8", "replace"))
         return FFmpegResult(proc.returncode, _tail(stderr, tail_lines), stderr=stderr.decode("utf-8", "replace"))
     finally:
-        if proc.poll() is None:
+        _reap(proc)
+
+
+def _start(argv: Sequence[str], cwd: Path | None, stdout, stderr) -> subprocess.Popen:
+    """Start ffmpeg in its own process group, tracked for :func:`kill_all`."""
+    log.debug("running: %s", shlex.join(argv))
+    prefix, preexec = _die_with_parent()
+    proc = subprocess.Popen([*prefix, *argv], cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                            start_new_session=True, preexec_fn=preexec)
+    with _live_lock:
+        _live[proc] = tuple(argv)
+    return proc
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Kill ``proc``'s group if it still runs, wait for it, stop tracking it."""
+    if proc.poll() is None:
+        _kill_group(proc)
+        proc.wait()
+    with _live_lock:
+        _live.pop(proc, None)
+
+
+class Streaming:
+    """An ffmpeg started by :func:`stream`: read its frames from ``stdout``;
+    ``result`` is set once the ``with`` block has ended without an error."""
+
+    def __init__(self, proc: subprocess.Popen):
+        # stdout=PIPE with Popen's default buffering: a BufferedReader (readinto).
+        assert isinstance(proc.stdout, io.BufferedReader)
+        self.stdout = proc.stdout
+        self.result: FFmpegResult | None = None
+        self.timed_out = threading.Event()
+
+
+@contextlib.contextmanager
+def stream(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None,
+           tail_lines: int = STDERR_TAIL_LINES) -> Iterator[Streaming]:
+    """Run ffmpeg with its stdout as a pipe that the ``with`` block reads.
+
+    The guarantees of :func:`run`: its own process group, tracked for
+    :func:`kill_all`, killed with its group ``timeout`` seconds after the start
+    (the block's reads then end early and ``result.timed_out`` is set) or as
+    soon as the block raises, and never alive after the block.  stderr goes
+    to an unnamed temp file, not a pipe, so a damaged video that prints
+    thousands of errors cannot stall ffmpeg while the block waits on stdout."""
+    with tempfile.TemporaryFile() as stderr:
+        proc = _start(argv, cwd, stdout=subprocess.PIPE, stderr=stderr)
+        running = Streaming(proc)
+
+        def expire() -> None:
+            running.timed_out.set()
             _kill_group(proc)
+
+        timer = threading.Timer(timeout, expire) if timeout else None
+        try:
+            if timer:
+                timer.daemon = True
+                timer.start()
+            yield running
+            # Closing our end first: a block that stopped reading early must
+            # not leave ffmpeg blocked on a full pipe while we wait for it.
+            running.stdout.close()
             proc.wait()
-        with _live_lock:
-            _live.pop(proc, None)
+        finally:
+            if timer:
+                timer.cancel()
+            _reap(proc)
+            running.stdout.close()
+        stderr.seek(0)
+        data = stderr.read()
+        running.result = FFmpegResult(proc.returncode, _tail(data, tail_lines), timed_out=running.timed_out.is_set(),
+                                      stderr=data.decode("utf-8", "replace"))
 
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")

@@ -23,12 +23,10 @@ import dataclasses
 import functools
 import math
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable
 
 from . import ffmpeg
 from .clips import Clip, clip_stem, output_class_name, skip_kind
@@ -341,31 +339,6 @@ def replan_short(plan: DecodePlan, decoded: int, wanted: int) -> DecodePlan | No
         return None
     total = uniform_indices(plan.frames, wanted)[decoded - 1] + 1
     return plan_uniform(plan.seek, plan.duration, total, wanted)
-
-
-def run_frames(exe: str, clip: Clip, cfg, frames_dir: Path, max_frames: int,
-               count: Callable[[Path], int]) -> ffmpeg.FFmpegResult:
-    """Decode ``clip`` into JPEGs in ``frames_dir`` by its :func:`decode_plan`,
-    decoding a second time only when ``uniform`` found the clip shorter than
-    its header said.  Raises :class:`SpanError` for a span outside the video."""
-    plan = decode_plan(clip, cfg.num_frames, cfg.fps, cfg.sampling, exe)
-    while True:
-        argv = ffmpeg.extract_command(exe, clip.source, max_frames, frame_name=cfg.frame_name, fps=cfg.fps,
-                                      size=cfg.size, short_side=cfg.short_side,
-                                      square_pixels=cfg.square_pixels, jpeg_quality=cfg.jpeg_quality,
-                                      seek=plan.seek, duration=plan.duration, select=plan.select)
-        run = ffmpeg.run(argv, cwd=frames_dir, timeout=cfg.timeout_s)
-        if run.returncode != 0 or run.timed_out:
-            return run
-        try:
-            again = replan_short(plan, count(frames_dir), cfg.num_frames)
-        except Exception:  # noqa: BLE001 - the caller counts again and reports it
-            return run
-        if again is None:
-            return run
-        plan = again
-        shutil.rmtree(frames_dir)
-        frames_dir.mkdir()
 
 
 # ----------------------------------------------------------------------------

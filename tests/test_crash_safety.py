@@ -17,27 +17,11 @@ from k400frames.errors import ConfigChanged
 from k400frames.records import record_file
 from k400frames.runner import run_extract
 
-from helpers import frame_files, run_cli, wait_for
+from helpers import frame_files, live_processes_mentioning, run_cli, wait_for
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def live_processes_mentioning(text: str) -> list[int]:
-    """PIDs (not zombies) whose command line contains ``text``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 

@@ -11,6 +11,8 @@ from k400frames import ffmpeg
 from k400frames.errors import FFmpegFailed, FFmpegNotFound, K400Error
 from k400frames.synth import make_video
 
+from helpers import alive
+
 
 def argv_for(**kwargs):
     return ffmpeg.extract_command("/opt/ff/ffmpeg", "/data/tai chi/--uWuXty1jw_000010_000020.mp4", 301, **kwargs)
@@ -147,14 +149,6 @@ def test_run_timeout_kills_the_process_group(tmp_path):
         time.sleep(0.02)
     assert not alive(child)  # the grandchild died with its group
 
-
-def alive(pid: int) -> bool:
-    """True for a running process (a zombie awaiting its reaper counts as dead)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.parametrize("template, pattern", [
