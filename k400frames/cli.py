@@ -113,6 +113,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
         summary = run_extract(cfg, shard=shard, overwrite=args.overwrite, retry_failed=args.retry_failed,
                               progress=progress)
     print(format_summary(summary))
+    if summary.failed:
+        print("retry: fix those clips, then rerun with --retry-failed to redo only them")
     return summary.exit_code
 
 

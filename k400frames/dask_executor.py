@@ -155,7 +155,7 @@ class DaskTask:
                 raise
             return ClipResult(clip.rel, str(clip.source), ok=False, stage="worker",
                               reason=f"the Dask worker running this clip died, on every try ({exc}); "
-                                     f"often out of memory: check the worker logs, then rerun with --retry-failed")
+                                     f"often out of memory: check the worker logs, then retry the failed clips")
 
     def cancel(self) -> None:
         self.future.cancel()

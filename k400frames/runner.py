@@ -89,7 +89,7 @@ def format_summary(summary: Summary) -> str:
     if summary.annotations:
         lines.append(f"annotations: copied to {summary.annotations}")
     if summary.failed:
-        lines.append(f"failures: {summary.failures}  (rerun with --retry-failed after fixing them)")
+        lines.append(f"failures: {summary.failures}")
     if summary.disk_full:
         lines.append(f"stopped: {summary.disk_full}; free some space and rerun to resume")
     if summary.error:
