@@ -124,17 +124,29 @@ def find_damage(stderr: str) -> tuple[str, int, str]:
     return kind, count, first
 
 
-def damage_reason(kind: str, count: int, first: str, decoded: int, header: ffmpeg.Header | None,
-                  rate: float | None) -> str:
-    """The line a user reads for a damaged clip."""
+def damage_reason(kind: str, count: int, first: str, decoded: int, promised: int | None) -> str:
+    """The line a user reads for a damaged clip; ``promised``: the frames its
+    header promises (for a span, within the span), None when unknown."""
     if kind == "truncated":
-        rate = rate or (header.fps if header else None)
-        if header and header.duration and rate:
-            promised = round(header.duration * rate)
+        if promised:
             return (f"truncated: {decoded} of the {promised} frames its header promises decoded "
                     f"(ffmpeg: {first})")
         return f"truncated: the file ends early after {decoded} frames (ffmpeg: {first})"
     return f"decode errors: {count}, first: {first}"
+
+
+def promised_frames(clip: Clip, cfg: Config, exe: str) -> int | None:
+    """Frames the header says this clip (or its span) has at the output rate,
+    to compare with the frames decoded; None where that count would mislead
+    (``uniform`` keeps picks, not every frame) or the header says nothing."""
+    if cfg.sampling != "first":
+        return None
+    header = segments.probe(exe, clip.source)  # cached: a span's plan may have read it already
+    rate = cfg.fps or header.fps
+    length = header.duration - header.video_offset if header.duration else None
+    if length is not None and clip.start is not None and clip.end is not None:
+        length = min(clip.end, length) - clip.start
+    return round(length * rate) if length and rate else None
 
 
 def final_folder(cfg: Config, clip: Clip) -> Path:
@@ -224,9 +236,9 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, started: float) -> ClipRes
         damaged = ""
         kind, errors, first = find_damage(run.stderr)
         if kind:
-            # Only a damaged clip pays for a second look at its header.
-            header = ffmpeg.probe_header(exe, clip.source) if kind == "truncated" else None
-            damaged = damage_reason(kind, errors, first, count, header, cfg.fps)
+            # Only a truncated clip pays for a look at its header.
+            promised = promised_frames(clip, cfg, exe) if kind == "truncated" else None
+            damaged = damage_reason(kind, errors, first, count, promised)
             if cfg.damaged == "fail":
                 return failed("damaged", damaged + "; set damaged: keep to extract such clips anyway", run,
                               damaged=damaged)
@@ -268,8 +280,8 @@ def _decode_frames(exe: str, clip: Clip, cfg: Config, frames_dir: Path, max_fram
             run = turbo.encode(argv, frames_dir, cfg.frame_name, cfg.jpeg_quality, timeout=cfg.timeout_s)
         else:
             run = ffmpeg.run(argv, cwd=frames_dir, timeout=cfg.timeout_s)
-        if run.returncode != 0 or run.timed_out:
-            return run
+        if run.returncode != 0 or run.timed_out or plan.select is None:
+            return run  # only uniform picks can call for a second decode
         try:
             again = segments.replan_short(plan, postprocess.count_frames(frames_dir, cfg.frame_name),
                                           cfg.num_frames)

@@ -221,9 +221,8 @@ def _stop_when_asked(stop: threading.Event, finished: threading.Event) -> None:
     while not stop.wait(0.1):
         if finished.is_set():
             return
-    while not finished.is_set():
-        _stop_now()
-        finished.wait(0.2)
+    _stop_now()
+    _kill_until(finished)
 
 
 def _close_executor(executor) -> None:

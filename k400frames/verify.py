@@ -132,10 +132,11 @@ def _decode_command(exe: str, pattern: str) -> list[str]:
                           "-xerror", "-f", "null", "-")
 
 
-def _decode_clean(exe: str, pattern: str, timeout: float) -> tuple[bool, str]:
-    # At loglevel error a damaged JPEG can still exit 0 (the decoder conceals
-    # it and says "overread"), so any error output counts as a failure.
-    result = ffmpeg.run(_decode_command(exe, pattern), timeout=timeout)
+def decodes_clean(argv: Sequence[str], timeout: float) -> tuple[bool, str]:
+    """Run a decode-to-null ``argv``: (clean, the last error line).  At
+    loglevel error a damaged file can still exit 0 (the decoder conceals it
+    and says "overread"), so any error output counts as a failure."""
+    result = ffmpeg.run(argv, timeout=timeout)
     message = result.stderr_tail.strip()
     if result.timed_out:
         return False, f"ffmpeg timed out after {timeout:g}s"
@@ -149,12 +150,12 @@ def deep_decode(files: Sequence[Path], ffmpeg_exe: str, timeout: float = 600.0) 
     work = Path(tempfile.mkdtemp(prefix="k400frames-verify-"))
     try:
         pattern = link_sequence(files, work)
-        clean, _ = _decode_clean(ffmpeg_exe, pattern, timeout)
+        clean, _ = decodes_clean(_decode_command(ffmpeg_exe, pattern), timeout)
         if clean:
             return []
         bad = []
         for index, path in enumerate(files, 1):
-            ok, message = _decode_clean(ffmpeg_exe, str(work / f"{index:06d}.jpg"), timeout)
+            ok, message = decodes_clean(_decode_command(ffmpeg_exe, str(work / f"{index:06d}.jpg")), timeout)
             if not ok:
                 bad.append((path.name, message or "ffmpeg could not decode it"))
         return bad or [("(clip)", "ffmpeg failed on the sequence but on no single frame")]
@@ -269,6 +270,15 @@ def damaged_clips(frames: Path) -> tuple[list[tuple[str, str]], list[tuple[str, 
     return sorted(kept.items()), sorted(refused.items())
 
 
+def _add_damaged(report: VerifyReport, frames: Path, on_disk: set[str], videos: bool = False) -> None:
+    """List the damaged clips the run records name: kept ones on disk, refused
+    ones not.  For a video tree, a clip is on disk as ``<class>/<clip>.mp4``."""
+    kept, refused = damaged_clips(frames)
+    present = (lambda rel: (frames / f"{rel}.mp4").is_file()) if videos else (lambda rel: rel in on_disk)
+    report.damaged = [(rel, reason) for rel, reason in kept if present(rel)]
+    report.damaged_failed = [(rel, reason) for rel, reason in refused if not present(rel)]
+
+
 def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.jpg", *,
                 csv: Path | None = None, deep: bool = False, ffmpeg_exe: str | None = None,
                 workers: int | None = None, progress=None) -> VerifyReport:
@@ -287,7 +297,9 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
                           csv=Path(csv) if csv else None)
     from .videoout import holds_videos, verify_videos
     if holds_videos(frames):  # an output: video tree: <class>/<clip>.mp4
-        return verify_videos(report, deep=deep, ffmpeg_exe=ffmpeg_exe)
+        report = verify_videos(report, deep=deep, ffmpeg_exe=ffmpeg_exe)
+        _add_damaged(report, frames, {p.rel for p in report.problems}, videos=True)
+        return report
     pairs, stray = scan_tree(frames)
     if deep:
         ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
@@ -316,10 +328,7 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
         if progress is not None:
             progress.close()
     report.problems.extend(stray)
-    on_disk = {f"{c}/{k}" for c, k in pairs}
-    kept, refused = damaged_clips(frames)
-    report.damaged = [(rel, reason) for rel, reason in kept if rel in on_disk]
-    report.damaged_failed = [(rel, reason) for rel, reason in refused if rel not in on_disk]
+    _add_damaged(report, frames, {f"{c}/{k}" for c, k in pairs})
     if csv is not None:
         report.csv_rows, report.missing, report.unexpected = join_csv(pairs, Path(csv))
     return report

@@ -188,13 +188,10 @@ def holds_videos(split: Path) -> bool:
 
 def _decodes_clean(exe: str, path: Path, timeout: float) -> str | None:
     """None when ffmpeg decodes every frame of ``path`` without a word, else why not."""
+    from .verify import decodes_clean
     argv = ffmpeg.command(exe, "-i", ffmpeg.file_url(path), "-map", "0:V:0", "-xerror", "-f", "null", "-")
-    result = ffmpeg.run(argv, timeout=timeout)
-    if result.timed_out:
-        return f"ffmpeg timed out after {timeout:g}s"
-    if result.returncode != 0 or result.stderr_tail.strip():
-        return (result.stderr_tail.strip().splitlines() or ["ffmpeg failed"])[-1]
-    return None
+    clean, message = decodes_clean(argv, timeout)
+    return None if clean else (message or "ffmpeg failed")
 
 
 def verify_videos(report, *, deep: bool = False, ffmpeg_exe: str | None = None, timeout: float = 600.0):

@@ -320,3 +320,19 @@ def test_videos_are_found_at_any_depth_once_and_twins_collide(tmp_path):
     assert clips["one_000000_000001"].problem is None and clips["two_000000_000001"].problem is None
     stage, reason = clips["twin_000000_000001"].problem
     assert stage == "collision" and "x/twin.mp4" in reason and "y/twin.webm" in reason
+
+
+def test_a_truncated_video_names_the_frames_its_span_promises(tmp_path, ffmpeg_exe):
+    """The promise is the span's, not the whole long video's."""
+    good = tmp_path / "whole.mp4"
+    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=30:duration=20", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", "-g", "30", "-movflags", "+faststart", str(good)], check=True)
+    cut = tmp_path / "src" / "long_download.mp4"
+    cut.parent.mkdir(parents=True)
+    cut.write_bytes(good.read_bytes()[:int(good.stat().st_size * 0.25)])  # about 5 s of 20 survive
+    cfg = seg_config(tmp_path, [("walk", "long_download", "2", "8", "train")], num_frames=300)
+    summary = run_extract(cfg)
+    assert (summary.done, summary.failed, summary.damaged_failed) == (0, 1, 1)
+    reason = json.loads(record_file(cfg.target, "failures").read_text())["reason"]
+    assert reason.startswith("truncated: ") and "of the 180 frames its header promises decoded" in reason
