@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
+from . import libc
 from .errors import FFmpegFailed, FFmpegNotFound
 
 log = logging.getLogger(__name__)
@@ -326,24 +327,13 @@ def _tail(data: bytes, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-@functools.cache
-def _prctl():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
 def _die_with_parent_hook():
     """A ``preexec_fn`` that has the kernel SIGKILL ffmpeg when the thread that
     started it dies (Linux only; None elsewhere).  ``finally`` cannot run in a
     process killed with SIGKILL (the OOM killer, or a Dask worker killed by
     its nanny), and without this its ffmpeg would run on as an orphan.  The
     starting thread waits for ffmpeg, so it cannot exit first by accident."""
-    prctl = _prctl()
+    prctl = libc.function("prctl")
     if prctl is None:
         return None
     parent = os.getpid()

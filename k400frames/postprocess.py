@@ -9,12 +9,11 @@ at its final name is always complete.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import shutil
-import sys
 from pathlib import Path
 
+from . import libc
 from .errors import raise_if_disk_full
 
 
@@ -93,21 +92,9 @@ def _fsync_path(path: Path | str) -> None:
         os.close(fd)
 
 
-@functools.cache
-def _libc_syncfs():
-    """Linux's ``syncfs(2)``, or None where there is none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-        return ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-
-
 def _syncfs(folder: Path) -> bool:
     """Flush the whole filesystem that holds ``folder``; False where syncfs is missing."""
-    syncfs = _libc_syncfs()
+    syncfs = libc.function("syncfs")
     if syncfs is None:
         return False
     fd = os.open(folder, os.O_RDONLY)

@@ -354,7 +354,7 @@ def test_durable_flushes_frames_and_folders_before_the_manifest_row(clips, confi
     page cache holds, so what is tested is the order that makes power loss
     safe, on a real run: each clip's frames and folder are flushed before
     its rename, and the rename before its manifest row is written."""
-    from k400frames import postprocess, records
+    from k400frames import libc, postprocess, records
     events = []
     real_fsync, real_syncfs, real_write = os.fsync, postprocess._syncfs, records.RecordWriter.write
 
@@ -375,7 +375,8 @@ def test_durable_flushes_frames_and_folders_before_the_manifest_row(clips, confi
     monkeypatch.setattr(postprocess, "_syncfs", syncfs)
     monkeypatch.setattr(records.RecordWriter, "write", write)
     if how != "syncfs":
-        monkeypatch.setattr(postprocess, "_libc_syncfs", lambda: None)  # as on a system without syncfs
+        real_function = libc.function  # as on a system without syncfs
+        monkeypatch.setattr(libc, "function", lambda name: None if name == "syncfs" else real_function(name))
     cfg = config(num_frames=12, durable=True)  # 12 frames: some clips are padded with copies
     assert run_extract(cfg).done == len(clips)
     rows = [i for i, e in enumerate(events) if e[0] == "row" and "manifest" in e[1]]
