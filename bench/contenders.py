@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Callable
 
 from k400frames import ffmpeg as kff
+from k400frames.clip import codec
 from k400frames.config import make_config
-from k400frames.runner import run_extract
+from k400frames.run.runner import run_extract
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +79,7 @@ def bound_argv(exe: str, clip: Path, s: Settings) -> list[str]:
     scale = f"scale={s.width}:{s.height}"
     if kff.SCALER_FLAGS:
         scale += f":flags={kff.SCALER_FLAGS}"
-    encoder = [arg for key, value in kff.JPEG_ENCODER_OPTIONS.items() for arg in (f"-{key}", str(value))]
+    encoder = [arg for key, value in codec.FFMPEG_ENCODER_OPTIONS.items() for arg in (f"-{key}", str(value))]
     return [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{clip}", "-vf", scale,
             "-frames:v", str(s.num_frames), "-q:v", str(s.quality), *encoder, "%06d.jpg"]
 
@@ -88,7 +89,7 @@ def same_argv(exe: str, clip: Path, s: Settings) -> list[str]:
     encoder, safety flags), asking for N frames: what is left between this and
     k400frames is our orchestration, post-processing and padding."""
     return kff.extract_command(exe, clip, s.num_frames, frame_name="{:06d}.jpg",
-                               size=(s.width, s.height), jpeg_quality=s.quality)
+                               size=(s.width, s.height), encoder_options=codec.ffmpeg_output_options(s.quality))
 
 
 def run_bound(clips: list[Path], source: Path, out: Path, s: Settings, argv=bound_argv) -> int:

@@ -26,7 +26,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from k400frames import ffmpeg, turbo
+from k400frames import ffmpeg
+from k400frames.clip import codec, turbo
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -44,7 +45,7 @@ def _measure(fn) -> float:
 
 def _argv(exe: str, clip: Path, n: int, width: int, height: int, quality: int, *, raw: bool) -> list[str]:
     return ffmpeg.extract_command(exe, clip, n, frame_name="{:05d}.jpg", size=(width, height),
-                                  jpeg_quality=quality, raw_frames=raw)
+                                  encoder_options=codec.ffmpeg_output_options(quality), raw_frames=raw)
 
 
 def _to_null(argv: list[str], encode_mjpeg: bool = False, quality: int = 2) -> list[str]:
@@ -55,7 +56,7 @@ def _to_null(argv: list[str], encode_mjpeg: bool = False, quality: int = 2) -> l
     codec = []
     if encode_mjpeg:
         codec = ["-c:v", "mjpeg", "-q:v", str(quality)]
-        for key, value in ffmpeg.JPEG_ENCODER_OPTIONS.items():
+        for key, value in codec.FFMPEG_ENCODER_OPTIONS.items():
             codec += [f"-{key}", str(value)]
     argv[at:at + 1] = [*codec, "-f", "null", "-"]
     fmt = argv.index("yuv4mpegpipe")

@@ -40,9 +40,9 @@ sys.path.insert(0, str(HERE))
 
 from corpus import build, clips  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
-from k400frames import runner  # noqa: E402
 from k400frames.config import make_config  # noqa: E402
-from k400frames.dask_executor import dask_environment  # noqa: E402
+from k400frames.run import runner  # noqa: E402
+from k400frames.run.dask import dask_environment  # noqa: E402
 
 KINETICS = {"Kinetics-400": 254_380, "Kinetics-700": 650_000}
 

@@ -43,7 +43,7 @@ CLIP = "class_1/clip01_000007_000017.mp4"  # 456x256, 25 fps, 250 frames
 _TURBO = """
 import sys
 sys.path.insert(0, {root!r})
-from k400frames import turbo
+from k400frames.clip import turbo
 import simplejpeg
 if len(sys.argv) > 1:
     quality = turbo.LIBJPEG_QUALITY[2]

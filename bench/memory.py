@@ -25,7 +25,7 @@ CLASSES = 400
 _PLAN_SNIPPET = """
 import sys
 from k400frames.config import make_config
-from k400frames.plan import Resume, plan
+from k400frames.run.preflight import Resume, plan
 cfg = make_config({"source": sys.argv[1], "target": sys.argv[2]})
 Resume.load(cfg)
 print(sum(1 for _ in plan(cfg, None)))
@@ -61,7 +61,7 @@ def peak_rss_mb(argv: list[str]) -> tuple[float, str]:
 
 
 def has_dry_run() -> bool:
-    return importlib.util.find_spec("k400frames.dryrun") is not None
+    return importlib.util.find_spec("k400frames.run.dryrun") is not None
 
 
 def measure(cache: Path, sizes=(100, 100_000), work: Path | None = None) -> list[tuple[str, int, float]]:

@@ -26,7 +26,8 @@ import corpus  # noqa: E402
 import numpy as np  # noqa: E402
 import simplejpeg  # noqa: E402
 
-from k400frames import ffmpeg, turbo  # noqa: E402
+from k400frames import ffmpeg  # noqa: E402
+from k400frames.clip import codec, turbo  # noqa: E402
 
 WIDTH, HEIGHT = 340, 256
 
@@ -52,7 +53,7 @@ def ffmpeg_jpegs(exe: str, clip: Path, frames: int, q: int) -> list[bytes]:
     """k400frames's ffmpeg-encoder JPEGs of the same frames at ``-q:v q``."""
     with tempfile.TemporaryDirectory() as folder:
         argv = ffmpeg.extract_command(exe, clip, frames, frame_name="{:05d}.jpg", size=(WIDTH, HEIGHT),
-                                      jpeg_quality=q)
+                                      encoder_options=codec.ffmpeg_output_options(q))
         result = ffmpeg.run(argv, cwd=Path(folder), timeout=300)
         if result.returncode != 0:
             raise RuntimeError(result.stderr_tail)

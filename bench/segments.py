@@ -38,7 +38,7 @@ import corpus  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 from k400frames.config import make_config  # noqa: E402
 from k400frames.ffmpeg import find_ffmpeg, probe_duration  # noqa: E402
-from k400frames.runner import run_extract  # noqa: E402
+from k400frames.run.runner import run_extract  # noqa: E402
 
 SPAN_S = 10
 SPANS_PER_VIDEO = 3

@@ -1,6 +1,6 @@
 """k400frames: Kinetics-format video folders -> exactly-N frame folders.
 
-The Python API (see the README's "Python API")::
+The Python API (see the README's "Python API" and docs/guides/python-api.md)::
 
     import k400frames
     cfg = k400frames.load_config("configs/tiny_k400_train.yaml", {"workers": 4})
@@ -18,24 +18,25 @@ import logging
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it: the one table to edit when a
-# module moves.  No name may equal a submodule's (``extract``, ``verify``,
-# ``preview``, ...): importing that submodule would replace the function.
+# module moves.  No name may equal a submodule's (``config``, ``run``,
+# ``tools``, ...): importing that submodule would replace the export.
 _EXPORTS = {
     # configs
     "Config": "config", "load_config": "config", "make_config": "config",
     # extracting a split
-    "run_extract": "runner", "Summary": "runner", "format_summary": "runner",
-    "dry_run": "dryrun", "BarProgress": "progress", "LineProgress": "progress",
+    "run_extract": "run.runner", "Summary": "run.runner", "format_summary": "run.runner",
+    "dry_run": "run.dryrun", "BarProgress": "run.progress", "LineProgress": "run.progress",
+    "RunContext": "clip.context",
     # checking, annotating, listing, looking
-    "verify_tree": "verify", "VerifyReport": "verify", "format_report": "verify",
-    "annotate_videos": "annotate", "write_annotations": "annotate", "AnnotateResult": "annotate",
-    "write_lists": "lists", "LIST_FORMATS": "lists",
-    "make_preview": "preview", "Preview": "preview",
+    "verify_tree": "tools.verify", "VerifyReport": "tools.verify", "format_report": "tools.verify",
+    "annotate_videos": "tools.annotate", "write_annotations": "tools.annotate", "AnnotateResult": "tools.annotate",
+    "write_lists": "tools.lists", "LIST_FORMATS": "tools.lists",
+    "make_preview": "tools.preview", "Preview": "tools.preview",
     "find_ffmpeg": "ffmpeg",
     # errors: every one a user can cause and fix is a K400Error
     "K400Error": "errors", "ConfigError": "errors", "PreflightError": "errors", "ConfigChanged": "errors",
     "DiskFull": "errors", "FFmpegNotFound": "errors", "MissingExtra": "errors",
-    "AnnotationError": "errors", "ListFormatError": "errors", "PreviewError": "preview",
+    "AnnotationError": "errors", "ListFormatError": "errors", "PreviewError": "errors",
 }
 # Exported under another name than the module's own.
 _RENAMED = {"annotate_videos": "annotate"}

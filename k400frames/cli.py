@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import Config, load_config, parse_overrides, read_yaml
+from .config import SCHEMA, Config, load_config, parse_overrides, read_yaml
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, K400Error
 from .words import plural
 
@@ -70,8 +70,7 @@ class _Interrupts:
     def __call__(self, signum, frame) -> None:
         self.count += 1
         if self.count > 1:
-            from . import ffmpeg
-            ffmpeg.kill_all()
+            # ffmpeg has the parent-death signal: it dies with this process.
             os._exit(EXIT_INTERRUPTED)
         raise KeyboardInterrupt
 
@@ -89,7 +88,7 @@ def _signals_as_interrupts():
 
 def _warn_if_running(target: Path) -> None:
     """verify and lists still work beside a run, but say that the tree is moving."""
-    from .lock import live_holders
+    from .run.lock import live_holders
     holders = live_holders(target)
     if holders:
         log.warning("a run is in progress on %s (%s): its clips are not all there yet",
@@ -101,8 +100,8 @@ def _warn_if_running(target: Path) -> None:
 # ----------------------------------------------------------------------------
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from .progress import make_progress
-    from .runner import format_summary, run_extract
+    from .run.progress import make_progress
+    from .run.runner import format_summary, run_extract
 
     cfg = config_from_args(args)
     shard = parse_shard(args.shard)
@@ -119,7 +118,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_dry_run(cfg: Config, shard: tuple[int, int] | None, args: argparse.Namespace) -> int:
-    from .dryrun import dry_run, format_dry_run
+    from .run.dryrun import dry_run, format_dry_run
 
     # The dry run refuses what the real run refuses (same errors, raised
     # from the shared preflight); a run in progress is only reported, since
@@ -134,8 +133,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from .config import check_frame_name
     from .ffmpeg import find_ffmpeg
-    from .progress import make_progress
-    from .verify import format_report, verify_tree
+    from .run.progress import make_progress
+    from .tools.verify import format_report, verify_tree
 
     from_config = bool(args.config or args.set)
     if from_config and args.frames:
@@ -164,7 +163,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    from .annotate import annotate, write_annotations
+    from .tools.annotate import annotate, write_annotations
 
     if bool(args.source) == bool(args.segments):
         raise ConfigError("annotate: give a source folder or --segments CSV (one of the two)")
@@ -188,7 +187,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
 
 def cmd_annotate_segments(args: argparse.Namespace) -> int:
-    from .segments import split_segments
+    from .tools.annotate import split_segments
 
     result = split_segments(Path(args.segments), Path(args.out_dir), val_fraction=args.val_fraction, seed=args.seed)
     print(f"train: {result.train_csv} ({result.train} segments)")
@@ -200,7 +199,7 @@ def cmd_annotate_segments(args: argparse.Namespace) -> int:
 
 
 def cmd_lists(args: argparse.Namespace) -> int:
-    from .lists import write_lists
+    from .tools.lists import write_lists
 
     cfg = config_from_args(args, needs_source=False)
     _warn_if_running(cfg.target)
@@ -228,7 +227,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
 def cmd_preview(args: argparse.Namespace) -> int:
     from .config import check_frame_name
     from .ffmpeg import find_ffmpeg
-    from .preview import PreviewError, make_preview, parse_grid
+    from .tools.preview import PreviewError, make_preview, parse_grid
 
     # A preview reads only these keys, so a config file need not be a whole one.
     overrides = parse_overrides(args.set or [])
@@ -258,7 +257,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .tools.demo import run_demo
     return run_demo(Path(args.dir), quiet=args.quiet, report=print)
 
 
@@ -279,7 +278,14 @@ def _add_config_args(parser: argparse.ArgumentParser, required: bool = True) -> 
                         help="override a config key, e.g. --set num_frames=64 (repeatable)")
 
 
+def _choices(key: str) -> tuple[str, ...]:
+    """The values the config schema allows for ``key``: one source for both."""
+    return next(f.metadata["choices"] for f in SCHEMA if f.name == key)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .tools.lists import LIST_FORMATS
+
     parser = argparse.ArgumentParser(prog="k400frames",
                                      description="Turn Kinetics-format video folders into frame folders.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -298,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="redo clips even if finished, also with new settings")
     p.add_argument("--retry-failed", action="store_true", help="only re-attempt the clips recorded as failed")
     p.add_argument("--shard", metavar="K/N", help="only this shard of the clips (job arrays); 0 <= K < N")
-    p.add_argument("--executor", choices=("local", "dask"), help="override the config's executor")
+    p.add_argument("--executor", choices=_choices("executor"), help="override the config's executor")
     p.add_argument("--dry-run", action="store_true",
                    help="write nothing: list clips done and to do, estimate bytes and inodes against free space")
     p.set_defaults(func=cmd_extract)
@@ -323,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, metavar="DIR", help="where to write train.csv and val.csv")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of each class for val (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split seed; same seed, same split (default 0)")
-    p.add_argument("--class-names", choices=("keep", "underscore"), default="keep",
+    p.add_argument("--class-names", choices=_choices("class_names"), default="keep",
                    help="labels as folder names (keep) or with spaces as underscores")
     p.set_defaults(func=cmd_annotate)
 
@@ -331,8 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                        parents=[common])
     _add_config_args(p, required=False)
     p.add_argument("--format", required=True,
-                   choices=("mmaction2", "paddlevideo", "videomae", "videomae-pretrain", "pytorchvideo", "slowfast",
-                            "all"),
+                   choices=(*LIST_FORMATS, "all"),
                    help="the framework whose loader reads the list; all: every one that reads this split "
                         "(frames or videos); also writes labels.txt and lists.md, the config keys to paste")
     p.set_defaults(func=cmd_lists)

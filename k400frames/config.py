@@ -1,30 +1,37 @@
-"""YAML config -> validated, frozen :class:`Config`.
+"""YAML config -> validated, frozen :class:`Config`, and the one schema table.
 
-Every key has a default here, so a config file only needs ``source`` and
-``target``.  Unknown keys and impossible values are rejected with the key's
-name, because a typo such as ``num_frame: 64`` silently ignored would cost a
-user a whole Kinetics run.
+Every key is one field of :class:`Config`, declared with :func:`key`: its
+default, its check, one line of documentation, and whether it changes the
+bytes written (and so the resume fingerprint).  Loading, the ``--set``
+overrides, the CLI's choices, the ``ConfigChanged`` message and the generated
+reference (docs/reference/config.md) all read that table; nothing else lists
+the keys.
 
-Relative paths (``source``, ``target``, ``annotations``) resolve against the
-current working directory, the same way ``--set source=...`` does on the
-command line; ``make extract-*`` runs from the project root.
+Unknown keys and impossible values are rejected with the key's name, because
+a typo such as ``num_frame: 64`` silently ignored would cost a user a whole
+Kinetics run.  Relative paths (``source``, ``target``, ``annotations``,
+``segments``) resolve against the current working directory, the same way
+``--set source=...`` does on the command line; ``make extract-*`` runs from
+the project root.
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .clip.outputs import OUTPUTS
 from .errors import ConfigError, MissingExtra
-from .ffmpeg import image2_pattern
+from .ffmpeg.argv import image2_pattern
 
 # Every extension here is read by a demuxer of ffmpeg.VIDEO_DEMUXERS: camera
 # and broadcast recordings (.mts, .m2ts, .ts), DVD rips (.vob), Windows (.wmv,
@@ -32,73 +39,14 @@ from .ffmpeg import image2_pattern
 DEFAULT_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".3gp", ".3g2",
                       ".ts", ".mts", ".m2ts", ".vob", ".wmv", ".asf", ".ogv")
 
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Everything one extraction run needs.  Build it with :func:`load_config`
-    or :func:`make_config`; both validate."""
-
-    source: Path
-    target: Path
-    num_frames: int = 300
-    fps: float | None = None
-    size: tuple[int, int] | None = None
-    short_side: int | None = None
-    square_pixels: bool = True
-    jpeg_quality: int = 2
-    encoder: str = "ffmpeg"
-    frame_name: str = "frame_{:05d}.jpg"
-    workers: int = 0
-    annotations: Path | None = None
-    only_annotated: bool = False
-    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
-    ffmpeg: str | None = None
-    timeout_s: float = 600.0
-    pad: str = "copy"
-    class_names: str = "keep"
-    damaged: str = "fail"
-    executor: str = "local"
-    dask_scheduler: str | None = None
-    segments: Path | None = None
-    output: str = "frames"
-    sampling: str = "first"
-    keep_audio: bool = False
-    # Flush each clip to disk before its manifest row (power-loss safety; README, "Power loss").
-    durable: bool = False
-
-    # Keys whose value changes the bytes written; resume refuses to mix them.
-    OUTPUT_KEYS = ("num_frames", "fps", "size", "short_side", "jpeg_quality", "frame_name", "class_names")
-    # Output keys added later: hashed only when not at their default, so
-    # trees finished before these keys existed still resume.
-    LATER_OUTPUT_KEYS = {"square_pixels": True, "output": "frames", "sampling": "first", "keep_audio": False,
-                         "encoder": "ffmpeg"}
-
-    @property
-    def worker_count(self) -> int:
-        # The CPUs this process may use: under SLURM or a container that is
-        # fewer than the machine's cores that os.cpu_count() reports.
-        if self.workers:
-            return self.workers
-        try:
-            return len(os.sched_getaffinity(0)) or 1
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
-
-    def frame_filename(self, index: int) -> str:
-        """Name of the 1-based frame ``index``."""
-        return self.frame_name.format(index)
-
-    def output_hash(self) -> str:
-        """Short hash of the output-affecting keys, stored in the manifest."""
-        values = {key: getattr(self, key) for key in self.OUTPUT_KEYS}
-        values.update({key: getattr(self, key) for key, default in self.LATER_OUTPUT_KEYS.items()
-                       if getattr(self, key) != default})
-        blob = json.dumps(values, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+# ``output`` in a key's metadata: whether its value changes the bytes written.
+ALWAYS = "always"          # part of the resume fingerprint
+UNLESS_DEFAULT = "unless-default"  # added later: hashed only when not at its default, so trees
+                                   # finished before the key existed still resume
 
 
 # ----------------------------------------------------------------------------
-# validation
+# checks: (key, raw value) -> the value, or ConfigError naming the key
 # ----------------------------------------------------------------------------
 
 def _positive_int(key: str, value: Any, allow_zero: bool = False) -> int:
@@ -163,7 +111,7 @@ def _jpeg_quality(key: str, value: Any) -> int:
 def _encoder(key: str, value: Any) -> str:
     value = _choice("ffmpeg", "turbo")(key, value)
     if value == "turbo":
-        from .turbo import load_codec
+        from .clip.turbo import load_codec
         try:
             load_codec()  # a missing wheel is a config error, before any work
         except MissingExtra as exc:
@@ -233,35 +181,129 @@ def _timeout(key: str, value: Any) -> float:
     return float(value)
 
 
-_CHECKS = {
-    "source": _required_path,
-    "target": _required_path,
-    "num_frames": _positive_int,
-    "fps": _fps,
-    "size": _size,
-    "short_side": _short_side,
-    "square_pixels": _bool,
-    "jpeg_quality": _jpeg_quality,
-    "encoder": _encoder,
-    "frame_name": _frame_name,
-    "workers": lambda key, value: _positive_int(key, value, allow_zero=True),
-    "annotations": _optional_path,
-    "only_annotated": _bool,
-    "extensions": _extensions,
-    "ffmpeg": _optional_str,
-    "timeout_s": _timeout,
-    "pad": _choice("copy", "hardlink"),
-    "class_names": _choice("keep", "underscore"),
-    "damaged": _choice("fail", "keep"),
-    "executor": _choice("local", "dask"),
-    "durable": _bool,
-    "dask": None,  # a nested mapping, flattened below
-    "segments": _optional_path,
-    "output": _choice("frames", "video"),
-    "sampling": _choice("first", "uniform"),
-    "keep_audio": _bool,
-}
-_DASK_KEYS = {"scheduler": "dask_scheduler"}
+def _workers(key: str, value: Any) -> int:
+    return _positive_int(key, value, allow_zero=True)
+
+
+# ----------------------------------------------------------------------------
+# the schema: one field per key
+# ----------------------------------------------------------------------------
+
+_REQUIRED = dataclasses.MISSING
+
+
+def key(default: Any, check: Callable[[str, Any], Any], doc: str, *, output: str | None = None,
+        choices: tuple[str, ...] = (), yaml_key: str | None = None) -> Any:
+    """One config key: its ``default`` (``_REQUIRED`` for none), the ``check``
+    that validates a raw value, one line of ``doc``, whether it changes the
+    ``output`` (:data:`ALWAYS` or :data:`UNLESS_DEFAULT`), its ``choices``
+    where it has a fixed set, and its ``yaml_key`` where the YAML nests it."""
+    metadata = {"check": check, "doc": doc, "output": output, "choices": choices, "yaml_key": yaml_key}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything one extraction run needs.  Build it with :func:`load_config`
+    or :func:`make_config`; both validate."""
+
+    source: Path = key(_REQUIRED, _required_path, "folder of class folders: `<source>/<class>/<clip>.<ext>`")
+    target: Path = key(_REQUIRED, _required_path,
+                       "the split folder to fill, e.g. `frames/train`; records go beside it")
+    num_frames: int = key(300, _positive_int, "frames per clip: longer clips are cut, shorter padded",
+                          output=ALWAYS)
+    fps: float | None = key(None, _fps, "`null` = native rate (cfr); a number resamples every clip", output=ALWAYS)
+    size: tuple[int, int] | None = key(None, _size, "`WIDTHxHEIGHT` (even numbers), e.g. the seed's `340x256`",
+                                       output=ALWAYS)
+    short_side: int | None = key(None, _short_side, "scale so the shorter side is this many pixels, keeping "
+                                 "the display aspect (even sizes); not with `size`", output=ALWAYS)
+    square_pixels: bool = key(True, _bool, "frames at the display aspect with 1:1 pixels; `false` keeps the "
+                              "stored pixels", output=UNLESS_DEFAULT)
+    jpeg_quality: int = key(2, _jpeg_quality, "ffmpeg `-q:v`, 1 (best) to 31", output=ALWAYS)
+    encoder: str = key("ffmpeg", _encoder, "who writes the JPEGs: `ffmpeg` (its mjpeg encoder) or `turbo` "
+                       "(libjpeg-turbo in the worker; `pip install 'k400frames[turbo]'`)",
+                       output=UNLESS_DEFAULT, choices=("ffmpeg", "turbo"))
+    frame_name: str = key("frame_{:05d}.jpg", _frame_name, "template with one number field; must end in `.jpg` "
+                          "(mmaction2 and PaddleVideo use `img_{:05d}.jpg`)", output=ALWAYS)
+    workers: int = key(0, _workers, "clips at a time (one ffmpeg each); 0 = one per core")
+    annotations: Path | None = key(None, _optional_path, "a Kinetics CSV copied beside the split folder at the "
+                                   "end of the run (and read by `verify` and `lists`)")
+    only_annotated: bool = key(False, _bool, "take only the clips the `annotations` CSV lists (one split of a "
+                               "single video tree)")
+    extensions: tuple[str, ...] = key(DEFAULT_EXTENSIONS, _extensions, "what counts as a clip")
+    ffmpeg: str | None = key(None, _optional_str, "the ffmpeg to use; null: `$K400FRAMES_FFMPEG`, then `PATH`, "
+                             "then the one bundled with imageio-ffmpeg")
+    timeout_s: float = key(600.0, _timeout, "a clip whose ffmpeg runs longer is killed and recorded as failed")
+    pad: str = key("copy", _choice("copy", "hardlink"), "pads as copies of the last frame, or as hard links to it",
+                   choices=("copy", "hardlink"))
+    class_names: str = key("keep", _choice("keep", "underscore"), "class folders as on disk, or with spaces as "
+                           "`_` (in output folders and list paths)", output=ALWAYS, choices=("keep", "underscore"))
+    damaged: str = key("fail", _choice("fail", "keep"), "a video with decode errors or cut short: `fail` "
+                       "(recorded, nothing published) or `keep` (published, marked in the manifest)",
+                       choices=("fail", "keep"))
+    executor: str = key("local", _choice("local", "dask"), "where clips run: threads here, or a Dask cluster",
+                        choices=("local", "dask"))
+    dask_scheduler: str | None = key(None, _optional_str, "address of a running Dask scheduler; null starts a "
+                                     "local cluster", yaml_key="dask.scheduler")
+    segments: Path | None = key(None, _optional_path, "a segments CSV: cut each row's span from a long video "
+                                "instead of taking whole clips")
+    output: str = key("frames", _choice(*OUTPUTS), "what a clip becomes: "
+                      + "; ".join(f"`{name}`, {doc}" for name, (_, _, doc) in OUTPUTS.items()),
+                      output=UNLESS_DEFAULT, choices=tuple(OUTPUTS))
+    sampling: str = key("first", _choice("first", "uniform"), "`first` N frames, or `uniform`: N frames spread "
+                        "over the whole clip or span", output=UNLESS_DEFAULT, choices=("first", "uniform"))
+    keep_audio: bool = key(False, _bool, "with `output: video`, keep the first audio stream (AAC 128k)",
+                           output=UNLESS_DEFAULT)
+    durable: bool = key(False, _bool, "flush each clip to disk before recording it (power-loss safety)")
+
+    @property
+    def worker_count(self) -> int:
+        # The CPUs this process may use: under SLURM or a container that is
+        # fewer than the machine's cores that os.cpu_count() reports.
+        if self.workers:
+            return self.workers
+        try:
+            return len(os.sched_getaffinity(0)) or 1
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+
+    def frame_filename(self, index: int) -> str:
+        """Name of the 1-based frame ``index``."""
+        return self.frame_name.format(index)
+
+    def output_settings(self) -> dict[str, Any]:
+        """The keys that change the bytes written, as the fingerprint hashes them."""
+        values = {}
+        for field in SCHEMA:
+            value = getattr(self, field.name)
+            if field.metadata["output"] == ALWAYS or (field.metadata["output"] == UNLESS_DEFAULT
+                                                      and value != field.default):
+                values[field.name] = value
+        return values
+
+    def output_hash(self) -> str:
+        """Short hash of the output-affecting keys, stored in the manifest."""
+        blob = json.dumps(self.output_settings(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+SCHEMA: tuple[dataclasses.Field, ...] = dataclasses.fields(Config)
+OUTPUT_KEYS = tuple(f.name for f in SCHEMA if f.metadata["output"])
+
+
+def yaml_key(field: dataclasses.Field) -> str:
+    """The key as a user writes it (``dask.scheduler`` for ``dask_scheduler``)."""
+    return field.metadata["yaml_key"] or field.name
+
+
+_BY_YAML_KEY = {yaml_key(f): f for f in SCHEMA}
+_SECTIONS = sorted({k.split(".", 1)[0] for k in _BY_YAML_KEY if "." in k})
+
+
+def _unknown(name: str) -> ConfigError:
+    close = difflib.get_close_matches(name, list(_BY_YAML_KEY), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown key {name!r}{hint} Known keys: {', '.join(sorted(_BY_YAML_KEY))}")
 
 
 def make_config(raw: Mapping[str, Any]) -> Config:
@@ -269,13 +311,11 @@ def make_config(raw: Mapping[str, Any]) -> Config:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"the config must be a mapping of keys to values, got {type(raw).__name__}")
     values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in _CHECKS:
-            raise ConfigError(f"unknown key {key!r}; known keys: {', '.join(sorted(_CHECKS))}")
-        if key == "dask":
-            values.update(_dask_section(value))
-            continue
-        values[key] = _CHECKS[key](key, value)
+    for name, value in _flatten(raw).items():
+        field = _BY_YAML_KEY.get(name)
+        if field is None:
+            raise _unknown(name)
+        values[field.name] = field.metadata["check"](name, value)
     for key in ("source", "target"):
         if key not in values:
             raise ConfigError(f"{key}: is required (a folder path)")
@@ -297,17 +337,23 @@ def make_config(raw: Mapping[str, Any]) -> Config:
     return Config(**values)
 
 
-def _dask_section(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"dask: expected a mapping such as {{scheduler: tcp://host:8786}}, got {value!r}")
-    out = {}
-    for key, item in value.items():
-        if key not in _DASK_KEYS:
-            raise ConfigError(f"unknown key 'dask.{key}'; known: {', '.join('dask.' + k for k in _DASK_KEYS)}")
-        out[_DASK_KEYS[key]] = _optional_str(f"dask.{key}", item)
-    return out
+def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"dask": {"scheduler": x}}`` -> ``{"dask.scheduler": x}``: a section
+    is a mapping of the keys written ``section.key`` in the schema."""
+    flat: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in _SECTIONS:
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                example = next(k for k in _BY_YAML_KEY if k.startswith(name + "."))
+                raise ConfigError(f"{name}: expected a mapping such as {{{example.split('.', 1)[1]}: ...}}, "
+                                  f"got {value!r}")
+            for inner, item in value.items():
+                flat[f"{name}.{inner}"] = item
+        else:
+            flat[str(name)] = value
+    return flat
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -322,8 +368,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             value = text
         key = key.strip()
-        if key.startswith("dask."):
-            overrides.setdefault("dask", {})[key[5:]] = value
+        section, dot, inner = key.partition(".")
+        if dot and section in _SECTIONS:
+            overrides.setdefault(section, {})[inner] = value
         else:
             overrides[key] = value
     return overrides
@@ -357,8 +404,8 @@ def load_config(path: Path | None, overrides: Mapping[str, Any] | None = None) -
     """Read ``path`` (may be None), apply ``overrides`` and validate."""
     raw = read_yaml(path) if path is not None else {}
     for key, value in (overrides or {}).items():
-        if key == "dask" and isinstance(raw.get("dask"), Mapping):
-            raw["dask"] = {**raw["dask"], **value}
+        if key in _SECTIONS and isinstance(raw.get(key), Mapping) and isinstance(value, Mapping):
+            raw[key] = {**raw[key], **value}
         else:
             raw[key] = value
     return make_config(raw)

@@ -31,9 +31,9 @@ import pytest
 from PIL import Image
 
 from k400frames.config import make_config
-from k400frames.lists import list_path, write_lists
-from k400frames.runner import run_extract
-from k400frames.synth import make_video
+from k400frames.run.runner import run_extract
+from k400frames.tools.lists import list_path, write_lists
+from k400frames.tools.synth import make_video
 
 PROJECT = Path(__file__).resolve().parent.parent
 TINY_TRAIN = PROJECT / "annotations" / "tiny_train.csv"

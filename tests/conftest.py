@@ -7,7 +7,7 @@ import pytest
 
 from k400frames.config import make_config
 from k400frames.ffmpeg import find_ffmpeg
-from k400frames.synth import make_video
+from k400frames.tools.synth import make_video
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ def decode_reference(ffmpeg_exe: str, video: Path, out_dir: Path, frames: int, v
                      extra: list[str] | None = None) -> list[bytes]:
     """ffmpeg's own decode of the first ``frames`` frames, as JPEG bytes, with
     the same encoder settings k400frames uses: the yardstick for pixel tests."""
-    from k400frames.ffmpeg import JPEG_ENCODER_OPTIONS
+    from k400frames.clip.codec import FFMPEG_ENCODER_OPTIONS as JPEG_ENCODER_OPTIONS
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = [ffmpeg_exe, "-nostdin", "-loglevel", "error", "-i", f"file:{video}", "-map", "0:v:0"]
     if vf:
@@ -100,3 +100,9 @@ def alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def record_file(target: Path, kind: str, shard: tuple[int, int] | None = None) -> Path:
+    """The run record ``kind`` ("manifest", "failures") of split ``target``."""
+    from k400frames.layout import Layout
+    return Layout(target, shard).record(kind)

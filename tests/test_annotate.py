@@ -7,8 +7,8 @@ from dataclasses import astuple
 
 import pytest
 
-from k400frames.annotate import annotate, write_annotations
-from k400frames.kinetics import KINETICS_HEADER, AnnotationError, parse_clip_stem, read_kinetics_csv
+from k400frames.sources.kinetics import KINETICS_HEADER, AnnotationError, parse_clip_stem, read_kinetics_csv
+from k400frames.tools.annotate import annotate, write_annotations
 
 from helpers import PROJECT, run_cli
 

@@ -14,10 +14,9 @@ import pytest
 
 from k400frames.config import make_config
 from k400frames.errors import ConfigChanged
-from k400frames.records import record_file
-from k400frames.runner import run_extract
+from k400frames.run.runner import run_extract
 
-from helpers import frame_files, live_processes_mentioning, run_cli, wait_for
+from helpers import frame_files, live_processes_mentioning, record_file, run_cli, wait_for
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
@@ -263,7 +262,8 @@ def test_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_path):
     # A shutdown that takes 60 s and swallows KeyboardInterrupt, as a library
     # waiting on its own threads may: only a real exit gets out of it.
     script = ("import sys, time\n"
-              "from k400frames import executors, cli\n"
+              "from k400frames import cli\n"
+              "from k400frames.run import executors\n"
               "close = executors.LocalExecutor.close\n"
               "def stubborn_close(self):\n"
               f"    open({str(closing)!r}, 'w').close()\n"
@@ -354,9 +354,11 @@ def test_durable_flushes_frames_and_folders_before_the_manifest_row(clips, confi
     page cache holds, so what is tested is the order that makes power loss
     safe, on a real run: each clip's frames and folder are flushed before
     its rename, and the rename before its manifest row is written."""
-    from k400frames import libc, postprocess, records
+    from k400frames import files
+    from k400frames.ffmpeg import libc
+    from k400frames.run import records
     events = []
-    real_fsync, real_syncfs, real_write = os.fsync, postprocess._syncfs, records.RecordWriter.write
+    real_fsync, real_syncfs, real_write = os.fsync, files._syncfs, records.RecordWriter.write
 
     def fsync(fd):
         real_fsync(fd)
@@ -372,7 +374,7 @@ def test_durable_flushes_frames_and_folders_before_the_manifest_row(clips, confi
         events.append(("row", self.path.name, record["rel"]))
         real_write(self, record)
     monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(postprocess, "_syncfs", syncfs)
+    monkeypatch.setattr(files, "_syncfs", syncfs)
     monkeypatch.setattr(records.RecordWriter, "write", write)
     if how != "syncfs":
         real_function = libc.function  # as on a system without syncfs

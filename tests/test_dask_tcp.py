@@ -24,8 +24,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
-from k400frames.dask_executor import dask_environment  # noqa: E402
-from k400frames.runner import run_extract  # noqa: E402
+from k400frames.run.dask import dask_environment  # noqa: E402
+from k400frames.run.runner import run_extract  # noqa: E402
 
 from helpers import ended_within  # noqa: E402
 
@@ -253,18 +253,18 @@ def test_ctrl_c_on_the_client_leaves_no_ffmpeg_on_any_worker(make_clip, tmp_path
 def test_a_clip_of_a_stopped_run_never_starts_on_the_worker(make_clip, config, tmp_path):
     """What a worker does with a clip the scheduler handed it just before the
     client stopped: nothing, and another run on the same worker goes on."""
-    from k400frames import dask_executor
-    from k400frames.clips import iter_source
-    from k400frames.extract import extract_clip
+    from k400frames.run import dask as dask_executor
+    from k400frames.sources.tree import iter_source
 
     make_clip("cls/a.mp4", seconds=0.2)
     cfg = config(num_frames=4)
     clip = next(iter(iter_source(cfg.source, cfg.extensions, cfg.class_names)))
     (tmp_path / "tmp").mkdir()
-    dask_executor._stop_run("stopped-run", [clip.source])
-    skipped = dask_executor._run_clip("stopped-run", extract_clip, clip, cfg, tmp_path / "tmp")
+    dask_executor._stop_run("stopped-run")
+    skipped = dask_executor._run_clip("stopped-run", clip, cfg, tmp_path / "tmp")
     assert skipped.interrupted and not skipped.ok
     assert not cfg.target.exists()
-    done = dask_executor._run_clip("other-run", extract_clip, clip, cfg, tmp_path / "tmp")
+    done = dask_executor._run_clip("other-run", clip, cfg, tmp_path / "tmp")
     assert done.ok and len(list((cfg.target / "cls" / "a").iterdir())) == 4
-    assert not dask_executor._running  # every clip that ran has been counted out
+    dask_executor._end_run("other-run")
+    assert "other-run" not in dask_executor._contexts  # a run that ended is forgotten

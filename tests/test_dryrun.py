@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from k400frames.dryrun import SAMPLES, _EvenSample, dry_run, format_dry_run
 from k400frames.errors import K400Error
-from k400frames.lock import TargetLock
-from k400frames.postprocess import folder_bytes
-from k400frames.runner import run_extract
+from k400frames.files import tree_bytes as folder_bytes
+from k400frames.run.dryrun import SAMPLES, _EvenSample, dry_run, format_dry_run
+from k400frames.run.lock import TargetLock
+from k400frames.run.runner import run_extract
 
 from helpers import run_cli
 

@@ -5,10 +5,9 @@ import subprocess
 
 import pytest
 
-from k400frames.records import record_file
-from k400frames.runner import run_extract
+from k400frames.run.runner import run_extract
 
-from helpers import decode_reference, frame_files, jpeg_size
+from helpers import decode_reference, frame_files, jpeg_size, record_file
 
 N = 10
 

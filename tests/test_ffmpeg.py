@@ -8,14 +8,17 @@ import pytest
 
 import k400frames
 from k400frames import ffmpeg
+from k400frames.clip import codec
 from k400frames.errors import FFmpegFailed, FFmpegNotFound, K400Error
-from k400frames.synth import make_video
+from k400frames.ffmpeg import find
+from k400frames.tools.synth import make_video
 
 from helpers import alive
 
 
-def argv_for(**kwargs):
-    return ffmpeg.extract_command("/opt/ff/ffmpeg", "/data/tai chi/--uWuXty1jw_000010_000020.mp4", 301, **kwargs)
+def argv_for(jpeg_quality=2, **kwargs):
+    return ffmpeg.extract_command("/opt/ff/ffmpeg", "/data/tai chi/--uWuXty1jw_000010_000020.mp4", 301,
+                                  encoder_options=codec.ffmpeg_output_options(jpeg_quality), **kwargs)
 
 
 def test_safe_invocation():
@@ -123,7 +126,7 @@ def test_nothing_found_says_what_was_tried(monkeypatch):
     ffmpeg.find_ffmpeg.cache_clear()
     monkeypatch.delenv(ffmpeg.ENV_VAR, raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.setattr(ffmpeg, "_bundled_ffmpeg", lambda: None)
+    monkeypatch.setattr(find, "_bundled_ffmpeg", lambda: None)
     with pytest.raises(FFmpegNotFound) as info:
         ffmpeg.find_ffmpeg()
     message = str(info.value)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from k400frames.clips import Clip
+from k400frames.clip.extract import final_path as final_folder
 from k400frames.errors import PreflightError
-from k400frames.extract import final_folder
-from k400frames.records import record_file
-from k400frames.runner import run_extract
+from k400frames.run.runner import run_extract
+from k400frames.sources.tree import Clip
+
+from helpers import record_file
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import shutil
 import pytest
 
 from k400frames.cli import build_parser
-from k400frames.lists import LIST_FORMATS, ListFormatError, list_path, write_lists
-from k400frames.runner import run_extract
-from k400frames.synth import make_video
+from k400frames.run.runner import run_extract
+from k400frames.tools.lists import LIST_FORMATS, ListFormatError, list_path, write_lists
+from k400frames.tools.synth import make_video
 
 from helpers import PROJECT, run_cli
 
@@ -224,7 +224,7 @@ def test_empty_video_is_not_listed(video_split):
 
 def test_a_split_of_frames_and_videos_is_refused(video_split):
     (video_split.target / "zumba" / "g_000000_000010").mkdir()
-    with pytest.raises(ListFormatError, match="both clip folders .* and videos"):
+    with pytest.raises(ListFormatError, match="clips of more than one kind: video .*; frames"):
         write_lists(video_split, ["mmaction2"])
 
 

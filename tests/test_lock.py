@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from k400frames.clips import shard_of
 from k400frames.errors import RunInProgress
-from k400frames.lock import TargetLock, lock_file, shards_overlap
-from k400frames.records import record_file
-from k400frames.runner import run_extract
+from k400frames.layout import Layout
+from k400frames.run.lock import TargetLock, shards_overlap
+from k400frames.run.runner import run_extract
+from k400frames.sources.tree import shard_of
 
-from helpers import frame_files, run_cli, wait_for
+from helpers import frame_files, record_file, run_cli, wait_for
 
 
 def start_cli(*args: str) -> subprocess.Popen:
@@ -48,7 +48,7 @@ def test_second_run_on_a_target_exits_2_naming_the_first(clips, config, wrap_ffm
     cfg = config(num_frames=4)
     first = start_cli(*cli_args(cfg, slow))
     try:
-        assert wait_for(lambda: holds_lock(lock_file(cfg.target), first.pid))
+        assert wait_for(lambda: holds_lock(Layout(cfg.target).lock(), first.pid))
         t0 = time.monotonic()
         second = run_cli(*cli_args(cfg), timeout=60)
         assert time.monotonic() - t0 < 10
@@ -63,19 +63,19 @@ def test_second_run_on_a_target_exits_2_naming_the_first(clips, config, wrap_ffm
     assert first.returncode == 0, err
     assert "6 extracted" in out
     assert all(len(frame_files(p)) == 4 for p in cfg.target.glob("*/*")) and len(list(cfg.target.glob("*/*"))) == 6
-    assert not lock_file(cfg.target).exists()  # released and removed: the target is left clean
+    assert not Layout(cfg.target).lock().exists()  # released and removed: the target is left clean
 
 
 def test_after_kill_9_the_next_run_starts_without_help(clips, config, wrap_ffmpeg):
     slow = wrap_ffmpeg('sleep 0.4; exec "$REAL" "$@"')
     cfg = config(num_frames=4)
     proc = start_cli(*cli_args(cfg, slow))
-    assert wait_for(lambda: holds_lock(lock_file(cfg.target), proc.pid))
+    assert wait_for(lambda: holds_lock(Layout(cfg.target).lock(), proc.pid))
     assert wait_for(lambda: record_file(cfg.target, "manifest").exists()
                     and record_file(cfg.target, "manifest").read_text().count("\n") >= 1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert holds_lock(lock_file(cfg.target), proc.pid)  # its name is still in the file, but not its lock
+    assert holds_lock(Layout(cfg.target).lock(), proc.pid)  # its name is still in the file, but not its lock
     rerun = run_cli(*cli_args(cfg), timeout=60)
     assert rerun.returncode == 0, rerun.stderr
     assert len(list(cfg.target.glob("*/*"))) == 6
@@ -152,7 +152,7 @@ def test_lock_files_removed_at_release_never_let_two_runs_in(tmp_path):
     target.parent.mkdir()
     script = ("import os, sys\n"
               "from pathlib import Path\n"
-              "from k400frames.lock import TargetLock\n"
+              "from k400frames.run.lock import TargetLock\n"
               "from k400frames.errors import RunInProgress\n"
               "target, marker, held = Path(sys.argv[1]), sys.argv[2], 0\n"
               "while held < 40:\n"
@@ -170,4 +170,4 @@ def test_lock_files_removed_at_release_never_let_two_runs_in(tmp_path):
              for _ in range(4)]
     errors = [proc.communicate(timeout=120)[1] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
-    assert not lock_file(target).exists()
+    assert not Layout(target).lock().exists()

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from k400frames import ffmpeg
+from k400frames.ffmpeg import process
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 
@@ -19,8 +20,10 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 STARTER = """
 import sys
 from k400frames import ffmpeg
+from k400frames import ffmpeg
+from k400frames.ffmpeg import process
 if sys.argv[1] == "hook":
-    ffmpeg._setpriv = lambda: None
+    process._setpriv = lambda: None
 exe = ffmpeg.find_ffmpeg()
 ffmpeg.run([exe, "-nostdin", "-hide_banner", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-f", "null", "-"])
 """
@@ -38,7 +41,7 @@ def is_the_endless_ffmpeg(proc) -> bool:
 @pytest.mark.parametrize("way", ["setpriv", "hook"])
 def test_ffmpeg_dies_with_a_process_killed_outright(way):
     psutil = pytest.importorskip("psutil")
-    if way == "setpriv" and ffmpeg._setpriv() is None:
+    if way == "setpriv" and process._setpriv() is None:
         pytest.skip("no setpriv with --pdeathsig here")
     starter = subprocess.Popen([sys.executable, "-c", STARTER, way])
     try:

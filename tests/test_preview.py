@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from k400frames.preview import GAP, HEADER, choose_tiles, make_preview
-from k400frames.runner import run_extract
+from k400frames.run.runner import run_extract
+from k400frames.tools.preview import GAP, HEADER, choose_tiles, make_preview
 
 from helpers import jpeg_size, run_cli
 
@@ -92,7 +92,7 @@ def test_cli_rejects_bad_grid_and_output(short_clip, tmp_path):
 
 
 def test_demo_ends_with_verify_and_a_preview_of_the_padded_clip(tmp_path):
-    from k400frames.demo import run_demo
+    from k400frames.tools.demo import run_demo
 
     lines: list[str] = []
     assert run_demo(tmp_path / "demo", quiet=True, report=lines.append) == 0, "\n".join(lines)

@@ -5,8 +5,8 @@ import logging
 import shutil
 from collections import namedtuple
 
-from k400frames.progress import BarProgress, LineProgress
-from k400frames.runner import run_extract
+from k400frames.run.progress import BarProgress, LineProgress
+from k400frames.run.runner import run_extract
 
 
 def half_done_tree(make_clip, config):
@@ -80,16 +80,16 @@ def test_resumed_run_warns_before_any_work(make_clip, config, caplog, monkeypatc
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 10, 10))
     caplog.set_level(logging.WARNING)
     warned_at = []
-    from k400frames import runner
-    real = runner.extract_clip
-    monkeypatch.setattr(runner, "extract_clip", lambda *a: warned_at.append(len(caplog.records)) or real(*a))
+    from k400frames.run import executors
+    real = executors.extract_clip
+    monkeypatch.setattr(executors, "extract_clip", lambda *a: warned_at.append(len(caplog.records)) or real(*a))
     run_extract(cfg)
     assert warned_at and warned_at[0] >= 1  # the warning came before the first clip started
     assert "the remaining 1 clip needs about" in caplog.records[0].getMessage()
 
 
 def test_verify_deep_reports_progress_like_extract(make_clip, config, caplog):
-    from k400frames.verify import verify_tree
+    from k400frames.tools.verify import verify_tree
 
     from helpers import run_cli
     for i in range(3):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from k400frames.runner import format_summary, run_extract
-from k400frames.verify import format_report, verify_tree
+from k400frames.run.runner import format_summary, run_extract
+from k400frames.tools.verify import format_report, verify_tree
 
 from helpers import decode_reference, frame_files, jpeg_size, run_cli
 
@@ -244,15 +244,15 @@ def test_name_that_is_not_utf8_is_extracted_under_its_bytes(tmp_path, make_clip)
 def test_an_unexpected_error_fails_its_clip_not_the_run(make_clip, config, monkeypatch):
     for name in ("a", "boom", "c"):
         make_clip(f"cls/{name}.mp4", seconds=0.2)
-    import k400frames.extract as extract
-    real = extract.final_folder
+    import k400frames.clip.extract as extract
+    real = extract.final_path
 
-    def final_folder(cfg, clip):  # a bug in our own code, for one clip only
+    def final_path(cfg, clip):  # a bug in our own code, for one clip only
         if clip.stem == "boom":
             raise RuntimeError("injected bug")
         return real(cfg, clip)
 
-    monkeypatch.setattr(extract, "final_folder", final_folder)
+    monkeypatch.setattr(extract, "final_path", final_path)
     cfg = config(num_frames=4, workers=1)
     summary = run_extract(cfg)
     assert (summary.done, summary.failed) == (2, 1)

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from k400frames.clips import in_shard, shard_of
 from k400frames.errors import PreflightError
-from k400frames.records import record_file
-from k400frames.runner import run_extract
-from k400frames.synth import make_video
+from k400frames.run.runner import run_extract
+from k400frames.sources.tree import in_shard, shard_of
+from k400frames.tools.synth import make_video
 
-from helpers import ended_within
+from helpers import ended_within, record_file
 
 NUM_FRAMES = 12
 
@@ -85,7 +84,7 @@ def test_shard_depends_on_the_clip_name_only(make_clip, config):
     for i in range(20):
         make_clip(f"other/{i}.mp4", seconds=0.1)
     cfg = config(num_frames=2)
-    from k400frames.runner import plan
+    from k400frames.run.runner import plan
     assert [c.rel for c in plan(cfg, (shard_alone, 4)) if c.rel.startswith("cls/")] == ["cls/a"]
 
 
@@ -360,7 +359,7 @@ def test_dask_unreachable_scheduler_is_a_preflight_error(make_clip, config):
 @pytest.mark.slow
 def test_dask_scheduler_without_workers_is_a_preflight_error(make_clip, config, monkeypatch):
     distributed = pytest.importorskip("distributed")
-    from k400frames import dask_executor
+    from k400frames.run import dask as dask_executor
     make_clip("cls/a.mp4", seconds=0.2)
     monkeypatch.setattr(dask_executor, "WAIT_FOR_WORKERS_S", 1.0)
     with distributed.LocalCluster(n_workers=0, dashboard_address=None, silence_logs=40,

@@ -12,18 +12,18 @@ from pathlib import Path
 import pytest
 
 from k400frames import ffmpeg
+from k400frames.clip.decode import uniform_indices
+from k400frames.clip.extract import extract_clip
+from k400frames.clip.video import mp4_video_frames
 from k400frames.config import make_config
 from k400frames.errors import ConfigError
-from k400frames.extract import extract_clip
-from k400frames.plan import plan
-from k400frames.records import record_file
-from k400frames.runner import run_extract
-from k400frames.segments import span_name, uniform_indices
-from k400frames.synth import make_video
-from k400frames.verify import verify_tree
-from k400frames.videoout import mp4_video_frames
+from k400frames.run.preflight import plan
+from k400frames.run.runner import run_extract
+from k400frames.sources.segments import span_name
+from k400frames.tools.synth import make_video
+from k400frames.tools.verify import verify_tree
 
-from helpers import decode_reference, run_cli
+from helpers import decode_reference, record_file, run_cli
 
 SIZE = "160x120"  # testsrc2 repeats pictures at smaller sizes: pixel checks need this much
 
@@ -137,7 +137,7 @@ def test_rows_shard_resume_and_dry_run(late_video, tmp_path):
     shards = [{c.rel for c in plan(cfg, (k, 2))} for k in (0, 1)]
     assert shards[0] | shards[1] == {f"a/{span_name('walk1', Decimal(i), Decimal(i + 1))}" for i in range(5)}
     assert not shards[0] & shards[1]
-    from k400frames.dryrun import dry_run
+    from k400frames.run.dryrun import dry_run
     report = dry_run(cfg, sample=False)
     assert (report.clips, report.todo) == (5, 5)
     first = run_extract(cfg, shard=(0, 2))
@@ -185,7 +185,7 @@ def test_output_video_keeps_audio_when_asked(make_clip, tmp_path, ffmpeg_exe):
     make_clip("cls/talk.mp4", seconds=1, audio=True, size=SIZE)
     cfg = make_config({"source": str(tmp_path / "src"), "target": str(tmp_path / "out" / "train"),
                        "output": "video", "keep_audio": True, "short_side": 64})
-    from k400frames.dryrun import dry_run
+    from k400frames.run.dryrun import dry_run
     estimate = dry_run(cfg)  # measured on one sample .mp4: one file, no folder
     assert estimate.inodes_per_clip == 1 and estimate.bytes_per_clip > 1000
     assert run_extract(cfg).exit_code == 0

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import simplejpeg
 
-from k400frames import ffmpeg, turbo
+from k400frames import ffmpeg
+from k400frames.clip import turbo
 from k400frames.errors import ConfigChanged, ConfigError, MissingExtra
-from k400frames.records import record_file
-from k400frames.runner import run_extract
-from k400frames.synth import truncate_copy
+from k400frames.run.runner import run_extract
+from k400frames.tools.synth import truncate_copy
 
-from helpers import alive, frame_files, live_processes_mentioning, run_cli, wait_for
+from helpers import alive, frame_files, live_processes_mentioning, record_file, run_cli, wait_for
 
 N = 10
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from k400frames.kinetics import KINETICS_HEADER
-from k400frames.runner import run_extract
-from k400frames.verify import verify_tree
+from k400frames.run.runner import run_extract
+from k400frames.sources.kinetics import KINETICS_HEADER
+from k400frames.tools.verify import verify_tree
 
 from helpers import run_cli
 

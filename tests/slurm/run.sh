@@ -149,8 +149,8 @@ say "cluster up ($HOST, 2 CPUs) after $(( $(date +%s) - started )) s"
 "$PY" - "$WORK/src" <<'EOF'
 import sys
 from pathlib import Path
-from k400frames.clips import shard_of
-from k400frames.synth import make_video
+from k400frames.sources.tree import shard_of
+from k400frames.tools.synth import make_video
 root = Path(sys.argv[1])
 clips = [("abseiling", "--uWuXty1jw_000010_000020", 1.2, 30), ("zumba", "h_000000_000010", 0.3, 30),
          ("air drumming", "pal_000000_000010", 0.8, 25), ("air drumming", "o'brien_000000_000010", 0.6, 30),

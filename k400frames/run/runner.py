@@ -4,8 +4,9 @@ The runner never prints and never takes the process: it installs no signal
 handler and never exits.  It stops when asked (a ``stop`` event, or a
 KeyboardInterrupt in the calling thread), kills its ffmpegs and returns a
 :class:`Summary`; the CLI decides what the user sees and the exit code.
-The checks and the plan live in :mod:`k400frames.plan`, shared with the
-dry run.
+The checks and the plan live in :mod:`.preflight`, shared with the dry
+run.  A run owns its state (:class:`~k400frames.clip.context.RunContext`:
+its stop and its ffmpegs), so two runs in one process never touch each other.
 """
 from __future__ import annotations
 
@@ -19,16 +20,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Protocol
 
-from . import ffmpeg
-from .clips import Collision
-from .config import Config
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DiskFull, K400Error, PreflightError
-from .executors import make_executor
-from .extract import ClipResult, extract_clip, stopping
+from ..clip.context import RunContext
+from ..clip.extract import ClipResult
+from ..config import Config
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DiskFull, K400Error, PreflightError
+from ..files import replaced_atomically
+from ..layout import Layout
+from ..sources.tree import Collision
+from ..words import plural
+from .executors import Executor, make_executor
 from .lock import TargetLock
-from .plan import finished_before, plan, preflight, tmp_area, warn_if_short_of_space
-from .records import RecordWriter, record_file, replaced_atomically
-from .words import plural
+from .preflight import Resume, finished_before, plan, preflight, warn_if_short_of_space
+from .records import RecordWriter
 
 log = logging.getLogger(__name__)
 
@@ -134,23 +137,24 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
     progress = progress or NoProgress()
     checked = preflight(cfg, shard, overwrite=overwrite, retry_failed=retry_failed)
     resume, total = checked.resume, checked.total
+    layout = Layout(cfg.target, shard)
     try:
         cfg.target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PreflightError(f"target is not writable: {cfg.target} ({exc.strerror or exc})") from None
     lock = TargetLock(cfg.target, shard).acquire()
+    ctx = RunContext()
     try:
         if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
             warn_if_short_of_space(cfg, total - checked.finished, resume.bytes_per_clip)
         # Before anything is written: a Dask scheduler that cannot be reached must
         # not leave a temp area behind or truncate the failures of the last run.
-        executor = make_executor(cfg)
+        executor = make_executor(cfg, ctx)
     except BaseException:
         lock.release()
         raise
-    tmp_root = tmp_area(cfg, shard)
-    summary = Summary(cfg.target, record_file(cfg.target, "manifest", shard),
-                      record_file(cfg.target, "failures", shard), total=total)
+    tmp_root = layout.tmp_area
+    summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total)
     writers: list[RecordWriter] = []
     finished = threading.Event()
     started = time.monotonic()
@@ -160,31 +164,30 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         writers.append(RecordWriter(summary.manifest))
         writers.append(RecordWriter(summary.failures, truncate=True))
         recorder = _Recorder(cfg, summary, writers[0], writers[1], progress)
-        stopping.clear()
         if stop is not None:
-            threading.Thread(target=_stop_when_asked, args=(stop, finished), daemon=True,
+            threading.Thread(target=_stop_when_asked, args=(stop, finished, ctx), daemon=True,
                              name="k400frames-stop").start()
         # Clips finished before show as done at the start, not as speed.
         progress.start(total, done=checked.finished)
         try:
-            _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder)
+            _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, ctx)
             summary.interrupted = stop is not None and stop.is_set()
         except KeyboardInterrupt:
             summary.interrupted = True
-            _stop_now()
+            ctx.stop()
         except DiskFull as exc:
             summary.disk_full = str(exc)
-            _stop_now()
+            ctx.stop()
         except (OSError, K400Error) as exc:
             # Clips are done already: the summary must reach the user, so this
             # ends the run (exit 1) instead of escaping as an error before work.
             summary.error = _describe(exc)
-            _stop_now()
+            ctx.stop()
     finally:
         finished.set()
         try:
             # The executor first: its workers may still be cleaning up inside tmp_root.
-            _close_executor(executor)
+            executor.close()
             summary.seconds = time.monotonic() - started
             for writer in writers:
                 writer.close()
@@ -199,7 +202,7 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
     if cfg.annotations is not None and not summary.interrupted:
         # Every shard of a job array copies the CSV; a reader must never see half of it.
         try:
-            copy = cfg.target.parent / cfg.annotations.name
+            copy = layout.csv_copy(cfg.annotations)
             with replaced_atomically(copy) as partial:
                 shutil.copyfile(cfg.annotations, partial)
             summary.annotations = copy
@@ -214,41 +217,13 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
-def _stop_when_asked(stop: threading.Event, finished: threading.Event) -> None:
-    """Watch a caller's ``stop`` event for the length of one run; once it is
-    set, kill every ffmpeg until the run is over (one may be starting just
-    then, too late for the first kill)."""
+def _stop_when_asked(stop: threading.Event, finished: threading.Event, ctx: RunContext) -> None:
+    """Watch a caller's ``stop`` event for the length of one run and stop
+    the run's clips once it is set (its ffmpegs, and any that start later)."""
     while not stop.wait(0.1):
         if finished.is_set():
             return
-    _stop_now()
-    _kill_until(finished)
-
-
-def _close_executor(executor) -> None:
-    """Wait for the clip threads.  When stopping, an ffmpeg that started just
-    as the stop came may have missed the kill: keep killing until all have
-    returned."""
-    if not stopping.is_set():
-        executor.close()
-        return
-    closed = threading.Event()
-    threading.Thread(target=_kill_until, args=(closed,), daemon=True, name="k400frames-reaper").start()
-    try:
-        executor.close()
-    finally:
-        closed.set()
-
-
-def _kill_until(done: threading.Event) -> None:
-    while not done.wait(0.2):
-        ffmpeg.kill_all()
-
-
-def _stop_now() -> None:
-    """No new clips; kill running ffmpegs (their clips are neither done nor failed)."""
-    stopping.set()
-    ffmpeg.kill_all()
+    ctx.stop()
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -313,7 +288,8 @@ class _Recorder:
         warn_if_short_of_space(self.cfg, s.total - s.skipped - s.done - s.failed, s.bytes / max(s.done, 1))
 
 
-def _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder) -> None:
+def _schedule(cfg: Config, shard: tuple[int, int] | None, overwrite: bool, retry_failed: bool, resume: Resume,
+              tmp_root: Path, executor: Executor, recorder: _Recorder, ctx: RunContext) -> None:
     """Feed clips to the executor lazily (a bounded window, so memory stays flat)."""
     window = max(2 * executor.workers, 2)
     pending: set = set()
@@ -338,8 +314,8 @@ def _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, r
         if state:
             recorder.skipped(item.rel, adopted=state == "unrecorded")
             continue
-        if stopping.is_set():
+        if ctx.stopping:
             break
-        pending.add(executor.submit(extract_clip, item, cfg, tmp_root))
+        pending.add(executor.submit_clip(item, cfg, tmp_root))
         drain(window)
     drain(1)

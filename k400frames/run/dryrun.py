@@ -28,10 +28,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .clips import Clip, Collision
-from .config import Config
-from .plan import existing_ancestor, finished_before, plan, preflight
-from .words import plural
+from ..clip.extract import extract_clip, final_path
+from ..clip.outputs import output_named
+from ..config import Config
+from ..sources.tree import Clip, Collision
+from ..words import plural
+from .preflight import existing_ancestor, finished_before, plan, preflight
 
 # Clips extracted to measure a fresh run; also the fewest finished clips
 # whose sizes are trusted instead of sampling.
@@ -128,9 +130,6 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip],
                      beside: Path) -> list[tuple[int, int, str]]:
     """Extract the chosen clips (a spare for each one that fails) into a temp
     folder in ``beside``, ``cfg.worker_count`` at a time; (bytes, inodes, rel) each."""
-    from .extract import extract_clip, final_folder
-    from .postprocess import folder_bytes
-
     try:
         work = Path(tempfile.mkdtemp(prefix=".k400frames-dryrun-", dir=beside))
     except OSError:
@@ -139,15 +138,14 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip],
     spares = list(spares)
     measured: list[tuple[int, int, str]] = []
 
+    output = output_named(cfg.output)
+
     def one(clip: Clip) -> tuple[int, int, str] | None:
         result = extract_clip(clip, sample_cfg, work / "tmp")
         if not result.ok:
             return None
-        if cfg.output == "video":  # one .mp4 per clip, no folder
-            return os.path.getsize(final_folder(sample_cfg, clip)), 1, clip.rel
-        folder = sample_cfg.target / clip.out_class / clip.stem
-        inodes = len({os.stat(e.path).st_ino for e in os.scandir(folder)}) + 1  # + the folder
-        return folder_bytes(folder), inodes, clip.rel
+        size, inodes = output.size(final_path(sample_cfg, clip))
+        return size, inodes, clip.rel
 
     try:
         (work / "tmp").mkdir()
@@ -229,8 +227,8 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
         # Many finished clips: their mean is good to a few standard errors.
         mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured ** 0.5
         # Hardlinked pads share the last frame's inode; copies are files of their own.
-        if cfg.output == "video":
-            inodes = (1.0,) * 3  # one .mp4, no folder
+        if not output_named(cfg.output).is_folder:
+            inodes = (1.0,) * 3  # one file per clip, no folder
         elif cfg.pad == "copy" or resume.decoded_per_clip is None:
             inodes = (cfg.num_frames + 1.0,) * 3
         else:
@@ -257,7 +255,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
         new_classes = sum(1 for name, c in report.classes.items()
                           if c.todo and not (cfg.target / name).is_dir())
         extra = new_classes * report.block_size
-        folders = cfg.output != "video"
+        folders = output_named(cfg.output).is_folder
         low = _disk_per_clip(per_clip.bytes[0], inodes_low, report.block_size, folders)
         high = _disk_per_clip(per_clip.bytes[2], per_clip.inodes[2], report.block_size, folders)
         report.need_bytes_low = int(report.todo * low + extra)

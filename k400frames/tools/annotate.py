@@ -1,7 +1,9 @@
 """annotate: describe your own ``<class>/<clip>`` tree as Kinetics CSVs
-(``train.csv``, ``val.csv``), split per class and repeatably."""
+(``train.csv``, ``val.csv``), split per class and repeatably; and
+``annotate --segments``: the same split of a segments CSV's rows."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 import random
@@ -9,9 +11,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from .clips import Clip, Collision, iter_source
-from .config import DEFAULT_EXTENSIONS
-from .kinetics import AnnotationError, Row, parse_clip_stem, write_kinetics_csv
+from ..config import DEFAULT_EXTENSIONS
+from ..errors import AnnotationError, SegmentsError
+from ..files import replaced_atomically
+from ..sources.kinetics import KINETICS_HEADER, Row, parse_clip_stem, write_kinetics_csv
+from ..sources.segments import read_segments
+from ..sources.tree import Clip, Collision, iter_source
 
 
 @dataclasses.dataclass
@@ -108,7 +113,7 @@ def _row_for(clip: Clip, ffmpeg_exe: str | None) -> Row | str:
     if parsed:
         youtube_id, start, end = parsed
         return Row(clip.out_class, youtube_id, start, end)
-    from .ffmpeg import find_ffmpeg, probe_duration
+    from ..ffmpeg import find_ffmpeg, probe_duration
     duration = probe_duration(ffmpeg_exe or find_ffmpeg(), clip.source)
     if duration is None:
         return "ffmpeg reports no duration (not a readable video?)"
@@ -127,3 +132,47 @@ def write_annotations(result: AnnotateResult, out_dir: Path) -> AnnotateResult:
     result.train_csv = write_kinetics_csv(out_dir / "train.csv", result.train)
     result.val_csv = write_kinetics_csv(out_dir / "val.csv", result.val)
     return result
+
+
+# ----------------------------------------------------------------------------
+# annotate --segments
+# ----------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class SegmentSplit:
+    """What :func:`split_segments` wrote."""
+
+    train_csv: Path
+    val_csv: Path
+    train: int
+    val: int
+    too_small: dict[str, int]
+
+
+def split_segments(segments_csv: Path, out_dir: Path, *, val_fraction: float = 0.2, seed: int = 0) -> SegmentSplit:
+    """Write ``train.csv`` and ``val.csv`` into ``out_dir``: the rows of
+    ``segments_csv`` split per label (see :func:`stratified_split`), under the
+    Kinetics header with ``split`` filled in and times kept as written.
+    Each file is the ``segments`` of one split's extract run."""
+    if not 0 <= val_fraction < 1:
+        raise SegmentsError(f"--val-fraction must be at least 0 and below 1, got {val_fraction}")
+    rows = read_segments(segments_csv)
+    if not rows:
+        raise SegmentsError(f"{segments_csv}: no rows")
+    train, val, too_small = stratified_split(rows, lambda r: r.label, val_fraction, seed)
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SegmentsError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
+    paths = []
+    for name, part in (("train", train), ("val", val)):
+        path = out_dir / f"{name}.csv"
+        with replaced_atomically(path) as partial, open(partial, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(KINETICS_HEADER)
+            for row in sorted(part, key=lambda r: r.line):
+                writer.writerow([row.label, row.youtube_id, row.time_start, row.time_end, name,
+                                 row.is_cc or "0"])
+        paths.append(path)
+    return SegmentSplit(paths[0], paths[1], len(train), len(val), too_small)

@@ -1,4 +1,5 @@
-"""Run records: ``<root>/<split>.manifest*.jsonl`` and ``<split>.failures*.jsonl``.
+"""Run records: ``<root>/<split>.manifest*.jsonl`` and ``<split>.failures*.jsonl``
+(named by :class:`~k400frames.layout.Layout`).
 
 One JSON object per line, each written with a single ``write`` on an
 ``O_APPEND`` descriptor, so a crash can only tear the line being written,
@@ -8,31 +9,13 @@ them all together.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import raise_if_disk_full
-
-
-def record_file(target: Path, kind: str, shard: tuple[int, int] | None = None) -> Path:
-    """Path of this run's ``kind`` ("manifest" or "failures") file."""
-    tag = f".shard-{shard[0]}-of-{shard[1]}" if shard else ""
-    return target.parent / f"{target.name}.{kind}{tag}.jsonl"
-
-
-def all_record_files(target: Path, kind: str) -> list[Path]:
-    """Every shard's (and the unsharded run's) ``kind`` file, sorted."""
-    unsharded = record_file(target, kind)
-    shards = target.parent.glob(f"{glob_escape(target.name)}.{kind}.shard-*-of-*.jsonl")
-    return sorted({*shards, *([unsharded] if unsharded.exists() else [])})
-
-
-def glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+from ..errors import raise_if_disk_full
 
 
 def read_records(paths: list[Path]) -> Iterator[dict[str, Any]]:
@@ -99,16 +82,3 @@ class RecordWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-@contextlib.contextmanager
-def replaced_atomically(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path`` to write; on success it replaces
-    ``path`` in one rename, on failure it is removed.  A reader never sees
-    half a file (several shards may write the same CSV at once)."""
-    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)

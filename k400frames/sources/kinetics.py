@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import AnnotationError
-from .records import replaced_atomically
+from ..errors import AnnotationError
+from ..files import replaced_atomically
 
 KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split", "is_cc")
 

@@ -6,9 +6,9 @@ import logging
 import sys
 import time
 
-from .extract import ClipResult
-from .runner import Summary
-from .words import plural
+from ..clip.extract import ClipResult
+from ..words import plural
+from .runner import NoProgress, Summary
 
 log = logging.getLogger("k400frames")
 
@@ -79,7 +79,6 @@ def _hms(seconds: float) -> str:
 
 
 def make_progress(quiet: bool = False):
-    from .runner import NoProgress
     if quiet:
         return NoProgress()
     # A bar only when a person watches; logs (CI, nohup, SLURM) get status lines.

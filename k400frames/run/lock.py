@@ -16,7 +16,7 @@ removing by hand.  A run that ends removes the files no other run holds
 (the one left by a killed run is reused by the next); a run that locked a
 file which was removed meanwhile sees that and takes the new one.  Locks
 bind across hosts only where the filesystem passes them on (NFS does;
-Lustre with the ``flock`` mount option); see the README.
+Lustre with the ``flock`` mount option); see docs/guides/resume-and-failures.md.
 """
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import RunInProgress
+from ..errors import RunInProgress
+from ..layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,6 @@ log = logging.getLogger(__name__)
 _ACQUIRE_PATIENCE_S = 1.0
 
 _SHARD_FILE = re.compile(r"\.shard-(\d+)-of-(\d+)\.lock$")
-
-
-def lock_file(target: Path, shard: tuple[int, int] | None = None) -> Path:
-    """The lock file of ``target`` (the common one) or of one of its shards."""
-    tag = f".shard-{shard[0]}-of-{shard[1]}" if shard else ""
-    return target.parent / f".{target.name}{tag}.lock"
 
 
 def shards_overlap(a: tuple[int, int] | None, b: tuple[int, int] | None) -> bool:
@@ -124,17 +119,17 @@ def live_holders(target: Path) -> list[Holder]:
     """Every run holding ``target`` now (unsharded or any shard), without
     taking any lock for longer than a probe."""
     holders = []
-    common = lock_file(target)
+    layout = Layout(target)
+    common = layout.lock()
     if _is_held(common):
         holders.append(_read_holder(common, None))
     try:
         names = os.listdir(target.parent)
     except OSError:
         names = []
-    prefix = f".{target.name}.shard-"
     for name in sorted(names):
-        match = _SHARD_FILE.search(name) if name.startswith(prefix) else None
-        if match and name == lock_file(target, (int(match[1]), int(match[2]))).name:
+        match = _SHARD_FILE.search(name) if name.startswith(layout.shard_lock_prefix) else None
+        if match and name == layout.lock((int(match[1]), int(match[2]))).name:
             shard = (int(match[1]), int(match[2]))
             if _is_held(target.parent / name):
                 holders.append(_read_holder(target.parent / name, shard))
@@ -168,9 +163,9 @@ class TargetLock:
     def acquire(self) -> TargetLock:
         """Take the locks, or raise :class:`RunInProgress` naming the holder."""
         try:
-            self._take(lock_file(self.target), exclusive=self.shard is None)
+            self._take(Layout(self.target).lock(), exclusive=self.shard is None)
             if self.shard is not None:
-                self._take(lock_file(self.target, self.shard), exclusive=True)
+                self._take(Layout(self.target).lock(self.shard), exclusive=True)
                 # Shards of another count (3/8 beside 1/4) may share clips.
                 others = [h for h in conflicting_holders(self.target, self.shard) if h.shard != self.shard]
                 if others:

@@ -20,10 +20,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import ffmpeg
-from .errors import PreviewError
-from .records import all_record_files, read_records, replaced_atomically
-from .verify import link_sequence
+from .. import ffmpeg
+from ..clip import codec
+from ..clip.frames import link_sequence
+from ..errors import PreviewError
+from ..files import replaced_atomically
+from ..layout import Layout
+from ..run.records import read_records
 
 # Layout, in pixels.  Exported so tests and callers can predict the size.
 GAP = 4            # between tiles and around the grid
@@ -84,7 +87,7 @@ def frames_tree_folder(out: Path, clip_dir: Path) -> Path | None:
     ``verify`` reports it."""
     out, clip_dir = Path(out).resolve(), Path(clip_dir).resolve()
     for folder in out.parents:
-        if folder in (clip_dir, clip_dir.parent) or all_record_files(folder, "manifest"):
+        if folder in (clip_dir, clip_dir.parent) or Layout(folder).all_records("manifest"):
             return folder
     return None
 
@@ -102,7 +105,7 @@ def list_frames(clip_dir: Path, frame_name: str | None = None) -> list[tuple[int
     found = []
     for name in os.listdir(clip_dir):
         match = _FRAME_NUMBER.search(name)
-        if match and name.lower().endswith((".jpg", ".jpeg")) and not name.startswith("."):
+        if match and codec.is_frame_name(name) and not name.startswith("."):
             found.append((int(match[1]), clip_dir / name))
     return sorted(found)
 
@@ -124,7 +127,7 @@ def _manifest_padded(clip_dir: Path) -> int | None:
     split = clip_dir.parent.parent
     rel = f"{clip_dir.parent.name}/{clip_dir.name}"
     padded = None
-    for record in read_records(all_record_files(split, "manifest")):
+    for record in read_records(Layout(split).all_records("manifest")):
         if record.get("rel") == rel and isinstance(record.get("padded"), int):
             padded = record["padded"]  # the latest line wins, as in a resumed run
     return padded
@@ -157,17 +160,11 @@ def real_frame_count(frames: list[tuple[int, Path]], clip_dir: Path) -> tuple[in
 
 
 def jpeg_dimensions(path: Path) -> tuple[int, int]:
-    """(width, height) from a JPEG's start-of-frame marker."""
-    data = Path(path).read_bytes()
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            break
-        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
-        i += 2 + length
-    raise PreviewError(f"cannot read the size of {path} (not a baseline/progressive JPEG?)")
+    """(width, height) of a frame, from its start-of-frame marker."""
+    size = codec.dimensions(Path(path).read_bytes())
+    if size is None:
+        raise PreviewError(f"cannot read the size of {path} (not a baseline/progressive JPEG?)")
+    return size
 
 
 def find_font() -> str | None:

@@ -16,9 +16,18 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import ffmpeg
-from .clips import Clip
+from .. import ffmpeg
+from ..files import tree_bytes
+from . import decode
+from .outputs import Made, Output, Problem
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..layout import Entry
+    from ..sources.tree import Clip
+    from .context import RunContext
 
 VIDEO_SUFFIX = ".mp4"
 
@@ -39,9 +48,54 @@ class BadVideo(Exception):
     """An .mp4 that is not a complete, playable file."""
 
 
-def final_video(folder_path: Path) -> Path:
-    """The clip's ``.mp4`` next to where its frame folder would be."""
-    return folder_path.with_name(folder_path.name + VIDEO_SUFFIX)
+class VideoOutput(Output):
+    name = "video"
+    lists_kind = "videos"
+    suffix = VIDEO_SUFFIX
+    is_folder = False
+
+    def make(self, clip: Clip, cfg: Config, work: Path, exe: str, ctx: RunContext) -> Made:
+        video = work / f"clip{VIDEO_SUFFIX}"
+        plan = decode.decode_plan(clip, cfg.num_frames, cfg.fps, "first", exe)
+        run = ffmpeg.run(video_command(exe, clip, video, cfg, plan.seek, plan.duration), cwd=work,
+                         timeout=cfg.timeout_s, processes=ctx.processes)
+        return Made(run, video)
+
+    def count(self, made: Made, cfg: Config) -> int:
+        return frames_written(made.path)
+
+    def claims(self, entry: Entry) -> bool:
+        return entry.is_file and entry.name.endswith(VIDEO_SUFFIX)
+
+    def looks_complete(self, path: Path, cfg: Config) -> bool:
+        """A whole .mp4 with at least one video frame (published by one
+        rename: a whole file at its final name is finished)."""
+        return frames_written(path) > 0
+
+    def size(self, path: Path) -> tuple[int, int]:
+        return tree_bytes(path), 1  # one file, no folder
+
+    def check(self, path: Path, rel: str, num_frames: int, frame_name: str, *, deep: bool = False,
+              ffmpeg_exe: str | None = None) -> tuple[list[Problem], int]:
+        """Complete with video frames by its own index (a few hundred bytes
+        per file); ``deep`` also decodes every frame."""
+        try:
+            frames = mp4_video_frames(path)
+        except BadVideo as exc:
+            return [Problem(rel, "bad-video", str(exc))], 0
+        if frames == 0:
+            return [Problem(rel, "bad-video", "no video frames")], 0
+        if deep:
+            from .frames import decodes_clean
+            argv = ffmpeg.command(ffmpeg_exe or ffmpeg.find_ffmpeg(), "-i", ffmpeg.file_url(path),
+                                  "-map", "0:V:0", "-xerror", "-f", "null", "-")
+            clean, message = decodes_clean(argv, 600.0)
+            if not clean:
+                return [Problem(rel, "decode", message or "ffmpeg failed")], frames
+        return [], frames
+
+    def listed_frames(self, path: Path, frame_name: str) -> int | None:
+        return None if path.stat().st_size else 0  # video lines hold no count; an empty file is not listed
 
 
 def video_filters(cfg, keep_audio: bool) -> list[tuple[str, dict]]:
@@ -64,12 +118,7 @@ def video_command(exe: str, clip: Clip, out: Path, cfg, seek: float | None, dura
     import ffmpeg as ffmpeg_python  # imported here so `import k400frames` stays cheap
 
     threads = ffmpeg.FFMPEG_THREADS
-    input_options: dict[str, object] = {"threads": threads} if threads else {}
-    if seek is not None:
-        input_options["ss"] = f"{seek:.6f}"
-    if duration is not None:
-        input_options["t"] = f"{duration:.6f}"
-    source = ffmpeg_python.input(ffmpeg.INPUT_STAND_IN, format_whitelist=ffmpeg.VIDEO_DEMUXERS, **input_options)
+    source = ffmpeg.video_input(seek, duration, threads)
     stream = source["V:0"]
     for name, kwargs in video_filters(cfg, cfg.keep_audio):
         stream = stream.filter(name, **kwargs)
@@ -155,90 +204,6 @@ def mp4_video_frames(path: Path) -> int:
             handle.seek(stsz[0] + 8)
             return struct.unpack(">I", handle.read(4))[0]
     raise BadVideo("no video track")
-
-
-def looks_complete(path: Path) -> bool:
-    """True when ``path`` is a whole .mp4 with at least one video frame."""
-    try:
-        return mp4_video_frames(path) > 0
-    except BadVideo:
-        return False
-
-
-# ----------------------------------------------------------------------------
-# verify a video tree
-# ----------------------------------------------------------------------------
-
-def holds_videos(split: Path) -> bool:
-    """True when the split folder's class folders hold ``.mp4`` files (an
-    ``output: video`` tree) rather than clip folders."""
-    try:
-        classes = [e for e in os.scandir(split) if e.is_dir() and not e.name.startswith(".")]
-        for entry in classes:
-            with os.scandir(entry.path) as clips:
-                for clip in clips:
-                    if clip.name.endswith(VIDEO_SUFFIX) and clip.is_file():
-                        return True
-                    if clip.is_dir():
-                        return False
-    except OSError:
-        return False
-    return False
-
-
-def _decodes_clean(exe: str, path: Path, timeout: float) -> str | None:
-    """None when ffmpeg decodes every frame of ``path`` without a word, else why not."""
-    from .verify import decodes_clean
-    argv = ffmpeg.command(exe, "-i", ffmpeg.file_url(path), "-map", "0:V:0", "-xerror", "-f", "null", "-")
-    clean, message = decodes_clean(argv, timeout)
-    return None if clean else (message or "ffmpeg failed")
-
-
-def verify_videos(report, *, deep: bool = False, ffmpeg_exe: str | None = None, timeout: float = 600.0):
-    """Fill ``report`` (a verify.VerifyReport) for a video tree: every
-    ``<class>/<clip>.mp4`` must be complete with video frames, by its own
-    index (cheap: a few hundred bytes per file); ``deep`` also decodes every
-    frame.  ``frames_checked`` counts the frames the indexes hold."""
-    from .verify import Problem, join_csv
-
-    split = report.frames
-    pairs: list[tuple[str, str]] = []
-    for class_entry in sorted(os.scandir(split), key=lambda e: e.name):
-        if class_entry.name.startswith("."):
-            continue
-        if not class_entry.is_dir():
-            report.problems.append(Problem(class_entry.name, "stray", "a file where class folders are expected"))
-            continue
-        videos = 0
-        for entry in sorted(os.scandir(class_entry.path), key=lambda e: e.name):
-            rel = f"{class_entry.name}/{entry.name}"
-            if entry.name.startswith("."):
-                continue
-            if not (entry.name.endswith(VIDEO_SUFFIX) and entry.is_file()):
-                report.problems.append(Problem(rel, "stray", "not an .mp4 clip where clip videos are expected"))
-                continue
-            videos += 1
-            stem = entry.name[:-len(VIDEO_SUFFIX)]
-            pairs.append((class_entry.name, stem))
-            try:
-                frames = mp4_video_frames(Path(entry.path))
-            except BadVideo as exc:
-                report.problems.append(Problem(rel, "bad-video", str(exc)))
-                continue
-            if frames == 0:
-                report.problems.append(Problem(rel, "bad-video", "no video frames"))
-                continue
-            report.frames_checked += frames
-            if deep:
-                why = _decodes_clean(ffmpeg_exe or ffmpeg.find_ffmpeg(), Path(entry.path), timeout)
-                if why:
-                    report.problems.append(Problem(rel, "decode", why))
-        if videos == 0:
-            report.problems.append(Problem(class_entry.name, "empty-class", "class folder holds no clip videos"))
-    report.clips = len(pairs)
-    if report.csv is not None:
-        report.csv_rows, report.missing, report.unexpected = join_csv(pairs, report.csv)
-    return report
 
 
 def frames_written(path: Path) -> int:

@@ -5,9 +5,9 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from .config import make_config
+from ..config import make_config
+from ..run.runner import format_summary, run_extract
 from .preview import make_preview
-from .runner import format_summary, run_extract
 from .synth import DEMO_BROKEN, DEMO_CLIPS, make_demo_dataset
 from .verify import format_report, verify_tree
 
@@ -21,7 +21,7 @@ def run_demo(root: Path, report: Callable[[str], None], quiet: bool = False) -> 
     of the padded short clip and report.  Returns an
     exit code: 0 when everything came out as expected (only the deliberately
     broken file failed)."""
-    from .progress import make_progress
+    from ..run.progress import make_progress
 
     root = Path(root).absolute()
     videos, frames_root = root / "videos", root / "frames"

@@ -19,8 +19,8 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from . import ffmpeg
-from .errors import MissingExtra, raise_if_disk_full
+from .. import ffmpeg
+from ..errors import MissingExtra, raise_if_disk_full
 
 INSTALL_HINT = "pip install 'k400frames[turbo]' (or pip install simplejpeg)"
 
@@ -51,7 +51,7 @@ def load_codec():
 
 
 def encode(argv: Sequence[str], frames_dir: Path, frame_name: str, jpeg_quality: int,
-           timeout: float | None = None) -> ffmpeg.FFmpegResult:
+           timeout: float | None = None, processes: ffmpeg.Processes | None = None) -> ffmpeg.FFmpegResult:
     """Run ``argv`` (an ``extract_command(..., raw_frames=True)``) and write
     each frame it pipes out as a JPEG named by ``frame_name`` into
     ``frames_dir``.  Returns ffmpeg's result, exactly as :func:`ffmpeg.run`
@@ -59,7 +59,7 @@ def encode(argv: Sequence[str], frames_dir: Path, frame_name: str, jpeg_quality:
     call.  A full disk raises :class:`DiskFull`."""
     codec = load_codec()
     quality = LIBJPEG_QUALITY[jpeg_quality]
-    with ffmpeg.stream(argv, cwd=frames_dir, timeout=timeout) as running:
+    with ffmpeg.stream(argv, cwd=frames_dir, timeout=timeout, processes=processes) as running:
         frames = Y4MReader(running.stdout)
         for index, (y, u, v) in enumerate(frames, 1):
             _write_new(frames_dir / frame_name.format(index), codec.encode_jpeg_yuv_planes(y, u, v, quality))

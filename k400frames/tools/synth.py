@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import ffmpeg
-from .errors import FFmpegFailed
+from .. import ffmpeg
+from ..errors import FFmpegFailed
 
 
 def make_video(path: Path, *, seconds: float, fps: float = 30, size: str = "320x240",

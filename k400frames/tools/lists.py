@@ -24,52 +24,19 @@ whitespace, which is why a path holding a space is refused instead of written.
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from .clips import output_class_name
-from .config import Config
-from .errors import ListFormatError
-from .kinetics import label_key, read_kinetics_csv
-from .records import replaced_atomically
+from ..clip.outputs import Output, all_outputs
+from ..config import Config
+from ..errors import ListFormatError
+from ..files import replaced_atomically
+from ..layout import Layout, walk_split
+from ..sources.kinetics import label_key, read_kinetics_csv
+from ..sources.tree import output_class_name
 
+# What a split holds, as Output.lists_kind says it.
 FRAMES, VIDEOS = "frames", "videos"
-LABELS_FILE = "labels.txt"
-SNIPPET_FILE = "lists.md"
-
-
-@dataclasses.dataclass(frozen=True)
-class ListFormat:
-    """One framework's list: which splits it reads, and where the file goes."""
-
-    name: str
-    kinds: tuple[str, ...]   # FRAMES and/or VIDEOS
-    # True: <root>/<name>/<split>.csv, because the framework reads a folder of
-    # <split>.csv files (VideoMAEv2 --data_path, SlowFast PATH_TO_DATA_DIR).
-    csv_folder: bool = False
-
-
-_FORMATS = (
-    ListFormat("mmaction2", (FRAMES, VIDEOS)),
-    ListFormat("paddlevideo", (FRAMES,)),
-    ListFormat("videomae", (FRAMES, VIDEOS), csv_folder=True),
-    ListFormat("videomae-pretrain", (FRAMES,)),
-    ListFormat("pytorchvideo", (FRAMES, VIDEOS), csv_folder=True),
-    ListFormat("slowfast", (VIDEOS,), csv_folder=True),
-)
-FORMATS = {f.name: f for f in _FORMATS}
-LIST_FORMATS = tuple(FORMATS)
-
-# Where to turn instead when a format cannot read this kind of split.
-_INSTEAD = {
-    ("slowfast", FRAMES): "SlowFast's Kinetics dataset opens every path as a video file; for frame folders "
-                          "use the pytorchvideo format (SlowFast with DATASET: ptvkinetics)",
-    ("paddlevideo", VIDEOS): "this tool offers PaddleVideo's FrameDataset only, which reads frame folders",
-    ("videomae-pretrain", VIDEOS): "it is offered for frame folders only",
-}
-
-
 
 
 @dataclasses.dataclass
@@ -91,55 +58,35 @@ class ListsResult:
 
 
 def list_path(target: Path, fmt: str) -> Path:
-    """Where the list of split ``target`` in ``fmt`` goes:
-    ``<root>/train.mmaction2.txt``, or ``<root>/videomae/train.csv`` for the
-    frameworks that read a folder of ``<split>.csv`` files."""
-    if FORMATS[fmt].csv_folder:
-        return target.parent / fmt / f"{target.name}.csv"
-    return target.parent / f"{target.name}.{fmt}.txt"
+    """Where the list of split ``target`` in ``fmt`` goes (:meth:`Layout.list_file`)."""
+    return Layout(target).list_file(fmt, FORMATS[fmt].csv_folder)
 
 
 def formats_for(kind: str) -> tuple[str, ...]:
     """The formats that can list a split holding ``kind`` (FRAMES or VIDEOS)."""
-    return tuple(f.name for f in _FORMATS if kind in f.kinds)
+    return tuple(name for name, f in FORMATS.items() if kind in f.snippets)
 
 
-def count_frames(folder: Path, frame_name: str) -> int:
-    """Frames 1..k present by the template (a loader reads exactly those)."""
-    names = set(os.listdir(folder))
-    count = 0
-    while frame_name.format(count + 1) in names:
-        count += 1
-    return count
-
-
-def _split_entries(target: Path, extensions: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(class, clip folder) and (class, video file) pairs under the split
-    folder, sorted; hidden entries (temp dirs, Finder droppings) are not clips."""
-    folders, videos = [], []
-    for class_entry in sorted(os.scandir(target), key=lambda e: e.name):
-        if class_entry.name.startswith(".") or not class_entry.is_dir():
+def split_kind(target: Path) -> tuple[Output, list[tuple[str, str]]]:
+    """The output kind of the split folder's clips and its (class, clip) pairs."""
+    kinds = all_outputs()
+    found: dict[str, list[tuple[str, str]]] = {}
+    for entry in walk_split(target):
+        if not (entry.class_name and entry.name):
             continue
-        for entry in sorted(os.scandir(class_entry.path), key=lambda e: e.name):
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                folders.append((class_entry.name, entry.name))
-            elif entry.is_file() and entry.name.lower().endswith(tuple(extensions)):
-                videos.append((class_entry.name, entry.name))
-    return folders, videos
-
-
-def split_kind(target: Path, extensions: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
-    """What the split folder holds (FRAMES or VIDEOS) and its (class, clip) pairs."""
-    folders, videos = _split_entries(target, extensions)
-    if folders and videos:
-        raise ListFormatError(f"{target} holds both clip folders ({folders[0][0]}/{folders[0][1]}/) and videos "
-                              f"({videos[0][0]}/{videos[0][1]}); a split must hold one or the other")
-    if not folders and not videos:
+        for kind in kinds:
+            if kind.claims(entry):
+                stem = entry.name[:len(entry.name) - len(kind.suffix)]
+                found.setdefault(kind.name, []).append((entry.class_name, stem))
+                break
+    if len(found) > 1:
+        shown = "; ".join(f"{kind} ({pairs[0][0]}/{pairs[0][1]})" for kind, pairs in found.items())
+        raise ListFormatError(f"{target} holds clips of more than one kind: {shown}; a split must hold one")
+    if not found:
         raise ListFormatError(f"no clips in {target} (expected <class>/<clip>/ frame folders or "
                               f"<class>/<clip>.mp4 videos)")
-    return (FRAMES, folders) if folders else (VIDEOS, videos)
+    (name, pairs), = found.items()
+    return next(k for k in kinds if k.name == name), pairs
 
 
 def _read_labels(path: Path) -> list[str]:
@@ -189,15 +136,16 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
         raise ListFormatError(f"format: expected {', '.join(LIST_FORMATS)} or all, got {', '.join(unknown) or 'none'}")
     if not target.is_dir():
         raise ListFormatError(f"split folder does not exist: {target} (run extract first)")
-    kind, pairs = split_kind(target, cfg.extensions)
+    output, pairs = split_kind(target)
+    kind = output.lists_kind
     skipped_formats: list[str] = []
     if "all" in formats:
         skipped_formats = [f for f in LIST_FORMATS if f not in formats_for(kind)]
         formats = formats_for(kind)
     for fmt in formats:
-        if kind not in FORMATS[fmt].kinds:
+        if kind not in FORMATS[fmt].snippets:
             raise ListFormatError(f"{target} holds {kind}, which {fmt}'s loader does not read: "
-                                  f"{_INSTEAD[fmt, kind]}; formats for {kind}: {', '.join(formats_for(kind))}")
+                                  f"{FORMATS[fmt].instead[kind]}; formats for {kind}: {', '.join(formats_for(kind))}")
 
     # Whitespace-split readers would take "air drumming/x 300 0" as 4 fields.
     for class_name, clip_name in pairs:
@@ -211,7 +159,8 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
                 f"clip {class_name}/{clip_name!r} contains whitespace, which list readers split on "
                 f"(class_names only renames class folders); rename the source video and extract it again")
 
-    labels_file = target.parent / LABELS_FILE
+    layout = Layout(target)
+    labels_file = layout.labels
     existing = _read_labels(labels_file)
     classes = class_labels(cfg, sorted({c for c, _ in pairs}), existing)
     known = {label_key(name) for name in existing}
@@ -227,39 +176,27 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
         if label is None:
             unlabelled.add(class_name)
             continue
-        rel = f"{class_name}/{clip_name}"
-        if kind == FRAMES:
-            frames = count_frames(target / class_name / clip_name, cfg.frame_name)
-            missing = frames == 0
-            if 0 < frames < cfg.num_frames:
-                short.append((rel, frames))
-        else:
-            frames, missing = 0, not (target / rel).stat().st_size  # video lines hold no count
-        if missing:
+        rel = f"{class_name}/{clip_name}{output.suffix}"
+        frames = output.listed_frames(target / rel, cfg.frame_name)
+        if frames == 0:
             empty.append(rel)  # listing it would make a loader crash mid-epoch
             continue
-        entries.append((f"{target.name}/{rel}", frames, label))
+        if frames is not None and frames < cfg.num_frames:
+            short.append((rel, frames))
+        entries.append((f"{target.name}/{rel}", frames or 0, label))
 
     written: dict[str, Path] = {}
     for fmt in formats:
         path = list_path(target, fmt)
-        _atomic_write(path, "".join(_line(fmt, kind, *entry) + "\n" for entry in entries))
+        _atomic_write(path, "".join(FORMATS[fmt].line(kind, *entry) + "\n" for entry in entries))
         written[fmt] = path
     _atomic_write(labels_file, "".join(f"{name}\n" for name in classes))
     snippet = snippet_text(cfg, kind, formats, len(classes))
-    snippet_file = target.parent / SNIPPET_FILE
+    snippet_file = layout.snippet
     _atomic_write(snippet_file, snippet)
     return ListsResult(kind=kind, lists=written, labels=labels_file, snippet=snippet_file, snippet_text=snippet,
                        classes=len(classes), clips=len(entries), empty=empty, short=short,
                        unlabelled=sorted(unlabelled), labels_grew=labels_grew, skipped_formats=skipped_formats)
-
-
-def _line(fmt: str, kind: str, path: str, frames: int, label: int) -> str:
-    if kind == VIDEOS or fmt == "pytorchvideo":
-        return f"{path} {label}"
-    if fmt == "videomae-pretrain":
-        return f"{path} 1 {frames}"  # start index, then the frame count
-    return f"{path} {frames} {label}"
 
 
 # ----------------------------------------------------------------------------
@@ -275,12 +212,12 @@ def snippet_text(cfg: Config, kind: str, formats: Sequence[str], num_classes: in
     default_tmpl = tmpl == "img_{:05d}.jpg"
     parts = [f"# Config keys for the lists of {root}\n\n"
              f"Paths in every list are relative to `{root}`, so it is the prefix for every split. "
-             f"{num_classes} classes; label index i is line i of `{root / LABELS_FILE}`, counting from 0. "
+             f"{num_classes} classes; label index i is line i of `{Layout(cfg.target).labels}`, counting from 0. "
              f"Shown for the split `{split}` ({kind}); the other splits' lists sit beside it.\n"]
     for fmt in formats:
         parts.append(f"\n## {fmt}\n\n")
-        parts.append(_SNIPPETS[fmt, kind](root=root, split=split, tmpl=tmpl, default_tmpl=default_tmpl,
-                                          n=num_classes, list_file=list_path(cfg.target, fmt)))
+        parts.append(FORMATS[fmt].snippets[kind](root=root, split=split, tmpl=tmpl, default_tmpl=default_tmpl,
+                                                 n=num_classes, list_file=list_path(cfg.target, fmt)))
     return "".join(parts)
 
 
@@ -351,14 +288,54 @@ def _slowfast_videos(root, split, tmpl, default_tmpl, n, list_file):
             f"SlowFast reads `<PATH_TO_DATA_DIR>/train.csv`, `val.csv` and, in test mode, `test.csv`.\n")
 
 
-_SNIPPETS: dict[tuple[str, str], Callable[..., str]] = {
-    ("mmaction2", FRAMES): _mmaction2_frames,
-    ("mmaction2", VIDEOS): _mmaction2_videos,
-    ("paddlevideo", FRAMES): _paddlevideo_frames,
-    ("videomae", FRAMES): _videomae_frames,
-    ("videomae", VIDEOS): _videomae_videos,
-    ("videomae-pretrain", FRAMES): _videomae_pretrain_frames,
-    ("pytorchvideo", FRAMES): _pytorchvideo,
-    ("pytorchvideo", VIDEOS): lambda **kw: _pytorchvideo(**kw, kind=VIDEOS),
-    ("slowfast", VIDEOS): _slowfast_videos,
-}
+# ----------------------------------------------------------------------------
+# the formats
+# ----------------------------------------------------------------------------
+
+def _path_total_label(path: str, frames: int, label: int) -> str:
+    return f"{path} {frames} {label}"
+
+
+def _path_label(path: str, frames: int, label: int) -> str:
+    return f"{path} {label}"
+
+
+def _path_start_total(path: str, frames: int, label: int) -> str:
+    return f"{path} 1 {frames}"  # start index, then the frame count
+
+
+@dataclasses.dataclass(frozen=True)
+class ListFormat:
+    """One framework's list: which splits its loader reads, with the line and
+    the config snippet for each, and where the file goes."""
+
+    name: str
+    # Per kind of split it reads (FRAMES, VIDEOS): the config keys to paste.
+    snippets: Mapping[str, Callable[..., str]]
+    # The line of a frame folder; a video's line is always `path label`.
+    frames_line: Callable[[str, int, int], str] = _path_total_label
+    # True: <root>/<name>/<split>.csv, because the framework reads a folder of
+    # <split>.csv files (VideoMAEv2 --data_path, SlowFast PATH_TO_DATA_DIR).
+    csv_folder: bool = False
+    # Per kind it does not read: where to turn instead.
+    instead: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def line(self, kind: str, path: str, frames: int, label: int) -> str:
+        return (self.frames_line if kind == FRAMES else _path_label)(path, frames, label)
+
+
+_FORMATS = (
+    ListFormat("mmaction2", {FRAMES: _mmaction2_frames, VIDEOS: _mmaction2_videos}),
+    ListFormat("paddlevideo", {FRAMES: _paddlevideo_frames},
+               instead={VIDEOS: "this tool offers PaddleVideo's FrameDataset only, which reads frame folders"}),
+    ListFormat("videomae", {FRAMES: _videomae_frames, VIDEOS: _videomae_videos}, csv_folder=True),
+    ListFormat("videomae-pretrain", {FRAMES: _videomae_pretrain_frames}, frames_line=_path_start_total,
+               instead={VIDEOS: "it is offered for frame folders only"}),
+    ListFormat("pytorchvideo", {FRAMES: _pytorchvideo, VIDEOS: lambda **kw: _pytorchvideo(**kw, kind=VIDEOS)},
+               frames_line=_path_label, csv_folder=True),
+    ListFormat("slowfast", {VIDEOS: _slowfast_videos}, csv_folder=True,
+               instead={FRAMES: "SlowFast's Kinetics dataset opens every path as a video file; for frame folders "
+                                "use the pytorchvideo format (SlowFast with DATASET: ptvkinetics)"}),
+)
+FORMATS = {f.name: f for f in _FORMATS}
+LIST_FORMATS = tuple(FORMATS)

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 from collections.abc import Iterable
-from typing import Any, Callable, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .config import Config
+from ..clip.context import RunContext
+from ..clip.extract import extract_clip
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..sources.tree import Clip
 
 
 class Task(Protocol):
@@ -30,8 +36,9 @@ class Executor(Protocol):
     # Clips that run at once; the runner keeps about twice this many queued.
     workers: int
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Task:
-        """Start ``fn(*args)`` (later, when a worker is free)."""
+    def submit_clip(self, clip: Clip, cfg: Config, tmp_root: Path) -> Task:
+        """Start extracting ``clip`` (later, when a worker is free); the
+        task's result is its :class:`~k400frames.clip.extract.ClipResult`."""
         ...
 
     def wait_any(self, pending: Iterable[Any]) -> tuple[set[Any], set[Any]]:
@@ -48,14 +55,16 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """``workers`` clips at a time, each in its own ffmpeg process."""
+    """``workers`` clips at a time, each in its own ffmpeg process, all in
+    the run's context ``ctx``."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, ctx: RunContext):
         self.workers = workers
+        self.ctx = ctx
         self._pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clip")
 
-    def submit(self, fn: Callable, *args: Any) -> cf.Future:
-        return self._pool.submit(fn, *args)
+    def submit_clip(self, clip: Clip, cfg: Config, tmp_root: Path) -> cf.Future:
+        return self._pool.submit(extract_clip, clip, cfg, tmp_root, self.ctx)
 
     def wait_any(self, pending: Iterable[cf.Future]) -> tuple[set, set]:
         done, not_done = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
@@ -69,9 +78,9 @@ class LocalExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_executor(cfg: Config) -> Executor:
-    """The executor the config asks for."""
+def make_executor(cfg: Config, ctx: RunContext) -> Executor:
+    """The executor the config asks for, for the run whose context is ``ctx``."""
     if cfg.executor == "dask":
-        from .dask_executor import DaskExecutor
-        return DaskExecutor(cfg)
-    return LocalExecutor(cfg.worker_count)
+        from .dask import DaskExecutor  # imports dask only when asked for
+        return DaskExecutor(cfg, ctx)
+    return LocalExecutor(cfg.worker_count, ctx)

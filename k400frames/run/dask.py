@@ -2,7 +2,7 @@
 
 The client (the ``k400frames extract`` process) keeps everything that must be
 written once: the progress bar, the manifest, the failures file and the
-summary.  Workers only run :func:`~k400frames.extract.extract_clip`, which
+summary.  Workers only run :func:`~k400frames.clip.extract.extract_clip`, which
 publishes each clip folder with one atomic rename on the shared filesystem.
 So a worker that dies mid-clip leaves at most a temp folder (removed at the
 end of the run), never a half folder at a final name.
@@ -24,13 +24,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
 
-from . import ffmpeg
-from .clips import Clip
-from .config import Config
-from .errors import FFmpegNotFound, MissingExtra, PreflightError
-from .extract import ClipResult
+from .. import ffmpeg
+from ..clip.context import RunContext
+from ..clip.extract import ClipResult, extract_clip
+from ..config import Config
+from ..errors import FFmpegNotFound, MissingExtra, PreflightError
+from ..sources.tree import Clip
 
 INSTALL_HINT = "pip install 'k400frames[dask]'"
 WAIT_FOR_WORKERS_S = 120.0
@@ -84,56 +86,48 @@ def _warm_up(configured_ffmpeg: str | None) -> str:
     find (and cache) ffmpeg there, so the first clip on each worker does not
     pay for it and a worker without a working ffmpeg stops the run before
     any work, with the reason."""
-    from . import extract  # noqa: F401 - imported for its cost, now rather than on the first clip
-    ffmpeg._die_with_parent()  # probes and caches how ffmpeg gets its parent-death signal
+    from ..clip import frames, video  # noqa: F401 - imported for their cost, now rather than on the first clip
+    from ..ffmpeg.process import _die_with_parent
+    _die_with_parent()  # probes and caches how ffmpeg gets its parent-death signal
     return ffmpeg.find_ffmpeg(configured_ffmpeg)
 
 
-# On a worker: runs whose client has stopped, and how many clips of each run
-# are in progress there.  A worker may serve several runs (clients) at once.
-_stopped_runs: set[str] = set()
-_running: dict[str, int] = {}
-_runs_lock = threading.Lock()
+# On a worker: the context of each run (client) it serves, by run id.  A
+# worker may serve several runs at once; stopping one leaves the others be.
+_contexts: dict[str, RunContext] = {}
+_contexts_lock = threading.Lock()
+
+
+def _context(run_id: str) -> RunContext:
+    with _contexts_lock:
+        return _contexts.setdefault(run_id, RunContext())
+
+
+def _run_clip(run_id: str, clip: Clip, cfg: Config, tmp_root: Path) -> ClipResult:
+    """What a worker runs for one clip, in its run's context there: a clip
+    of a run that has stopped returns at once as interrupted (the scheduler
+    may have handed it to this worker before the client cancelled it)."""
+    return extract_clip(clip, cfg, tmp_root, _context(run_id))
+
+
 STOP_GRACE_S = 10.0
 
 
-def _run_clip(run_id: str, fn: Callable, *args: Any) -> Any:
-    """What a worker runs for one clip: ``fn(*args)``, unless the run that
-    submitted it has stopped (a clip the scheduler had already handed to this
-    worker can still start after the client cancelled it)."""
-    with _runs_lock:
-        if run_id in _stopped_runs:
-            clip = args[0] if args else None
-            if isinstance(clip, Clip):
-                return ClipResult(clip.rel, str(clip.source), ok=False, stage="interrupted",
-                                  reason="run stopped before this clip started", interrupted=True)
-            return None
-        _running[run_id] = _running.get(run_id, 0) + 1
-    try:
-        return fn(*args)
-    finally:
-        with _runs_lock:
-            _running[run_id] -= 1
-            if not _running[run_id]:
-                del _running[run_id]
-
-
-def _stop_run(run_id: str, inputs: list) -> None:
+def _stop_run(run_id: str) -> None:
     """On every worker when a run stops: no clip of it starts any more, and
-    the ffmpegs of those running are killed until none is left (a clip
-    between its start and its ffmpeg's start is caught by the next pass).
-    Other runs sharing the worker are left alone."""
-    with _runs_lock:
-        _stopped_runs.add(run_id)
+    its ffmpegs are killed, now and as they start.  Waits (a while) until
+    none of them is left, so the client removes a temp area nobody writes to."""
+    ctx = _context(run_id)
+    ctx.stop()
     end = time.monotonic() + STOP_GRACE_S
-    while True:
-        ffmpeg.kill_all(inputs)
-        with _runs_lock:
-            if not _running.get(run_id):
-                return
-        if time.monotonic() > end:
-            return
+    while len(ctx.processes) and time.monotonic() < end:
         time.sleep(0.02)
+
+
+def _end_run(run_id: str) -> None:
+    """On every worker when a run has ended without a stop: forget it."""
+    with _contexts_lock:
+        _contexts.pop(run_id, None)
 
 
 class DaskTask:
@@ -162,13 +156,14 @@ class DaskTask:
 
 
 class DaskExecutor:
-    """The executor interface of :class:`~k400frames.executors.LocalExecutor`
+    """The executor interface of :class:`~k400frames.run.executors.LocalExecutor`
     on a Dask cluster: ``cfg.dask_scheduler`` if set, else a cluster of
     ``cfg.worker_count`` local worker processes with one thread each (the
     real work happens in ffmpeg, one process per clip)."""
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, ctx: RunContext):
         distributed = _import_distributed()
+        self.ctx = ctx  # the client's side of the run: its stop reaches the workers through close()
         self._outstanding: set[DaskTask] = set()
         self._run_id = uuid.uuid4().hex  # tells this run's tasks from other clients' on shared workers
         # The scheduler and nannies of a local cluster live in this process and
@@ -224,9 +219,9 @@ class DaskExecutor:
         # Threads across the cluster now; the runner keeps about twice this many clips queued.
         self.workers = max(sum(self._client.nthreads().values()), 1)
 
-    def submit(self, fn: Callable, *args: Any) -> DaskTask:
+    def submit_clip(self, clip: Clip, cfg: Config, tmp_root: Path) -> DaskTask:
         # pure=False: every submission is its own task, even for equal arguments.
-        task = DaskTask(self._client.submit(_run_clip, self._run_id, fn, *args, pure=False), args)
+        task = DaskTask(self._client.submit(_run_clip, self._run_id, clip, cfg, tmp_root, pure=False), (clip,))
         self._outstanding.add(task)
         return task
 
@@ -248,17 +243,17 @@ class DaskExecutor:
         """Cancel what is still queued or running, kill the ffmpegs that run
         for it on every worker, and shut down (the local cluster too)."""
         try:
-            if self._outstanding:
-                outstanding = list(self._outstanding)
-                self.cancel(outstanding)
-                inputs = [task.args[0].source for task in outstanding
-                          if task.args and isinstance(task.args[0], Clip)]
+            if self._outstanding or self.ctx.stopping:
+                self.cancel(list(self._outstanding))
                 # Cancelling a future does not stop a task that is running,
                 # nor one the worker already holds, so stop them there;
                 # extract_clip then removes its temp dir.  A dead worker has
                 # no ffmpeg left to kill.
                 with contextlib.suppress(Exception):
-                    self._client.run(_stop_run, self._run_id, inputs, wait=True)
+                    self._client.run(_stop_run, self._run_id, wait=True)
+            else:
+                with contextlib.suppress(Exception):
+                    self._client.run(_end_run, self._run_id, wait=True)
         finally:
             try:
                 self._client.close()

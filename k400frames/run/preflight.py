@@ -15,24 +15,18 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import ffmpeg
-from .clips import Clip, Collision, in_shard, iter_source
-from .config import Config
-from .errors import ConfigChanged, PreflightError
-from .extract import final_folder
+from .. import ffmpeg
+from ..clip.extract import final_path
+from ..clip.outputs import output_named
+from ..config import OUTPUT_KEYS, Config
+from ..errors import ConfigChanged, PreflightError
+from ..layout import Layout
+from ..sources.tree import Clip, Collision, in_shard, iter_source
+from ..words import plural
 from .lock import Holder, conflicting_holders, in_progress_error
-from .postprocess import looks_complete
-from .records import all_record_files, read_records
-from .words import plural
+from .records import read_records
 
 log = logging.getLogger(__name__)
-
-
-def tmp_area(cfg: Config, shard: tuple[int, int] | None) -> Path:
-    """Temp dirs live beside the split folder, one area per shard, so a job
-    array's shards never clean up each other's work."""
-    tag = f"shard-{shard[0]}-of-{shard[1]}" if shard else "all"
-    return cfg.target.parent / f".{cfg.target.name}.tmp" / tag
 
 
 TINY_K400_HELP = (
@@ -80,7 +74,7 @@ def check_target_writable(cfg: Config) -> None:
         if not folder.is_dir():
             raise PreflightError(f"target is not writable: {target} ({folder} is a file, not a folder)")
         try:
-            fd, probe = tempfile.mkstemp(prefix=f".{target.name}.write-test-", dir=folder)
+            fd, probe = tempfile.mkstemp(prefix=Layout(target).write_probe_prefix, dir=folder)
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
@@ -107,7 +101,8 @@ class Resume:
         stale_rels: set[str] = set()
         measured = total_bytes = total_decoded = decoded_max = 0
         squares = 0.0
-        for row in read_records(all_record_files(cfg.target, "manifest")):
+        layout = Layout(cfg.target)
+        for row in read_records(layout.all_records("manifest")):
             (done if row.get("config") == current else stale_rels).add(row["rel"])
             if row.get("config") == current and isinstance(row.get("bytes"), int) and row["bytes"] > 0:
                 measured += 1
@@ -117,7 +112,7 @@ class Resume:
                 decoded = decoded if isinstance(decoded, int) else cfg.num_frames
                 total_decoded += decoded
                 decoded_max = max(decoded_max, decoded)
-        failed = {row["rel"] for row in read_records(all_record_files(cfg.target, "failures"))}
+        failed = {row["rel"] for row in read_records(layout.all_records("failures"))}
         mean = total_bytes / measured if measured else None
         spread = max(squares / measured - mean * mean, 0.0) ** 0.5 if mean is not None else 0.0
         return cls(done=done, failed=failed - done, stale=len(stale_rels - done), measured=measured,
@@ -142,11 +137,11 @@ def plan(cfg: Config, shard: tuple[int, int] | None,
     Files that are not clips are counted in ``skipped`` by kind."""
     listed = None
     if cfg.only_annotated and cfg.annotations is not None:  # the config requires both together
-        from .kinetics import annotated_clips, clip_key
+        from ..sources.kinetics import annotated_clips, clip_key
         listed = annotated_clips(cfg.annotations)
     items: Iterator[Clip | Collision]
-    if cfg.segments is not None:  # one clip per row of the segments CSV (segments.py)
-        from .segments import iter_segments
+    if cfg.segments is not None:  # one clip per row of the segments CSV
+        from ..sources.segments import iter_segments
         items = iter_segments(cfg.segments, cfg.source, cfg.extensions, cfg.class_names, skipped)
     else:
         items = iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped)
@@ -163,18 +158,13 @@ def finished_before(cfg: Config, clip: Clip, resume: Resume, overwrite: bool = F
     manifest row with these settings), ``"unrecorded"`` (a complete-looking
     final folder without a row: the run died between the rename and the
     record), or None when it must be (re)done."""
-    final = final_folder(cfg, clip)
-    video = cfg.output == "video"
-    if overwrite or not (final.is_file() if video else final.is_dir()):
+    final = final_path(cfg, clip)
+    output = output_named(cfg.output)
+    if overwrite or not (final.is_dir() if output.is_folder else final.is_file()):
         return None
     if clip.rel in resume.done:
         return "recorded"
-    if video:  # published by one rename: a whole .mp4 at its final name is finished
-        from .videoout import looks_complete as video_complete
-        return "unrecorded" if video_complete(final) else None
-    if looks_complete(final, cfg.num_frames, cfg.frame_name):
-        return "unrecorded"
-    return None
+    return "unrecorded" if output.looks_complete(final, cfg) else None
 
 
 @dataclasses.dataclass
@@ -208,7 +198,8 @@ def preflight(cfg: Config, shard: tuple[int, int] | None = None, *, overwrite: b
     if resume.stale and not overwrite:
         raise ConfigChanged(
             f"{plural(resume.stale, 'finished clip')} in {cfg.target} {'was' if resume.stale == 1 else 'were'} "
-            f"made with other output settings ({', '.join(Config.OUTPUT_KEYS)}); restore them, or overwrite "
+            f"made with other output settings (one or more of {', '.join(OUTPUT_KEYS)}); restore them, or "
+            f"overwrite "
             f"to redo those clips")
     total = finished = 0
     for item in plan(cfg, shard):

@@ -3,7 +3,7 @@
 The CSV has Kinetics' columns ``label,youtube_id,time_start,time_end`` (more
 columns are ignored); each row is one clip, cut from the video under
 ``source`` (any depth) whose file stem is ``youtube_id``.  Every row becomes
-a :class:`~k400frames.clips.Clip` with ``start``/``end`` set, named as
+a :class:`~k400frames.sources.tree.Clip` with ``start``/``end`` set, named as
 Kinetics names clips, so the runner plans, shards, resumes, retries and
 dry-runs rows exactly as it does whole clips.  A row that cannot be cut
 (no video, bad times, two rows for one folder) becomes a Clip with a
@@ -11,45 +11,24 @@ dry-runs rows exactly as it does whole clips.  A row that cannot be cut
 
 Times count from the video's first frame, not from the file's start (audio
 or an edit list may start earlier): the decode seeks to
-``time_start`` + the video stream's offset (see :func:`decode_plan`).
-
-Also here: ``sampling: uniform`` (which frames of a clip or span to keep)
-and ``annotate --segments`` (a stratified train/val split of a segments CSV).
+``time_start`` + the video stream's offset (see
+:func:`k400frames.clip.decode.decode_plan`).
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
-import math
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from . import ffmpeg
-from .clips import Clip, clip_stem, output_class_name, skip_kind
-from .errors import SegmentsError
-from .records import replaced_atomically
+from ..errors import SegmentsError
+from .tree import Clip, clip_stem, output_class_name, skip_kind
 
 SEGMENT_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
-OUTPUT_HEADER = ("label", "youtube_id", "time_start", "time_end", "split", "is_cc")
 
-# ffmpeg prints start times to the microsecond, so a frame exactly at
-# time_start may sit a hair before the computed seek point.  Both span ends
-# move this much earlier, which keeps that frame and still drops the frame
-# exactly at time_end; 0.5 ms is far below any frame period.
-SEEK_TOLERANCE_S = 0.0005
-
-
-class SpanError(Exception):
-    """This row's span cannot be cut from its video (a failure of that row only)."""
-
-
-# ----------------------------------------------------------------------------
-# the CSV
-# ----------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Segment:
@@ -242,145 +221,3 @@ def iter_segments(segments_csv: Path, source: Path, extensions: Sequence[str], c
                                     f"{', '.join(str(p.relative_to(source)) for p in paths)}; "
                                     f"rename or remove all but one")
         yield dataclasses.replace(clip, problem=problem) if problem else clip
-
-
-# ----------------------------------------------------------------------------
-# decoding a span, and which frames to keep
-# ----------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class DecodePlan:
-    """How ffmpeg reads one clip: where to seek, how long, which frames to keep."""
-
-    seek: float | None = None       # input -ss, seconds (ffmpeg adds the container's start itself)
-    duration: float | None = None   # input -t
-    select: str | None = None       # ffmpeg select expression (sampling: uniform)
-    frames: int | None = None       # frames the select expression assumes the clip has
-
-
-def uniform_indices(total: int, wanted: int) -> list[int]:
-    """``wanted`` 0-based frame indices spread evenly over ``total`` frames:
-    the first, the last, and distinct whenever ``total >= wanted``."""
-    if wanted <= 1 or total <= 1:
-        return [0]
-    return [k * (total - 1) // (wanted - 1) for k in range(wanted)]
-
-
-def uniform_select(total: int, wanted: int) -> str:
-    """An ffmpeg ``select`` expression that keeps exactly the frames of
-    :func:`uniform_indices`: frame n is kept when the pick closest above it,
-    k = ceil(n*(wanted-1)/(total-1)), lands on n.  Integer arithmetic in
-    doubles, exact for any real frame count, and the same few operations per
-    frame whatever ``wanted`` is (a sum of 300 eq() terms would not be)."""
-    if wanted <= 1 or total <= 1:
-        return "eq(n,0)"
-    a, b = wanted - 1, total - 1
-    return f"eq(floor(floor((n*{a}+{b - 1})/{b})*{b}/{a}),n)"
-
-
-@functools.lru_cache(maxsize=256)
-def _header(exe: str, path: str, size: int, mtime_ns: int) -> ffmpeg.Header:
-    # Many rows cut one long video: probe it once per worker (size and mtime
-    # in the key, so a replaced file is probed again).
-    return ffmpeg.probe_header(exe, Path(path))
-
-
-def probe(exe: str, video: Path) -> ffmpeg.Header:
-    """``ffmpeg.probe_header`` of ``video``, cached per file version."""
-    st = os.stat(video)
-    return _header(exe, str(video), st.st_size, st.st_mtime_ns)
-
-
-def decode_plan(clip: Clip, num_frames: int, fps: float | None, sampling: str, exe: str) -> DecodePlan:
-    """How to decode ``clip``: a whole clip with ``sampling: first`` needs no
-    probe; a span seeks to its start (measured from the first video frame)
-    and stops at its end; ``uniform`` picks ``num_frames`` frames spread over
-    the frames the span (or clip) has at ``fps`` or the native rate.
-
-    Raises :class:`SpanError` when the span starts after the video ends."""
-    if clip.start is None and sampling == "first":
-        return DecodePlan()
-    header = probe(exe, clip.source)
-    length = header.duration - header.video_offset if header.duration else None
-    seek = duration = None
-    span = length
-    if clip.start is not None and clip.end is not None:
-        if length is not None and clip.start >= length:
-            raise SpanError(f"{clip.stem}: span {clip.start:g}-{clip.end:g} s lies outside the video "
-                            f"{clip.source.name} (its video lasts {length:.3f} s)")
-        seek = max(header.video_offset + clip.start - SEEK_TOLERANCE_S, 0.0)
-        duration = clip.end - clip.start
-        span = min(clip.end, length) - clip.start if length is not None else duration
-    if sampling != "uniform":
-        return DecodePlan(seek, duration)
-    rate = fps or header.fps
-    if not rate or not span:
-        return DecodePlan(seek, duration)  # nothing to plan from: the first N frames
-    # floor, not round: a count one too low only moves the last pick one frame
-    # earlier; one too high would ask for a frame that is not there.
-    total = math.floor(span * rate + 1e-6)
-    return plan_uniform(seek, duration, total, num_frames)
-
-
-def plan_uniform(seek: float | None, duration: float | None, total: int, wanted: int) -> DecodePlan:
-    """A plan keeping ``wanted`` of ``total`` frames, or all when there are no more."""
-    if total <= wanted:
-        return DecodePlan(seek, duration)
-    return DecodePlan(seek, duration, uniform_select(total, wanted), total)
-
-
-def replan_short(plan: DecodePlan, decoded: int, wanted: int) -> DecodePlan | None:
-    """When ``uniform`` kept fewer frames than planned, the clip had fewer
-    frames than its header promised (audio longer than the video, say): the
-    picks that came out tell how many it has, at least
-    ``index[decoded - 1] + 1``.  The plan for a second decode with that
-    count, or None when the first one was fine."""
-    if plan.select is None or plan.frames is None or decoded >= wanted or decoded == 0:
-        return None
-    total = uniform_indices(plan.frames, wanted)[decoded - 1] + 1
-    return plan_uniform(plan.seek, plan.duration, total, wanted)
-
-
-# ----------------------------------------------------------------------------
-# annotate --segments: a stratified train/val split of the rows
-# ----------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class SegmentSplit:
-    """What :func:`split_segments` wrote."""
-
-    train_csv: Path
-    val_csv: Path
-    train: int
-    val: int
-    too_small: dict[str, int]
-
-
-def split_segments(segments_csv: Path, out_dir: Path, *, val_fraction: float = 0.2, seed: int = 0) -> SegmentSplit:
-    """Write ``train.csv`` and ``val.csv`` into ``out_dir``: the rows of
-    ``segments_csv`` split per label (see :func:`~k400frames.annotate.stratified_split`), under the
-    Kinetics header with ``split`` filled in and times kept as written.
-    Each file is the ``segments`` of one split's extract run."""
-    if not 0 <= val_fraction < 1:
-        raise SegmentsError(f"--val-fraction must be at least 0 and below 1, got {val_fraction}")
-    rows = read_segments(segments_csv)
-    if not rows:
-        raise SegmentsError(f"{segments_csv}: no rows")
-    from .annotate import stratified_split
-    train, val, too_small = stratified_split(rows, lambda r: r.label, val_fraction, seed)
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SegmentsError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
-    paths = []
-    for name, part in (("train", train), ("val", val)):
-        path = out_dir / f"{name}.csv"
-        with replaced_atomically(path) as partial, open(partial, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(OUTPUT_HEADER)
-            for row in sorted(part, key=lambda r: r.line):
-                writer.writerow([row.label, row.youtube_id, row.time_start, row.time_end, name,
-                                 row.is_cc or "0"])
-        paths.append(path)
-    return SegmentSplit(paths[0], paths[1], len(train), len(val), too_small)

@@ -1,0 +1,235 @@
+"""``output: frames``: each clip as a folder of exactly N JPEGs,
+``<split>/<class>/<clip>/frame_00001.jpg`` ... ``frame_<N>.jpg``.
+
+ffmpeg writes the frames under their final names (the ``frame_name``
+template) into the clip's temp folder; ``encoder: turbo`` has libjpeg-turbo
+encode them here instead.  Then anything past N is removed, a short clip is
+padded with byte-identical copies of its true last frame, and the count is
+checked.  Only then does one ``rename`` move the folder to its final name, so
+a folder at its final name is always complete.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import ffmpeg
+from ..errors import raise_if_disk_full
+from ..files import tree_bytes
+from . import codec, decode
+from .outputs import Finished, IncompleteOutput, Made, Output, Problem
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..layout import Entry
+    from ..sources.tree import Clip
+    from .context import RunContext
+
+# Frames named in one problem line before "and N more"; the JSON report
+# keeps them all through the counts, and the human summary must stay short.
+_NAMES_SHOWN = 5
+
+
+class FramesOutput(Output):
+    name = "frames"
+    lists_kind = "frames"
+    is_folder = True
+
+    def make(self, clip: Clip, cfg: Config, work: Path, exe: str, ctx: RunContext) -> Made:
+        folder = work / "clip"
+        folder.mkdir()
+        # One frame more than needed tells a cut clip from one of exactly N.
+        return Made(decode_frames(exe, clip, cfg, folder, cfg.num_frames + 1, ctx), folder)
+
+    def count(self, made: Made, cfg: Config) -> int:
+        return count_frames(made.path, cfg.frame_name)
+
+    def finish(self, made: Made, count: int, cfg: Config) -> Finished:
+        return trim_and_pad(made.path, cfg.num_frames, cfg.frame_name, count, cfg.pad)
+
+    def claims(self, entry: Entry) -> bool:
+        return entry.is_dir
+
+    def looks_complete(self, path: Path, cfg: Config) -> bool:
+        """True when ``path`` holds exactly frames 1..N by the template, each non-empty."""
+        try:
+            with os.scandir(path) as entries:
+                sizes = {e.name: e.stat().st_size for e in entries}
+        except OSError:
+            return False
+        expected = {cfg.frame_name.format(i) for i in range(1, cfg.num_frames + 1)}
+        return sizes.keys() == expected and all(sizes.values())
+
+    def size(self, path: Path) -> tuple[int, int]:
+        inodes = len({os.stat(e.path).st_ino for e in os.scandir(path)}) + 1  # + the folder
+        return tree_bytes(path), inodes
+
+    def check(self, path: Path, rel: str, num_frames: int, frame_name: str, *, deep: bool = False,
+              ffmpeg_exe: str | None = None) -> tuple[list[Problem], int]:
+        problems: list[Problem] = []
+        try:
+            names = set(os.listdir(path))
+        except OSError as exc:
+            return [Problem(rel, "stray", f"cannot list the folder ({exc.strerror or exc})")], 0
+        expected = [frame_name.format(i) for i in range(1, num_frames + 1)]
+        missing = [name for name in expected if name not in names]
+        extra = sorted(names - set(expected))
+        if missing:
+            problems.append(Problem(rel, "missing-frames",
+                                    f"{len(missing)} of {num_frames} frames missing: {_names(missing)}"))
+        if extra:
+            problems.append(Problem(rel, "extra-files", f"{len(extra)} unexpected entries: {_names(extra)}"))
+        present = [path / name for name in expected if name in names]
+        intact, damaged = [], []
+        for frame in present:
+            defect = "not a regular file" if not frame.is_file() else codec.defect(frame)
+            if defect:
+                damaged.append(f"{frame.name} ({defect})")
+            else:
+                intact.append(frame)
+        if damaged:
+            problems.append(Problem(rel, "bad-jpeg", f"{len(damaged)} damaged frames: {_names(damaged)}"))
+        if deep and intact:
+            bad = deep_decode(intact, ffmpeg_exe or ffmpeg.find_ffmpeg())
+            if bad:
+                problems.append(Problem(rel, "decode", f"{len(bad)} frames fail to decode: "
+                                                       f"{_names([f'{n} ({m})' for n, m in bad])}"))
+        return problems, len(present)
+
+    def listed_frames(self, path: Path, frame_name: str) -> int:
+        """Frames 1..k present by the template (a loader reads exactly those)."""
+        names = set(os.listdir(path))
+        count = 0
+        while frame_name.format(count + 1) in names:
+            count += 1
+        return count
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    more = len(names) - _NAMES_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+# ----------------------------------------------------------------------------
+# making
+# ----------------------------------------------------------------------------
+
+def decode_frames(exe: str, clip: Clip, cfg: Config, folder: Path, max_frames: int,
+                  ctx: RunContext) -> ffmpeg.FFmpegResult:
+    """Decode ``clip`` into JPEGs in ``folder`` by its decode plan (a span of
+    a segment, uniform picks), encoded by ffmpeg or, with ``encoder:
+    turbo``, by libjpeg-turbo here.  Decodes a second time only when
+    ``uniform`` found the clip shorter than its header said.  Raises
+    :class:`~k400frames.clip.decode.SpanError` for a span outside the video."""
+    plan = decode.decode_plan(clip, cfg.num_frames, cfg.fps, cfg.sampling, exe)
+    turbo = cfg.encoder == "turbo"
+    while True:
+        argv = ffmpeg.extract_command(exe, clip.source, max_frames, frame_name=cfg.frame_name, fps=cfg.fps,
+                                      size=cfg.size, short_side=cfg.short_side,
+                                      square_pixels=cfg.square_pixels,
+                                      encoder_options=codec.ffmpeg_output_options(cfg.jpeg_quality),
+                                      seek=plan.seek, duration=plan.duration, select=plan.select,
+                                      raw_frames=turbo)
+        if turbo:  # the same frames, encoded by libjpeg-turbo here
+            from . import turbo as turbo_encoder  # needs numpy and simplejpeg
+            run = turbo_encoder.encode(argv, folder, cfg.frame_name, cfg.jpeg_quality, timeout=cfg.timeout_s,
+                                       processes=ctx.processes)
+        else:
+            run = ffmpeg.run(argv, cwd=folder, timeout=cfg.timeout_s, processes=ctx.processes)
+        if run.returncode != 0 or run.timed_out or plan.select is None:
+            return run  # only uniform picks can call for a second decode
+        try:
+            again = decode.replan_short(plan, count_frames(folder, cfg.frame_name), cfg.num_frames)
+        except IncompleteOutput:
+            return run  # the caller counts again and reports it
+        if again is None:
+            return run
+        plan = again
+        shutil.rmtree(folder)
+        folder.mkdir()
+
+
+def count_frames(folder: Path, frame_name: str) -> int:
+    """Number of frames ffmpeg wrote, checking they run 1..k without gaps."""
+    names = set(os.listdir(folder))
+    count = len(names)
+    if names != {frame_name.format(i) for i in range(1, count + 1)}:
+        raise IncompleteOutput(f"ffmpeg wrote {count} files that are not frames 1..{count}")
+    return count
+
+
+def trim_and_pad(folder: Path, num_frames: int, frame_name: str, count: int, pad: str = "copy") -> Finished:
+    """Trim and pad ``folder`` (holding frames 1..``count``) to exactly ``num_frames``.
+
+    ``count`` may be ``num_frames + 1``: ffmpeg is asked for one frame more
+    than needed so we can tell a cut clip from one of exactly N."""
+    if count < 1:
+        raise ValueError("a clip needs at least one decoded frame")
+    kept = min(count, num_frames)
+    try:
+        for index in range(kept + 1, count + 1):
+            os.unlink(folder / frame_name.format(index))
+        last = folder / frame_name.format(kept)
+        place = os.link if pad == "hardlink" else shutil.copyfile
+        for index in range(kept + 1, num_frames + 1):
+            place(last, folder / frame_name.format(index))
+    except OSError as exc:
+        raise_if_disk_full(exc, exc.filename or folder)
+        raise
+    return Finished(decoded=kept, padded=num_frames - kept, cut=count > num_frames)
+
+
+# ----------------------------------------------------------------------------
+# decoding JPEGs back (verify --deep, preview)
+# ----------------------------------------------------------------------------
+
+def link_sequence(files: Sequence[Path], folder: Path) -> str:
+    """Symlink ``files`` as ``000001.jpg ...`` in ``folder``; return the image2
+    pattern.  Our own safe names mean a ``%`` in a user's path never reaches
+    ffmpeg's pattern parser."""
+    for index, path in enumerate(files, 1):
+        os.symlink(os.path.abspath(path), folder / f"{index:06d}.jpg")
+    return str(folder / "%06d.jpg")
+
+
+def decodes_clean(argv: Sequence[str], timeout: float) -> tuple[bool, str]:
+    """Run a decode-to-null ``argv``: (clean, the last error line).  At
+    loglevel error a damaged file can still exit 0 (the decoder conceals it
+    and says "overread"), so any error output counts as a failure."""
+    result = ffmpeg.run(argv, timeout=timeout)
+    message = result.stderr_tail.strip()
+    if result.timed_out:
+        return False, f"ffmpeg timed out after {timeout:g}s"
+    return result.returncode == 0 and not message, (message.splitlines() or [""])[-1]
+
+
+def _decode_command(exe: str, pattern: str) -> list[str]:
+    return ffmpeg.command(exe, "-f", "image2", "-start_number", "1", "-i", ffmpeg.file_url(pattern),
+                          "-xerror", "-f", "null", "-")
+
+
+def deep_decode(files: Sequence[Path], ffmpeg_exe: str, timeout: float = 600.0) -> list[tuple[str, str]]:
+    """Decode every file with ffmpeg: one ffmpeg for the clip, and one per
+    frame only for a clip that fails, to name the bad frames.  Returns
+    ``(name, error)`` for those that fail."""
+    if not files:
+        return []
+    work = Path(tempfile.mkdtemp(prefix="k400frames-verify-"))
+    try:
+        pattern = link_sequence(files, work)
+        clean, _ = decodes_clean(_decode_command(ffmpeg_exe, pattern), timeout)
+        if clean:
+            return []
+        bad = []
+        for index, path in enumerate(files, 1):
+            ok, message = decodes_clean(_decode_command(ffmpeg_exe, str(work / f"{index:06d}.jpg")), timeout)
+            if not ok:
+                bad.append((path.name, message or "ffmpeg could not decode it"))
+        return bad or [("(clip)", "ffmpeg failed on the sequence but on no single frame")]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

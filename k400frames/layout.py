@@ -1,0 +1,168 @@
+"""Every name a run, a tool or a user finds on disk around one split, in one place.
+
+A target is a split folder ``<root>/<split>`` (``frames/train``).  Beside it,
+in ``<root>``, live the files that belong to that split::
+
+    <root>/<split>/<class>/<clip>/frame_00001.jpg    a clip (output: frames)
+    <root>/<split>/<class>/<clip>.mp4                a clip (output: video)
+    <root>/<split>.manifest[.shard-K-of-N].jsonl     finished clips, one JSON line each
+    <root>/<split>.failures[.shard-K-of-N].jsonl     failed clips of the latest run
+    <root>/.<split>[.shard-K-of-N].lock              who is extracting into the split
+    <root>/.<split>.tmp/<all | shard-K-of-N>/        work in progress; never trusted
+    <root>/<split>.<format>.txt, <root>/<format>/<split>.csv   training lists
+    <root>/labels.txt, <root>/lists.md               label names; config keys to paste
+    <root>/<annotations CSV name>                    the run's copy of its Kinetics CSV
+
+:func:`walk_split` is the one reader of a split folder's contents, with one
+rule for what is a clip, what is hidden and what is stray.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+Shard = tuple[int, int]
+
+LABELS_FILE = "labels.txt"
+SNIPPET_FILE = "lists.md"
+RECORD_KINDS = ("manifest", "failures")
+
+
+def shard_tag(shard: Shard | None) -> str:
+    """``(3, 8)`` -> ``shard-3-of-8``; the unsharded run is ``""``."""
+    return f"shard-{shard[0]}-of-{shard[1]}" if shard else ""
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """The names around the split folder ``target`` for one run (``shard``)."""
+
+    target: Path
+    shard: Shard | None = None
+
+    @property
+    def root(self) -> Path:
+        """The folder that holds the split folders (and the lists)."""
+        return self.target.parent
+
+    @property
+    def split(self) -> str:
+        return self.target.name
+
+    # -- clips -------------------------------------------------------------
+
+    def clip_path(self, out_class: str, stem: str, suffix: str = "") -> Path:
+        """``<split>/<class>/<clip><suffix>``, refusing any name that would
+        leave the split folder (names come from listings and CSVs: never
+        trust them to hold no ``/`` or ``..``)."""
+        name = stem + suffix
+        if (stem in ("", ".", "..") or out_class in ("", ".", "..")
+                or any(sep in part for part in (out_class, name) for sep in ("/", os.sep, "\0"))):
+            raise ValueError(f"not a clip name inside {self.target}: {out_class!r}/{name!r}")
+        return self.target / out_class / name
+
+    # -- records, locks, temp area ----------------------------------------
+
+    def record(self, kind: str) -> Path:
+        """This run's ``kind`` file (``manifest`` or ``failures``)."""
+        tag = f".{shard_tag(self.shard)}" if self.shard else ""
+        return self.root / f"{self.split}.{kind}{tag}.jsonl"
+
+    def all_records(self, kind: str) -> list[Path]:
+        """Every shard's (and the unsharded run's) ``kind`` file, sorted."""
+        unsharded = Layout(self.target).record(kind)
+        shards = self.root.glob(f"{glob_escape(self.split)}.{kind}.shard-*-of-*.jsonl")
+        return sorted({*shards, *([unsharded] if unsharded.exists() else [])})
+
+    def lock(self, shard: Shard | None = None) -> Path:
+        """The lock file of the whole split, or of one shard of it."""
+        tag = f".{shard_tag(shard)}" if shard else ""
+        return self.root / f".{self.split}{tag}.lock"
+
+    @property
+    def shard_lock_prefix(self) -> str:
+        return f".{self.split}.shard-"
+
+    @property
+    def tmp_area(self) -> Path:
+        """Temp dirs live beside the split folder (same filesystem, so a
+        publish is one rename), one area per shard, so a job array's shards
+        never clean up each other's work."""
+        return self.root / f".{self.split}.tmp" / (shard_tag(self.shard) or "all")
+
+    @property
+    def write_probe_prefix(self) -> str:
+        return f".{self.split}.write-test-"
+
+    # -- lists and CSVs ----------------------------------------------------
+
+    def list_file(self, fmt: str, csv_folder: bool) -> Path:
+        """``<root>/<split>.<fmt>.txt``, or ``<root>/<fmt>/<split>.csv`` for the
+        frameworks that read a folder of ``<split>.csv`` files."""
+        if csv_folder:
+            return self.root / fmt / f"{self.split}.csv"
+        return self.root / f"{self.split}.{fmt}.txt"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / LABELS_FILE
+
+    @property
+    def snippet(self) -> Path:
+        return self.root / SNIPPET_FILE
+
+    def csv_copy(self, annotations: Path) -> Path:
+        """Where a run copies its annotations CSV: beside the split folders,
+        under its own name (Tiny-K400's ``tiny_train.csv``)."""
+        return self.root / annotations.name
+
+
+# ----------------------------------------------------------------------------
+# the one walker of a split folder
+# ----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One entry of a split folder: a class folder's child, or a stray at the top."""
+
+    class_name: str        # "" for an entry at the top of the split folder
+    name: str
+    path: str
+    is_dir: bool           # follows symlinks
+    is_file: bool
+
+    @property
+    def rel(self) -> str:
+        return f"{self.class_name}/{self.name}" if self.class_name else self.name
+
+
+def hidden(name: str) -> bool:
+    """Dotfiles are never clips or classes: temp areas, locks, ``.DS_Store``,
+    AppleDouble ``._x`` twins, editor droppings."""
+    return name.startswith(".")
+
+
+def _sorted(folder: str) -> list[os.DirEntry]:
+    with os.scandir(folder) as entries:
+        return sorted((e for e in entries if not hidden(e.name)), key=lambda e: e.name)
+
+
+def walk_split(split: Path) -> Iterator[Entry]:
+    """Every visible entry of ``split`` in sorted order: for each class folder,
+    its children (then an entry for the class folder itself with
+    ``name == ""`` so a caller can tell an empty class); files at the top
+    come as entries with ``class_name == ""``.  Hidden names are skipped at
+    every level."""
+    for top in _sorted(str(split)):
+        if not top.is_dir():
+            yield Entry("", top.name, top.path, False, top.is_file())
+            continue
+        for child in _sorted(top.path):
+            yield Entry(top.name, child.name, child.path, child.is_dir(), child.is_file())
+        yield Entry(top.name, "", top.path, True, False)

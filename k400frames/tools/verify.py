@@ -1,0 +1,235 @@
+"""Check a split folder: every clip whole by its output kind, nothing stray,
+and (optionally) the same clips as a Kinetics CSV.
+
+Each kind checks its own clips (:meth:`~k400frames.clip.outputs.Output.check`):
+a frame folder must hold exactly N well-named JPEGs whose two ends look right
+(a stat and a few bytes per frame), a video must be a whole .mp4 by its own
+index.  ``deep`` also decodes every frame with ffmpeg.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import ffmpeg
+from ..clip.outputs import Output, Problem, detect, output_named
+from ..errors import PreflightError
+from ..layout import Layout, walk_split
+from ..run.records import read_records
+from ..sources.kinetics import label_folder_candidates, read_kinetics_csv
+from ..words import plural
+
+_CHUNK = 1024
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    """The outcome of :func:`verify_tree`; ``ok`` when nothing is wrong."""
+
+    frames: Path
+    num_frames: int
+    frame_name: str
+    deep: bool = False
+    csv: Path | None = None
+    clips: int = 0
+    frames_checked: int = 0
+    csv_rows: int = 0
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    missing: list[str] = dataclasses.field(default_factory=list)      # in the CSV, not on disk
+    unexpected: list[str] = dataclasses.field(default_factory=list)   # on disk, not in the CSV
+    # (rel, reason) of damaged videos, from the run records: kept on purpose
+    # (damaged: keep) and so not a failure here, or refused and not extracted.
+    damaged: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    damaged_failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.problems or self.missing or self.unexpected)
+
+    @property
+    def bad_clips(self) -> int:
+        return len({p.rel for p in self.problems})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (paths as strings)."""
+        return {
+            "ok": self.ok, "frames": str(self.frames), "num_frames": self.num_frames,
+            "frame_name": self.frame_name, "deep": self.deep, "csv": str(self.csv) if self.csv else None,
+            "clips": self.clips, "frames_checked": self.frames_checked, "csv_rows": self.csv_rows,
+            "problems": [dataclasses.asdict(p) for p in self.problems],
+            "missing": self.missing, "unexpected": self.unexpected,
+            "damaged": [{"rel": rel, "reason": reason} for rel, reason in self.damaged],
+            "damaged_failed": [{"rel": rel, "reason": reason} for rel, reason in self.damaged_failed],
+        }
+
+
+@dataclasses.dataclass
+class VerifyCounts:
+    """What :func:`verify_tree` hands its progress after each clip: frames
+    checked and clips with problems so far (the names a run's summary uses)."""
+
+    frames: int = 0
+    failed: int = 0
+
+
+def scan_split(split: Path, output: Output) -> tuple[list[tuple[str, str]], list[Problem]]:
+    """(class, clip) pairs of the clips ``output`` claims in the split folder,
+    sorted, and the entries that are neither (stray files, empty class
+    folders).  Hidden names are never clips (:func:`~k400frames.layout.walk_split`)."""
+    pairs: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    clips_in_class = 0
+    what = "clip folders" if output.is_folder else f"clip {output.suffix} files"
+    for entry in walk_split(split):
+        if not entry.class_name:
+            problems.append(Problem(entry.name, "stray", "a file where class folders are expected"))
+        elif not entry.name:  # the class folder itself, after its children
+            if clips_in_class == 0:
+                problems.append(Problem(entry.class_name, "empty-class", f"class folder holds no {what}"))
+            clips_in_class = 0
+        elif output.claims(entry):
+            pairs.append((entry.class_name, entry.name[:len(entry.name) - len(output.suffix)]))
+            clips_in_class += 1
+        else:
+            problems.append(Problem(entry.rel, "stray", f"not a clip where {what} are expected"))
+    return pairs, problems
+
+
+def join_csv(pairs: Sequence[tuple[str, str]], csv_path: Path) -> tuple[int, list[str], list[str]]:
+    """Match CSV rows to clip folders: ``label`` to the class folder (spaces
+    and underscores both accepted), ``youtube_id``/times to the clip folder
+    ``<id>_<start:06d>_<end:06d>``, or to a folder named ``<id>`` alone (what
+    ``annotate`` makes of a clip whose name is not Kinetics-style).
+    Returns (rows, in the CSV but not on disk, on disk but not in the CSV)."""
+    rows = read_kinetics_csv(csv_path)
+    on_disk = set(pairs)
+    classes = {c for c, _ in pairs}
+    clips_anywhere: dict[str, list[tuple[str, str]]] = {}
+    for pair in pairs:
+        clips_anywhere.setdefault(pair[1], []).append(pair)
+    matched: set[tuple[str, str]] = set()
+    missing: list[str] = []
+    for row in rows:
+        clip = row.clip_name
+        if not row.label:
+            # Unlabelled rows (the Kinetics test split) match the clip in any class.
+            found = clips_anywhere.get(clip, [])
+            matched.update(found)
+            if not found:
+                missing.append(f"?/{clip}")
+            continue
+        folder = next((c for c in label_folder_candidates(row.label) if c in classes), row.label)
+        if (folder, clip) in on_disk:
+            matched.add((folder, clip))
+        elif (folder, row.youtube_id) in on_disk:
+            # Own data annotated from plain stems: the folder is the id alone.
+            matched.add((folder, row.youtube_id))
+        else:
+            missing.append(f"{folder}/{clip}")
+    unexpected = [f"{c}/{k}" for c, k in pairs if (c, k) not in matched]
+    return len(rows), sorted(dict.fromkeys(missing)), unexpected
+
+
+def damaged_clips(frames: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Damaged videos the run records of the split folder ``frames`` name:
+    (kept and in the tree, refused), each as sorted (rel, reason).  The
+    latest line about a clip wins, as a rerun may have replaced the video."""
+    kept: dict[str, str] = {}
+    layout = Layout(frames)
+    for row in read_records(layout.all_records("manifest")):
+        kept.pop(row["rel"], None)
+        if isinstance(row.get("damaged"), str):
+            kept[row["rel"]] = row["damaged"]
+    refused = {row["rel"]: row.get("reason", "") for row in read_records(layout.all_records("failures"))
+               if row.get("stage") == "damaged" and row["rel"] not in kept}
+    return sorted(kept.items()), sorted(refused.items())
+
+
+def _add_damaged(report: VerifyReport, frames: Path, on_disk: set[str]) -> None:
+    """List the damaged clips the run records name: kept ones on disk, refused ones not."""
+    kept, refused = damaged_clips(frames)
+    report.damaged = [(rel, reason) for rel, reason in kept if rel in on_disk]
+    report.damaged_failed = [(rel, reason) for rel, reason in refused if rel not in on_disk]
+
+
+def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.jpg", *,
+                csv: Path | None = None, deep: bool = False, ffmpeg_exe: str | None = None,
+                workers: int | None = None, progress=None) -> VerifyReport:
+    """Check every clip of the split folder ``frames`` (frame folders or
+    videos, whichever it holds; see the module docstring); with ``csv``, also
+    join it to the clips.  ``progress``, an object like a run's
+    (``start(total)``, ``update(rel, counts)`` after each clip with a
+    :class:`VerifyCounts`, ``close()``), follows the check."""
+    frames = Path(frames)
+    if not frames.is_dir():
+        raise PreflightError(f"frames folder does not exist: {frames}")
+    if num_frames < 1:
+        raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
+    report = VerifyReport(frames=frames, num_frames=num_frames, frame_name=frame_name, deep=deep,
+                          csv=Path(csv) if csv else None)
+    output = detect(frames) or output_named("frames")
+    pairs, stray = scan_split(frames, output)
+    if deep:
+        ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
+    report.clips = len(pairs)
+
+    def check(pair: tuple[str, str]) -> tuple[list[Problem], int]:
+        return output.check(frames / pair[0] / (pair[1] + output.suffix), f"{pair[0]}/{pair[1]}", num_frames,
+                            frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe)
+
+    counts = VerifyCounts()
+    if progress is not None:
+        progress.start(len(pairs))
+    # Threads: the shallow check waits on the filesystem, the deep one on ffmpeg.
+    # Chunks, because map() submits everything at once: 240k futures for K400.
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            for start in range(0, len(pairs), _CHUNK):
+                chunk = pairs[start:start + _CHUNK]
+                for (class_name, clip_name), (problems, count) in zip(chunk, pool.map(check, chunk)):
+                    report.problems.extend(problems)
+                    report.frames_checked += count
+                    if progress is not None:
+                        counts.frames, counts.failed = report.frames_checked, counts.failed + bool(problems)
+                        progress.update(f"{class_name}/{clip_name}", counts)
+    finally:
+        if progress is not None:
+            progress.close()
+    report.problems.extend(stray)
+    _add_damaged(report, frames, {f"{c}/{k}" for c, k in pairs})
+    if csv is not None:
+        report.csv_rows, report.missing, report.unexpected = join_csv(pairs, Path(csv))
+    return report
+
+
+def format_report(report: VerifyReport, limit: int = 20) -> str:
+    """A short human summary: one line when clean, else the first ``limit``
+    problems of each kind (:meth:`VerifyReport.to_dict`, the JSON report, has them all)."""
+    what = f"{plural(report.clips, 'clip')}, {plural(report.frames_checked, 'frame')}" + (
+        ", decoded" if report.deep else "")
+    if report.csv:
+        what += f", {plural(report.csv_rows, 'CSV row')}"
+    if report.ok:
+        lines = [f"verify OK: {report.frames} ({what})"]
+    else:
+        lines = [f"verify FAILED: {report.frames} ({what}): {plural(report.bad_clips, 'entry', 'entries')} with "
+                 f"problems, {plural(len(report.missing), 'clip')} missing, {len(report.unexpected)} not in the CSV"]
+
+    def section(title: str, items: list[str]) -> None:
+        if items:
+            lines.append(f"{title}:")
+            lines.extend(f"  {item}" for item in items[:limit])
+            if len(items) > limit:
+                lines.append(f"  ... and {len(items) - limit} more (the JSON report lists all)")
+
+    section("problems", [f"{p.rel}: {p.detail}" for p in report.problems])
+    section(f"in {report.csv} but not on disk", report.missing)
+    section("on disk but not in the CSV", report.unexpected)
+    section(f"damaged (kept): {len(report.damaged)}", [f"{rel}: {why}" for rel, why in report.damaged])
+    section(f"damaged (failed, not extracted): {len(report.damaged_failed)}",
+            [f"{rel}: {why}" for rel, why in report.damaged_failed])
+    return "\n".join(lines)
