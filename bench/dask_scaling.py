@@ -20,6 +20,7 @@ so the time for a split of any size can be projected: start-up + clips x
 per-clip.  Starting the cluster itself is reported apart (a real cluster is
 started once for many runs).  Needs the dask extra: pip install -e '.[dask]'.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,15 +58,40 @@ class CliCluster:
         self.procs: list[subprocess.Popen] = []
         scheduler_file = folder / "scheduler.json"
         started = time.perf_counter()
-        self._start([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                     "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)])
+        self._start(
+            [
+                dask_cli,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(scheduler_file),
+            ]
+        )
         while not scheduler_file.is_file():
             time.sleep(0.05)
         self.address = json.loads(scheduler_file.read_text())["address"]
         for _ in range(workers):
-            self._start([dask_cli, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-                         "--host", "127.0.0.1", "--no-dashboard"])
+            self._start(
+                [
+                    dask_cli,
+                    "worker",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                ]
+            )
         import distributed
+
         with distributed.Client(self.address) as client:
             client.wait_for_workers(workers, timeout=120)
         self.startup = time.perf_counter() - started
@@ -73,8 +99,16 @@ class CliCluster:
     def _start(self, argv: list[str]) -> None:
         # With the quieter ticks examples/dask_cluster.md recommends.
         env = {**os.environ, **dask_environment()}
-        self.procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL, start_new_session=True, env=env))
+        self.procs.append(
+            subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
+        )
 
     def close(self) -> None:
         for proc in reversed(self.procs):  # workers first
@@ -96,9 +130,9 @@ class ExecutorClock:
         self._make = runner.make_executor
 
     def __enter__(self):
-        def timed_make(cfg):
+        def timed_make(cfg, ctx):
             started = time.perf_counter()
-            executor = self._make(cfg)
+            executor = self._make(cfg, ctx)
             self.seconds += time.perf_counter() - started
             close = executor.close
 
@@ -108,8 +142,10 @@ class ExecutorClock:
                     close()
                 finally:
                     self.seconds += time.perf_counter() - began
+
             executor.close = timed_close
             return executor
+
         runner.make_executor = timed_make
         return self
 
@@ -125,10 +161,15 @@ def cpu_seconds(cluster: CliCluster) -> dict[str, float]:
     worker has reaped), the client (this process), the worker processes
     (Dask and our Python code around ffmpeg) and the scheduler."""
     import psutil
+
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = {"ffmpeg": kids.ru_utime + kids.ru_stime, "client": me.ru_utime + me.ru_stime, "workers": 0.0,
-           "scheduler": 0.0}
+    out = {
+        "ffmpeg": kids.ru_utime + kids.ru_stime,
+        "client": me.ru_utime + me.ru_stime,
+        "workers": 0.0,
+        "scheduler": 0.0,
+    }
     for i, proc in enumerate(cluster.procs):
         try:
             top = psutil.Process(proc.pid)
@@ -165,10 +206,12 @@ def timed_run(raw: dict, work: Path, cluster: CliCluster) -> tuple[float, float,
 
 def import_seconds(module: str, repeat: int = 3) -> float:
     """Median time a fresh interpreter takes to import ``module``, beyond starting."""
+
     def once(code: str) -> float:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True)
         return time.perf_counter() - started
+
     return max(statistics.median(once(f"import {module}") - once("pass") for _ in range(repeat)), 0.0)
 
 
@@ -181,8 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes and local threads (default 2)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
     parser.add_argument("--corpus", default="k400", choices=("k400", "long"))
-    parser.add_argument("--cache", type=Path, default=HERE.parent / ".bench-cache",
-                        help="where the corpus is built once (shared with make bench)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=HERE.parent / ".bench-cache",
+        help="where the corpus is built once (shared with make bench)",
+    )
     parser.add_argument("--num-frames", type=int, default=300)
     args = parser.parse_args(argv)
 
@@ -197,13 +244,18 @@ def main(argv: list[str] | None = None) -> int:
     n_clips = len(clips(root))
     work = Path(tempfile.mkdtemp(prefix="k400frames-bench-dask-"))
     base = {"source": str(root), "num_frames": args.num_frames}
-    print(f"corpus {args.corpus!r}: {n_clips} clips, num_frames={args.num_frames}, {os.cpu_count()} CPUs, "
-          f"{args.workers} single-thread Dask workers against {args.workers} local workers, "
-          f"{args.rounds} alternating rounds; load average {load()} at the start", flush=True)
+    print(
+        f"corpus {args.corpus!r}: {n_clips} clips, num_frames={args.num_frames}, {os.cpu_count()} CPUs, "
+        f"{args.workers} single-thread Dask workers against {args.workers} local workers, "
+        f"{args.rounds} alternating rounds; load average {load()} at the start",
+        flush=True,
+    )
     client_import = import_seconds("distributed")
     cluster = CliCluster(work, args.workers)
-    print(f"cluster start-up (dask scheduler + {args.workers} dask workers, once per cluster): "
-          f"{cluster.startup:.1f} s", flush=True)
+    print(
+        f"cluster start-up (dask scheduler + {args.workers} dask workers, once per cluster): {cluster.startup:.1f} s",
+        flush=True,
+    )
     local_raw = {**base, "workers": args.workers}
     dask_raw = {**base, "executor": "dask", "dask": {"scheduler": cluster.address}}
     rounds, cpus = [], []
@@ -216,41 +268,62 @@ def main(argv: list[str] | None = None) -> int:
             per_clip_local, per_clip_dask = (local_s - local_fixed) / n_clips, (dask_s - dask_fixed) / n_clips
             # The idle cluster's own CPU during the local run is not the local executor's.
             local_cpu = {**local_cpu, "workers": 0.0, "scheduler": 0.0}
-            rounds.append((local_s, dask_s, dask_fixed, per_clip_local, per_clip_dask,
-                           sum(local_cpu.values()), sum(dask_cpu.values())))
+            rounds.append(
+                (
+                    local_s,
+                    dask_s,
+                    dask_fixed,
+                    per_clip_local,
+                    per_clip_dask,
+                    sum(local_cpu.values()),
+                    sum(dask_cpu.values()),
+                )
+            )
             cpus.append((local_cpu, dask_cpu))
-            print(f"  round {i + 1}: local {local_s:6.2f} s, dask {dask_s:6.2f} s (start-up {dask_fixed:.2f} s); "
-                  f"local/dask {local_s / dask_s:.2f}, per clip {per_clip_local / per_clip_dask:.2f}, "
-                  f"CPU {rounds[-1][5] / rounds[-1][6]:.2f}; load {load()}", flush=True)
+            print(
+                f"  round {i + 1}: local {local_s:6.2f} s, dask {dask_s:6.2f} s (start-up {dask_fixed:.2f} s); "
+                f"local/dask {local_s / dask_s:.2f}, per clip {per_clip_local / per_clip_dask:.2f}, "
+                f"CPU {rounds[-1][5] / rounds[-1][6]:.2f}; load {load()}",
+                flush=True,
+            )
     finally:
         cluster.close()
         shutil.rmtree(work, ignore_errors=True)
 
     def median(column: int) -> float:
         return statistics.median(r[column] for r in rounds)
+
     whole = statistics.median(r[0] / r[1] for r in rounds)
     per_clip = statistics.median(r[3] / r[4] for r in rounds)
     startup = median(2) + client_import
     print()
     print(f"{'':34} {'local':>9} {'dask':>9}")
     print(f"{'whole run, s (median)':34} {median(0):9.2f} {median(1):9.2f}")
-    print(f"{'start-up per run, s':34} {0.0:9.2f} {startup:9.2f}   (executor {median(2):.2f} "
-          f"+ import distributed {client_import:.2f})")
+    print(
+        f"{'start-up per run, s':34} {0.0:9.2f} {startup:9.2f}   (executor {median(2):.2f} "
+        f"+ import distributed {client_import:.2f})"
+    )
     print(f"{'per clip, ms':34} {median(3) * 1000:9.1f} {median(4) * 1000:9.1f}")
     print(f"{'CPU per clip, ms (median)':34} {median(5) / n_clips * 1000:9.1f} {median(6) / n_clips * 1000:9.1f}")
     for part in CPU_PARTS:
-        print(f"{'  of which ' + part:34} {statistics.median(c[0][part] for c in cpus) / n_clips * 1000:9.1f} "
-              f"{statistics.median(c[1][part] for c in cpus) / n_clips * 1000:9.1f}")
+        print(
+            f"{'  of which ' + part:34} {statistics.median(c[0][part] for c in cpus) / n_clips * 1000:9.1f} "
+            f"{statistics.median(c[1][part] for c in cpus) / n_clips * 1000:9.1f}"
+        )
     print()
     print(f"Dask/local speed, whole run of {n_clips} clips: {whole:.2f}x  (median of per-round ratios)")
     print(f"Dask/local speed, per clip (start-up apart): {per_clip:.2f}x  (the figure for a large split)")
-    print(f"Dask/local CPU per clip: {statistics.median(r[5] / r[6] for r in rounds):.2f}x  "
-          f"(least moved by other jobs on the machine)")
+    print(
+        f"Dask/local CPU per clip: {statistics.median(r[5] / r[6] for r in rounds):.2f}x  "
+        f"(least moved by other jobs on the machine)"
+    )
     for name, n in KINETICS.items():
         local_h = n * median(3) / 3600
         dask_h = (startup + n * median(3) / per_clip) / 3600
-        print(f"  projected for {name} ({n:,} clips like these) on this machine: local {local_h:.1f} h, "
-              f"dask {dask_h:.1f} h")
+        print(
+            f"  projected for {name} ({n:,} clips like these) on this machine: local {local_h:.1f} h, "
+            f"dask {dask_h:.1f} h"
+        )
     print(f"load average at the end {load()} (other jobs on the machine slow both sides alike)")
     return 0
 

@@ -21,6 +21,7 @@ takes a few minutes.
 
     python bench/instructions.py
 """
+
 from __future__ import annotations
 
 import re
@@ -65,8 +66,12 @@ if len(sys.argv) > 1:
 def count(argv: list[str], work: Path) -> int:
     """Instructions executed by ``argv`` (all its threads), by callgrind."""
     out = work / "callgrind.out"
-    proc = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     found = re.findall(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or not found:
         raise RuntimeError(f"valgrind failed: {proc.stderr[-2000:]}")

@@ -9,6 +9,7 @@ The kernel counts a child's memory from before its ``exec`` too, so the
 children must be started by a small process, not by the bench (which holds
 OpenCV and numpy): :func:`measure_fresh` runs this file as that launcher.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -71,19 +72,39 @@ def measure(cache: Path, sizes=(100, 100_000), work: Path | None = None) -> list
     for size in sizes:
         source = placeholder_tree(cache, size)
         target = work / f"placeholders-out-{size}" / "train"
-        rows.append(("planning pass (library)", size,
-                     peak_rss_mb([sys.executable, "-c", _PLAN_SNIPPET, str(source), str(target)])[0]))
+        rows.append(
+            (
+                "planning pass (library)",
+                size,
+                peak_rss_mb([sys.executable, "-c", _PLAN_SNIPPET, str(source), str(target)])[0],
+            )
+        )
         if has_dry_run():
-            rows.append(("k400frames extract --dry-run", size,
-                         peak_rss_mb([sys.executable, "-m", "k400frames", "extract", "--dry-run",
-                                      "--set", f"source={source}", "--set", f"target={target}"])[0]))
+            rows.append(
+                (
+                    "k400frames extract --dry-run",
+                    size,
+                    peak_rss_mb(
+                        [
+                            sys.executable,
+                            "-m",
+                            "k400frames",
+                            "extract",
+                            "--dry-run",
+                            "--set",
+                            f"source={source}",
+                            "--set",
+                            f"target={target}",
+                        ]
+                    )[0],
+                )
+            )
     return rows
 
 
 def measure_fresh(cache: Path, work: Path) -> list[tuple[str, int, float]]:
     """:func:`measure`, run from a fresh small launcher process."""
-    proc = subprocess.run([sys.executable, __file__, str(cache), str(work)], capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run([sys.executable, __file__, str(cache), str(work)], capture_output=True, text=True, check=True)
     return [tuple(row) for row in json.loads(proc.stdout)]
 
 

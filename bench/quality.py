@@ -11,6 +11,7 @@ imwrite at its default quality 95 on the same frames, as BGR).
 
     python bench/quality.py [--clips 4] [--frames 60]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ def luma_psnr(jpeg: bytes, reference: np.ndarray) -> float:
     # Decoding to GRAY keeps the JPEG's own Y channel, no colour conversion.
     y = simplejpeg.decode_jpeg(jpeg, colorspace="GRAY")[:, :, 0]
     mse = np.mean((y.astype(np.float64) - reference) ** 2)
-    return 99.0 if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def reference_planes(exe: str, clip: Path, frames: int) -> list[tuple[np.ndarray, ...]]:
@@ -52,8 +53,14 @@ def reference_planes(exe: str, clip: Path, frames: int) -> list[tuple[np.ndarray
 def ffmpeg_jpegs(exe: str, clip: Path, frames: int, q: int) -> list[bytes]:
     """k400frames's ffmpeg-encoder JPEGs of the same frames at ``-q:v q``."""
     with tempfile.TemporaryDirectory() as folder:
-        argv = ffmpeg.extract_command(exe, clip, frames, frame_name="{:05d}.jpg", size=(WIDTH, HEIGHT),
-                                      encoder_options=codec.ffmpeg_output_options(q))
+        argv = ffmpeg.extract_command(
+            exe,
+            clip,
+            frames,
+            frame_name="{:05d}.jpg",
+            size=(WIDTH, HEIGHT),
+            encoder_options=codec.ffmpeg_output_options(q),
+        )
         result = ffmpeg.run(argv, cwd=Path(folder), timeout=300)
         if result.returncode != 0:
             raise RuntimeError(result.stderr_tail)
@@ -62,8 +69,9 @@ def ffmpeg_jpegs(exe: str, clip: Path, frames: int, q: int) -> list[bytes]:
 
 def bgr(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Full-range BT.601 (JFIF) YCbCr 4:2:0 -> BGR, as OpenCV would be handed a frame."""
+
     def up(c: np.ndarray) -> np.ndarray:  # a chroma plane at luma size, centred on 0
-        return np.repeat(np.repeat(c, 2, 0), 2, 1)[:y.shape[0], :y.shape[1]].astype(np.float32) - 128
+        return np.repeat(np.repeat(c, 2, 0), 2, 1)[: y.shape[0], : y.shape[1]].astype(np.float32) - 128
 
     yf, cb, cr = y.astype(np.float32), up(u), up(v)
     rgb = np.stack([yf + 1.402 * cr, yf - 0.344136 * cb - 0.714136 * cr, yf + 1.772 * cb], axis=-1)
@@ -79,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     exe = ffmpeg.find_ffmpeg()
     clips = corpus.clips(corpus.build(args.cache, "k400"))
-    clips = clips[::max(1, len(clips) // args.clips)][:args.clips]
+    clips = clips[:: max(1, len(clips) // args.clips)][: args.clips]
     refs = [reference_planes(exe, clip, args.frames) for clip in clips]
     frames = sum(len(r) for r in refs)
     print(f"{len(clips)} clips, {frames} frames, {WIDTH}x{HEIGHT}")
@@ -87,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ff = {}
     for q in range(1, 32):
         psnr, size = [], 0
-        for clip, planes in zip(clips, refs):
-            for jpeg, (y, _, _) in zip(ffmpeg_jpegs(exe, clip, args.frames, q), planes):
+        for clip, planes in zip(clips, refs, strict=True):
+            for jpeg, (y, _, _) in zip(ffmpeg_jpegs(exe, clip, args.frames, q), planes, strict=False):
                 psnr.append(luma_psnr(jpeg, y))
                 size += len(jpeg)
         ff[q] = (float(np.mean(psnr)), size / frames)
@@ -103,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         lj[quality] = (float(np.mean(psnr)), size / frames)
     try:
         import cv2
+
         jpegs = [cv2.imencode(".jpg", bgr(*p))[1].tobytes() for planes in refs for p in planes]
-        cv = (float(np.mean([luma_psnr(j, p[0]) for j, p in zip(jpegs, [p for r in refs for p in r])])),
-              sum(map(len, jpegs)) / frames)
+        cv = (
+            float(np.mean([luma_psnr(j, p[0]) for j, p in zip(jpegs, [p for r in refs for p in r], strict=False)])),
+            sum(map(len, jpegs)) / frames,
+        )
     except ImportError:
         cv = None
 
@@ -119,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     for q, (psnr, size) in ff.items():
         best = min(lj, key=lambda k: (abs(lj[k][0] - psnr), k))
         chosen[q] = best
-        print(f"  {q:3d}  {psnr:6.2f}  {size:8.0f} | {best:4d}  {lj[best][0]:6.2f}  {lj[best][1]:8.0f}  "
-              f"{lj[best][0] - psnr:+6.2f}    {turbo.LIBJPEG_QUALITY[q]}")
+        print(
+            f"  {q:3d}  {psnr:6.2f}  {size:8.0f} | {best:4d}  {lj[best][0]:6.2f}  {lj[best][1]:8.0f}  "
+            f"{lj[best][0] - psnr:+6.2f}    {turbo.LIBJPEG_QUALITY[q]}"
+        )
     print("\nLIBJPEG_QUALITY =", chosen)
     return 0
 

@@ -21,6 +21,7 @@ Goals, as ratios in this one run, for k400frames with its default encoder:
   (e) issue 15: >= 1.15x the OpenCV path in frames/s on K400-like clips,
       bytes per frame <= OpenCV's
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,15 +46,15 @@ import memory  # noqa: E402
 from k400frames.config import Config  # noqa: E402
 
 MEMORY_LIMIT_MB = 150
-OPENCV_GOAL = 1.15          # issue 15
-PSNR_CLIPS, PSNR_FRAMES = 4, 30   # the sample of frames the luma PSNR is measured on
+OPENCV_GOAL = 1.15  # issue 15
+PSNR_CLIPS, PSNR_FRAMES = 4, 30  # the sample of frames the luma PSNR is measured on
 
 
 @dataclasses.dataclass
 class Row:
     key: str
     label: str
-    seconds: list[float] = dataclasses.field(default_factory=list)   # one per timed round
+    seconds: list[float] = dataclasses.field(default_factory=list)  # one per timed round
     cpu: list[float] = dataclasses.field(default_factory=list)
     frames: int = 0
     bytes: int = 0
@@ -79,7 +80,7 @@ def ratio(rows: dict[str, Row], ours: str, other: str, per_frame: bool = False, 
     a, b = rows[ours], rows[other]
     scale = (a.frames / b.frames) if per_frame and b.frames else 1.0
     mine_s, theirs_s = (a.cpu, b.cpu) if cpu else (a.seconds, b.seconds)
-    return statistics.median(theirs / mine * scale for mine, theirs in zip(mine_s, theirs_s))
+    return statistics.median(theirs / mine * scale for mine, theirs in zip(mine_s, theirs_s, strict=True))
 
 
 def tree_bytes(root: Path) -> int:
@@ -99,15 +100,23 @@ def cpu_now() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_corpus(name: str, root: Path, entrants: list[field.Contender], settings: field.Settings,
-               rounds: int, warmup: int, work: Path, loads: list[float]) -> dict[str, Row]:
+def run_corpus(
+    name: str,
+    root: Path,
+    entrants: list[field.Contender],
+    settings: field.Settings,
+    rounds: int,
+    warmup: int,
+    work: Path,
+    loads: list[float],
+) -> dict[str, Row]:
     clips = corpus.clips(root)
     rows = {c.key: Row(c.key, c.label) for c in entrants}
     print(f"\n== corpus {name!r}: {len(clips)} clips from {root}", flush=True)
     for round_no in range(warmup + rounds):
         timed = round_no >= warmup
         # Rotate the order each round so no contender always runs first (cold cache) or last.
-        order = entrants[round_no % len(entrants):] + entrants[:round_no % len(entrants)]
+        order = entrants[round_no % len(entrants) :] + entrants[: round_no % len(entrants)]
         for contender in order:
             out = work / f"{name}-{contender.key}"
             loads.append(os.getloadavg()[0])
@@ -122,8 +131,9 @@ def run_corpus(name: str, root: Path, entrants: list[field.Contender], settings:
                 row.cpu.append(cpu)
             row.frames, row.bytes = frames, tree_bytes(out)
             what = f"round {round_no + 1 - warmup}/{rounds}" if timed else "warm-up   "
-            print(f"  {what}  {contender.key:<12} {seconds:7.2f} s  cpu {cpu:6.2f} s  load {loads[-1]:5.1f}",
-                  flush=True)
+            print(
+                f"  {what}  {contender.key:<12} {seconds:7.2f} s  cpu {cpu:6.2f} s  load {loads[-1]:5.1f}", flush=True
+            )
     # The last outputs are still there: measure their quality, then remove them.
     measure_psnr(rows, entrants, clips, root, work / name, settings)
     for contender in entrants:
@@ -131,8 +141,14 @@ def run_corpus(name: str, root: Path, entrants: list[field.Contender], settings:
     return rows
 
 
-def measure_psnr(rows: dict[str, Row], entrants: list[field.Contender], clips: list[Path], root: Path,
-                 prefix: Path, s: field.Settings) -> None:
+def measure_psnr(
+    rows: dict[str, Row],
+    entrants: list[field.Contender],
+    clips: list[Path],
+    root: Path,
+    prefix: Path,
+    s: field.Settings,
+) -> None:
     """Mean luma PSNR of each contender's JPEGs against the frames its encoder
     was given, on the first PSNR_FRAMES frames of PSNR_CLIPS clips.  The
     ffmpeg-based contenders share ffmpeg's decoded, scaled frames; the OpenCV
@@ -140,8 +156,9 @@ def measure_psnr(rows: dict[str, Row], entrants: list[field.Contender], clips: l
     if not field.turbo_available():
         return  # decoding JPEGs here uses simplejpeg
     import quality
+
     exe = quality.ffmpeg.find_ffmpeg()
-    sample = list(enumerate(clips))[::max(1, len(clips) // PSNR_CLIPS)][:PSNR_CLIPS]
+    sample = list(enumerate(clips))[:: max(1, len(clips) // PSNR_CLIPS)][:PSNR_CLIPS]
     refs = {index: [p[0] for p in quality.reference_planes(exe, clip, PSNR_FRAMES)] for index, clip in sample}
     for contender in entrants:
         if contender.frame_path is None:
@@ -160,6 +177,7 @@ def opencv_luma(clip: Path, frames: int, s: field.Settings) -> list:
     """The OpenCV path's own input frames (decoded by OpenCV, resized), as the
     luma its JPEG encoder computes from BGR (JFIF's full-range BT.601)."""
     import cv2
+
     capture, ys = cv2.VideoCapture(str(clip)), []
     while len(ys) < frames:
         ok, frame = capture.read()
@@ -172,47 +190,77 @@ def opencv_luma(clip: Path, frames: int, s: field.Settings) -> list:
 
 def print_table(name: str, rows: dict[str, Row], loads: list[float]) -> None:
     some = next(iter(rows.values()))
-    print(f"\n{name}: medians of {len(some.seconds)} rounds (per-round ratios); "
-          f"load average while it ran: median {statistics.median(loads):.1f}, {min(loads):.1f} to {max(loads):.1f}")
-    head = (f"  {'contender':<40} {'wall s':>7} {'CPU s':>7} {'frames/s':>9} {'KB/frame':>9} {'luma dB':>8}"
-            f" {'x bound':>8} {'x OpenCV':>9} {'CPU x bound':>12} {'CPU x OpenCV':>13}")
+    print(
+        f"\n{name}: medians of {len(some.seconds)} rounds (per-round ratios); "
+        f"load average while it ran: median {statistics.median(loads):.1f}, {min(loads):.1f} to {max(loads):.1f}"
+    )
+    head = (
+        f"  {'contender':<40} {'wall s':>7} {'CPU s':>7} {'frames/s':>9} {'KB/frame':>9} {'luma dB':>8}"
+        f" {'x bound':>8} {'x OpenCV':>9} {'CPU x bound':>12} {'CPU x OpenCV':>13}"
+    )
     print(head)
 
     def against(other: str, width: int, **how) -> str:
         return f"{ratio(rows, row.key, other, **how):{width}.2f}" if other in rows else f"{'-':>{width}}"
+
     for row in rows.values():
         psnr = f"{row.psnr:8.2f}" if row.psnr is not None else f"{'-':>8}"
-        print(f"  {row.label:<40} {row.median:7.2f} {statistics.median(row.cpu):7.2f} {row.fps:9.0f} "
-              f"{row.bytes_per_frame / 1000:9.1f} {psnr} {against('bound', 8)} {against('opencv', 9, per_frame=True)} "
-              f"{against('bound', 12, cpu=True)} {against('opencv', 13, per_frame=True, cpu=True)}")
-    print("  (x columns: medians of per-round ratios, higher is faster; x OpenCV by frames/s, x bound by time "
-          "for the same clips; CPU x: the same by CPU seconds, which other jobs move less than wall time)")
+        print(
+            f"  {row.label:<40} {row.median:7.2f} {statistics.median(row.cpu):7.2f} {row.fps:9.0f} "
+            f"{row.bytes_per_frame / 1000:9.1f} {psnr} {against('bound', 8)} {against('opencv', 9, per_frame=True)} "
+            f"{against('bound', 12, cpu=True)} {against('opencv', 13, per_frame=True, cpu=True)}"
+        )
+    print(
+        "  (x columns: medians of per-round ratios, higher is faster; x OpenCV by frames/s, x bound by time "
+        "for the same clips; CPU x: the same by CPU seconds, which other jobs move less than wall time)"
+    )
 
 
-def check_goals(results: dict[str, dict[str, Row]], mem: list[tuple[str, int, float]],
-                ours: str) -> list[tuple[str, bool, str]]:
+def check_goals(
+    results: dict[str, dict[str, Row]], mem: list[tuple[str, int, float]], ours: str
+) -> list[tuple[str, bool, str]]:
     goals = []
     for name, rows in results.items():
         mine = rows[ours]
         if "bound" in rows:
             r = ratio(rows, ours, "bound")
-            goals.append((f"(a) {name}: >= 1.0x the bare bound", r >= 1.0,
-                          f"{r:.2f}x; k400frames costs {(1 / r - 1) * 100:+.1f}% of the bound's wall time"))
+            goals.append(
+                (
+                    f"(a) {name}: >= 1.0x the bare bound",
+                    r >= 1.0,
+                    f"{r:.2f}x; k400frames costs {(1 / r - 1) * 100:+.1f}% of the bound's wall time",
+                )
+            )
         if "same-argv" in rows and ours == "k400frames":
             # The same ffmpeg commands without us: the rest is our own cost.
             overhead = (1 / ratio(rows, ours, "same-argv") - 1) * 100
-            goals.append((f"(a) {name}: orchestration + post-processing + padding <= 5% of ffmpeg's time",
-                          overhead <= 5.0, f"{overhead:+.1f}% over the same argv run bare"))
+            goals.append(
+                (
+                    f"(a) {name}: orchestration + post-processing + padding <= 5% of ffmpeg's time",
+                    overhead <= 5.0,
+                    f"{overhead:+.1f}% over the same argv run bare",
+                )
+            )
         if "opencv" in rows:
             cv = rows["opencv"]
             r = ratio(rows, ours, "opencv", per_frame=True)
             small = mine.bytes_per_frame <= cv.bytes_per_frame
             sizes = f"{mine.bytes_per_frame / 1000:.1f} vs {cv.bytes_per_frame / 1000:.1f} KB a frame"
-            goals.append((f"(b) {name}: >= 1.0x OpenCV frames/s, bytes <= OpenCV", r >= 1.0 and small,
-                          f"{r:.2f}x frames/s; {sizes}"))
+            goals.append(
+                (
+                    f"(b) {name}: >= 1.0x OpenCV frames/s, bytes <= OpenCV",
+                    r >= 1.0 and small,
+                    f"{r:.2f}x frames/s; {sizes}",
+                )
+            )
             if name == "k400":
-                goals.append((f"(e) {name}: >= {OPENCV_GOAL:.2f}x OpenCV frames/s, bytes <= OpenCV",
-                              r >= OPENCV_GOAL and small, f"{r:.2f}x frames/s; {sizes}"))
+                goals.append(
+                    (
+                        f"(e) {name}: >= {OPENCV_GOAL:.2f}x OpenCV frames/s, bytes <= OpenCV",
+                        r >= OPENCV_GOAL and small,
+                        f"{r:.2f}x frames/s; {sizes}",
+                    )
+                )
         if "seed" in rows:
             need = 5.0 if name == "long" else 1.0
             r = ratio(rows, ours, "seed")
@@ -220,22 +268,37 @@ def check_goals(results: dict[str, dict[str, Row]], mem: list[tuple[str, int, fl
             goals.append((f"(c) {name}: {'>= 5x' if name == 'long' else '> 1x'} the seed procedure", ok, f"{r:.2f}x"))
     if mem:
         worst = max(mb for _, _, mb in mem)
-        goals.append((f"(d) planning peak RSS < {MEMORY_LIMIT_MB} MB at 100 and 100k clips", worst < MEMORY_LIMIT_MB,
-                      f"max {worst:.1f} MB"))
+        goals.append(
+            (
+                f"(d) planning peak RSS < {MEMORY_LIMIT_MB} MB at 100 and 100k clips",
+                worst < MEMORY_LIMIT_MB,
+                f"max {worst:.1f} MB",
+            )
+        )
     return goals
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="timed rounds per corpus; medians are reported (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1), so every timed "
-                                                              "round deletes a previous output")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed rounds per corpus; medians are reported (default 5)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed rounds first (default 1), so every timed round deletes a previous output",
+    )
     parser.add_argument("--corpus", default="k400,long", help="comma list of corpora: k400, long")
-    parser.add_argument("--only", default="", help="comma list of contender keys to run (both k400frames "
-                                                   "encoders always run)")
-    parser.add_argument("--cache", type=Path, default=HERE.parent / ".bench-cache",
-                        help="where corpora and the placeholder tree are built once")
+    parser.add_argument(
+        "--only", default="", help="comma list of contender keys to run (both k400frames encoders always run)"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=HERE.parent / ".bench-cache",
+        help="where corpora and the placeholder tree are built once",
+    )
     parser.add_argument("--workers", type=int, default=0, help="k400frames workers (default 0: its own default)")
     parser.add_argument("--pad", default="copy", choices=("copy", "hardlink"), help="k400frames pad method")
     parser.add_argument("--split-clips", type=int, default=8, help="k400 clips for the CPU split (0 skips it)")
@@ -255,9 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         print("note: simplejpeg is not installed (pip install -e '.[bench]'); encoder: turbo and PSNR are not measured")
     default = "turbo" if Config.__dataclass_fields__["encoder"].default == "turbo" else "k400frames"
 
-    print(f"k400frames bench: {os.cpu_count()} CPUs, {args.rounds} rounds (+{args.warmup} warm-up), "
-          f"{settings.width}x{settings.height} q:v {settings.quality}, {settings.num_frames} frames per clip; "
-          f"load average at start {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(
+        f"k400frames bench: {os.cpu_count()} CPUs, {args.rounds} rounds (+{args.warmup} warm-up), "
+        f"{settings.width}x{settings.height} q:v {settings.quality}, {settings.num_frames} frames per clip; "
+        f"load average at start {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     roots = {name: corpus.build(args.cache, name) for name in args.corpus.split(",")}
     work = Path(tempfile.mkdtemp(prefix="k400frames-bench-", dir=args.cache))
     results, loads, splits = {}, {}, []
@@ -266,11 +331,18 @@ def main(argv: list[str] | None = None) -> int:
             loads[name] = []
             results[name] = run_corpus(name, root, entrants, settings, args.rounds, args.warmup, work, loads[name])
         if args.split_clips:
-            split_clips = corpus.clips(corpus.build(args.cache, "k400"))[:args.split_clips]
+            split_clips = corpus.clips(corpus.build(args.cache, "k400"))[: args.split_clips]
             print(f"\n== CPU split: {len(split_clips)} k400 clips, {args.split_rounds} rounds", flush=True)
-            splits = cpu_split.measure(split_clips, settings.num_frames, settings.width, settings.height,
-                                       settings.quality, args.split_rounds, field.turbo_available(),
-                                       field.opencv_available())
+            splits = cpu_split.measure(
+                split_clips,
+                settings.num_frames,
+                settings.width,
+                settings.height,
+                settings.quality,
+                args.split_rounds,
+                field.turbo_available(),
+                field.opencv_available(),
+            )
         mem = [] if args.skip_memory else memory.measure_fresh(args.cache, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -17,6 +17,7 @@ from its start to its end.  Contenders, same output settings (340x256, q:v 2,
 
 Prints the median wall seconds, frames/s and k400frames' speed-up on each.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,11 +74,45 @@ def run_segments(root: Path, segments: Path, out: Path) -> int:
 def _cut(exe: str, video: Path, start: int, out: Path, fast: bool) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if fast:
-        argv = [exe, "-nostdin", "-loglevel", "error", "-ss", str(start), "-t", str(SPAN_S), "-i", str(video),
-                "-c:v", "libx264", "-preset", "ultrafast", "-threads", "1", "-an", str(out)]
+        argv = [
+            exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-ss",
+            str(start),
+            "-t",
+            str(SPAN_S),
+            "-i",
+            str(video),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-threads",
+            "1",
+            "-an",
+            str(out),
+        ]
     else:
-        argv = [exe, "-nostdin", "-loglevel", "error", "-i", str(video), "-ss", str(start), "-t", str(SPAN_S),
-                "-c:v", "libx264", "-threads", "1", "-an", str(out)]
+        argv = [
+            exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            str(video),
+            "-ss",
+            str(start),
+            "-t",
+            str(SPAN_S),
+            "-c:v",
+            "libx264",
+            "-threads",
+            "1",
+            "-an",
+            str(out),
+        ]
     subprocess.run(argv, check=True)
 
 
@@ -85,9 +120,12 @@ def run_two_step(root: Path, rows, out: Path, fast: bool) -> int:
     exe = find_ffmpeg()
     clips = out / "clips"
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        jobs = [pool.submit(_cut, exe, root / label / f"{vid}.mp4", start,
-                            clips / label / f"{vid}_{start:06d}_{end:06d}.mp4", fast)
-                for label, vid, start, end in rows]
+        jobs = [
+            pool.submit(
+                _cut, exe, root / label / f"{vid}.mp4", start, clips / label / f"{vid}_{start:06d}_{end:06d}.mp4", fast
+            )
+            for label, vid, start, end in rows
+        ]
         for job in jobs:
             job.result()
     cfg = make_config({"source": str(clips), "target": str(out / "train"), **SETTINGS})
@@ -100,10 +138,14 @@ def run_two_step(root: Path, rows, out: Path, fast: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported (default 3)")
-    parser.add_argument("--cache", type=Path, default=HERE.parent / ".bench-cache",
-                        help="where the long corpus is built once")
-    parser.add_argument("--kinetics-cut", action="store_true",
-                        help="also time the official Kinetics cut (output-side -ss; minutes per round)")
+    parser.add_argument(
+        "--cache", type=Path, default=HERE.parent / ".bench-cache", help="where the long corpus is built once"
+    )
+    parser.add_argument(
+        "--kinetics-cut",
+        action="store_true",
+        help="also time the official Kinetics cut (output-side -ss; minutes per round)",
+    )
     args = parser.parse_args(argv)
 
     root = corpus.build(args.cache, "long")
@@ -111,19 +153,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = write_segments(root, work / "segments.csv")
         contenders = {
-            "k400frames": ("k400frames, segments: (one step)",
-                           lambda out: run_segments(root, work / "segments.csv", out)),
+            "k400frames": (
+                "k400frames, segments: (one step)",
+                lambda out: run_segments(root, work / "segments.csv", out),
+            ),
             "two-step": ("fast cut (input -ss) + extract", lambda out: run_two_step(root, rows, out, True)),
         }
         if args.kinetics_cut:
-            contenders["kinetics-cut"] = ("Kinetics' cut (output -ss) + extract",
-                                          lambda out: run_two_step(root, rows, out, False))
+            contenders["kinetics-cut"] = (
+                "Kinetics' cut (output -ss) + extract",
+                lambda out: run_two_step(root, rows, out, False),
+            )
         seconds = {key: [] for key in contenders}
         frames = {}
         print(f"\n== segments: {len(rows)} spans of {SPAN_S} s from {len(corpus.clips(root))} long videos ({root})")
         keys = list(contenders)
         for round_no in range(args.rounds):
-            order = keys[round_no % len(keys):] + keys[:round_no % len(keys)]
+            order = keys[round_no % len(keys) :] + keys[: round_no % len(keys)]
             for key in order:
                 out = work / key
                 shutil.rmtree(out, ignore_errors=True)

@@ -13,6 +13,7 @@ library never prints; it returns results, raises the errors below and logs
 to the ``k400frames`` logger, which stays silent until the application
 configures logging.
 """
+
 import logging
 
 __version__ = "0.1.0"
@@ -22,21 +23,40 @@ __version__ = "0.1.0"
 # ``tools``, ...): importing that submodule would replace the export.
 _EXPORTS = {
     # configs
-    "Config": "config", "load_config": "config", "make_config": "config",
+    "Config": "config",
+    "load_config": "config",
+    "make_config": "config",
     # extracting a split
-    "run_extract": "run.runner", "Summary": "run.runner", "format_summary": "run.runner",
-    "dry_run": "run.dryrun", "BarProgress": "run.progress", "LineProgress": "run.progress",
+    "run_extract": "run.runner",
+    "Summary": "run.runner",
+    "format_summary": "run.runner",
+    "dry_run": "run.dryrun",
+    "BarProgress": "run.progress",
+    "LineProgress": "run.progress",
     "RunContext": "clip.context",
     # checking, annotating, listing, looking
-    "verify_tree": "tools.verify", "VerifyReport": "tools.verify", "format_report": "tools.verify",
-    "annotate_videos": "tools.annotate", "write_annotations": "tools.annotate", "AnnotateResult": "tools.annotate",
-    "write_lists": "tools.lists", "LIST_FORMATS": "tools.lists",
-    "make_preview": "tools.preview", "Preview": "tools.preview",
+    "verify_tree": "tools.verify",
+    "VerifyReport": "tools.verify",
+    "format_report": "tools.verify",
+    "annotate_videos": "tools.annotate",
+    "write_annotations": "tools.annotate",
+    "AnnotateResult": "tools.annotate",
+    "write_lists": "tools.lists",
+    "LIST_FORMATS": "tools.lists",
+    "make_preview": "tools.preview",
+    "Preview": "tools.preview",
     "find_ffmpeg": "ffmpeg",
     # errors: every one a user can cause and fix is a K400Error
-    "K400Error": "errors", "ConfigError": "errors", "PreflightError": "errors", "ConfigChanged": "errors",
-    "DiskFull": "errors", "FFmpegNotFound": "errors", "MissingExtra": "errors",
-    "AnnotationError": "errors", "ListFormatError": "errors", "PreviewError": "errors",
+    "K400Error": "errors",
+    "ConfigError": "errors",
+    "PreflightError": "errors",
+    "ConfigChanged": "errors",
+    "DiskFull": "errors",
+    "FFmpegNotFound": "errors",
+    "MissingExtra": "errors",
+    "AnnotationError": "errors",
+    "ListFormatError": "errors",
+    "PreviewError": "errors",
 }
 # Exported under another name than the module's own.
 _RENAMED = {"annotate_videos": "annotate"}
@@ -53,6 +73,7 @@ def __getattr__(name: str):
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
+
     value = getattr(importlib.import_module(f".{module}", __name__), _RENAMED.get(name, name))
     globals()[name] = value  # later look-ups skip __getattr__
     return value

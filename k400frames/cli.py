@@ -1,5 +1,6 @@
 """Thin command-line layer: parse, call the library, turn errors into one line
 and an exit code (0 ok, 1 some clips failed, 2 usage/config error, 130 interrupted)."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,7 @@ PREVIEW_KEYS = ("frame_name", "ffmpeg")
 # ----------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------
+
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     """``"3/8"`` -> ``(3, 8)``."""
@@ -89,15 +91,20 @@ def _signals_as_interrupts():
 def _warn_if_running(target: Path) -> None:
     """verify and lists still work beside a run, but say that the tree is moving."""
     from .run.lock import live_holders
+
     holders = live_holders(target)
     if holders:
-        log.warning("a run is in progress on %s (%s): its clips are not all there yet",
-                    target, "; ".join(h.describe() for h in holders))
+        log.warning(
+            "a run is in progress on %s (%s): its clips are not all there yet",
+            target,
+            "; ".join(h.describe() for h in holders),
+        )
 
 
 # ----------------------------------------------------------------------------
 # commands
 # ----------------------------------------------------------------------------
+
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from .run.progress import make_progress
@@ -109,8 +116,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
         return cmd_dry_run(cfg, shard, args)
     progress = make_progress(quiet=args.quiet)
     with _progress_safe_logging():
-        summary = run_extract(cfg, shard=shard, overwrite=args.overwrite, retry_failed=args.retry_failed,
-                              progress=progress)
+        summary = run_extract(
+            cfg, shard=shard, overwrite=args.overwrite, retry_failed=args.retry_failed, progress=progress
+        )
     print(format_summary(summary))
     if summary.failed:
         print("retry: fix those clips, then rerun with --retry-failed to redo only them")
@@ -156,8 +164,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     exe = find_ffmpeg(configured_ffmpeg) if args.deep else None
     _warn_if_running(frames)
     with _progress_safe_logging():
-        report = verify_tree(frames, num_frames, frame_name, csv=csv, deep=args.deep, ffmpeg_exe=exe,
-                             progress=make_progress(quiet=args.quiet))
+        report = verify_tree(
+            frames,
+            num_frames,
+            frame_name,
+            csv=csv,
+            deep=args.deep,
+            ffmpeg_exe=exe,
+            progress=make_progress(quiet=args.quiet),
+        )
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -170,8 +185,10 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     if args.segments:
         return cmd_annotate_segments(args)
 
-    result = write_annotations(annotate(Path(args.source), val_fraction=args.val_fraction, seed=args.seed,
-                                        class_names=args.class_names), Path(args.out_dir))
+    result = write_annotations(
+        annotate(Path(args.source), val_fraction=args.val_fraction, seed=args.seed, class_names=args.class_names),
+        Path(args.out_dir),
+    )
     print(f"train: {result.train_csv} ({plural(len(result.train), 'clip')})")
     print(f"val: {result.val_csv} ({plural(len(result.val), 'clip')})")
     for label, count in sorted(result.too_small.items()):
@@ -179,8 +196,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     for rel, reason in result.skipped:
         log.warning("skipped %s: %s", rel, reason)
     if result.too_small:
-        print(f"classes too small to split (all in train): {len(result.too_small)}: "
-              f"{', '.join(sorted(result.too_small))}")
+        print(
+            f"classes too small to split (all in train): {len(result.too_small)}: {', '.join(sorted(result.too_small))}"
+        )
     if result.skipped:
         print(f"skipped clips (not in either CSV): {len(result.skipped)}")
     return EXIT_FAILED if result.skipped else EXIT_OK
@@ -193,8 +211,9 @@ def cmd_annotate_segments(args: argparse.Namespace) -> int:
     print(f"train: {result.train_csv} ({result.train} segments)")
     print(f"val: {result.val_csv} ({result.val} segments)")
     if result.too_small:
-        print(f"labels too small to split (all in train): {len(result.too_small)}: "
-              f"{', '.join(sorted(result.too_small))}")
+        print(
+            f"labels too small to split (all in train): {len(result.too_small)}: {', '.join(sorted(result.too_small))}"
+        )
     return EXIT_OK
 
 
@@ -206,8 +225,9 @@ def cmd_lists(args: argparse.Namespace) -> int:
     result = write_lists(cfg, (args.format,))
     for fmt, path in result.lists.items():
         print(f"{fmt}: {path}")
-    print(f"labels: {result.labels} ({plural(result.classes, 'class', 'classes')}; "
-          f"{plural(result.clips, 'clip')} listed)")
+    print(
+        f"labels: {result.labels} ({plural(result.classes, 'class', 'classes')}; {plural(result.clips, 'clip')} listed)"
+    )
     print(f"config keys: {result.snippet}\n")
     print(result.snippet_text, end="")
     if result.skipped_formats:
@@ -219,8 +239,11 @@ def cmd_lists(args: argparse.Namespace) -> int:
     for rel, frames in result.short:
         log.warning("listed with %d of %d frames: %s (run verify)", frames, cfg.num_frames, rel)
     if result.labels_grew:
-        log.warning("labels.txt gained %s (%s); list the other splits again so their indices match",
-                    plural(len(result.labels_grew), "class", "classes"), ", ".join(result.labels_grew[:5]))
+        log.warning(
+            "labels.txt gained %s (%s); list the other splits again so their indices match",
+            plural(len(result.labels_grew), "class", "classes"),
+            ", ".join(result.labels_grew[:5]),
+        )
     return EXIT_FAILED if result.empty or result.unlabelled else EXIT_OK
 
 
@@ -233,8 +256,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set or [])
     ignored = sorted(set(overrides) - set(PREVIEW_KEYS))
     if ignored:
-        raise ConfigError(f"preview: --set {ignored[0]} does not change a preview; it reads only "
-                          f"{' and '.join(PREVIEW_KEYS)}")
+        raise ConfigError(
+            f"preview: --set {ignored[0]} does not change a preview; it reads only {' and '.join(PREVIEW_KEYS)}"
+        )
     settings = {**(read_yaml(Path(args.config)) if args.config else {}), **overrides}
     frame_name = args.frame_name or (check_frame_name(settings["frame_name"]) if settings.get("frame_name") else None)
     configured_ffmpeg = settings.get("ffmpeg")
@@ -245,12 +269,18 @@ def cmd_preview(args: argparse.Namespace) -> int:
         grid = parse_grid(args.grid)
     except PreviewError as exc:  # "grid: expected ...": name the flag the user typed
         raise PreviewError(f"--{exc}") from None
-    preview = make_preview(Path(args.clip_dir), Path(args.output) if args.output else None, grid,
-                           frame_name=frame_name, ffmpeg_exe=exe)
-    padded = (f"frames {preview.real_frames + 1}-{preview.total_frames} are padding (red frames)"
-              if preview.padded_frames else "no padded frames")
-    print(f"preview: {preview.path} ({preview.grid[0]}x{preview.grid[1]} grid, {preview.size[0]}x{preview.size[1]} px, "
-          f"{preview.total_frames} frames, {padded}; padding from {preview.padding_source})")
+    preview = make_preview(
+        Path(args.clip_dir), Path(args.output) if args.output else None, grid, frame_name=frame_name, ffmpeg_exe=exe
+    )
+    padded = (
+        f"frames {preview.real_frames + 1}-{preview.total_frames} are padding (red frames)"
+        if preview.padded_frames
+        else "no padded frames"
+    )
+    print(
+        f"preview: {preview.path} ({preview.grid[0]}x{preview.grid[1]} grid, {preview.size[0]}x{preview.size[1]} px, "
+        f"{preview.total_frames} frames, {padded}; padding from {preview.padding_source})"
+    )
     if preview.note:
         print(f"note: {preview.note}")
     return EXIT_OK
@@ -258,12 +288,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .tools.demo import run_demo
+
     return run_demo(Path(args.dir), quiet=args.quiet, report=print)
 
 
 @contextlib.contextmanager
 def _progress_safe_logging():
     from tqdm.contrib.logging import logging_redirect_tqdm
+
     with logging_redirect_tqdm(loggers=[logging.getLogger("k400frames")]):
         yield
 
@@ -272,10 +304,15 @@ def _progress_safe_logging():
 # parser
 # ----------------------------------------------------------------------------
 
+
 def _add_config_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--config", "-c", required=required, metavar="FILE", help="YAML config (see configs/)")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set num_frames=64 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set num_frames=64 (repeatable)",
+    )
 
 
 def _choices(key: str) -> tuple[str, ...]:
@@ -286,16 +323,18 @@ def _choices(key: str) -> tuple[str, ...]:
 def build_parser() -> argparse.ArgumentParser:
     from .tools.lists import LIST_FORMATS
 
-    parser = argparse.ArgumentParser(prog="k400frames",
-                                     description="Turn Kinetics-format video folders into frame folders.")
+    parser = argparse.ArgumentParser(
+        prog="k400frames", description="Turn Kinetics-format video folders into frame folders."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every ffmpeg command")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     # The same flags after the command (`extract -v`); SUPPRESS keeps a flag
     # given before the command from being reset by the subcommand's default.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="log every ffmpeg command")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log every ffmpeg command"
+    )
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -305,52 +344,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="only re-attempt the clips recorded as failed")
     p.add_argument("--shard", metavar="K/N", help="only this shard of the clips (job arrays); 0 <= K < N")
     p.add_argument("--executor", choices=_choices("executor"), help="override the config's executor")
-    p.add_argument("--dry-run", action="store_true",
-                   help="write nothing: list clips done and to do, estimate bytes and inodes against free space")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing: list clips done and to do, estimate bytes and inodes against free space",
+    )
     p.set_defaults(func=cmd_extract)
 
-    p = sub.add_parser("verify", help="check a frames tree: N intact frames per clip, and the CSV's clips",
-                       parents=[common])
+    p = sub.add_parser(
+        "verify", help="check a frames tree: N intact frames per clip, and the CSV's clips", parents=[common]
+    )
     _add_config_args(p, required=False)
     p.add_argument("--frames", metavar="DIR", help="split folder to check (instead of --config)")
     p.add_argument("--num-frames", type=int, metavar="N", help="frames per clip (with --frames)")
     p.add_argument("--frame-name", metavar="TEMPLATE", help="frame file template (default frame_{:05d}.jpg)")
-    p.add_argument("--csv", metavar="FILE", help="Kinetics CSV to join to the folders (default: the config's "
-                                                 "annotations)")
+    p.add_argument(
+        "--csv", metavar="FILE", help="Kinetics CSV to join to the folders (default: the config's annotations)"
+    )
     p.add_argument("--deep", action="store_true", help="also decode every frame with ffmpeg (slow)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("annotate", help="write Kinetics CSVs (train.csv, val.csv) for your own <class>/<clip> tree",
-                       parents=[common])
+    p = sub.add_parser(
+        "annotate", help="write Kinetics CSVs (train.csv, val.csv) for your own <class>/<clip> tree", parents=[common]
+    )
     p.add_argument("source", nargs="?", help="folder of class folders of videos")
-    p.add_argument("--segments", metavar="CSV",
-                   help="instead of a folder: split the rows of this segments CSV into train.csv and val.csv")
+    p.add_argument(
+        "--segments",
+        metavar="CSV",
+        help="instead of a folder: split the rows of this segments CSV into train.csv and val.csv",
+    )
     p.add_argument("--out-dir", required=True, metavar="DIR", help="where to write train.csv and val.csv")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of each class for val (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split seed; same seed, same split (default 0)")
-    p.add_argument("--class-names", choices=_choices("class_names"), default="keep",
-                   help="labels as folder names (keep) or with spaces as underscores")
+    p.add_argument(
+        "--class-names",
+        choices=_choices("class_names"),
+        default="keep",
+        help="labels as folder names (keep) or with spaces as underscores",
+    )
     p.set_defaults(func=cmd_annotate)
 
-    p = sub.add_parser("lists", help="write training list files and labels.txt beside the split folder",
-                       parents=[common])
+    p = sub.add_parser(
+        "lists", help="write training list files and labels.txt beside the split folder", parents=[common]
+    )
     _add_config_args(p, required=False)
-    p.add_argument("--format", required=True,
-                   choices=(*LIST_FORMATS, "all"),
-                   help="the framework whose loader reads the list; all: every one that reads this split "
-                        "(frames or videos); also writes labels.txt and lists.md, the config keys to paste")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=(*LIST_FORMATS, "all"),
+        help="the framework whose loader reads the list; all: every one that reads this split "
+        "(frames or videos); also writes labels.txt and lists.md, the config keys to paste",
+    )
     p.set_defaults(func=cmd_lists)
 
     p = sub.add_parser("preview", help="contact sheet of one clip folder (JPEG or PNG)", parents=[common])
     p.add_argument("clip_dir", help="a clip folder, e.g. frames/train/abseiling/<clip>")
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="image to write, .jpg or .png (default: preview_<clip>.jpg in the current folder, "
-                        "never inside the frames tree)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="image to write, .jpg or .png (default: preview_<clip>.jpg in the current folder, "
+        "never inside the frames tree)",
+    )
     p.add_argument("--grid", default="6x5", metavar="CxR", help="columns x rows of tiles (default 6x5)")
-    p.add_argument("--frame-name", metavar="TEMPLATE",
-                   help="frame file template (default: the config's frame_name, else every .jpg, numbered by "
-                        "the last number in its name)")
+    p.add_argument(
+        "--frame-name",
+        metavar="TEMPLATE",
+        help="frame file template (default: the config's frame_name, else every .jpg, numbered by "
+        "the last number in its name)",
+    )
     _add_config_args(p, required=False)
     p.set_defaults(func=cmd_preview)
 

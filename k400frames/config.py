@@ -14,6 +14,7 @@ Kinetics run.  Relative paths (``source``, ``target``, ``annotations``,
 ``--set source=...`` does on the command line; ``make extract-*`` runs from
 the project root.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,18 +37,37 @@ from .ffmpeg.argv import image2_pattern
 # Every extension here is read by a demuxer of ffmpeg.VIDEO_DEMUXERS: camera
 # and broadcast recordings (.mts, .m2ts, .ts), DVD rips (.vob), Windows (.wmv,
 # .asf) and Ogg video (.ogv) besides the web formats.
-DEFAULT_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv", ".mpg", ".mpeg", ".3gp", ".3g2",
-                      ".ts", ".mts", ".m2ts", ".vob", ".wmv", ".asf", ".ogv")
+DEFAULT_EXTENSIONS = (
+    ".mp4",
+    ".avi",
+    ".mkv",
+    ".webm",
+    ".mov",
+    ".m4v",
+    ".flv",
+    ".mpg",
+    ".mpeg",
+    ".3gp",
+    ".3g2",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".vob",
+    ".wmv",
+    ".asf",
+    ".ogv",
+)
 
 # ``output`` in a key's metadata: whether its value changes the bytes written.
-ALWAYS = "always"          # part of the resume fingerprint
+ALWAYS = "always"  # part of the resume fingerprint
 UNLESS_DEFAULT = "unless-default"  # added later: hashed only when not at its default, so trees
-                                   # finished before the key existed still resume
+# finished before the key existed still resume
 
 
 # ----------------------------------------------------------------------------
 # checks: (key, raw value) -> the value, or ConfigError naming the key
 # ----------------------------------------------------------------------------
+
 
 def _positive_int(key: str, value: Any, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -112,6 +132,7 @@ def _encoder(key: str, value: Any) -> str:
     value = _choice("ffmpeg", "turbo")(key, value)
     if value == "turbo":
         from .clip.turbo import load_codec
+
         try:
             load_codec()  # a missing wheel is a config error, before any work
         except MissingExtra as exc:
@@ -150,6 +171,7 @@ def _choice(*allowed: str):
         if value not in allowed:
             raise ConfigError(f"{key}: expected one of {', '.join(allowed)}, got {value!r}")
         return value
+
     return check
 
 
@@ -192,8 +214,15 @@ def _workers(key: str, value: Any) -> int:
 _REQUIRED = dataclasses.MISSING
 
 
-def key(default: Any, check: Callable[[str, Any], Any], doc: str, *, output: str | None = None,
-        choices: tuple[str, ...] = (), yaml_key: str | None = None) -> Any:
+def key(
+    default: Any,
+    check: Callable[[str, Any], Any],
+    doc: str,
+    *,
+    output: str | None = None,
+    choices: tuple[str, ...] = (),
+    yaml_key: str | None = None,
+) -> Any:
     """One config key: its ``default`` (``_REQUIRED`` for none), the ``check``
     that validates a raw value, one line of ``doc``, whether it changes the
     ``output`` (:data:`ALWAYS` or :data:`UNLESS_DEFAULT`), its ``choices``
@@ -208,52 +237,104 @@ class Config:
     or :func:`make_config`; both validate."""
 
     source: Path = key(_REQUIRED, _required_path, "folder of class folders: `<source>/<class>/<clip>.<ext>`")
-    target: Path = key(_REQUIRED, _required_path,
-                       "the split folder to fill, e.g. `frames/train`; records go beside it")
-    num_frames: int = key(300, _positive_int, "frames per clip: longer clips are cut, shorter padded",
-                          output=ALWAYS)
+    target: Path = key(_REQUIRED, _required_path, "the split folder to fill, e.g. `frames/train`; records go beside it")
+    num_frames: int = key(300, _positive_int, "frames per clip: longer clips are cut, shorter padded", output=ALWAYS)
     fps: float | None = key(None, _fps, "`null` = native rate (cfr); a number resamples every clip", output=ALWAYS)
-    size: tuple[int, int] | None = key(None, _size, "`WIDTHxHEIGHT` (even numbers), e.g. the seed's `340x256`",
-                                       output=ALWAYS)
-    short_side: int | None = key(None, _short_side, "scale so the shorter side is this many pixels, keeping "
-                                 "the display aspect (even sizes); not with `size`", output=ALWAYS)
-    square_pixels: bool = key(True, _bool, "frames at the display aspect with 1:1 pixels; `false` keeps the "
-                              "stored pixels", output=UNLESS_DEFAULT)
+    size: tuple[int, int] | None = key(
+        None, _size, "`WIDTHxHEIGHT` (even numbers), e.g. the seed's `340x256`", output=ALWAYS
+    )
+    short_side: int | None = key(
+        None,
+        _short_side,
+        "scale so the shorter side is this many pixels, keeping the display aspect (even sizes); not with `size`",
+        output=ALWAYS,
+    )
+    square_pixels: bool = key(
+        True,
+        _bool,
+        "frames at the display aspect with 1:1 pixels; `false` keeps the stored pixels",
+        output=UNLESS_DEFAULT,
+    )
     jpeg_quality: int = key(2, _jpeg_quality, "ffmpeg `-q:v`, 1 (best) to 31", output=ALWAYS)
-    encoder: str = key("ffmpeg", _encoder, "who writes the JPEGs: `ffmpeg` (its mjpeg encoder) or `turbo` "
-                       "(libjpeg-turbo in the worker; `pip install 'k400frames[turbo]'`)",
-                       output=UNLESS_DEFAULT, choices=("ffmpeg", "turbo"))
-    frame_name: str = key("frame_{:05d}.jpg", _frame_name, "template with one number field; must end in `.jpg` "
-                          "(mmaction2 and PaddleVideo use `img_{:05d}.jpg`)", output=ALWAYS)
+    encoder: str = key(
+        "ffmpeg",
+        _encoder,
+        "who writes the JPEGs: `ffmpeg` (its mjpeg encoder) or `turbo` "
+        "(libjpeg-turbo in the worker; `pip install 'k400frames[turbo]'`)",
+        output=UNLESS_DEFAULT,
+        choices=("ffmpeg", "turbo"),
+    )
+    frame_name: str = key(
+        "frame_{:05d}.jpg",
+        _frame_name,
+        "template with one number field; must end in `.jpg` (mmaction2 and PaddleVideo use `img_{:05d}.jpg`)",
+        output=ALWAYS,
+    )
     workers: int = key(0, _workers, "clips at a time (one ffmpeg each); 0 = one per core")
-    annotations: Path | None = key(None, _optional_path, "a Kinetics CSV copied beside the split folder at the "
-                                   "end of the run (and read by `verify` and `lists`)")
-    only_annotated: bool = key(False, _bool, "take only the clips the `annotations` CSV lists (one split of a "
-                               "single video tree)")
+    annotations: Path | None = key(
+        None,
+        _optional_path,
+        "a Kinetics CSV copied beside the split folder at the end of the run (and read by `verify` and `lists`)",
+    )
+    only_annotated: bool = key(
+        False, _bool, "take only the clips the `annotations` CSV lists (one split of a single video tree)"
+    )
     extensions: tuple[str, ...] = key(DEFAULT_EXTENSIONS, _extensions, "what counts as a clip")
-    ffmpeg: str | None = key(None, _optional_str, "the ffmpeg to use; null: `$K400FRAMES_FFMPEG`, then `PATH`, "
-                             "then the one bundled with imageio-ffmpeg")
+    ffmpeg: str | None = key(
+        None,
+        _optional_str,
+        "the ffmpeg to use; null: `$K400FRAMES_FFMPEG`, then `PATH`, then the one bundled with imageio-ffmpeg",
+    )
     timeout_s: float = key(600.0, _timeout, "a clip whose ffmpeg runs longer is killed and recorded as failed")
-    pad: str = key("copy", _choice("copy", "hardlink"), "pads as copies of the last frame, or as hard links to it",
-                   choices=("copy", "hardlink"))
-    class_names: str = key("keep", _choice("keep", "underscore"), "class folders as on disk, or with spaces as "
-                           "`_` (in output folders and list paths)", output=ALWAYS, choices=("keep", "underscore"))
-    damaged: str = key("fail", _choice("fail", "keep"), "a video with decode errors or cut short: `fail` "
-                       "(recorded, nothing published) or `keep` (published, marked in the manifest)",
-                       choices=("fail", "keep"))
-    executor: str = key("local", _choice("local", "dask"), "where clips run: threads here, or a Dask cluster",
-                        choices=("local", "dask"))
-    dask_scheduler: str | None = key(None, _optional_str, "address of a running Dask scheduler; null starts a "
-                                     "local cluster", yaml_key="dask.scheduler")
-    segments: Path | None = key(None, _optional_path, "a segments CSV: cut each row's span from a long video "
-                                "instead of taking whole clips")
-    output: str = key("frames", _choice(*OUTPUTS), "what a clip becomes: "
-                      + "; ".join(f"`{name}`, {doc}" for name, (_, _, doc) in OUTPUTS.items()),
-                      output=UNLESS_DEFAULT, choices=tuple(OUTPUTS))
-    sampling: str = key("first", _choice("first", "uniform"), "`first` N frames, or `uniform`: N frames spread "
-                        "over the whole clip or span", output=UNLESS_DEFAULT, choices=("first", "uniform"))
-    keep_audio: bool = key(False, _bool, "with `output: video`, keep the first audio stream (AAC 128k)",
-                           output=UNLESS_DEFAULT)
+    pad: str = key(
+        "copy",
+        _choice("copy", "hardlink"),
+        "pads as copies of the last frame, or as hard links to it",
+        choices=("copy", "hardlink"),
+    )
+    class_names: str = key(
+        "keep",
+        _choice("keep", "underscore"),
+        "class folders as on disk, or with spaces as `_` (in output folders and list paths)",
+        output=ALWAYS,
+        choices=("keep", "underscore"),
+    )
+    damaged: str = key(
+        "fail",
+        _choice("fail", "keep"),
+        "a video with decode errors or cut short: `fail` "
+        "(recorded, nothing published) or `keep` (published, marked in the manifest)",
+        choices=("fail", "keep"),
+    )
+    executor: str = key(
+        "local", _choice("local", "dask"), "where clips run: threads here, or a Dask cluster", choices=("local", "dask")
+    )
+    dask_scheduler: str | None = key(
+        None,
+        _optional_str,
+        "address of a running Dask scheduler; null starts a local cluster",
+        yaml_key="dask.scheduler",
+    )
+    segments: Path | None = key(
+        None, _optional_path, "a segments CSV: cut each row's span from a long video instead of taking whole clips"
+    )
+    output: str = key(
+        "frames",
+        _choice(*OUTPUTS),
+        "what a clip becomes: " + "; ".join(f"`{name}`, {doc}" for name, (_, _, doc) in OUTPUTS.items()),
+        output=UNLESS_DEFAULT,
+        choices=tuple(OUTPUTS),
+    )
+    sampling: str = key(
+        "first",
+        _choice("first", "uniform"),
+        "`first` N frames, or `uniform`: N frames spread over the whole clip or span",
+        output=UNLESS_DEFAULT,
+        choices=("first", "uniform"),
+    )
+    keep_audio: bool = key(
+        False, _bool, "with `output: video`, keep the first audio stream (AAC 128k)", output=UNLESS_DEFAULT
+    )
     durable: bool = key(False, _bool, "flush each clip to disk before recording it (power-loss safety)")
 
     @property
@@ -276,8 +357,9 @@ class Config:
         values = {}
         for field in SCHEMA:
             value = getattr(self, field.name)
-            if field.metadata["output"] == ALWAYS or (field.metadata["output"] == UNLESS_DEFAULT
-                                                      and value != field.default):
+            if field.metadata["output"] == ALWAYS or (
+                field.metadata["output"] == UNLESS_DEFAULT and value != field.default
+            ):
                 values[field.name] = value
         return values
 
@@ -347,8 +429,9 @@ def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
                 continue
             if not isinstance(value, Mapping):
                 example = next(k for k in _BY_YAML_KEY if k.startswith(name + "."))
-                raise ConfigError(f"{name}: expected a mapping such as {{{example.split('.', 1)[1]}: ...}}, "
-                                  f"got {value!r}")
+                raise ConfigError(
+                    f"{name}: expected a mapping such as {{{example.split('.', 1)[1]}: ...}}, got {value!r}"
+                )
             for inner, item in value.items():
                 flat[f"{name}.{inner}"] = item
         else:

@@ -3,9 +3,9 @@ anything else is a bug and keeps its traceback."""
 
 # The exit codes, in one table.  Only the CLI exits; the library names the
 # code an error or an outcome stands for.
-EXIT_OK = 0            # all done
-EXIT_FAILED = 1        # some clips failed (or the run stopped on an error), the rest done
-EXIT_USAGE = 2         # usage, config or preflight error: nothing was done
+EXIT_OK = 0  # all done
+EXIT_FAILED = 1  # some clips failed (or the run stopped on an error), the rest done
+EXIT_USAGE = 2  # usage, config or preflight error: nothing was done
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM; rerun to resume
 
 
@@ -45,6 +45,7 @@ def raise_if_disk_full(exc: OSError, what: object) -> None:
     """Turn ENOSPC or EDQUOT while writing ``what`` into :class:`DiskFull`,
     which stops the run; any other OSError is left to the caller."""
     import errno
+
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         raise DiskFull(f"no space left on the target filesystem (writing {what})") from None
 

@@ -1,5 +1,6 @@
 """Writing files so that a reader never sees half of one: temp name, then one
 rename; and, where asked, on disk before anything that points at them."""
+
 from __future__ import annotations
 
 import contextlib
@@ -42,6 +43,7 @@ def _syncfs(folder: Path) -> bool:
     try:
         if syncfs(fd) != 0:
             import ctypes
+
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code), str(folder))
     finally:
@@ -107,9 +109,9 @@ def publish(work: Path, final: Path, trash: Path, durable: bool = False) -> None
             os.rename(final, trash)
         os.rename(work, final)
         if durable:
-            fsync_path(final.parent)              # the rename
+            fsync_path(final.parent)  # the rename
             if new_class:
-                fsync_path(final.parent.parent)   # the class folder's own entry
+                fsync_path(final.parent.parent)  # the class folder's own entry
     except OSError as exc:
         raise_if_disk_full(exc, exc.filename or final)
         raise

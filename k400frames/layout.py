@@ -16,6 +16,7 @@ in ``<root>``, live the files that belong to that split::
 :func:`walk_split` is the one reader of a split folder's contents, with one
 rule for what is a clip, what is hidden and what is stray.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,8 +63,11 @@ class Layout:
         leave the split folder (names come from listings and CSVs: never
         trust them to hold no ``/`` or ``..``)."""
         name = stem + suffix
-        if (stem in ("", ".", "..") or out_class in ("", ".", "..")
-                or any(sep in part for part in (out_class, name) for sep in ("/", os.sep, "\0"))):
+        if (
+            stem in ("", ".", "..")
+            or out_class in ("", ".", "..")
+            or any(sep in part for part in (out_class, name) for sep in ("/", os.sep, "\0"))
+        ):
             raise ValueError(f"not a clip name inside {self.target}: {out_class!r}/{name!r}")
         return self.target / out_class / name
 
@@ -127,14 +131,15 @@ class Layout:
 # the one walker of a split folder
 # ----------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """One entry of a split folder: a class folder's child, or a stray at the top."""
 
-    class_name: str        # "" for an entry at the top of the split folder
+    class_name: str  # "" for an entry at the top of the split folder
     name: str
     path: str
-    is_dir: bool           # follows symlinks
+    is_dir: bool  # follows symlinks
     is_file: bool
 
     @property

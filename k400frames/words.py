@@ -1,4 +1,5 @@
 """Counted nouns for messages: "1 clip", "2 clips", never "1 clips"."""
+
 from __future__ import annotations
 
 

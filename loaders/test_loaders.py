@@ -17,6 +17,7 @@ LabeledVideoDataset, FrameVideo), which is also what SlowFast's
 package index: for them the tests restate the parsing their source documents
 (marked "source-read" below) and check our lines against it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -40,9 +41,11 @@ TINY_TRAIN = PROJECT / "annotations" / "tiny_train.csv"
 NUM_FRAMES = 48
 FRAME_NAME = "frame_{:05d}.jpg"
 # (CSV label, clip stem, seconds): rows of tiny_train.csv, so labels are 0, 1, 399.
-CLIPS = (("abseiling", "_4YTwq0-73Y_000044_000054", 2.0),
-         ("air drumming", "_axE99QAhe8_000026_000036", 1.8),
-         ("zumba", "_27IlPGsINY_000026_000036", 2.0))
+CLIPS = (
+    ("abseiling", "_4YTwq0-73Y_000044_000054", 2.0),
+    ("air drumming", "_axE99QAhe8_000026_000036", 1.8),
+    ("zumba", "_27IlPGsINY_000026_000036", 2.0),
+)
 SEGMENTS = 8
 # JPEG decoders (libjpeg builds in PIL, OpenCV) may round a pixel differently.
 SAME_JPEG = 1.0
@@ -66,13 +69,27 @@ def sample(tmp_path_factory):
     base = tmp_path_factory.mktemp("sample")
     for label, stem, seconds in CLIPS:
         make_video(base / "src" / label.replace(" ", "_") / f"{stem}.mp4", seconds=seconds, size="96x72")
-    frames = make_config({"source": str(base / "src"), "target": str(base / "root" / "train"),
-                          "num_frames": NUM_FRAMES, "frame_name": FRAME_NAME, "class_names": "underscore",
-                          "annotations": str(TINY_TRAIN)})
+    frames = make_config(
+        {
+            "source": str(base / "src"),
+            "target": str(base / "root" / "train"),
+            "num_frames": NUM_FRAMES,
+            "frame_name": FRAME_NAME,
+            "class_names": "underscore",
+            "annotations": str(TINY_TRAIN),
+        }
+    )
     assert run_extract(frames).done == len(CLIPS)
     shutil.copytree(base / "src", base / "root" / "videos")
-    videos = make_config({"source": str(base / "src"), "target": str(base / "root" / "videos"),
-                          "num_frames": NUM_FRAMES, "class_names": "underscore", "annotations": str(TINY_TRAIN)})
+    videos = make_config(
+        {
+            "source": str(base / "src"),
+            "target": str(base / "root" / "videos"),
+            "num_frames": NUM_FRAMES,
+            "class_names": "underscore",
+            "annotations": str(TINY_TRAIN),
+        }
+    )
     frame_lists = write_lists(frames, ["all"])
     video_lists = write_lists(videos, ["all"])
     assert set(frame_lists.lists) == {"mmaction2", "paddlevideo", "videomae", "videomae-pretrain", "pytorchvideo"}
@@ -90,6 +107,7 @@ def jpeg(folder: Path, index: int) -> np.ndarray:
 
 def video_frames(path: Path) -> list[np.ndarray]:
     import av
+
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24").astype(np.float32) for f in container.decode(video=0)]
 
@@ -116,22 +134,34 @@ def assert_spread(indices, total):
 # mmaction2 1.2.0
 # ----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def mmaction():
     from mmengine.registry import init_default_scope
+
     init_default_scope("mmaction")
     import mmaction.datasets  # noqa: F401  (registers the datasets and transforms)
+
     return mmaction
 
 
 def test_mmaction2_rawframes(sample, mmaction):
     from mmaction.datasets import RawframeDataset
+
     root, cfg, _ = sample
     ann = list_path(cfg.target, "mmaction2")
-    pipeline = [dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=SEGMENTS, test_mode=True),
-                dict(type="RawFrameDecode")]
-    ds = RawframeDataset(ann_file=str(ann), pipeline=pipeline, data_prefix=dict(img=str(root)),
-                         filename_tmpl=FRAME_NAME, start_index=1, test_mode=True)
+    pipeline = [
+        dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=SEGMENTS, test_mode=True),
+        dict(type="RawFrameDecode"),
+    ]
+    ds = RawframeDataset(
+        ann_file=str(ann),
+        pipeline=pipeline,
+        data_prefix=dict(img=str(root)),
+        filename_tmpl=FRAME_NAME,
+        start_index=1,
+        test_mode=True,
+    )
     assert len(ds) == len(CLIPS)
     for i in range(len(ds)):
         out = ds[i]
@@ -144,13 +174,22 @@ def test_mmaction2_rawframes(sample, mmaction):
         assert which_frame(out["imgs"][-1], folder, NUM_FRAMES) == inds[-1]
 
     # A training pipeline end to end: the label reaches the packed sample.
-    train = RawframeDataset(ann_file=str(ann), data_prefix=dict(img=str(root)), filename_tmpl=FRAME_NAME,
-                            start_index=1, pipeline=[
-                                dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=3),
-                                dict(type="RawFrameDecode"), dict(type="Resize", scale=(-1, 64)),
-                                dict(type="RandomResizedCrop"), dict(type="Resize", scale=(56, 56), keep_ratio=False),
-                                dict(type="Flip", flip_ratio=0.5), dict(type="FormatShape", input_format="NCHW"),
-                                dict(type="PackActionInputs")])
+    train = RawframeDataset(
+        ann_file=str(ann),
+        data_prefix=dict(img=str(root)),
+        filename_tmpl=FRAME_NAME,
+        start_index=1,
+        pipeline=[
+            dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=3),
+            dict(type="RawFrameDecode"),
+            dict(type="Resize", scale=(-1, 64)),
+            dict(type="RandomResizedCrop"),
+            dict(type="Resize", scale=(56, 56), keep_ratio=False),
+            dict(type="Flip", flip_ratio=0.5),
+            dict(type="FormatShape", input_format="NCHW"),
+            dict(type="PackActionInputs"),
+        ],
+    )
     packed = train[2]
     assert tuple(packed["inputs"].shape) == (3, 3, 56, 56)
     assert int(packed["data_samples"].gt_label) == LABELS["zumba"] == 399
@@ -163,12 +202,19 @@ def test_mmaction2_rawframes(sample, mmaction):
 
 def test_mmaction2_videos(sample, mmaction):
     from mmaction.datasets import VideoDataset
+
     root, _, cfg = sample
-    pipeline = [dict(type="DecordInit"),
-                dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=SEGMENTS, test_mode=True),
-                dict(type="DecordDecode")]
-    ds = VideoDataset(ann_file=str(list_path(cfg.target, "mmaction2")), pipeline=pipeline,
-                      data_prefix=dict(video=str(root)), test_mode=True)
+    pipeline = [
+        dict(type="DecordInit"),
+        dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=SEGMENTS, test_mode=True),
+        dict(type="DecordDecode"),
+    ]
+    ds = VideoDataset(
+        ann_file=str(list_path(cfg.target, "mmaction2")),
+        pipeline=pipeline,
+        data_prefix=dict(video=str(root)),
+        test_mode=True,
+    )
     assert len(ds) == len(CLIPS)
     for i in range(len(ds)):
         out = ds[i]
@@ -186,6 +232,7 @@ def test_mmaction2_videos(sample, mmaction):
 # PaddleVideo 2.3 (the ppvideo package)
 # ----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def paddlevideo(tmp_path_factory):
     # ppvideo's own __init__ starts its inference tool (pandas, models); the
@@ -196,6 +243,7 @@ def paddlevideo(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("paddlevideo-cwd"))
     import paddlevideo.loader
+
     yield paddlevideo
     os.chdir(cwd)
 
@@ -203,10 +251,13 @@ def paddlevideo(tmp_path_factory):
 def paddle_dataset(paddlevideo, list_file, root, **dataset_keys):
     from paddlevideo.loader.builder import build_dataset
     from paddlevideo.utils.config import AttrDict
+
     dataset = AttrDict(format="FrameDataset", file_path=str(list_file), data_prefix=str(root), **dataset_keys)
     # PIPELINE.train of PaddleVideo's TSN frame configs, minus the pixel-changing transforms.
-    pipeline = AttrDict(decode=AttrDict(name="FrameDecoder"),
-                        sample=AttrDict(name="Sampler", num_seg=SEGMENTS, seg_len=1, valid_mode=False))
+    pipeline = AttrDict(
+        decode=AttrDict(name="FrameDecoder"),
+        sample=AttrDict(name="Sampler", num_seg=SEGMENTS, seg_len=1, valid_mode=False),
+    )
     return build_dataset((dataset, pipeline))
 
 
@@ -232,6 +283,7 @@ def test_paddlevideo_frames(sample, paddlevideo):
 # pytorchvideo 0.1.5, and SlowFast's DATASET: ptvkinetics built on it
 # ----------------------------------------------------------------------------
 
+
 def ptv_items(dataset):
     return list(iter(dataset))
 
@@ -249,18 +301,25 @@ def ptv_transforms():
     to _functional_tensor; SlowFast imports pytorchvideo.transforms, so its
     users need the same alias (or pytorchvideo from its repository)."""
     import torchvision.transforms._functional_tensor as renamed
+
     sys.modules.setdefault("torchvision.transforms.functional_tensor", renamed)
     import pytorchvideo.transforms
+
     return pytorchvideo.transforms
 
 
 def test_pytorchvideo_kinetics_frames(sample):
     import torch
     from pytorchvideo.data import Kinetics, make_clip_sampler
+
     root, cfg, _ = sample
-    ds = Kinetics(data_path=str(list_path(cfg.target, "pytorchvideo")), video_path_prefix=str(root),
-                  clip_sampler=make_clip_sampler("uniform", NUM_FRAMES / 30), decode_audio=False,
-                  video_sampler=torch.utils.data.SequentialSampler)
+    ds = Kinetics(
+        data_path=str(list_path(cfg.target, "pytorchvideo")),
+        video_path_prefix=str(root),
+        clip_sampler=make_clip_sampler("uniform", NUM_FRAMES / 30),
+        decode_audio=False,
+        video_sampler=torch.utils.data.SequentialSampler,
+    )
     items = ptv_items(ds)
     assert len(items) >= len(CLIPS)
     seen = set()
@@ -285,15 +344,23 @@ def test_slowfast_ptvkinetics_frames(sample, ptv_transforms):
     import torch
     from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
     from pytorchvideo.data.labeled_video_paths import LabeledVideoPaths
-    ApplyTransformToKey, UniformTemporalSubsample = (ptv_transforms.ApplyTransformToKey,
-                                                      ptv_transforms.UniformTemporalSubsample)
+
+    ApplyTransformToKey, UniformTemporalSubsample = (
+        ptv_transforms.ApplyTransformToKey,
+        ptv_transforms.UniformTemporalSubsample,
+    )
     root, cfg, _ = sample
     path_to_data_dir, path_prefix = list_path(cfg.target, "pytorchvideo").parent, root
     paths = LabeledVideoPaths.from_path(os.path.join(path_to_data_dir, "train.csv"))
     paths.path_prefix = str(path_prefix)
-    ds = LabeledVideoDataset(labeled_video_paths=paths, clip_sampler=make_clip_sampler("random", NUM_FRAMES / 30),
-                             video_sampler=torch.utils.data.SequentialSampler, decode_audio=False, decoder="pyav",
-                             transform=ApplyTransformToKey(key="video", transform=UniformTemporalSubsample(SEGMENTS)))
+    ds = LabeledVideoDataset(
+        labeled_video_paths=paths,
+        clip_sampler=make_clip_sampler("random", NUM_FRAMES / 30),
+        video_sampler=torch.utils.data.SequentialSampler,
+        decode_audio=False,
+        decoder="pyav",
+        transform=ApplyTransformToKey(key="video", transform=UniformTemporalSubsample(SEGMENTS)),
+    )
     items = ptv_items(ds)
     assert len(items) == len(CLIPS)
     for item in items:
@@ -307,11 +374,16 @@ def test_slowfast_ptvkinetics_frames(sample, ptv_transforms):
 def test_pytorchvideo_kinetics_videos(sample):
     import torch
     from pytorchvideo.data import Kinetics, make_clip_sampler
+
     root, _, cfg = sample
     for fmt in ("pytorchvideo", "slowfast"):  # the same lines; SlowFast's own Kinetics is source-read below
-        ds = Kinetics(data_path=str(list_path(cfg.target, fmt)), video_path_prefix=str(root),
-                      clip_sampler=make_clip_sampler("uniform", 1.0), decode_audio=False,
-                      video_sampler=torch.utils.data.SequentialSampler)
+        ds = Kinetics(
+            data_path=str(list_path(cfg.target, fmt)),
+            video_path_prefix=str(root),
+            clip_sampler=make_clip_sampler("uniform", 1.0),
+            decode_audio=False,
+            video_sampler=torch.utils.data.SequentialSampler,
+        )
         items = ptv_items(ds)
         assert {item["video_name"] for item in items} == {f"{stem}.mp4" for _, stem, _ in CLIPS}
         for item in items:
@@ -327,6 +399,7 @@ def test_pytorchvideo_kinetics_videos(sample):
 # Source-read: VideoMAEv2 and SlowFast's own Kinetics (on no package index)
 # ----------------------------------------------------------------------------
 
+
 def test_videomae_rawframe_cls_dataset_frames(sample):
     """Source-read: VideoMAEv2 dataset/datasets.py RawFrameClsDataset reads
     <data_path>/train.csv with pandas (header=None, delimiter=' '): column 0
@@ -335,6 +408,7 @@ def test_videomae_rawframe_cls_dataset_frames(sample):
     i * (total // num_segment) + (total // num_segment) // 2 + start_idx,
     named by filename_tmpl."""
     import pandas as pd
+
     root, cfg, _ = sample
     data_path, data_root, start_idx = list_path(cfg.target, "videomae").parent, root, 1
     cleaned = pd.read_csv(data_path / "train.csv", header=None, delimiter=" ")
@@ -370,6 +444,7 @@ def test_videomae_video_cls_and_slowfast_kinetics_videos(sample):
     PATH_LABEL_SEPARATOR ' ' into path and label, joined to PATH_PREFIX)."""
     import decord
     import pandas as pd
+
     root, _, cfg = sample
     cleaned = pd.read_csv(list_path(cfg.target, "videomae"), header=None, delimiter=" ")
     paths = cleaned[0].apply(lambda row: os.path.join(root, row))

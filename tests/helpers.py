@@ -1,4 +1,5 @@
 """Helpers the test modules share (fixtures live in conftest.py)."""
+
 from __future__ import annotations
 
 import os
@@ -10,19 +11,29 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300,
-            **popen) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300, **popen
+) -> subprocess.CompletedProcess:
     """Run ``python -m k400frames ARGS`` as a user would, capturing output."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "k400frames", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, **popen)
+    return subprocess.run(
+        [sys.executable, "-m", "k400frames", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **popen,
+    )
 
 
-def decode_reference(ffmpeg_exe: str, video: Path, out_dir: Path, frames: int, vf: str | None = None,
-                     extra: list[str] | None = None) -> list[bytes]:
+def decode_reference(
+    ffmpeg_exe: str, video: Path, out_dir: Path, frames: int, vf: str | None = None, extra: list[str] | None = None
+) -> list[bytes]:
     """ffmpeg's own decode of the first ``frames`` frames, as JPEG bytes, with
     the same encoder settings k400frames uses: the yardstick for pixel tests."""
     from k400frames.clip.codec import FFMPEG_ENCODER_OPTIONS as JPEG_ENCODER_OPTIONS
+
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = [ffmpeg_exe, "-nostdin", "-loglevel", "error", "-i", f"file:{video}", "-map", "0:v:0"]
     if vf:
@@ -40,9 +51,9 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
     """(width, height) from a JPEG's start-of-frame marker."""
     i = 2
     while i < len(data):
-        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+        marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
+            height, width = int.from_bytes(data[i + 5 : i + 7], "big"), int.from_bytes(data[i + 7 : i + 9], "big")
             return width, height
         i += 2 + length
     raise ValueError("no SOF marker")
@@ -66,6 +77,7 @@ def ended_within(proc, seconds: float) -> bool:
     """True once the psutil.Process ``proc`` is gone or a zombie (an orphan
     waits for its reaper) within ``seconds``."""
     import psutil  # comes with the test extra's dask[distributed]
+
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
@@ -105,4 +117,5 @@ def alive(pid: int) -> bool:
 def record_file(target: Path, kind: str, shard: tuple[int, int] | None = None) -> Path:
     """The run record ``kind`` ("manifest", "failures") of split ``target``."""
     from k400frames.layout import Layout
+
     return Layout(target, shard).record(kind)

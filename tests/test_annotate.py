@@ -1,4 +1,5 @@
 """annotate: a <class>/<clip> tree -> Kinetics CSVs; the split is stratified and reproducible."""
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,7 @@ def tiny_rows(count: int):
     rows = read_kinetics_csv(TINY_TRAIN)
     awkward = [r for r in rows if ("_" in r.youtube_id[1:] or "-" in r.youtube_id) and " " in r.label]
     plain = [r for r in rows if r not in awkward]
-    picked = awkward[:count - 1] + plain[:1]
+    picked = awkward[: count - 1] + plain[:1]
     assert len(picked) == count
     return picked
 
@@ -89,8 +90,7 @@ def test_split_is_stratified_and_deterministic(tmp_path, one_video):
 
 def test_a_class_too_small_to_split_goes_to_train_and_is_reported(tmp_path, one_video):
     source = tmp_path / "videos"
-    populate(source, ["lonely/a_000000_000010.mp4", "pair/b_000000_000010.mp4", "pair/c_000000_000010.mp4"],
-             one_video)
+    populate(source, ["lonely/a_000000_000010.mp4", "pair/b_000000_000010.mp4", "pair/c_000000_000010.mp4"], one_video)
     result = annotate(source, val_fraction=0.2)
     assert result.too_small == {"lonely": 1}
     assert [r.youtube_id for r in result.train if r.label == "lonely"] == ["a"]

@@ -1,4 +1,5 @@
 """The command line: exit codes, one-line errors, nothing written on bad input."""
+
 import json
 from pathlib import Path
 
@@ -28,8 +29,7 @@ def good_tree(make_clip, tmp_path):
 
 
 def test_ok_run_exits_0_with_summary(good_tree, tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", source=str(good_tree), target=str(tmp_path / "out" / "train"),
-                       num_frames=8)
+    cfg = write_config(tmp_path / "c.yaml", source=str(good_tree), target=str(tmp_path / "out" / "train"), num_frames=8)
     proc = run_cli("extract", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
     assert "2 extracted" in proc.stdout and "0 failed" in proc.stdout
@@ -41,26 +41,41 @@ def test_set_overrides_config(good_tree, tmp_path):
     proc = run_cli("extract", "--config", str(cfg), "--set", "num_frames=3", "--set", "frame_name=img_{:05d}.jpg")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "out/train/walking/a_000001_000002").iterdir()) == [
-        "img_00001.jpg", "img_00002.jpg", "img_00003.jpg"]
+        "img_00001.jpg",
+        "img_00002.jpg",
+        "img_00003.jpg",
+    ]
 
 
 def test_bad_files_are_reported_and_the_run_goes_on(make_clip, tmp_path, ffmpeg_exe):
     import subprocess
+
     good = make_clip("cls/good.mp4", seconds=0.5, fps=10)
     src = tmp_path / "src" / "cls"
     (src / "empty.mp4").write_bytes(b"")
     (src / "truncated.mp4").write_bytes(good.read_bytes()[:1024])
     (src / "text.mp4").write_text("hello, I am a text file\n" * 50)
-    subprocess.run([ffmpeg_exe, "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=1",
-                    str(src / "audio_only.mp4")], check=True)
+    subprocess.run(
+        [ffmpeg_exe, "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=1", str(src / "audio_only.mp4")],
+        check=True,
+    )
     data = bytearray(good.read_bytes())  # a valid container whose pictures are all zeros
     at = data.index(b"mdat")
-    size = int.from_bytes(data[at - 4:at], "big")
-    data[at + 4:at - 4 + size] = bytes(size - 8)
+    size = int.from_bytes(data[at - 4 : at], "big")
+    data[at + 4 : at - 4 + size] = bytes(size - 8)
     (src / "zero_frames.mp4").write_bytes(bytes(data))
 
-    proc = run_cli("extract", "--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out/train'}",
-                   "--set", "num_frames=4", "--config", str(write_config(tmp_path / "c.yaml")))
+    proc = run_cli(
+        "extract",
+        "--set",
+        f"source={tmp_path / 'src'}",
+        "--set",
+        f"target={tmp_path / 'out/train'}",
+        "--set",
+        "num_frames=4",
+        "--config",
+        str(write_config(tmp_path / "c.yaml")),
+    )
     assert proc.returncode == 1, proc.stderr
     assert "1 extracted" in proc.stdout and "5 failed" in proc.stdout
     assert "train.failures.jsonl" in proc.stdout
@@ -77,8 +92,20 @@ def test_bad_files_are_reported_and_the_run_goes_on(make_clip, tmp_path, ffmpeg_
     assert sorted(p.name for p in (tmp_path / "out/train/cls").iterdir()) == ["good"]
 
 
-@pytest.mark.parametrize("case", ["missing source", "empty source", "unwritable target", "no ffmpeg",
-                                  "bad yaml", "unknown key", "bad value", "target inside source", "bad shard"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing source",
+        "empty source",
+        "unwritable target",
+        "no ffmpeg",
+        "bad yaml",
+        "unknown key",
+        "bad value",
+        "target inside source",
+        "bad shard",
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, good_tree, tmp_path):
     target = tmp_path / "out" / "train"
     keys = {"source": str(good_tree), "target": str(target)}
@@ -106,11 +133,17 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, good_tree, tmp_pa
     proc = run_cli("extract", "--config", str(cfg), *args, env=env)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     message = one_line_error(proc)
-    expected = {"missing source": "source folder does not exist", "empty source": "no clips found",
-                "unwritable target": "target is not writable", "no ffmpeg": "K400FRAMES_FFMPEG",
-                "bad yaml": "starts at line 3", "unknown key": "unknown key 'num_frame'",
-                "bad value": "jpeg_quality", "target inside source": "target: must not lie inside source",
-                "bad shard": "--shard"}[case]
+    expected = {
+        "missing source": "source folder does not exist",
+        "empty source": "no clips found",
+        "unwritable target": "target is not writable",
+        "no ffmpeg": "K400FRAMES_FFMPEG",
+        "bad yaml": "starts at line 3",
+        "unknown key": "unknown key 'num_frame'",
+        "bad value": "jpeg_quality",
+        "target inside source": "target: must not lie inside source",
+        "bad shard": "--shard",
+    }[case]
     assert expected in message
     if case != "unwritable target":
         assert not (tmp_path / "out").exists()
@@ -134,6 +167,7 @@ def test_missing_relative_source_names_the_current_folder(tmp_path):
     assert "tiny-kinetics-400" not in message.lower() and "drive.google" not in message
     # The shipped Tiny-K400 config, run where its data is not: the download hint.
     from helpers import PROJECT
+
     proc = run_cli("extract", "--config", str(PROJECT / "configs/tiny_k400_train.yaml"), cwd=tmp_path)
     assert proc.returncode == 2 and "drive.google.com" in one_line_error(proc)
     assert not (tmp_path / "data").exists()
@@ -157,8 +191,9 @@ def test_verify_lists_and_preview_take_set_alone(good_tree, tmp_path):
     assert proc.returncode == 0 and proc.stdout.startswith("verify OK") and "(2 clips, 6 frames)" in proc.stdout
     proc = run_cli("lists", *settings, "--format", "mmaction2")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "out/train.mmaction2.txt").read_text() == ("train/running/b_000001_000002 3 0\n"
-                                                                   "train/walking/a_000001_000002 3 1\n")
+    assert (tmp_path / "out/train.mmaction2.txt").read_text() == (
+        "train/running/b_000001_000002 3 0\ntrain/walking/a_000001_000002 3 1\n"
+    )
     clip = target / "walking" / "a_000001_000002"
     (clip / "notes.jpg").write_bytes((clip / "img_00001.jpg").read_bytes())  # only a template skips it
     proc = run_cli("preview", str(clip), "--set", "frame_name=img_{:05d}.jpg", "-o", str(tmp_path / "p.jpg"))
@@ -176,8 +211,13 @@ def test_verify_lists_and_preview_take_set_alone(good_tree, tmp_path):
 def test_clean_run_summary_names_the_csv_copy_and_leaves_no_failures_file(good_tree, tmp_path):
     csv = tmp_path / "my_train.csv"
     csv.write_text("label,youtube_id,time_start,time_end,split,is_cc\n")
-    cfg = write_config(tmp_path / "c.yaml", source=str(good_tree), target=str(tmp_path / "out" / "train"),
-                       num_frames=2, annotations=str(csv))
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        source=str(good_tree),
+        target=str(tmp_path / "out" / "train"),
+        num_frames=2,
+        annotations=str(csv),
+    )
     proc = run_cli("extract", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
     assert f"annotations: copied to {tmp_path / 'out' / 'my_train.csv'}" in proc.stdout.splitlines()
@@ -194,9 +234,15 @@ def test_make_demo_runs_end_to_end(tmp_path):
     import sys
 
     from helpers import PROJECT
+
     venv = Path(sys.executable).parent.parent
-    proc = subprocess.run(["make", "-s", "demo", f"VENV={venv}", f"DEMO_DIR={tmp_path / 'demo'}"],
-                          cwd=PROJECT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["make", "-s", "demo", f"VENV={venv}", f"DEMO_DIR={tmp_path / 'demo'}"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "demo OK" in proc.stdout
     clips = sorted((tmp_path / "demo" / "frames" / "train").glob("*/*"))
@@ -207,28 +253,37 @@ def test_make_demo_runs_end_to_end(tmp_path):
 def test_import_does_no_work():
     import subprocess
     import sys
-    code = ("import importlib, pkgutil, sys, k400frames\n"
-            "for m in pkgutil.walk_packages(k400frames.__path__, 'k400frames.'):\n"
-            "    if not m.name.endswith('__main__'):\n"
-            "        importlib.import_module(m.name)\n"
-            "from k400frames.ffmpeg import find_ffmpeg\n"
-            "assert find_ffmpeg.cache_info().currsize == 0, 'ffmpeg looked up at import'\n"
-            "heavy = [m for m in ('ffmpeg', 'tqdm', 'distributed', 'imageio_ffmpeg') if m in sys.modules]\n"
-            "assert not heavy, heavy\n")
+
+    code = (
+        "import importlib, pkgutil, sys, k400frames\n"
+        "for m in pkgutil.walk_packages(k400frames.__path__, 'k400frames.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "from k400frames.ffmpeg import find_ffmpeg\n"
+        "assert find_ffmpeg.cache_info().currsize == 0, 'ffmpeg looked up at import'\n"
+        "heavy = [m for m in ('ffmpeg', 'tqdm', 'distributed', 'imageio_ffmpeg') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_preview_refuses_an_output_inside_the_frames_tree(good_tree, tmp_path):
     target = tmp_path / "out" / "train"
-    assert run_cli("extract", "--set", f"source={good_tree}", "--set", f"target={target}",
-                   "--set", "num_frames=2").returncode == 0
+    assert (
+        run_cli(
+            "extract", "--set", f"source={good_tree}", "--set", f"target={target}", "--set", "num_frames=2"
+        ).returncode
+        == 0
+    )
     clip = target / "walking" / "a_000001_000002"
     before = sorted(str(p) for p in (tmp_path / "out").rglob("*"))
-    for args, cwd in ((["-o", str(clip.parent / "p.jpg")], None),   # the class folder
-                      (["-o", str(target / "p.jpg")], None),        # the split folder
-                      (["-o", "p.jpg"], clip),                      # the clip folder
-                      ([], target / "running")):                    # the default, run from inside the split
+    for args, cwd in (
+        (["-o", str(clip.parent / "p.jpg")], None),  # the class folder
+        (["-o", str(target / "p.jpg")], None),  # the split folder
+        (["-o", "p.jpg"], clip),  # the clip folder
+        ([], target / "running"),
+    ):  # the default, run from inside the split
         proc = run_cli("preview", str(clip), *args, cwd=cwd)
         assert proc.returncode == 2, (args, cwd)
         assert "inside" in one_line_error(proc) and "frames tree" in proc.stderr
@@ -242,13 +297,18 @@ def test_make_targets_pass_args_through(good_tree, tmp_path):
     import sys
 
     from helpers import PROJECT
+
     recipes = [line for line in (PROJECT / "Makefile").read_text().splitlines() if "$(BIN)/k400frames " in line]
     assert len(recipes) >= 5 and all(line.rstrip().endswith("$(ARGS)") for line in recipes), recipes
     cfg = write_config(tmp_path / "c.yaml", source=str(good_tree), target=str(tmp_path / "out" / "train"))
     venv = Path(sys.executable).parent.parent
-    proc = subprocess.run(["make", "-s", "extract-val", f"VENV={venv}", f"CONFIG={cfg}",
-                           "ARGS=--dry-run --set num_frames=4"], cwd=PROJECT, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        ["make", "-s", "extract-val", f"VENV={venv}", f"CONFIG={cfg}", "ARGS=--dry-run --set num_frames=4"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("dry run: nothing written") and not (tmp_path / "out").exists()
 

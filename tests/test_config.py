@@ -1,4 +1,5 @@
 """Config: defaults, validation messages, overrides, path resolution."""
+
 import dataclasses
 from pathlib import Path
 
@@ -28,26 +29,29 @@ def test_config_is_frozen(tmp_path):
         cfg.num_frames = 5
 
 
-@pytest.mark.parametrize("key, value, words", [
-    ("num_frames", 0, "num_frames: must be 1 or more"),
-    ("num_frames", "ten", "num_frames: expected an integer"),
-    ("num_frames", True, "num_frames: expected an integer"),
-    ("jpeg_quality", 40, "jpeg_quality: expected an integer from 1"),
-    ("frame_name", "frame.jpg", "frame_name: needs exactly one number field"),
-    ("frame_name", "{:05d}_{:05d}.jpg", "frame_name: needs exactly one number field"),
-    ("frame_name", "img_{:05d}.png", "must end in .jpg"),
-    ("frame_name", "sub/{:05d}.jpg", "plain file name"),
-    ("size", "340by256", "size: expected WIDTHxHEIGHT"),
-    ("size", "341x256", "even"),
-    ("short_side", 255, "short_side: must be even"),
-    ("fps", -1, "fps: expected a positive number"),
-    ("workers", -2, "workers: must be 0 or more"),
-    ("pad", "symlink", "pad: expected one of copy, hardlink"),
-    ("class_names", "lower", "class_names: expected one of keep, underscore"),
-    ("timeout_s", 0, "timeout_s: expected a positive number"),
-    ("extensions", [], "extensions: expected a list"),
-    ("executor", "ray", "executor: expected one of local, dask"),
-])
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("num_frames", 0, "num_frames: must be 1 or more"),
+        ("num_frames", "ten", "num_frames: expected an integer"),
+        ("num_frames", True, "num_frames: expected an integer"),
+        ("jpeg_quality", 40, "jpeg_quality: expected an integer from 1"),
+        ("frame_name", "frame.jpg", "frame_name: needs exactly one number field"),
+        ("frame_name", "{:05d}_{:05d}.jpg", "frame_name: needs exactly one number field"),
+        ("frame_name", "img_{:05d}.png", "must end in .jpg"),
+        ("frame_name", "sub/{:05d}.jpg", "plain file name"),
+        ("size", "340by256", "size: expected WIDTHxHEIGHT"),
+        ("size", "341x256", "even"),
+        ("short_side", 255, "short_side: must be even"),
+        ("fps", -1, "fps: expected a positive number"),
+        ("workers", -2, "workers: must be 0 or more"),
+        ("pad", "symlink", "pad: expected one of copy, hardlink"),
+        ("class_names", "lower", "class_names: expected one of keep, underscore"),
+        ("timeout_s", 0, "timeout_s: expected a positive number"),
+        ("extensions", [], "extensions: expected a list"),
+        ("executor", "ray", "executor: expected one of local, dask"),
+    ],
+)
 def test_bad_values_name_the_key(tmp_path, key, value, words):
     with pytest.raises(ConfigError, match=None) as info:
         make_config(base(tmp_path, **{key: value}))
@@ -82,8 +86,9 @@ def test_target_inside_source_rejected(tmp_path):
 
 
 def test_values_are_parsed(tmp_path):
-    cfg = make_config(base(tmp_path, size="340x256", fps=25, extensions=["MP4", ".webm"],
-                           dask={"scheduler": "tcp://h:8786"}))
+    cfg = make_config(
+        base(tmp_path, size="340x256", fps=25, extensions=["MP4", ".webm"], dask={"scheduler": "tcp://h:8786"})
+    )
     assert cfg.size == (340, 256)
     assert cfg.fps == 25.0
     assert cfg.extensions == (".mp4", ".webm")
@@ -119,7 +124,11 @@ def test_missing_config_file(tmp_path):
 
 def test_overrides_parse_yaml_scalars():
     assert parse_overrides(["num_frames=64", "fps=null", "size=340x256", "dask.scheduler=tcp://h:1"]) == {
-        "num_frames": 64, "fps": None, "size": "340x256", "dask": {"scheduler": "tcp://h:1"}}
+        "num_frames": 64,
+        "fps": None,
+        "size": "340x256",
+        "dask": {"scheduler": "tcp://h:1"},
+    }
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["num_frames"])
 

@@ -1,6 +1,7 @@
 """Crash safety with real processes: SIGKILL + resume, SIGINT/SIGTERM, timeouts,
 a full disk, config changes, --retry-failed, torn records, leftovers; a library
 that stops when asked and never takes the process; durable writes."""
+
 import contextlib
 import json
 import os
@@ -23,10 +24,14 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-
 def start_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "k400frames", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "k400frames", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def manifest_rows(cfg) -> list[dict]:
@@ -36,15 +41,28 @@ def manifest_rows(cfg) -> list[dict]:
 
 @pytest.fixture
 def clips(make_clip):
-    return [make_clip(f"{cls}/clip{i}_000000_000001.mp4", seconds=0.5 + i / 10, fps=10)
-            for i, cls in enumerate(["a", "a", "b", "b", "c", "c", "d", "d"])]
+    return [
+        make_clip(f"{cls}/clip{i}_000000_000001.mp4", seconds=0.5 + i / 10, fps=10)
+        for i, cls in enumerate(["a", "a", "b", "b", "c", "c", "d", "d"])
+    ]
 
 
 def test_sigkill_then_rerun_completes_without_redoing(clips, config, wrap_ffmpeg, tmp_path):
     slow = wrap_ffmpeg('sleep 0.3; exec "$REAL" "$@"')
     cfg = config(num_frames=8, workers=1)
-    proc = start_cli("extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}",
-                     "--set", "num_frames=8", "--set", "workers=1", "--set", f"ffmpeg={slow}")
+    proc = start_cli(
+        "extract",
+        "--set",
+        f"source={cfg.source}",
+        "--set",
+        f"target={cfg.target}",
+        "--set",
+        "num_frames=8",
+        "--set",
+        "workers=1",
+        "--set",
+        f"ffmpeg={slow}",
+    )
     assert wait_for(lambda: len(manifest_rows(cfg)) >= 3)
     proc.kill()  # SIGKILL: no handler runs
     proc.wait()
@@ -70,8 +88,19 @@ def test_interrupt_exits_130_and_leaves_nothing_half_done(clips, config, wrap_ff
     started = tmp_path / "slow-started"
     hang = wrap_ffmpeg(f'case "$*" in *clip2_*) touch "{started}"; sleep 60;; esac\nexec "$REAL" "$@"')
     cfg = config(num_frames=8)
-    proc = start_cli("extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}",
-                     "--set", "num_frames=8", "--set", "workers=2", "--set", f"ffmpeg={hang}")
+    proc = start_cli(
+        "extract",
+        "--set",
+        f"source={cfg.source}",
+        "--set",
+        f"target={cfg.target}",
+        "--set",
+        "num_frames=8",
+        "--set",
+        "workers=2",
+        "--set",
+        f"ffmpeg={hang}",
+    )
     assert wait_for(started.exists)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=20)
@@ -102,9 +131,11 @@ def test_hung_ffmpeg_is_killed_by_timeout(clips, config, wrap_ffmpeg, tmp_path):
 
 
 def test_full_disk_from_ffmpeg_stops_the_run(clips, config, wrap_ffmpeg):
-    full = wrap_ffmpeg('case "$*" in *clip2_*) head -c 100 /dev/zero > 000001.jpg;'
-                       ' echo "[image2 @ 0x1] Could not write: No space left on device" >&2; exit 1;; esac\n'
-                       'exec "$REAL" "$@"')
+    full = wrap_ffmpeg(
+        'case "$*" in *clip2_*) head -c 100 /dev/zero > 000001.jpg;'
+        ' echo "[image2 @ 0x1] Could not write: No space left on device" >&2; exit 1;; esac\n'
+        'exec "$REAL" "$@"'
+    )
     cfg = config(num_frames=8, workers=1, ffmpeg=full)
     summary = run_extract(cfg)
     assert summary.disk_full and "no space left" in summary.disk_full
@@ -117,10 +148,12 @@ def test_full_disk_from_ffmpeg_stops_the_run(clips, config, wrap_ffmpeg):
 def test_full_disk_while_padding(make_clip, config, monkeypatch):
     import errno
     import shutil
+
     make_clip("a/short.mp4", seconds=0.2, fps=10)
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(shutil, "copyfile", no_space)
     cfg = config(num_frames=8)
     summary = run_extract(cfg)
@@ -131,8 +164,17 @@ def test_full_disk_while_padding(make_clip, config, monkeypatch):
 def test_full_disk_cli_message(make_clip, tmp_path, wrap_ffmpeg):
     make_clip("a/x.mp4", seconds=0.3, fps=10)
     full = wrap_ffmpeg('echo "No space left on device" >&2; exit 1')
-    proc = run_cli("extract", "--config", "/dev/null", "--set", f"source={tmp_path / 'src'}",
-                   "--set", f"target={tmp_path / 'out/train'}", "--set", f"ffmpeg={full}")
+    proc = run_cli(
+        "extract",
+        "--config",
+        "/dev/null",
+        "--set",
+        f"source={tmp_path / 'src'}",
+        "--set",
+        f"target={tmp_path / 'out/train'}",
+        "--set",
+        f"ffmpeg={full}",
+    )
     assert proc.returncode == 1
     assert "stopped: no space left" in proc.stdout and "Traceback" not in proc.stderr
 
@@ -141,8 +183,17 @@ def test_config_change_is_refused_without_overwrite(clips, config, tmp_path):
     run_extract(config(num_frames=6))
     with pytest.raises(ConfigChanged, match="or overwrite to redo those clips"):
         run_extract(config(num_frames=7))
-    proc = run_cli("extract", "--config", "/dev/null", "--set", f"source={tmp_path / 'src'}",
-                   "--set", f"target={tmp_path / 'out/train'}", "--set", "num_frames=7")
+    proc = run_cli(
+        "extract",
+        "--config",
+        "/dev/null",
+        "--set",
+        f"source={tmp_path / 'src'}",
+        "--set",
+        f"target={tmp_path / 'out/train'}",
+        "--set",
+        "num_frames=7",
+    )
     assert proc.returncode == 2 and "other output settings" in proc.stderr
     assert proc.stderr.rstrip().endswith("(the option --overwrite)")
     summary = run_extract(config(num_frames=7), overwrite=True)
@@ -226,7 +277,10 @@ def test_clutter_is_skipped_and_symlinks_followed(make_clip, config, tmp_path):
     summary = run_extract(cfg)
     assert (summary.total, summary.done, summary.failed) == (3, 3, 0)
     assert sorted(str(p.relative_to(cfg.target)) for p in cfg.target.glob("*/*")) == [
-        "linked class/b", "real/a", "real/link"]
+        "linked class/b",
+        "real/a",
+        "real/link",
+    ]
 
 
 def test_same_stem_two_extensions_is_reported_not_overwritten(make_clip, config):
@@ -261,24 +315,40 @@ def test_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_path):
     cfg = config(num_frames=8)
     # A shutdown that takes 60 s and swallows KeyboardInterrupt, as a library
     # waiting on its own threads may: only a real exit gets out of it.
-    script = ("import sys, time\n"
-              "from k400frames import cli\n"
-              "from k400frames.run import executors\n"
-              "close = executors.LocalExecutor.close\n"
-              "def stubborn_close(self):\n"
-              f"    open({str(closing)!r}, 'w').close()\n"
-              "    deadline = time.monotonic() + 60\n"
-              "    while time.monotonic() < deadline:\n"
-              "        try:\n"
-              "            time.sleep(0.1)\n"
-              "        except KeyboardInterrupt:\n"
-              "            pass\n"
-              "    close(self)\n"
-              "executors.LocalExecutor.close = stubborn_close\n"
-              "sys.exit(cli.main(sys.argv[1:]))\n")
-    proc = subprocess.Popen([sys.executable, "-c", script, "extract", "--set", f"source={cfg.source}",
-                             "--set", f"target={cfg.target}", "--set", f"ffmpeg={hang}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    script = (
+        "import sys, time\n"
+        "from k400frames import cli\n"
+        "from k400frames.run import executors\n"
+        "close = executors.LocalExecutor.close\n"
+        "def stubborn_close(self):\n"
+        f"    open({str(closing)!r}, 'w').close()\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while time.monotonic() < deadline:\n"
+        "        try:\n"
+        "            time.sleep(0.1)\n"
+        "        except KeyboardInterrupt:\n"
+        "            pass\n"
+        "    close(self)\n"
+        "executors.LocalExecutor.close = stubborn_close\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "extract",
+            "--set",
+            f"source={cfg.source}",
+            "--set",
+            f"target={cfg.target}",
+            "--set",
+            f"ffmpeg={hang}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_for(started.exists)
         proc.send_signal(signal.SIGINT)
@@ -297,6 +367,7 @@ def test_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_path):
 
 def test_stop_event_stops_the_library_without_touching_signals(clips, config, wrap_ffmpeg, tmp_path):
     import threading
+
     started = tmp_path / "slow-started"
     hang = wrap_ffmpeg(f'case "$*" in *clip2_*) touch "{started}"; sleep 60;; esac\nexec "$REAL" "$@"')
     cfg = config(num_frames=8, ffmpeg=hang)
@@ -309,6 +380,7 @@ def test_stop_event_stops_the_library_without_touching_signals(clips, config, wr
         seen.append((signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)))
         seen.append(started.exists())
         stop.set()
+
     asker = threading.Thread(target=stop_when_hung)
     asker.start()
     t0 = time.monotonic()
@@ -325,10 +397,15 @@ def test_stop_event_stops_the_library_without_touching_signals(clips, config, wr
 
 def test_no_signal_handling_or_exits_in_the_library():
     import k400frames
+
     package = Path(k400frames.__file__).parent
-    offenders = [f"{path.name}: {needle}" for path in sorted(package.glob("*.py"))
-                 if path.name not in ("cli.py", "__main__.py")
-                 for needle in ("signal.signal(", "os._exit(", "sys.exit(") if needle in path.read_text()]
+    offenders = [
+        f"{path.name}: {needle}"
+        for path in sorted(package.glob("*.py"))
+        if path.name not in ("cli.py", "__main__.py")
+        for needle in ("signal.signal(", "os._exit(", "sys.exit(")
+        if needle in path.read_text()
+    ]
     # The Dask plugin sets SIG_IGN inside the worker processes a local cluster
     # starts (not in the caller's process); that is the one allowed place.
     assert offenders in ([], ["dask_executor.py: signal.signal("]), offenders
@@ -339,9 +416,19 @@ def test_error_during_the_run_ends_it_with_the_summary_and_exit_1(make_clip, tmp
     csv = tmp_path / "tiny_train.csv"
     csv.write_text("label,youtube_id,time_start,time_end,split,is_cc\na,x,0,1,train,0\n")
     (tmp_path / "out" / "tiny_train.csv" / "in the way").mkdir(parents=True)  # the CSV copy must fail
-    proc = run_cli("extract", "--config", "/dev/null", "--set", f"source={tmp_path / 'src'}",
-                   "--set", f"target={tmp_path / 'out/train'}", "--set", f"annotations={csv}",
-                   "--set", "num_frames=4")
+    proc = run_cli(
+        "extract",
+        "--config",
+        "/dev/null",
+        "--set",
+        f"source={tmp_path / 'src'}",
+        "--set",
+        f"target={tmp_path / 'out/train'}",
+        "--set",
+        f"annotations={csv}",
+        "--set",
+        "num_frames=4",
+    )
     assert proc.returncode == 1, proc.stderr
     assert "1 extracted" in proc.stdout and "stopped: cannot copy the annotations CSV" in proc.stdout
     assert "Traceback" not in proc.stderr
@@ -357,6 +444,7 @@ def test_durable_flushes_frames_and_folders_before_the_manifest_row(clips, confi
     from k400frames import files
     from k400frames.ffmpeg import libc
     from k400frames.run import records
+
     events = []
     real_fsync, real_syncfs, real_write = os.fsync, files._syncfs, records.RecordWriter.write
 
@@ -373,6 +461,7 @@ def test_durable_flushes_frames_and_folders_before_the_manifest_row(clips, confi
     def write(self, record):
         events.append(("row", self.path.name, record["rel"]))
         real_write(self, record)
+
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(files, "_syncfs", syncfs)
     monkeypatch.setattr(records.RecordWriter, "write", write)

@@ -6,6 +6,7 @@ The cluster lives for this module and is shut down at its end; the fixture
 then checks that none of its processes (scheduler, nannies, workers, ffmpeg)
 is left.  Real ffmpeg, real kills, real Ctrl-C.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,24 +54,58 @@ class CliCluster:
         self.scheduler_file = folder / "scheduler.json"
         self.procs: list[subprocess.Popen] = []
         self.workers: list[subprocess.Popen] = []
-        self._start([DASK_CLI, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                     "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(self.scheduler_file)],
-                    "scheduler")
+        self._start(
+            [
+                DASK_CLI,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(self.scheduler_file),
+            ],
+            "scheduler",
+        )
         end = time.monotonic() + 60
         while not self.scheduler_file.is_file() and time.monotonic() < end:
             time.sleep(0.05)
         self.address = json.loads(self.scheduler_file.read_text())["address"]
         assert self.address.startswith("tcp://127.0.0.1:"), self.address
         for i in range(workers):
-            self.workers.append(self._start(
-                [DASK_CLI, "worker", "--scheduler-file", str(self.scheduler_file), "--nthreads", "1",
-                 "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{i}"], f"worker{i}"))
+            self.workers.append(
+                self._start(
+                    [
+                        DASK_CLI,
+                        "worker",
+                        "--scheduler-file",
+                        str(self.scheduler_file),
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{i}",
+                    ],
+                    f"worker{i}",
+                )
+            )
         wait_for_workers(self.address, workers)
 
     def _start(self, argv: list[str], name: str) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "wb")
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                env={**os.environ, **dask_environment()})
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, **dask_environment()},
+        )
         log.close()
         self.procs.append(proc)
         return proc
@@ -153,7 +188,6 @@ def wait_for_clip_ffmpeg(cluster: CliCluster, needle: str, seconds: float = 120)
     return None
 
 
-
 def assert_complete(target: Path, num_frames: int, rels: list[str]) -> None:
     assert sorted(f"{p.parent.name}/{p.name}" for p in target.glob("*/*")) == sorted(rels)
     for rel in rels:
@@ -162,15 +196,21 @@ def assert_complete(target: Path, num_frames: int, rels: list[str]) -> None:
 
 
 def test_tcp_cluster_writes_the_same_bytes_as_a_local_run(make_clip, config, tmp_path, cluster):
-    specs = [("abseiling", "--uWuXty1jw_000010_000020.mp4", 0.6, 30),
-             ("abseiling", "short_000000_000001.mp4", 0.2, 30),
-             ("air drumming", "pal_000000_000010.mp4", 0.5, 25),
-             ("playing (guitar)", "café_000000_000010.mp4", 0.4, 30)]
+    specs = [
+        ("abseiling", "--uWuXty1jw_000010_000020.mp4", 0.6, 30),
+        ("abseiling", "short_000000_000001.mp4", 0.2, 30),
+        ("air drumming", "pal_000000_000010.mp4", 0.5, 25),
+        ("playing (guitar)", "café_000000_000010.mp4", 0.4, 30),
+    ]
     for cls, name, seconds, fps in specs:
         make_clip(f"{cls}/{name}", seconds=seconds, fps=fps)
     local = config(num_frames=NUM_FRAMES, target=str(tmp_path / "local" / "train"))
-    on_dask = config(num_frames=NUM_FRAMES, target=str(tmp_path / "dask" / "train"), executor="dask",
-                     dask={"scheduler": cluster.address})
+    on_dask = config(
+        num_frames=NUM_FRAMES,
+        target=str(tmp_path / "dask" / "train"),
+        executor="dask",
+        dask={"scheduler": cluster.address},
+    )
     by_local, by_dask = run_extract(local), run_extract(on_dask)
     assert by_local.exit_code == by_dask.exit_code == 0
     assert by_dask.done == len(specs) and by_dask.padded >= 1
@@ -226,10 +266,26 @@ def test_ctrl_c_on_the_client_leaves_no_ffmpeg_on_any_worker(make_clip, tmp_path
     # About 5 s of ffmpeg per clip: only a kill ends one within the test's second.
     settings = [f"{key}={value}" for key, value in SLOW_OUTPUT.items()] + ["size=3840x2160"]
     client = subprocess.Popen(
-        [sys.executable, "-m", "k400frames", "extract", "--set", f"source={tmp_path / 'src'}",
-         "--set", f"target={target}", *[arg for kv in settings for arg in ("--set", kv)],
-         "--executor", "dask", "--set", f"dask.scheduler={cluster.address}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "k400frames",
+            "extract",
+            "--set",
+            f"source={tmp_path / 'src'}",
+            "--set",
+            f"target={target}",
+            *[arg for kv in settings for arg in ("--set", kv)],
+            "--executor",
+            "dask",
+            "--set",
+            f"dask.scheduler={cluster.address}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         running = wait_for_clip_ffmpeg(cluster, str(tmp_path / "src"))
         assert running is not None, "no clip started on the workers"

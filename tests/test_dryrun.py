@@ -1,4 +1,5 @@
 """extract --dry-run: plans like the real run, measures its estimate, writes nothing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,7 @@ def test_dry_run_writes_nothing_and_measures_samples(make_clip, config, tmp_path
 
     report = dry_run(cfg)
     assert tree_state(tmp_path) == before
-    assert sorted(report.samples) == ["abseiling/a_000000_000010", "abseiling/b_000000_000010",
-                                      "zumba/c_000000_000010"]
+    assert sorted(report.samples) == ["abseiling/a_000000_000010", "abseiling/b_000000_000010", "zumba/c_000000_000010"]
     # The samples are real extractions: they weigh what the real clips weigh.
     run_extract(cfg)
     real = [folder_bytes(p) for p in sorted(cfg.target.glob("*/*"))]
@@ -150,8 +150,12 @@ def test_dry_run_fails_where_the_real_run_fails(case, make_clip, config, tmp_pat
         (tmp_path / "out").write_text("a file where the frames root should be")
     else:
         run_extract(config(num_frames=8))
-    expected = {"missing source": "source folder does not exist", "empty source": "no clips found",
-                "unwritable target": "target is not writable", "changed settings": "other output settings"}
+    expected = {
+        "missing source": "source folder does not exist",
+        "empty source": "no clips found",
+        "unwritable target": "target is not writable",
+        "changed settings": "other output settings",
+    }
     with pytest.raises(K400Error, match=expected[case]) as real:
         run_extract(cfg)
     with pytest.raises(K400Error) as dry:
@@ -160,8 +164,11 @@ def test_dry_run_fails_where_the_real_run_fails(case, make_clip, config, tmp_pat
     assert real.value.exit_code == 2
     if case == "changed settings":  # and on the command line: same line, same exit code
         (dry_code, _, dry_err), (real_code, _, real_err) = cli_pair(write_config(tmp_path, cfg))
-        assert (dry_code, dry_err) == (real_code, real_err) == (
-            2, f"k400frames: error: {real.value} (the option --overwrite)\n")
+        assert (
+            (dry_code, dry_err)
+            == (real_code, real_err)
+            == (2, f"k400frames: error: {real.value} (the option --overwrite)\n")
+        )
 
 
 def test_dry_run_reports_a_run_in_progress(make_clip, config, tmp_path):

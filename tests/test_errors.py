@@ -1,4 +1,5 @@
 """The expected-error classes: one module holds them all."""
+
 import importlib
 import inspect
 import pkgutil
@@ -9,8 +10,11 @@ from k400frames import errors
 
 def package_modules():
     # __main__ would run the CLI on import.
-    return [importlib.import_module(f"k400frames.{info.name}")
-            for info in pkgutil.iter_modules(k400frames.__path__) if info.name != "__main__"]
+    return [
+        importlib.import_module(f"k400frames.{info.name}")
+        for info in pkgutil.iter_modules(k400frames.__path__)
+        if info.name != "__main__"
+    ]
 
 
 def test_every_k400error_subclass_is_defined_in_errors_py():
@@ -27,5 +31,9 @@ def test_moved_errors_are_still_importable_from_their_old_modules():
     from k400frames.sources.kinetics import AnnotationError
     from k400frames.tools.lists import ListFormatError
     from k400frames.tools.preview import PreviewError
+
     assert (AnnotationError, ListFormatError, PreviewError) == (
-        errors.AnnotationError, errors.ListFormatError, errors.PreviewError)
+        errors.AnnotationError,
+        errors.ListFormatError,
+        errors.PreviewError,
+    )

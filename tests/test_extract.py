@@ -1,4 +1,5 @@
 """Extraction on real clips: counts, pixels, padding, rates, sizes, names, audio."""
+
 import json
 import re
 import subprocess
@@ -67,8 +68,7 @@ def test_decoding_stops_early(make_clip, config, wrap_ffmpeg, tmp_path):
     # must show it decoded about N frames, not the whole clip.
     make_clip("cls/long.mp4", seconds=30, fps=10)
     log = tmp_path / "ffmpeg.log"
-    wrapper = wrap_ffmpeg(f'args=("$@"); args=("${{args[@]/#error/verbose}}")\n'
-                          f'"$REAL" "${{args[@]}}" 2>>"{log}"')
+    wrapper = wrap_ffmpeg(f'args=("$@"); args=("${{args[@]/#error/verbose}}")\n"$REAL" "${{args[@]}}" 2>>"{log}"')
     cfg = config(num_frames=N, ffmpeg=wrapper)
     summary = run_extract(cfg)
     assert summary.done == 1 and summary.cut == 1
@@ -85,7 +85,7 @@ def test_native_rate(make_clip, config, ffmpeg_exe, tmp_path, fps):
     row = json.loads(record_file(cfg.target, "manifest").read_text())
     assert row["decoded"] == round(0.6 * fps)  # every source frame, none invented
     reference = decode_reference(ffmpeg_exe, video, tmp_path / "ref", 30)
-    assert frames_of(cfg, "cls/a")[:len(reference)] == reference
+    assert frames_of(cfg, "cls/a")[: len(reference)] == reference
 
 
 def test_fps_resamples(make_clip, config):
@@ -153,7 +153,10 @@ def test_split_folder_holds_only_class_folders(make_clip, config, tmp_path):
     assert all(p.is_dir() for p in cfg.target.iterdir())
     # Records sit beside the split folder; no temp area is left behind.
     assert sorted(p.name for p in cfg.target.parent.iterdir()) == [
-        "train", "train.failures.jsonl", "train.manifest.jsonl"]
+        "train",
+        "train.failures.jsonl",
+        "train.manifest.jsonl",
+    ]
     (tmp_path / "src" / "b" / "broken.mp4").unlink()
     run_extract(cfg)  # a clean run leaves no empty failures file
     assert sorted(p.name for p in cfg.target.parent.iterdir()) == ["train", "train.manifest.jsonl"]

@@ -1,4 +1,5 @@
 """ffmpeg discovery and the command builder."""
+
 import ast
 import stat
 import time
@@ -17,8 +18,13 @@ from helpers import alive
 
 
 def argv_for(jpeg_quality=2, **kwargs):
-    return ffmpeg.extract_command("/opt/ff/ffmpeg", "/data/tai chi/--uWuXty1jw_000010_000020.mp4", 301,
-                                  encoder_options=codec.ffmpeg_output_options(jpeg_quality), **kwargs)
+    return ffmpeg.extract_command(
+        "/opt/ff/ffmpeg",
+        "/data/tai chi/--uWuXty1jw_000010_000020.mp4",
+        301,
+        encoder_options=codec.ffmpeg_output_options(jpeg_quality),
+        **kwargs,
+    )
 
 
 def test_safe_invocation():
@@ -153,15 +159,17 @@ def test_run_timeout_kills_the_process_group(tmp_path):
     assert not alive(child)  # the grandchild died with its group
 
 
-
-@pytest.mark.parametrize("template, pattern", [
-    ("frame_{:05d}.jpg", "./frame_%05d.jpg"),
-    ("img_{}.jpg", "./img_%d.jpg"),
-    ("{:d}.jpg", "./%d.jpg"),
-    ("x{:6d}.jpg", "./x%6d.jpg"),
-    ("100%_{:04d}.jpg", "./100%%_%04d.jpg"),
-    ("-{{literal}}_{:03d}.jpg", "./-{literal}_%03d.jpg"),
-])
+@pytest.mark.parametrize(
+    "template, pattern",
+    [
+        ("frame_{:05d}.jpg", "./frame_%05d.jpg"),
+        ("img_{}.jpg", "./img_%d.jpg"),
+        ("{:d}.jpg", "./%d.jpg"),
+        ("x{:6d}.jpg", "./x%6d.jpg"),
+        ("100%_{:04d}.jpg", "./100%%_%04d.jpg"),
+        ("-{{literal}}_{:03d}.jpg", "./-{literal}_%03d.jpg"),
+    ],
+)
 def test_image2_pattern(template, pattern):
     assert ffmpeg.image2_pattern(template) == pattern
     for n in (1, 42, 300):  # printf and Python agree on every frame number
@@ -176,8 +184,20 @@ def test_image2_pattern_refuses_what_printf_cannot_say(template):
 
 def test_command_puts_the_safe_prefix_first():
     assert ffmpeg.command("/opt/ff", "-i", "file:/a.mp4", "-f", "null", "-") == [
-        "/opt/ff", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
-        "-protocol_whitelist", "file", "-i", "file:/a.mp4", "-f", "null", "-"]
+        "/opt/ff",
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-i",
+        "file:/a.mp4",
+        "-f",
+        "null",
+        "-",
+    ]
     argv = ffmpeg.command("ff", "-i", "file:/a.mp4", loglevel="info")
     assert argv[argv.index("-loglevel") + 1] == "info"
 
@@ -200,8 +220,11 @@ def test_file_url_is_absolute_and_verbatim(tmp_path, monkeypatch):
 def test_whitelist_refuses_other_protocols_on_every_input(ffmpeg_exe, second_input):
     # A closed local port: were the whitelist missing, ffmpeg would try to connect.
     url = "http://127.0.0.1:9/clip.mp4"
-    inputs = (["-f", "lavfi", "-i", "testsrc2=duration=0.1", "-protocol_whitelist", "file", "-i", url]
-              if second_input else ["-i", url])
+    inputs = (
+        ["-f", "lavfi", "-i", "testsrc2=duration=0.1", "-protocol_whitelist", "file", "-i", url]
+        if second_input
+        else ["-i", url]
+    )
     result = ffmpeg.run(ffmpeg.command(ffmpeg_exe, *inputs, "-f", "null", "-"), timeout=30)
     assert result.returncode != 0 and "not on whitelist" in result.stderr_tail
 
@@ -236,9 +259,30 @@ def _package_sources():
 
 
 # Ways to start a process without the subprocess module.
-_OS_SPAWNERS = {"system", "popen", "posix_spawn", "posix_spawnp", "fork", "forkpty",
-                "execv", "execve", "execvp", "execvpe", "execl", "execle", "execlp", "execlpe",
-                "spawnv", "spawnve", "spawnvp", "spawnvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe"}
+_OS_SPAWNERS = {
+    "system",
+    "popen",
+    "posix_spawn",
+    "posix_spawnp",
+    "fork",
+    "forkpty",
+    "execv",
+    "execve",
+    "execvp",
+    "execvpe",
+    "execl",
+    "execle",
+    "execlp",
+    "execlpe",
+    "spawnv",
+    "spawnve",
+    "spawnvp",
+    "spawnvpe",
+    "spawnl",
+    "spawnle",
+    "spawnlp",
+    "spawnlpe",
+}
 
 
 def test_only_ffmpeg_py_starts_processes_or_builds_ffmpeg_argv():
@@ -247,18 +291,29 @@ def test_only_ffmpeg_py_starts_processes_or_builds_ffmpeg_argv():
         if name == "ffmpeg.py":
             continue
         for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Import) and any(a.name.split(".")[0] in ("subprocess", "multiprocessing")
-                                                    for a in node.names):
+            if isinstance(node, ast.Import) and any(
+                a.name.split(".")[0] in ("subprocess", "multiprocessing") for a in node.names
+            ):
                 offenders.append(f"{name}:{node.lineno}: import")
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("subprocess",
-                                                                                            "multiprocessing"):
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
+                "subprocess",
+                "multiprocessing",
+            ):
                 offenders.append(f"{name}:{node.lineno}: from-import")
-            elif (isinstance(node, ast.Attribute) and node.attr in _OS_SPAWNERS
-                  and isinstance(node.value, ast.Name) and node.value.id == "os"):
+            elif (
+                isinstance(node, ast.Attribute)
+                and node.attr in _OS_SPAWNERS
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+            ):
                 offenders.append(f"{name}:{node.lineno}: os.{node.attr}")
             elif isinstance(node, ast.Constant) and node.value in ("-nostdin", "-hide_banner", "file:"):
                 offenders.append(f"{name}:{node.lineno}: {node.value!r} (use ffmpeg.command / file_url)")
-            elif (isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant)
-                  and str(node.values[0].value).startswith("file:")):
+            elif (
+                isinstance(node, ast.JoinedStr)
+                and node.values
+                and isinstance(node.values[0], ast.Constant)
+                and str(node.values[0].value).startswith("file:")
+            ):
                 offenders.append(f"{name}:{node.lineno}: f'file:...' (use ffmpeg.file_url)")
     assert offenders == []

@@ -1,4 +1,5 @@
 """Crafted inputs: a "video" must not make ffmpeg read or fetch anything else."""
+
 import http.server
 import json
 import threading
@@ -41,10 +42,10 @@ def test_playlists_and_scripts_are_refused(make_clip, config, tmp_path, web_serv
     secret = make_clip("../outside/secret.mp4", seconds=0.3, fps=10)  # outside the source
     src = tmp_path / "src" / "evil"
     src.mkdir(parents=True)
-    (src / "hls_local.mp4").write_text(
-        f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{secret}\n#EXT-X-ENDLIST\n")
+    (src / "hls_local.mp4").write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{secret}\n#EXT-X-ENDLIST\n")
     (src / "hls_remote.mp4").write_text(
-        f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{url}/seg.ts\n#EXT-X-ENDLIST\n")
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{url}/seg.ts\n#EXT-X-ENDLIST\n"
+    )
     (src / "concat.mp4").write_text(f"ffconcat version 1.0\nfile '{secret}'\n")
     cfg = config(num_frames=4)
     summary = run_extract(cfg)
@@ -63,5 +64,7 @@ def test_output_cannot_escape_the_target(config, tmp_path):
             final_folder(cfg, Clip(Path("/x.mp4"), "cls", "cls", stem))
     with pytest.raises(PreflightError):
         final_folder(cfg, Clip(Path("/x.mp4"), "..", "..", "x"))
-    assert final_folder(cfg, Clip(Path("/x.mp4"), "tai chi", "tai chi", "-a_000001_000002")) == \
-        cfg.target / "tai chi" / "-a_000001_000002"
+    assert (
+        final_folder(cfg, Clip(Path("/x.mp4"), "tai chi", "tai chi", "-a_000001_000002"))
+        == cfg.target / "tai chi" / "-a_000001_000002"
+    )

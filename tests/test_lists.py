@@ -4,6 +4,7 @@ video splits and the config keys to paste (lists.md).
 These read the files back the way the frameworks' loaders parse them (their
 parsing rules are restated in each reader); `make test-loaders` runs the
 frameworks' own code on the same lines."""
+
 from __future__ import annotations
 
 import csv
@@ -20,10 +21,18 @@ from k400frames.tools.synth import make_video
 
 from helpers import PROJECT, run_cli
 
-CLIPS = ("air drumming/-a_b_000001_000011.mp4", "air drumming/c_000000_000010.mp4", "abseiling/d_000000_000010.mp4",
-         "zumba/e_000000_000010.mp4")
-EXPECTED = {("train/air_drumming/-a_b_000001_000011", 1), ("train/air_drumming/c_000000_000010", 1),
-            ("train/abseiling/d_000000_000010", 0), ("train/zumba/e_000000_000010", 2)}
+CLIPS = (
+    "air drumming/-a_b_000001_000011.mp4",
+    "air drumming/c_000000_000010.mp4",
+    "abseiling/d_000000_000010.mp4",
+    "zumba/e_000000_000010.mp4",
+)
+EXPECTED = {
+    ("train/air_drumming/-a_b_000001_000011", 1),
+    ("train/air_drumming/c_000000_000010", 1),
+    ("train/abseiling/d_000000_000010", 0),
+    ("train/zumba/e_000000_000010", 2),
+}
 TINY_TRAIN = PROJECT / "annotations" / "tiny_train.csv"
 
 
@@ -35,10 +44,12 @@ def split(make_clip, config):
         cfg = config(**{"num_frames": 8, "class_names": "underscore", **overrides})
         assert run_extract(cfg).done == len(CLIPS)
         return cfg
+
     return build
 
 
 # Readers that parse the way the frameworks' loaders do.
+
 
 def read_fields(path, count):
     """Split each line on whitespace (mmaction2, PaddleVideo; pytorchvideo
@@ -69,7 +80,7 @@ def test_every_frame_format_reads_back(split):
     assert labels == ["abseiling", "air_drumming", "zumba"]
     assert set(result.lists) == {"mmaction2", "paddlevideo", "videomae", "videomae-pretrain", "pytorchvideo"}
     assert result.lists["mmaction2"] == root / "train.mmaction2.txt" == list_path(cfg.target, "mmaction2")
-    assert result.lists["videomae"] == root / "videomae" / "train.csv"      # VideoMAEv2: <data_path>/train.csv
+    assert result.lists["videomae"] == root / "videomae" / "train.csv"  # VideoMAEv2: <data_path>/train.csv
     assert result.lists["pytorchvideo"] == root / "pytorchvideo" / "train.csv"  # SlowFast: <DIR>/<mode>.csv
     for fmt in ("mmaction2", "paddlevideo", "videomae"):
         rows = read_fields(result.lists[fmt], 3)
@@ -82,7 +93,8 @@ def test_every_frame_format_reads_back(split):
             assert labels[int(label)] == folder.parent.name
     pretrain = read_fields(result.lists["videomae-pretrain"], 3)
     assert {(path, int(start), int(total)) for path, start, total in pretrain} == {
-        (path, 1, 8) for path, _ in EXPECTED}  # path start_index total_frames
+        (path, 1, 8) for path, _ in EXPECTED
+    }  # path start_index total_frames
     pairs = read_fields(result.lists["pytorchvideo"], 2)
     assert {(path, int(label)) for path, label in pairs} == EXPECTED
     assert all((root / path).is_dir() for path, _ in pairs)
@@ -162,13 +174,16 @@ def test_csv_labels_under_keep_match_underscored_folders(split, tmp_path):
 
 def test_class_folder_without_a_csv_label_is_not_listed(split, tmp_path):
     csv_path = tmp_path / "two.csv"
-    csv_path.write_text("label,youtube_id,time_start,time_end,split,is_cc\n"
-                        "zumba,e,0,10,train,0\nabseiling,d,0,10,train,0\n")
+    csv_path.write_text(
+        "label,youtube_id,time_start,time_end,split,is_cc\nzumba,e,0,10,train,0\nabseiling,d,0,10,train,0\n"
+    )
     cfg = split(annotations=str(csv_path))
     result = write_lists(cfg, ["pytorchvideo"])
     assert labels_of(cfg) == ["abseiling", "zumba"] and result.unlabelled == ["air_drumming"]
     assert {tuple(r) for r in read_fields(result.lists["pytorchvideo"], 2)} == {
-        ("train/abseiling/d_000000_000010", "0"), ("train/zumba/e_000000_000010", "1")}
+        ("train/abseiling/d_000000_000010", "0"),
+        ("train/zumba/e_000000_000010", "1"),
+    }
 
 
 def test_without_a_csv_labels_are_the_class_folders_shared_by_splits(make_clip, config):
@@ -184,7 +199,9 @@ def test_without_a_csv_labels_are_the_class_folders_shared_by_splits(make_clip, 
     result = write_lists(val, ["videomae"])
     assert labels_of(val) == ["abseiling", "air_drumming", "zumba"]
     assert {path.split("/")[1]: int(label) for path, _, label in read_fields(result.lists["videomae"], 3)} == {
-        "air_drumming": 1, "zumba": 2}
+        "air_drumming": 1,
+        "zumba": 2,
+    }
     assert result.lists["videomae"] == train.target.parent / "videomae" / "val.csv"
 
 
@@ -204,8 +221,11 @@ def test_video_split_gets_path_label_lines(video_split):
     assert result.kind == "videos" and set(result.skipped_formats) == {"paddlevideo", "videomae-pretrain"}
     assert set(result.lists) == {"mmaction2", "videomae", "pytorchvideo", "slowfast"}
     assert result.lists["slowfast"] == root / "slowfast" / "train.csv"
-    expected = {("train/abseiling/d_000000_000010.mp4", "0"), ("train/zumba/e_000000_000010.mp4", "1"),
-                ("train/zumba/f_000000_000010.mp4", "1")}
+    expected = {
+        ("train/abseiling/d_000000_000010.mp4", "0"),
+        ("train/zumba/e_000000_000010.mp4", "1"),
+        ("train/zumba/f_000000_000010.mp4", "1"),
+    }
     for fmt, path in result.lists.items():
         rows = {tuple(r) for r in read_fields(path, 2)}
         assert rows == expected, fmt
@@ -234,14 +254,21 @@ def test_snippet_names_every_key_for_our_frame_names(split):
     result = write_lists(cfg, ["all"])
     text = (root / "lists.md").read_text()
     assert text == result.snippet_text
-    for needle in (f"ann_file='{root}/train.mmaction2.txt'", f"data_prefix=dict(img='{root}')",
-                   "filename_tmpl='frame_{:05d}.jpg', start_index=1",            # mmaction2
-                   f"data_prefix: \"{root}\"", "suffix: 'frame_{:05d}.jpg'",      # PaddleVideo
-                   f"--data_path {root}/videomae --data_root {root}",
-                   "--fname_tmpl 'frame_{:05d}.jpg' --start_idx 1 --nb_classes 3",  # VideoMAEv2
-                   f"--data_path {root}/train.videomae-pretrain.txt",
-                   "DATASET: ptvkinetics", f"PATH_TO_DATA_DIR: {root}/pytorchvideo", f"PATH_PREFIX: {root}",
-                   "NUM_CLASSES: 3", "num_classes=3"):
+    for needle in (
+        f"ann_file='{root}/train.mmaction2.txt'",
+        f"data_prefix=dict(img='{root}')",
+        "filename_tmpl='frame_{:05d}.jpg', start_index=1",  # mmaction2
+        f'data_prefix: "{root}"',
+        "suffix: 'frame_{:05d}.jpg'",  # PaddleVideo
+        f"--data_path {root}/videomae --data_root {root}",
+        "--fname_tmpl 'frame_{:05d}.jpg' --start_idx 1 --nb_classes 3",  # VideoMAEv2
+        f"--data_path {root}/train.videomae-pretrain.txt",
+        "DATASET: ptvkinetics",
+        f"PATH_TO_DATA_DIR: {root}/pytorchvideo",
+        f"PATH_PREFIX: {root}",
+        "NUM_CLASSES: 3",
+        "num_classes=3",
+    ):
         assert needle in text, needle
     assert "With `frame_name: img_{:05d}.jpg` mmaction2 needs neither key" in text
     assert "With `frame_name: img_{:05d}.jpg` PaddleVideo needs no `suffix`" in text

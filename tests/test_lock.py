@@ -1,4 +1,5 @@
 """One owner per target and shard: real CLI runs in subprocesses, real flocks."""
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,13 @@ from helpers import frame_files, record_file, run_cli, wait_for
 
 
 def start_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "k400frames", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
+    return subprocess.Popen(
+        [sys.executable, "-m", "k400frames", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def holds_lock(path, pid) -> bool:
@@ -33,8 +38,17 @@ def holds_lock(path, pid) -> bool:
 
 
 def cli_args(cfg, ffmpeg=None, *extra):
-    args = ["extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}",
-            "--set", f"num_frames={cfg.num_frames}", "--set", "workers=1"]
+    args = [
+        "extract",
+        "--set",
+        f"source={cfg.source}",
+        "--set",
+        f"target={cfg.target}",
+        "--set",
+        f"num_frames={cfg.num_frames}",
+        "--set",
+        "workers=1",
+    ]
     return [*args, *(["--set", f"ffmpeg={ffmpeg}"] if ffmpeg else []), *extra]
 
 
@@ -53,7 +67,7 @@ def test_second_run_on_a_target_exits_2_naming_the_first(clips, config, wrap_ffm
         second = run_cli(*cli_args(cfg), timeout=60)
         assert time.monotonic() - t0 < 10
         assert second.returncode == 2, second.stderr
-        line, = second.stderr.strip().splitlines()
+        (line,) = second.stderr.strip().splitlines()
         assert line.startswith("k400frames: error: another run is extracting into")
         assert f"pid {first.pid} on " in line and "started " in line and "wait for it" in line
         assert first.poll() is None  # the refused run touched nothing of the first one
@@ -71,8 +85,12 @@ def test_after_kill_9_the_next_run_starts_without_help(clips, config, wrap_ffmpe
     cfg = config(num_frames=4)
     proc = start_cli(*cli_args(cfg, slow))
     assert wait_for(lambda: holds_lock(Layout(cfg.target).lock(), proc.pid))
-    assert wait_for(lambda: record_file(cfg.target, "manifest").exists()
-                    and record_file(cfg.target, "manifest").read_text().count("\n") >= 1)
+    assert wait_for(
+        lambda: (
+            record_file(cfg.target, "manifest").exists()
+            and record_file(cfg.target, "manifest").read_text().count("\n") >= 1
+        )
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert holds_lock(Layout(cfg.target).lock(), proc.pid)  # its name is still in the file, but not its lock
@@ -86,8 +104,10 @@ def test_two_shards_run_side_by_side(clips, config, wrap_ffmpeg, tmp_path):
     # two runs that could not overlap in time would take 20 s.
     met = tmp_path / "met"
     met.mkdir()
-    meet = wrap_ffmpeg(f'touch "{met}/$PPID"; for i in $(seq 200); do '
-                       f'[ "$(ls "{met}" | wc -l)" -ge 2 ] && break; sleep 0.1; done\nexec "$REAL" "$@"')
+    meet = wrap_ffmpeg(
+        f'touch "{met}/$PPID"; for i in $(seq 200); do '
+        f'[ "$(ls "{met}" | wc -l)" -ge 2 ] && break; sleep 0.1; done\nexec "$REAL" "$@"'
+    )
     cfg = config(num_frames=4)
     t0 = time.monotonic()
     runs = [start_cli(*cli_args(cfg, meet, "--shard", f"{k}/2")) for k in (0, 1)]
@@ -111,9 +131,20 @@ def test_unsharded_and_sharded_runs_exclude_each_other(clips, config):
         with pytest.raises(RunInProgress, match="the whole target"):
             run_extract(cfg, shard=(0, 2))
         # verify and lists still work, and say that a run is in progress.
-        for command in (["verify", "--frames", str(cfg.target), "--num-frames", "4"],
-                        ["lists", "--config", "/dev/null", "--set", f"source={cfg.source}",
-                         "--set", f"target={cfg.target}", "--format", "mmaction2"]):
+        for command in (
+            ["verify", "--frames", str(cfg.target), "--num-frames", "4"],
+            [
+                "lists",
+                "--config",
+                "/dev/null",
+                "--set",
+                f"source={cfg.source}",
+                "--set",
+                f"target={cfg.target}",
+                "--format",
+                "mmaction2",
+            ],
+        ):
             proc = run_cli(*command, timeout=60)
             assert "a run is in progress on" in proc.stderr, proc.stderr
     assert run_extract(cfg, shard=(0, 2)).failed == 0  # released
@@ -150,24 +181,28 @@ def test_lock_files_removed_at_release_never_let_two_runs_in(tmp_path):
     never hold it at the same time."""
     target = tmp_path / "out" / "train"
     target.parent.mkdir()
-    script = ("import os, sys\n"
-              "from pathlib import Path\n"
-              "from k400frames.run.lock import TargetLock\n"
-              "from k400frames.errors import RunInProgress\n"
-              "target, marker, held = Path(sys.argv[1]), sys.argv[2], 0\n"
-              "while held < 40:\n"
-              "    try:\n"
-              "        lock = TargetLock(target).acquire()\n"
-              "    except RunInProgress:\n"
-              "        continue\n"
-              "    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # fails if another holds it\n"
-              "    os.close(fd)\n"
-              "    os.unlink(marker)\n"
-              "    lock.release()\n"
-              "    held += 1\n")
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from k400frames.run.lock import TargetLock\n"
+        "from k400frames.errors import RunInProgress\n"
+        "target, marker, held = Path(sys.argv[1]), sys.argv[2], 0\n"
+        "while held < 40:\n"
+        "    try:\n"
+        "        lock = TargetLock(target).acquire()\n"
+        "    except RunInProgress:\n"
+        "        continue\n"
+        "    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # fails if another holds it\n"
+        "    os.close(fd)\n"
+        "    os.unlink(marker)\n"
+        "    lock.release()\n"
+        "    held += 1\n"
+    )
     marker = str(tmp_path / "holder")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(target), marker], stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(target), marker], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     errors = [proc.communicate(timeout=120)[1] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0, 0], errors
     assert not Layout(target).lock().exists()

@@ -1,5 +1,6 @@
 """The README's own-data path, end to end through the CLI: annotate, extract
 each split with only_annotated, verify against the CSVs, write lists."""
+
 import csv
 
 from helpers import run_cli
@@ -23,20 +24,41 @@ def test_own_videos_to_verified_frames_and_lists(make_clip, tmp_path):
     assert len(splits["train"]) + len(splits["val"]) == 11 and splits["val"]
 
     for split, rows in splits.items():
-        args = ["--config", str(config), "--set", f"annotations={ann / f'{split}.csv'}",
-                "--set", f"target={frames / split}"]
+        args = [
+            "--config",
+            str(config),
+            "--set",
+            f"annotations={ann / f'{split}.csv'}",
+            "--set",
+            f"target={frames / split}",
+        ]
         proc = run_cli("extract", *args)
         assert proc.returncode == 0, proc.stderr
         on_disk = sorted(str(p.relative_to(frames / split)) for p in (frames / split).glob("*/*"))
-        expected = sorted(f"{r['label'].replace(' ', '_')}/"
-                          + (f"{r['youtube_id']}_{int(r['time_start']):06d}_{int(r['time_end']):06d}"
-                             if r["youtube_id"] != "my_own-clip" else "my_own-clip") for r in rows)
+        expected = sorted(
+            f"{r['label'].replace(' ', '_')}/"
+            + (
+                f"{r['youtube_id']}_{int(r['time_start']):06d}_{int(r['time_end']):06d}"
+                if r["youtube_id"] != "my_own-clip"
+                else "my_own-clip"
+            )
+            for r in rows
+        )
         assert on_disk == expected  # exactly this split's clips, no others
         proc = run_cli("verify", *args)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "verify OK" in proc.stdout
-    proc = run_cli("lists", "--config", str(config), "--set", f"annotations={ann / 'train.csv'}",
-                   "--set", f"target={frames / 'train'}", "--format", "all")
+    proc = run_cli(
+        "lists",
+        "--config",
+        str(config),
+        "--set",
+        f"annotations={ann / 'train.csv'}",
+        "--set",
+        f"target={frames / 'train'}",
+        "--format",
+        "all",
+    )
     assert proc.returncode == 0, proc.stderr
     lines = (frames / "train.mmaction2.txt").read_text().splitlines()
     assert len(lines) == len(splits["train"])
@@ -44,6 +66,13 @@ def test_own_videos_to_verified_frames_and_lists(make_clip, tmp_path):
 
 
 def test_only_annotated_needs_a_csv(tmp_path):
-    proc = run_cli("extract", "--set", f"source={tmp_path}", "--set", f"target={tmp_path.parent / 'x' / 'train'}",
-                   "--set", "only_annotated=true")
+    proc = run_cli(
+        "extract",
+        "--set",
+        f"source={tmp_path}",
+        "--set",
+        f"target={tmp_path.parent / 'x' / 'train'}",
+        "--set",
+        "only_annotated=true",
+    )
     assert proc.returncode == 2 and "only_annotated: needs 'annotations'" in proc.stderr

@@ -1,6 +1,7 @@
 """An ffmpeg never outlives the process that started it, even one killed
 with SIGKILL (no ``finally`` runs): the kernel's parent-death signal, set
 through ``setpriv`` where util-linux has it, else through a preexec hook."""
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,7 @@ ffmpeg.run([exe, "-nostdin", "-hide_banner", "-f", "lavfi", "-i", "testsrc2=size
 def is_the_endless_ffmpeg(proc) -> bool:
     """Not find_ffmpeg's -version check, nor setpriv before its exec."""
     import psutil
+
     try:
         return proc.name().startswith("ffmpeg") and any("testsrc2" in arg for arg in proc.cmdline())
     except psutil.Error:

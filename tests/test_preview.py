@@ -1,4 +1,5 @@
 """preview: a contact sheet of the right grid size, padding found, nothing written into the tree."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Progress reporting: status lines for logs, the free-space warning."""
+
 import io
 import itertools
 import logging
@@ -37,6 +38,7 @@ def test_resumed_run_rate_and_eta_count_only_this_runs_clips(make_clip, config, 
 
 def test_resumed_bar_starts_at_the_finished_clips(make_clip, config):
     from tqdm import tqdm
+
     cfg = half_done_tree(make_clip, config)
     out = io.StringIO()
     progress = BarProgress(stream=out)
@@ -81,6 +83,7 @@ def test_resumed_run_warns_before_any_work(make_clip, config, caplog, monkeypatc
     caplog.set_level(logging.WARNING)
     warned_at = []
     from k400frames.run import executors
+
     real = executors.extract_clip
     monkeypatch.setattr(executors, "extract_clip", lambda *a: warned_at.append(len(caplog.records)) or real(*a))
     run_extract(cfg)
@@ -92,6 +95,7 @@ def test_verify_deep_reports_progress_like_extract(make_clip, config, caplog):
     from k400frames.tools.verify import verify_tree
 
     from helpers import run_cli
+
     for i in range(3):
         make_clip(f"a/{i}.mp4", seconds=0.3, fps=10)
     cfg = config(num_frames=4)
@@ -113,9 +117,9 @@ def test_verify_deep_reports_progress_like_extract(make_clip, config, caplog):
 
 def test_resumed_cli_run_says_what_was_done_before(make_clip, config):
     from helpers import run_cli
+
     cfg = half_done_tree(make_clip, config)
-    proc = run_cli("extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}",
-                   "--set", "num_frames=4")
+    proc = run_cli("extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}", "--set", "num_frames=4")
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("k400frames: progress:")]
     assert lines[0] == "k400frames: progress: 3/6 clips already done, 3 to do"

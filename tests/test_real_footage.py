@@ -6,6 +6,7 @@ Every clip is made with ffmpeg the way such files come about in the wild
 open-GOP stream, bytes scribbled over or cut off, a SAR set on the stream),
 and the checks compare pixels with ffmpeg's own decode of the source.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,22 @@ def late_start(tmp_path, make_clip, ffmpeg_exe):
     base = make_clip("_base/base.mp4", seconds=2, size=SIZE, audio=True)
     late = tmp_path / "src" / "late" / "late start.mp4"
     late.parent.mkdir(parents=True)
-    ff(ffmpeg_exe, "-itsoffset", "0.5", "-i", str(base), "-i", str(base), "-map", "0:v", "-map", "1:a",
-       "-c", "copy", str(late))
+    ff(
+        ffmpeg_exe,
+        "-itsoffset",
+        "0.5",
+        "-i",
+        str(base),
+        "-i",
+        str(base),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c",
+        "copy",
+        str(late),
+    )
     os.remove(base)
     os.rmdir(base.parent)
     return late
@@ -63,18 +78,37 @@ def test_frame_one_is_the_first_video_frame_of_a_late_start(late_start, config, 
     got = clip_frames(cfg, "late/late start")
     vf = "setpts=PTS-STARTPTS,fps=10" if fps else None
     want = source_frames(ffmpeg_exe, late_start, tmp_path / "ref", 20, vf=vf)
-    assert got[0] == want[0]          # frame 1 = the first decoded video frame
-    assert got[1] != got[0]           # no leading copies of it
-    assert got[:len(want)] == want    # and frame k is the video (k-1)/rate after it
+    assert got[0] == want[0]  # frame 1 = the first decoded video frame
+    assert got[1] != got[0]  # no leading copies of it
+    assert got[: len(want)] == want  # and frame k is the video (k-1)/rate after it
 
 
 def test_open_gop_copy_cut_starts_on_its_first_frame_and_is_not_damaged(tmp_path, config, ffmpeg_exe):
     """A clip cut with -c copy from an open-GOP source: an edit list hides
     leading frames, and the decoder complains about missing references."""
     source = tmp_path / "long.mp4"
-    ff(ffmpeg_exe, "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=30:duration=4", "-f", "lavfi",
-       "-i", "sine=duration=4", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-       "-x264-params", "open-gop=1:keyint=30:bframes=3", "-c:a", "aac", str(source))
+    ff(
+        ffmpeg_exe,
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={SIZE}:rate=30:duration=4",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-x264-params",
+        "open-gop=1:keyint=30:bframes=3",
+        "-c:a",
+        "aac",
+        str(source),
+    )
     cut = tmp_path / "src" / "cut" / "copy_cut.mp4"
     cut.parent.mkdir(parents=True)
     ff(ffmpeg_exe, "-ss", "1.3", "-i", str(source), "-t", "2", "-c", "copy", str(cut))
@@ -89,11 +123,35 @@ def test_open_gop_copy_cut_starts_on_its_first_frame_and_is_not_damaged(tmp_path
 def test_one_frame_clip_gives_its_frame_at_any_fps(tmp_path, config, ffmpeg_exe):
     one = tmp_path / "src" / "tiny" / "one.mp4"
     one.parent.mkdir(parents=True)
-    ff(ffmpeg_exe, "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=30", "-frames:v", "1",
-       "-c:v", "libx264", "-pix_fmt", "yuv420p", str(one))
+    ff(
+        ffmpeg_exe,
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={SIZE}:rate=30",
+        "-frames:v",
+        "1",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(one),
+    )
     three = one.with_name("three.mp4")  # 0.1 s: shorter than one period at fps 2
-    ff(ffmpeg_exe, "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=30", "-frames:v", "3",
-       "-c:v", "libx264", "-pix_fmt", "yuv420p", str(three))
+    ff(
+        ffmpeg_exe,
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={SIZE}:rate=30",
+        "-frames:v",
+        "3",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(three),
+    )
     for fps in (10, 2):
         cfg = config(num_frames=5, fps=fps, target=str(tmp_path / f"out{fps}" / "train"))
         summary = run_extract(cfg)
@@ -108,40 +166,69 @@ def _jfif_density(jpeg: bytes) -> tuple[int, int]:
     return int.from_bytes(jpeg[14:16], "big"), int.from_bytes(jpeg[16:18], "big")
 
 
-@pytest.mark.parametrize("storage, sar, square, short", [
-    ("720x576", "64/45", (1024, 576), (456, 256)),   # PAL 16:9
-    ("480x360", "4/3", (640, 360), (456, 256)),
-])
+@pytest.mark.parametrize(
+    "storage, sar, square, short",
+    [
+        ("720x576", "64/45", (1024, 576), (456, 256)),  # PAL 16:9
+        ("480x360", "4/3", (640, 360), (456, 256)),
+    ],
+)
 def test_non_square_pixels_come_out_square(tmp_path, config, ffmpeg_exe, storage, sar, square, short):
     video = tmp_path / "src" / "sar" / "anamorphic.mp4"
     video.parent.mkdir(parents=True)
-    ff(ffmpeg_exe, "-f", "lavfi", "-i", f"testsrc2=size={storage}:rate=25:duration=0.2", "-vf", f"setsar={sar}",
-       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(video))
+    ff(
+        ffmpeg_exe,
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={storage}:rate=25:duration=0.2",
+        "-vf",
+        f"setsar={sar}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(video),
+    )
     sizes = {}
     for name, extra in (("square", {}), ("short", {"short_side": 256}), ("storage", {"square_pixels": False})):
         cfg = config(num_frames=2, target=str(tmp_path / name / "train"), **extra)
         assert run_extract(cfg).done == 1
         frame = clip_frames(cfg, "sar/anamorphic")[0]
         sizes[name] = (jpeg_size(frame), _jfif_density(frame))
-    assert sizes["square"] == (square, (1, 1))        # display aspect, and the JPEG says 1:1
+    assert sizes["square"] == (square, (1, 1))  # display aspect, and the JPEG says 1:1
     assert sizes["short"] == (short, (1, 1))
     width, height = (int(v) for v in storage.split("x"))
     num, den = (int(v) for v in sar.split("/"))
-    assert sizes["storage"][0] == (width, height)     # square_pixels: false keeps storage pixels
+    assert sizes["storage"][0] == (width, height)  # square_pixels: false keeps storage pixels
     assert sizes["storage"][1][0] * den == sizes["storage"][1][1] * num  # and says their SAR
 
 
 def test_rotation_and_10_bit_still_come_out_upright_and_8_bit(tmp_path, config, ffmpeg_exe):
     base = tmp_path / "base.mp4"
-    ff(ffmpeg_exe, "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=30:duration=0.2", "-c:v", "libx264",
-       "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", str(base))
+    ff(
+        ffmpeg_exe,
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={SIZE}:rate=30:duration=0.2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p10le",
+        str(base),
+    )
     rotated = tmp_path / "src" / "phone" / "portrait.mp4"
     rotated.parent.mkdir(parents=True)
     ff(ffmpeg_exe, "-display_rotation", "90", "-i", str(base), "-c", "copy", str(rotated))
     cfg = config(num_frames=2)
     assert run_extract(cfg).done == 1
     frame = clip_frames(cfg, "phone/portrait")[0]
-    assert jpeg_size(frame) == (120, 160)   # the stored 160x120, turned upright
+    assert jpeg_size(frame) == (120, 160)  # the stored 160x120, turned upright
     # 4:2:0 baseline 8-bit JPEG (SOF0, precision 8), not a 10/12-bit one.
     sof = frame.index(b"\xff\xc0")
     assert frame[sof + 4] == 8
@@ -151,21 +238,38 @@ def test_rotation_and_10_bit_still_come_out_upright_and_8_bit(tmp_path, config, 
 # damaged files
 # ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def good_and_damaged(tmp_path, ffmpeg_exe):
     """A healthy 8 s clip (moov first, as web downloads are), the same with
     bytes scribbled over its middle, and the same cut off at 40%."""
     good = tmp_path / "src" / "videos" / "good.mp4"
     good.parent.mkdir(parents=True)
-    ff(ffmpeg_exe, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=8", "-c:v", "libx264",
-       "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "30", "-movflags", "+faststart", str(good))
+    ff(
+        ffmpeg_exe,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30:duration=8",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "30",
+        "-movflags",
+        "+faststart",
+        str(good),
+    )
     data = bytearray(good.read_bytes())
     scribble = random.Random(1)
     for _ in range(30):
         at = scribble.randrange(len(data) // 4, 3 * len(data) // 4)
-        data[at:at + 40] = bytes(scribble.randrange(256) for _ in range(40))
+        data[at : at + 40] = bytes(scribble.randrange(256) for _ in range(40))
     (good.parent / "corrupt.mp4").write_bytes(bytes(data))
-    (good.parent / "truncated.mp4").write_bytes(good.read_bytes()[:int(len(data) * 0.4)])
+    (good.parent / "truncated.mp4").write_bytes(good.read_bytes()[: int(len(data) * 0.4)])
     return good
 
 
@@ -205,30 +309,65 @@ def test_healthy_clips_with_odd_timing_are_never_flagged(tmp_path, config, ffmpe
     lavfi = ["-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=30:duration=2"]
     x264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     # Variable frame rate: frame times jitter around 30 fps.
-    ff(ffmpeg_exe, *lavfi, "-vf", "setpts='N/30/TB+if(mod(N,3),0.011/TB,0)'", "-fps_mode", "vfr", *x264,
-       str(folder / "vfr.mp4"))
+    ff(
+        ffmpeg_exe,
+        *lavfi,
+        "-vf",
+        "setpts='N/30/TB+if(mod(N,3),0.011/TB,0)'",
+        "-fps_mode",
+        "vfr",
+        *x264,
+        str(folder / "vfr.mp4"),
+    )
     # Audio runs a second past the video: the container says 3 s.
-    ff(ffmpeg_exe, *lavfi, "-f", "lavfi", "-i", "sine=duration=3", *x264, "-c:a", "aac",
-       str(folder / "audio longer.mp4"))
+    ff(
+        ffmpeg_exe,
+        *lavfi,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=3",
+        *x264,
+        "-c:a",
+        "aac",
+        str(folder / "audio longer.mp4"),
+    )
     # A last frame shorter than the others (cut at 1.99 s) and a rate that rounds (29.97).
-    ff(ffmpeg_exe, "-f", "lavfi", "-i", f"testsrc2=size={SIZE}:rate=30000/1001:duration=1.99", *x264,
-       str(folder / "ntsc.mkv"))
+    ff(
+        ffmpeg_exe,
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={SIZE}:rate=30000/1001:duration=1.99",
+        *x264,
+        str(folder / "ntsc.mkv"),
+    )
     cfg = config(num_frames=100)
     summary = run_extract(cfg)
-    assert (summary.done, summary.failed, summary.damaged_kept, summary.damaged_failed) == (3, 0, 0, 0), \
+    assert (summary.done, summary.failed, summary.damaged_kept, summary.damaged_failed) == (3, 0, 0, 0), (
         summary.failures.read_text() if summary.failures.exists() else ""
+    )
 
 
 # ---------------------------------------------------------------------------
 # every file accounted for
 # ---------------------------------------------------------------------------
 
+
 def test_name_that_is_not_utf8_is_extracted_under_its_bytes(tmp_path, make_clip):
     good = make_clip("cls/fine.mp4", seconds=0.2)
     odd = os.fsdecode(bytes(good.parent) + b"/caf\xe9 \xff.mp4")  # Latin-1 bytes, as old cameras write
     os.link(good, odd)
-    args = ("-q", "extract", "--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out' / 'train'}",
-            "--set", "num_frames=4")
+    args = (
+        "-q",
+        "extract",
+        "--set",
+        f"source={tmp_path / 'src'}",
+        "--set",
+        f"target={tmp_path / 'out' / 'train'}",
+        "--set",
+        "num_frames=4",
+    )
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
@@ -245,6 +384,7 @@ def test_an_unexpected_error_fails_its_clip_not_the_run(make_clip, config, monke
     for name in ("a", "boom", "c"):
         make_clip(f"cls/{name}.mp4", seconds=0.2)
     import k400frames.clip.extract as extract
+
     real = extract.final_path
 
     def final_path(cfg, clip):  # a bug in our own code, for one clip only
@@ -281,23 +421,39 @@ def test_tiny_k400_configs_resample_to_30_fps_like_the_seed(split):
     from k400frames.config import load_config
 
     from helpers import PROJECT
+
     cfg = load_config(PROJECT / "configs" / f"tiny_k400_{split}.yaml")
     assert cfg.fps == 30 and cfg.num_frames == 300
     assert cfg.target.parent.name == "kinetics400_30fps_frames"
 
 
-@pytest.mark.parametrize("range_args", [["-pix_fmt", "yuv420p", "-color_range", "tv"],
-                                        ["-pix_fmt", "yuvj420p", "-color_range", "pc"]])
+@pytest.mark.parametrize(
+    "range_args", [["-pix_fmt", "yuv420p", "-color_range", "tv"], ["-pix_fmt", "yuvj420p", "-color_range", "pc"]]
+)
 def test_limited_and_full_range_colours_come_out_right(tmp_path, config, ffmpeg_exe, range_args):
     video = tmp_path / "src" / "colour" / "solid.mp4"
     video.parent.mkdir(parents=True)
     want = (48, 96, 160)
-    ff(ffmpeg_exe, "-f", "lavfi", "-i", f"color=c=0x{bytes(want).hex()}:size=64x64:rate=10:duration=0.3",
-       "-c:v", "libx264", "-preset", "ultrafast", *range_args, str(video))
+    ff(
+        ffmpeg_exe,
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c=0x{bytes(want).hex()}:size=64x64:rate=10:duration=0.3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        *range_args,
+        str(video),
+    )
     cfg = config(num_frames=2)
     assert run_extract(cfg).done == 1
     frame = cfg.target / "colour" / "solid" / cfg.frame_filename(1)
-    rgb = subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-i", str(frame), "-f", "rawvideo",
-                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
-    centre = rgb[(32 * 64 + 32) * 3:(32 * 64 + 32) * 3 + 3]
-    assert all(abs(a - b) <= 4 for a, b in zip(centre, want)), (tuple(centre), want)
+    rgb = subprocess.run(
+        [ffmpeg_exe, "-nostdin", "-loglevel", "error", "-i", str(frame), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    centre = rgb[(32 * 64 + 32) * 3 : (32 * 64 + 32) * 3 + 3]
+    assert all(abs(a - b) <= 4 for a, b in zip(centre, want, strict=True)), (tuple(centre), want)

@@ -6,6 +6,7 @@ LocalCluster of two worker processes (module scope) through the config key
 that need a cluster or a scheduler are marked ``slow``: ``make test`` runs
 them, ``pytest -m "not slow"`` leaves them out while you work.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,14 +44,16 @@ def manifest_rels(path: Path) -> list[str]:
 @pytest.fixture
 def small_tree(make_clip):
     """Eight clips in three classes: cut, padded, 25 fps, and names Kinetics has."""
-    specs = [("abseiling", "--uWuXty1jw_000010_000020.mp4", 1.0, 30),
-             ("abseiling", "short_000000_000001.mp4", 0.2, 30),
-             ("air drumming", "pal_000000_000010.mp4", 0.8, 25),
-             ("air drumming", "o'brien_000000_000010.mp4", 0.6, 30),
-             ("playing (guitar)", "100%_real.v2_000001_000011.mp4", 0.5, 30),
-             ("playing (guitar)", "café_000000_000010.mp4", 0.5, 30),
-             ("playing (guitar)", "c_000000_000010.mp4", 0.3, 20),
-             ("zumba", "d_000000_000010.mp4", 0.5, 30)]
+    specs = [
+        ("abseiling", "--uWuXty1jw_000010_000020.mp4", 1.0, 30),
+        ("abseiling", "short_000000_000001.mp4", 0.2, 30),
+        ("air drumming", "pal_000000_000010.mp4", 0.8, 25),
+        ("air drumming", "o'brien_000000_000010.mp4", 0.6, 30),
+        ("playing (guitar)", "100%_real.v2_000001_000011.mp4", 0.5, 30),
+        ("playing (guitar)", "café_000000_000010.mp4", 0.5, 30),
+        ("playing (guitar)", "c_000000_000010.mp4", 0.3, 20),
+        ("zumba", "d_000000_000010.mp4", 0.5, 30),
+    ]
     for cls, name, seconds, fps in specs:
         make_clip(f"{cls}/{name}", seconds=seconds, fps=fps)
     return [f"{cls}/{name.rsplit('.', 1)[0]}" for cls, name, _, _ in specs]
@@ -59,6 +62,7 @@ def small_tree(make_clip):
 # ----------------------------------------------------------------------------
 # shard assignment
 # ----------------------------------------------------------------------------
+
 
 def test_shards_are_a_stable_partition():
     rng = random.Random(5)
@@ -85,12 +89,14 @@ def test_shard_depends_on_the_clip_name_only(make_clip, config):
         make_clip(f"other/{i}.mp4", seconds=0.1)
     cfg = config(num_frames=2)
     from k400frames.run.runner import plan
+
     assert [c.rel for c in plan(cfg, (shard_alone, 4)) if c.rel.startswith("cls/")] == ["cls/a"]
 
 
 # ----------------------------------------------------------------------------
 # shards run in turn == one run
 # ----------------------------------------------------------------------------
+
 
 def test_two_shards_in_turn_equal_one_unsharded_run(small_tree, config, tmp_path):
     assert {shard_of(rel, 2) for rel in small_tree} == {0, 1}  # both shards have work
@@ -112,7 +118,10 @@ def test_two_shards_in_turn_equal_one_unsharded_run(small_tree, config, tmp_path
     # Nothing but the per-shard records and the split folder beside the split
     # (no failures files: nothing failed).
     assert sorted(p.name for p in sharded.target.parent.iterdir()) == [
-        "train", "train.manifest.shard-0-of-2.jsonl", "train.manifest.shard-1-of-2.jsonl"]
+        "train",
+        "train.manifest.shard-0-of-2.jsonl",
+        "train.manifest.shard-1-of-2.jsonl",
+    ]
 
     # Resume reads every shard's manifest: an unsharded rerun has nothing to do.
     again = run_extract(sharded)
@@ -122,9 +131,17 @@ def test_two_shards_in_turn_equal_one_unsharded_run(small_tree, config, tmp_path
 
 def test_shard_on_the_command_line(small_tree, tmp_path):
     from helpers import run_cli
+
     target = tmp_path / "out" / "train"
-    common = ["extract", "--set", f"source={tmp_path / 'src'}", "--set", f"target={target}",
-              "--set", f"num_frames={NUM_FRAMES}"]
+    common = [
+        "extract",
+        "--set",
+        f"source={tmp_path / 'src'}",
+        "--set",
+        f"target={target}",
+        "--set",
+        f"num_frames={NUM_FRAMES}",
+    ]
     first = run_cli(*common, "--shard", "1/2")
     assert first.returncode == 0, first.stderr
     in_first = sorted(rel for rel in small_tree if shard_of(rel, 2) == 1)
@@ -142,14 +159,31 @@ def test_shard_on_the_command_line(small_tree, tmp_path):
 # Dask
 # ----------------------------------------------------------------------------
 
+
 def test_dask_missing_is_one_line_with_the_install_hint(tmp_path, make_clip):
     make_clip("cls/a.mp4", seconds=0.2)
     # sys.modules[name] = None makes `import name` fail, as on a machine without the extra.
-    code = ("import sys; sys.modules['distributed'] = None; sys.modules['dask'] = None\n"
-            "from k400frames.cli import main; sys.exit(main(sys.argv[1:]))")
-    proc = subprocess.run([sys.executable, "-c", code, "extract", "--set", f"source={tmp_path / 'src'}",
-                           "--set", f"target={tmp_path / 'out' / 'train'}", "--executor", "dask"],
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys; sys.modules['distributed'] = None; sys.modules['dask'] = None\n"
+        "from k400frames.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "extract",
+            "--set",
+            f"source={tmp_path / 'src'}",
+            "--set",
+            f"target={tmp_path / 'out' / 'train'}",
+            "--executor",
+            "dask",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -160,9 +194,14 @@ def test_dask_missing_is_one_line_with_the_install_hint(tmp_path, make_clip):
 def dask_cluster():
     """One LocalCluster of two single-thread worker processes for this module."""
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40,
-                                       scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=40,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+    )
     try:
         yield cluster
     finally:
@@ -173,15 +212,20 @@ def dask_cluster():
 def slow_video(tmp_path_factory, ffmpeg_exe):
     """A clip that takes ffmpeg a second or more: 300 full-HD frames."""
     pytest.importorskip("distributed")  # only the Dask tests use it; don't build it to skip
-    return make_video(tmp_path_factory.mktemp("slow") / "slow.mp4", seconds=10, fps=30, size="1920x1080",
-                      ffmpeg_exe=ffmpeg_exe)
+    return make_video(
+        tmp_path_factory.mktemp("slow") / "slow.mp4", seconds=10, fps=30, size="1920x1080", ffmpeg_exe=ffmpeg_exe
+    )
 
 
 @pytest.mark.slow
 def test_dask_tree_equals_local_tree(small_tree, config, tmp_path, dask_cluster):
     local = config(num_frames=NUM_FRAMES, target=str(tmp_path / "local" / "train"))
-    on_dask = config(num_frames=NUM_FRAMES, target=str(tmp_path / "dask" / "train"), executor="dask",
-                     dask={"scheduler": dask_cluster.scheduler_address})
+    on_dask = config(
+        num_frames=NUM_FRAMES,
+        target=str(tmp_path / "dask" / "train"),
+        executor="dask",
+        dask={"scheduler": dask_cluster.scheduler_address},
+    )
     by_local, by_dask = run_extract(local), run_extract(on_dask)
     assert by_local.exit_code == by_dask.exit_code == 0
     assert by_dask.done == len(small_tree)
@@ -196,6 +240,7 @@ def test_dask_tree_equals_local_tree(small_tree, config, tmp_path, dask_cluster)
 def ffmpeg_children(pid: int) -> list:
     """Live ffmpeg processes below ``pid``."""
     import psutil
+
     found = []
     for proc in psutil.Process(pid).children(recursive=True):
         try:
@@ -208,17 +253,18 @@ def ffmpeg_children(pid: int) -> list:
 
 def cmdline(proc) -> list[str]:
     import psutil
+
     try:
         return proc.cmdline()
     except psutil.Error:
         return []
 
 
-
 def kill_worker_running(slow_name: str, found: dict, deadline_s: float = 120) -> None:
     """Wait for the ffmpeg reading ``slow_name`` and SIGKILL the worker process
     that started it (as the OOM killer would); record what happened."""
     import psutil
+
     end = time.monotonic() + deadline_s
     while time.monotonic() < end and not found["stop"].is_set():
         for proc in ffmpeg_children(os.getpid()):
@@ -309,13 +355,31 @@ def test_dask_ctrl_c_stops_workers_and_ffmpeg(slow_video, make_clip, tmp_path):
     the tasks, kills their ffmpegs and closes its local cluster; exit 130."""
     pytest.importorskip("distributed")
     import psutil
+
     for i in range(4):
         (tmp_path / "src" / "cls").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(slow_video, tmp_path / "src" / "cls" / f"slow_{i}.mp4")
     target = tmp_path / "out" / "train"
-    proc = subprocess.Popen([sys.executable, "-m", "k400frames", "extract", "--set", f"source={tmp_path / 'src'}",
-                             "--set", f"target={target}", "--set", "workers=2", "--executor", "dask"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "k400frames",
+            "extract",
+            "--set",
+            f"source={tmp_path / 'src'}",
+            "--set",
+            f"target={target}",
+            "--set",
+            "workers=2",
+            "--executor",
+            "dask",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         end = time.monotonic() + 120
         while time.monotonic() < end and proc.poll() is None:
@@ -348,8 +412,10 @@ def test_dask_unreachable_scheduler_is_a_preflight_error(make_clip, config):
     cfg.target.parent.mkdir(parents=True)
     earlier = '{"rel": "cls/a", "stage": "decode", "reason": "from the last run"}\n'
     (cfg.target.parent / "train.failures.jsonl").write_text(earlier)
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
-            pytest.raises(PreflightError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(PreflightError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+    ):
         run_extract(cfg)
     # Nothing was started: the last run's failures are still there to retry, no temp area.
     assert (cfg.target.parent / "train.failures.jsonl").read_text() == earlier
@@ -360,10 +426,15 @@ def test_dask_unreachable_scheduler_is_a_preflight_error(make_clip, config):
 def test_dask_scheduler_without_workers_is_a_preflight_error(make_clip, config, monkeypatch):
     distributed = pytest.importorskip("distributed")
     from k400frames.run import dask as dask_executor
+
     make_clip("cls/a.mp4", seconds=0.2)
     monkeypatch.setattr(dask_executor, "WAIT_FOR_WORKERS_S", 1.0)
-    with distributed.LocalCluster(n_workers=0, dashboard_address=None, silence_logs=40,
-                                  scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"}) as empty:
+    with distributed.LocalCluster(
+        n_workers=0,
+        dashboard_address=None,
+        silence_logs=40,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+    ) as empty:
         cfg = config(num_frames=2, executor="dask", dask={"scheduler": empty.scheduler_address})
         with pytest.raises(PreflightError, match="no Dask worker joined the scheduler"):
             run_extract(cfg)

@@ -1,5 +1,6 @@
 """Segments: labelled spans of own long videos -> Kinetics clips (frames or
 video), on real ffmpeg clips; plus sampling: uniform and annotate --segments."""
+
 from __future__ import annotations
 
 import csv
@@ -42,8 +43,28 @@ def late_video(tmp_path, ffmpeg_exe):
     plain = make_video(tmp_path / "plain.mp4", seconds=6, fps=30, size=SIZE, audio=True, ffmpeg_exe=ffmpeg_exe)
     late = tmp_path / "src" / "deep" / "down" / "walk1.mp4"
     late.parent.mkdir(parents=True)
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-itsoffset", "0.5", "-i", str(plain),
-                    "-i", str(plain), "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-itsoffset",
+            "0.5",
+            "-i",
+            str(plain),
+            "-i",
+            str(plain),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c",
+            "copy",
+            str(late),
+        ],
+        check=True,
+    )
     return late
 
 
@@ -57,8 +78,12 @@ def span_reference(ffmpeg_exe, video, out_dir, start, end, fps=None):
 
 
 def seg_config(tmp_path, rows, **overrides):
-    raw = {"source": str(tmp_path / "src"), "target": str(tmp_path / "out" / "train"), "workers": 2,
-           "segments": str(write_csv(tmp_path / "segs.csv", rows))}
+    raw = {
+        "source": str(tmp_path / "src"),
+        "target": str(tmp_path / "out" / "train"),
+        "workers": 2,
+        "segments": str(write_csv(tmp_path / "segs.csv", rows)),
+    }
     raw.update(overrides)
     return make_config(raw)
 
@@ -106,17 +131,30 @@ def test_span_frame_count_at_native_rate_and_fps(late_video, tmp_path, ffmpeg_ex
 
 
 def test_bad_rows_are_failures_naming_the_row_and_the_rest_is_done(late_video, tmp_path):
-    rows = [("a", "walk1", 0, 1), ("a", "nowhere", 0, 2), ("a", "walk1", "soon", 2),
-            ("a", "walk1", 30, 40), ("b", "walk1", 1, 2), ("b", "walk1", "1.0", "2")]
+    rows = [
+        ("a", "walk1", 0, 1),
+        ("a", "nowhere", 0, 2),
+        ("a", "walk1", "soon", 2),
+        ("a", "walk1", 30, 40),
+        ("b", "walk1", 1, 2),
+        ("b", "walk1", "1.0", "2"),
+    ]
     config = tmp_path / "cfg.yaml"
-    config.write_text(f"source: {tmp_path / 'src'}\ntarget: {tmp_path / 'out' / 'train'}\n"
-                      f"segments: {write_csv(tmp_path / 'segs.csv', rows)}\nnum_frames: 5\n")
+    config.write_text(
+        f"source: {tmp_path / 'src'}\ntarget: {tmp_path / 'out' / 'train'}\n"
+        f"segments: {write_csv(tmp_path / 'segs.csv', rows)}\nnum_frames: 5\n"
+    )
     proc = run_cli("-q", "extract", "--config", str(config))
     assert proc.returncode == 1, proc.stderr
-    failures = {r["rel"]: r for r in map(json.loads, (tmp_path / "out" / "train.failures.jsonl").read_text()
-                                         .splitlines())}
-    assert sorted(failures) == ["a/nowhere_000000_000002", "a/walk1_000030_000040", "a/walk1_soon_2",
-                                "b/walk1_000001_000002"]
+    failures = {
+        r["rel"]: r for r in map(json.loads, (tmp_path / "out" / "train.failures.jsonl").read_text().splitlines())
+    }
+    assert sorted(failures) == [
+        "a/nowhere_000000_000002",
+        "a/walk1_000030_000040",
+        "a/walk1_soon_2",
+        "b/walk1_000001_000002",
+    ]
     assert "'nowhere'" in failures["a/nowhere_000000_000002"]["reason"]
     assert "video not found" in failures["a/nowhere_000000_000002"]["reason"]
     assert "row 4 (youtube_id 'walk1', time_start 'soon'" in failures["a/walk1_soon_2"]["reason"]
@@ -138,6 +176,7 @@ def test_rows_shard_resume_and_dry_run(late_video, tmp_path):
     assert shards[0] | shards[1] == {f"a/{span_name('walk1', Decimal(i), Decimal(i + 1))}" for i in range(5)}
     assert not shards[0] & shards[1]
     from k400frames.run.dryrun import dry_run
+
     report = dry_run(cfg, sample=False)
     assert (report.clips, report.todo) == (5, 5)
     first = run_extract(cfg, shard=(0, 2))
@@ -162,15 +201,43 @@ def test_output_video_decodes_to_the_span(late_video, tmp_path, ffmpeg_exe):
     assert "h264" in info and "yuv420p" in info and "Audio" not in info and header.fps == 30
     # Lossy, so compare by PSNR against the span's frames, in order.
     trim = "setpts=PTS-STARTPTS,trim=start=2:end=4,setpts=PTS-STARTPTS"
-    psnr = subprocess.run([ffmpeg_exe, "-hide_banner", "-i", str(clip), "-i", str(late_video), "-filter_complex",
-                           f"[1:v]{trim}[ref];[0:v][ref]psnr", "-f", "null", "-"],
-                          capture_output=True, text=True).stderr
+    psnr = subprocess.run(
+        [
+            ffmpeg_exe,
+            "-hide_banner",
+            "-i",
+            str(clip),
+            "-i",
+            str(late_video),
+            "-filter_complex",
+            f"[1:v]{trim}[ref];[0:v][ref]psnr",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    ).stderr
     average = float(psnr.rsplit("average:", 1)[1].split()[0])
     assert average > 35, psnr[-300:]
     # The same check one frame off must fail, or it proves nothing.
-    shifted = subprocess.run([ffmpeg_exe, "-hide_banner", "-i", str(clip), "-i", str(late_video), "-filter_complex",
-                              f"[1:v]{trim.replace('start=2', 'start=2.034')}[ref];[0:v][ref]psnr",
-                              "-f", "null", "-"], capture_output=True, text=True).stderr
+    shifted = subprocess.run(
+        [
+            ffmpeg_exe,
+            "-hide_banner",
+            "-i",
+            str(clip),
+            "-i",
+            str(late_video),
+            "-filter_complex",
+            f"[1:v]{trim.replace('start=2', 'start=2.034')}[ref];[0:v][ref]psnr",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    ).stderr
     assert float(shifted.rsplit("average:", 1)[1].split()[0]) < average - 5
     assert verify_tree(cfg.target, cfg.num_frames).ok
 
@@ -183,14 +250,23 @@ def test_output_video_decodes_to_the_span(late_video, tmp_path, ffmpeg_exe):
 
 def test_output_video_keeps_audio_when_asked(make_clip, tmp_path, ffmpeg_exe):
     make_clip("cls/talk.mp4", seconds=1, audio=True, size=SIZE)
-    cfg = make_config({"source": str(tmp_path / "src"), "target": str(tmp_path / "out" / "train"),
-                       "output": "video", "keep_audio": True, "short_side": 64})
+    cfg = make_config(
+        {
+            "source": str(tmp_path / "src"),
+            "target": str(tmp_path / "out" / "train"),
+            "output": "video",
+            "keep_audio": True,
+            "short_side": 64,
+        }
+    )
     from k400frames.run.dryrun import dry_run
+
     estimate = dry_run(cfg)  # measured on one sample .mp4: one file, no folder
     assert estimate.inodes_per_clip == 1 and estimate.bytes_per_clip > 1000
     assert run_extract(cfg).exit_code == 0
-    info = subprocess.run([ffmpeg_exe, "-hide_banner", "-i", str(cfg.target / "cls" / "talk.mp4")],
-                          capture_output=True, text=True).stderr
+    info = subprocess.run(
+        [ffmpeg_exe, "-hide_banner", "-i", str(cfg.target / "cls" / "talk.mp4")], capture_output=True, text=True
+    ).stderr
     assert "Audio: aac" in info and "86x64" in info
 
 
@@ -208,12 +284,40 @@ def test_uniform_when_the_header_overstates_the_video(tmp_path, ffmpeg_exe):
     # asks for frames up to 90; the clip is decoded again with what it has.
     video = tmp_path / "src" / "cls" / "long_audio.mp4"
     video.parent.mkdir(parents=True)
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    f"testsrc2=size={SIZE}:rate=30:duration=2", "-f", "lavfi", "-i", "sine=duration=3",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(video)],
-                   check=True)
-    cfg = make_config({"source": str(tmp_path / "src"), "target": str(tmp_path / "out" / "train"),
-                       "num_frames": 4, "sampling": "uniform"})
+    subprocess.run(
+        [
+            ffmpeg_exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={SIZE}:rate=30:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(video),
+        ],
+        check=True,
+    )
+    cfg = make_config(
+        {
+            "source": str(tmp_path / "src"),
+            "target": str(tmp_path / "out" / "train"),
+            "num_frames": 4,
+            "sampling": "uniform",
+        }
+    )
     run_extract(cfg)
     row = manifest(cfg)["cls/long_audio"]
     assert (row["decoded"], row["padded"]) == (4, 0)
@@ -230,9 +334,28 @@ def test_a_span_at_the_end_of_a_long_video_costs_a_span(tmp_path, ffmpeg_exe):
     # 2 minutes, cheap to make (small, ultrafast); a keyframe every 2 s.
     long = tmp_path / "src" / "long.mp4"
     long.parent.mkdir(parents=True)
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x240:rate=25:duration=120", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-g", "50", "-pix_fmt", "yuv420p", str(long)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=120",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            str(long),
+        ],
+        check=True,
+    )
     cfg = seg_config(tmp_path, [("a", "long", 0, 10), ("a", "long", 105, 115)], num_frames=250, workers=1)
     clips = list(plan(cfg, None))
     (tmp_path / "tmp").mkdir()
@@ -244,8 +367,28 @@ def test_a_span_at_the_end_of_a_long_video_costs_a_span(tmp_path, ffmpeg_exe):
     at_start, at_end = min(cost[0], cost[2]), min(cost[1], cost[3])
     # What decoding up to the span would cost: the same frames, cut after the decode.
     before = _child_cpu()
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-i", str(long), "-ss", "105", "-t", "10",
-                    "-map", "0:v:0", "-q:v", "2", "-f", "image2", str(tmp_path / "tmp" / "%05d.jpg")], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            str(long),
+            "-ss",
+            "105",
+            "-t",
+            "10",
+            "-map",
+            "0:v:0",
+            "-q:v",
+            "2",
+            "-f",
+            "image2",
+            str(tmp_path / "tmp" / "%05d.jpg"),
+        ],
+        check=True,
+    )
     whole = _child_cpu() - before
     assert whole > 2 * at_start, (whole, at_start)  # the yardstick tells the two apart
     assert at_end < 1.5 * at_start + 0.1, (at_start, at_end, whole)
@@ -267,8 +410,15 @@ def test_segments_config_checks(tmp_path):
 def test_a_csv_without_the_columns_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "src").mkdir()
     write_csv(tmp_path / "segs.csv", [("a", "x")], header=("label", "id"))
-    proc = run_cli("extract", "--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out'}",
-                   "--set", f"segments={tmp_path / 'segs.csv'}")
+    proc = run_cli(
+        "extract",
+        "--set",
+        f"source={tmp_path / 'src'}",
+        "--set",
+        f"target={tmp_path / 'out'}",
+        "--set",
+        f"segments={tmp_path / 'segs.csv'}",
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("k400frames: error: ") and "youtube_id" in proc.stderr
 
@@ -278,8 +428,9 @@ def test_annotate_segments_splits_by_label_with_a_seed(tmp_path):
     write_csv(tmp_path / "segs.csv", rows)
     outputs = []
     for out in ("one", "two"):
-        proc = run_cli("annotate", "--segments", str(tmp_path / "segs.csv"), "--out-dir", str(tmp_path / out),
-                       "--seed", "3")
+        proc = run_cli(
+            "annotate", "--segments", str(tmp_path / "segs.csv"), "--out-dir", str(tmp_path / out), "--seed", "3"
+        )
         assert proc.returncode == 0, proc.stderr
         split = {}
         for name in ("train", "val"):
@@ -297,13 +448,15 @@ def test_segments_on_dask_equal_the_local_run(late_video, tmp_path):
     pytest.importorskip("distributed")
     rows = [("a", "walk1", 0, 1), ("a", "walk1", "1.5", "2.5"), ("a", "nowhere", 0, 1)]
     local = seg_config(tmp_path, rows, num_frames=8)
-    on_dask = seg_config(tmp_path, rows, num_frames=8, target=str(tmp_path / "dask" / "train"),
-                         executor="dask", workers=1)
+    on_dask = seg_config(
+        tmp_path, rows, num_frames=8, target=str(tmp_path / "dask" / "train"), executor="dask", workers=1
+    )
     by_local, by_dask = run_extract(local), run_extract(on_dask)
     assert (by_dask.done, by_dask.failed) == (by_local.done, by_local.failed) == (2, 1)
 
     def tree(root):
         return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
     assert tree(on_dask.target) == tree(local.target) and len(tree(local.target)) == 16
 
 
@@ -325,12 +478,33 @@ def test_videos_are_found_at_any_depth_once_and_twins_collide(tmp_path):
 def test_a_truncated_video_names_the_frames_its_span_promises(tmp_path, ffmpeg_exe):
     """The promise is the span's, not the whole long video's."""
     good = tmp_path / "whole.mp4"
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x240:rate=30:duration=20", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-pix_fmt", "yuv420p", "-g", "30", "-movflags", "+faststart", str(good)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+            "-movflags",
+            "+faststart",
+            str(good),
+        ],
+        check=True,
+    )
     cut = tmp_path / "src" / "long_download.mp4"
     cut.parent.mkdir(parents=True)
-    cut.write_bytes(good.read_bytes()[:int(good.stat().st_size * 0.25)])  # about 5 s of 20 survive
+    cut.write_bytes(good.read_bytes()[: int(good.stat().st_size * 0.25)])  # about 5 s of 20 survive
     cfg = seg_config(tmp_path, [("walk", "long_download", "2", "8", "train")], num_frames=300)
     summary = run_extract(cfg)
     assert (summary.done, summary.failed, summary.damaged_failed) == (0, 1, 1)

@@ -1,6 +1,7 @@
 """encoder: turbo: the same frames as the ffmpeg encoder, encoded by libjpeg-turbo
 in the worker; counts, pixels, colours, pads, damage, kills, timeouts, and a
 clear error without the wheel."""
+
 import json
 import math
 import subprocess
@@ -33,7 +34,7 @@ def luma(jpeg: bytes) -> np.ndarray:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a - b) ** 2)
-    return 99.0 if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def both_encoders(config, tmp_path, **keys):
@@ -80,17 +81,38 @@ COLOURS = [(255, 255, 255), (0, 0, 0), (220, 30, 40), (30, 200, 60), (40, 60, 23
 def test_full_range_colours(ffmpeg_exe, config, tmp_path):
     # One 32x32 patch per colour.  Limited-range planes in a JPEG would show
     # white as (235, 235, 235) and black as (16, 16, 16).
-    sources = "".join(f"color=c=0x{r:02x}{g:02x}{b:02x}:s=32x32:r=10:d=0.2[c{i}];"
-                      for i, (r, g, b) in enumerate(COLOURS))
+    sources = "".join(
+        f"color=c=0x{r:02x}{g:02x}{b:02x}:s=32x32:r=10:d=0.2[c{i}];" for i, (r, g, b) in enumerate(COLOURS)
+    )
     graph = sources + "".join(f"[c{i}]" for i in range(len(COLOURS))) + f"hstack=inputs={len(COLOURS)}[out0]"
     video = tmp_path / "src" / "cls" / "colours.mp4"
     video.parent.mkdir(parents=True)
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", graph, "-c:v", "libx264",
-                    "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p", str(video)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            graph,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-qp",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            str(video),
+        ],
+        check=True,
+    )
     for cfg in both_encoders(config, tmp_path, num_frames=2):
         rgb = simplejpeg.decode_jpeg(frames_of(cfg, "cls/colours")[0], colorspace="RGB").astype(int)
         for i, colour in enumerate(COLOURS):
-            got = rgb[8:24, 32 * i + 8:32 * i + 24].reshape(-1, 3).mean(axis=0)
+            got = rgb[8:24, 32 * i + 8 : 32 * i + 24].reshape(-1, 3).mean(axis=0)
             assert np.abs(got - colour).max() < 6, (cfg.encoder, colour, got)
 
 
@@ -98,10 +120,26 @@ def test_odd_frame_size(ffmpeg_exe, config, tmp_path):
     # 4:2:0 chroma planes of an odd size are rounded up; the planes must line up.
     video = tmp_path / "src" / "cls" / "odd.mkv"
     video.parent.mkdir(parents=True)
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=64x48:rate=10:duration=0.3", "-vf", "scale=63:47", "-c:v", "ffv1",
-                    "-pix_fmt", "yuv420p",
-                    str(video)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48:rate=10:duration=0.3",
+            "-vf",
+            "scale=63:47",
+            "-c:v",
+            "ffv1",
+            "-pix_fmt",
+            "yuv420p",
+            str(video),
+        ],
+        check=True,
+    )
     plain, fast = both_encoders(config, tmp_path, num_frames=3)
     ours, theirs = frames_of(fast, "cls/odd")[0], frames_of(plain, "cls/odd")[0]
     assert simplejpeg.decode_jpeg_header(ours)[:2] == (47, 63)
@@ -115,9 +153,28 @@ def test_damaged_video_is_classified_alike(ffmpeg_exe, config, tmp_path):
     # both encoders see the same stderr and say the same.
     video = tmp_path / "src" / "cls" / "hurt.mp4"
     video.parent.mkdir(parents=True)
-    subprocess.run([ffmpeg_exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=96x64:rate=10:duration=2", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-g", "5", "-pix_fmt", "yuv420p", str(video)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=96x64:rate=10:duration=2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "5",
+            "-pix_fmt",
+            "yuv420p",
+            str(video),
+        ],
+        check=True,
+    )
     data = bytearray(video.read_bytes())
     for offset in range(len(data) // 3, len(data) // 3 + 400, 2):  # the moov atom is at the end
         data[offset] ^= 0xFF
@@ -196,6 +253,7 @@ def test_no_ffmpeg_survives_an_encoder_error(make_clip, config, ffmpeg_exe, tmp_
             alive_then.append(live_processes_mentioning(str(video)))
             raise RuntimeError("encoder broke")
         return encode(*args, **kwargs)
+
     encode = simplejpeg.encode_jpeg_yuv_planes
     monkeypatch.setattr(simplejpeg, "encode_jpeg_yuv_planes", fail_on_third)
     argv = ffmpeg.extract_command(ffmpeg_exe, video, 200, raw_frames=True)
@@ -237,12 +295,22 @@ def test_missing_wheel_cli_says_one_line(make_clip, tmp_path):
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "simplejpeg.py").write_text("raise ImportError('No module named simplejpeg')\n")
-    proc = run_cli("extract", "--config", "/dev/null", "--set", f"source={tmp_path / 'src'}",
-                   "--set", f"target={tmp_path / 'out/train'}", "--set", "encoder=turbo",
-                   env={"PYTHONPATH": str(hide)})
+    proc = run_cli(
+        "extract",
+        "--config",
+        "/dev/null",
+        "--set",
+        f"source={tmp_path / 'src'}",
+        "--set",
+        f"target={tmp_path / 'out/train'}",
+        "--set",
+        "encoder=turbo",
+        env={"PYTHONPATH": str(hide)},
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "k400frames: error: encoder 'turbo' needs simplejpeg, which is not installed "
         "(No module named simplejpeg); install with pip install 'k400frames[turbo]' (or pip install simplejpeg), "
-        "or use encoder: ffmpeg"]
+        "or use encoder: ffmpeg"
+    ]
     assert not (tmp_path / "out").exists()

@@ -1,4 +1,5 @@
 """verify: frame counts and names, JPEG integrity, deep decode, CSV join."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,11 @@ from k400frames.tools.verify import verify_tree
 
 from helpers import run_cli
 
-CLIPS = (("tai chi", "abc-_x_000001_000011.mp4"), ("tai chi", "-lead_000005_000015.mp4"),
-         ("abseiling", "q_w_000000_000010.mp4"))
+CLIPS = (
+    ("tai chi", "abc-_x_000001_000011.mp4"),
+    ("tai chi", "-lead_000005_000015.mp4"),
+    ("abseiling", "q_w_000000_000010.mp4"),
+)
 
 
 def write_csv(path, rows):
@@ -27,12 +31,14 @@ CSV_ROWS = [("tai chi", "abc-_x", 1, 11), ("tai chi", "-lead", 5, 15), ("abseili
 @pytest.fixture
 def tree(make_clip, config):
     """An extracted split with 3 clips of 10 frames, class names kept."""
+
     def build(**overrides):
         for cls, name in CLIPS:
             make_clip(f"{cls}/{name}", seconds=0.2)  # 6 real frames, padded to 10
         cfg = config(num_frames=10, **overrides)
         assert run_extract(cfg).done == len(CLIPS)
         return cfg
+
     return build
 
 

@@ -1,13 +1,14 @@
 """The frame codec, JPEG, in one place: the names a frame may have, ffmpeg's
 encoder options, and what a whole frame looks like to a reader."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 SUFFIXES = (".jpg", ".jpeg")
-SOI = b"\xff\xd8"   # every JPEG starts with this marker ...
-EOI = b"\xff\xd9"   # ... and ends with this one
+SOI = b"\xff\xd8"  # every JPEG starts with this marker ...
+EOI = b"\xff\xd9"  # ... and ends with this one
 
 # Options for ffmpeg's mjpeg encoder.  "-huffman default" (the standard JPEG
 # tables) instead of ffmpeg's per-frame optimal tables: -11% CPU on K400-like
@@ -54,8 +55,8 @@ def dimensions(data: bytes) -> tuple[int, int] | None:
     while i + 9 < len(data):
         if data[i] != 0xFF:
             break
-        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+        marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
         i += 2 + length
     return None

@@ -4,6 +4,7 @@ A run makes one :class:`RunContext` and hands it to each of its clips;
 nothing about a run lives in module globals, so two runs in one process (two
 notebook threads, two targets) never stop or kill each other's work.
 """
+
 from __future__ import annotations
 
 import threading

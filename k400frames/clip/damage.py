@@ -1,5 +1,6 @@
 """What went wrong with a clip, in words a user can act on: ffmpeg's failures,
 and damage in a video that ffmpeg decoded anyway."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,10 @@ DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
 
 # ffmpeg's words -> a reason a user can act on.  First match wins.
 _KNOWN_ERRORS = (
-    ("not on whitelist", "refused: not a plain video container (a playlist, script or other format "
-                         "that could read other files)"),
+    (
+        "not on whitelist",
+        "refused: not a plain video container (a playlist, script or other format that could read other files)",
+    ),
     ("moov atom not found", "truncated or incomplete MP4 (moov atom not found)"),
     ("matches no streams", "no video stream (audio-only or not a video)"),
     ("Nothing was written into output file", "no frame could be decoded (corrupt video data)"),
@@ -55,10 +58,15 @@ _TRUNCATION_WORDS = ("partial file", "File ended prematurely", "Truncating packe
 # Decoder messages that healthy files print as well.  A clip cut with
 # ``-c copy`` from an open-GOP source starts with frames that reference
 # pictures before the cut; the decoder drops or rebuilds those and says so.
-_HARMLESS_DECODER_WORDS = ("mmco: unref short failure", "co located POCs unavailable",
-                           "reference picture missing during reorder", "Missing reference picture",
-                           "Could not find ref with POC", "Error constructing the frame RPS",
-                           "illegal short term buffer state detected")
+_HARMLESS_DECODER_WORDS = (
+    "mmco: unref short failure",
+    "co located POCs unavailable",
+    "reference picture missing during reorder",
+    "Missing reference picture",
+    "Could not find ref with POC",
+    "Error constructing the frame RPS",
+    "illegal short term buffer state detected",
+)
 
 # Lines from our side of the pipeline (filters, encoder, image2 muxer): those
 # are about writing frames, never about the source.
@@ -100,7 +108,6 @@ def damage_reason(kind: str, count: int, first: str, decoded: int, promised: int
     header promises (for a span, within the span), None when unknown."""
     if kind == "truncated":
         if promised:
-            return (f"truncated: {decoded} of the {promised} frames its header promises decoded "
-                    f"(ffmpeg: {first})")
+            return f"truncated: {decoded} of the {promised} frames its header promises decoded (ffmpeg: {first})"
         return f"truncated: the file ends early after {decoded} frames (ffmpeg: {first})"
     return f"decode errors: {count}, first: {first}"

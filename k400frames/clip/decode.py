@@ -6,6 +6,7 @@ measured from the video's first frame (audio or an edit list may start
 earlier), and stops at its end.  ``sampling: uniform`` keeps ``num_frames``
 frames spread evenly over the clip or span, with one ``select`` expression.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,10 +30,10 @@ class SpanError(Exception):
 class DecodePlan:
     """How ffmpeg reads one clip: where to seek, how long, which frames to keep."""
 
-    seek: float | None = None       # input -ss, seconds (ffmpeg adds the container's start itself)
-    duration: float | None = None   # input -t
-    select: str | None = None       # ffmpeg select expression (sampling: uniform)
-    frames: int | None = None       # frames the select expression assumes the clip has
+    seek: float | None = None  # input -ss, seconds (ffmpeg adds the container's start itself)
+    duration: float | None = None  # input -t
+    select: str | None = None  # ffmpeg select expression (sampling: uniform)
+    frames: int | None = None  # frames the select expression assumes the clip has
 
 
 def uniform_indices(total: int, wanted: int) -> list[int]:
@@ -70,8 +71,10 @@ def decode_plan(clip: Clip, num_frames: int, fps: float | None, sampling: str, e
     span = length
     if clip.start is not None and clip.end is not None:
         if length is not None and clip.start >= length:
-            raise SpanError(f"{clip.stem}: span {clip.start:g}-{clip.end:g} s lies outside the video "
-                            f"{clip.source.name} (its video lasts {length:.3f} s)")
+            raise SpanError(
+                f"{clip.stem}: span {clip.start:g}-{clip.end:g} s lies outside the video "
+                f"{clip.source.name} (its video lasts {length:.3f} s)"
+            )
         seek = max(header.video_offset + clip.start - SEEK_TOLERANCE_S, 0.0)
         duration = clip.end - clip.start
         span = min(clip.end, length) - clip.start if length is not None else duration

@@ -5,6 +5,7 @@ checked, finished (trim, pad) and published with one rename.
 (and the run's context, which stays in the process that runs the clip), so
 that the local thread pool and a Dask worker run exactly the same code.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,11 +46,17 @@ class ClipResult:
     returncode: int | None = None
     stderr_tail: str = ""
     interrupted: bool = False
-    damaged: str = ""       # why the video is damaged (kept with damaged: keep, else a failure)
+    damaged: str = ""  # why the video is damaged (kept with damaged: keep, else a failure)
 
     def failure_record(self) -> dict:
-        return {"rel": self.rel, "source": self.source, "stage": self.stage, "reason": self.reason,
-                "returncode": self.returncode, "stderr_tail": self.stderr_tail}
+        return {
+            "rel": self.rel,
+            "source": self.source,
+            "stage": self.stage,
+            "reason": self.reason,
+            "returncode": self.returncode,
+            "stderr_tail": self.stderr_tail,
+        }
 
 
 def final_path(cfg: Config, clip: Clip) -> Path:
@@ -87,17 +94,31 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext | None
     except DiskFull:
         raise
     except Exception as exc:  # noqa: BLE001 - one clip's surprise must not end a 240k-clip run
-        return ClipResult(clip.rel, str(clip.source), ok=False, stage="internal",
-                          reason=f"unexpected error: {type(exc).__name__}: {exc}",
-                          seconds=time.monotonic() - started, interrupted=ctx.stopping)
+        return ClipResult(
+            clip.rel,
+            str(clip.source),
+            ok=False,
+            stage="internal",
+            reason=f"unexpected error: {type(exc).__name__}: {exc}",
+            seconds=time.monotonic() - started,
+            interrupted=ctx.stopping,
+        )
 
 
 def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: float) -> ClipResult:
     def failed(stage: str, reason: str, run: ffmpeg.FFmpegResult | None = None, damaged: str = "") -> ClipResult:
-        return ClipResult(clip.rel, str(clip.source), ok=False, stage=stage, reason=reason,
-                          returncode=run.returncode if run else None,
-                          stderr_tail=run.stderr_tail if run else "",
-                          seconds=time.monotonic() - started, interrupted=ctx.stopping, damaged=damaged)
+        return ClipResult(
+            clip.rel,
+            str(clip.source),
+            ok=False,
+            stage=stage,
+            reason=reason,
+            returncode=run.returncode if run else None,
+            stderr_tail=run.stderr_tail if run else "",
+            seconds=time.monotonic() - started,
+            interrupted=ctx.stopping,
+            damaged=damaged,
+        )
 
     if ctx.stopping:
         return failed("interrupted", "run stopped before this clip started")
@@ -138,8 +159,9 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
             promised = promised_frames(clip, cfg, exe) if kind == "truncated" else None
             damaged = damage.damage_reason(kind, errors, first, count, promised)
             if cfg.damaged == "fail":
-                return failed("damaged", damaged + "; set damaged: keep to extract such clips anyway", run,
-                              damaged=damaged)
+                return failed(
+                    "damaged", damaged + "; set damaged: keep to extract such clips anyway", run, damaged=damaged
+                )
 
         final = final_path(cfg, clip)
         try:
@@ -147,8 +169,16 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
             publish(made.path, final, trash=work / "old", durable=cfg.durable)
         except OSError as exc:  # only this clip fails; a full disk raises DiskFull (no OSError) and stops the run
             return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
-        return ClipResult(clip.rel, str(clip.source), ok=True, decoded=finished.decoded, padded=finished.padded,
-                          cut=finished.cut, seconds=time.monotonic() - started, bytes=tree_bytes(final),
-                          damaged=damaged)
+        return ClipResult(
+            clip.rel,
+            str(clip.source),
+            ok=True,
+            decoded=finished.decoded,
+            padded=finished.padded,
+            cut=finished.cut,
+            seconds=time.monotonic() - started,
+            bytes=tree_bytes(final),
+            damaged=damaged,
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)

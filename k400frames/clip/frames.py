@@ -8,6 +8,7 @@ padded with byte-identical copies of its true last frame, and the count is
 checked.  Only then does one ``rename`` move the folder to its final name, so
 a folder at its final name is always complete.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,16 @@ class FramesOutput(Output):
         inodes = len({os.stat(e.path).st_ino for e in os.scandir(path)}) + 1  # + the folder
         return tree_bytes(path), inodes
 
-    def check(self, path: Path, rel: str, num_frames: int, frame_name: str, *, deep: bool = False,
-              ffmpeg_exe: str | None = None) -> tuple[list[Problem], int]:
+    def check(
+        self,
+        path: Path,
+        rel: str,
+        num_frames: int,
+        frame_name: str,
+        *,
+        deep: bool = False,
+        ffmpeg_exe: str | None = None,
+    ) -> tuple[list[Problem], int]:
         problems: list[Problem] = []
         try:
             names = set(os.listdir(path))
@@ -79,8 +88,9 @@ class FramesOutput(Output):
         missing = [name for name in expected if name not in names]
         extra = sorted(names - set(expected))
         if missing:
-            problems.append(Problem(rel, "missing-frames",
-                                    f"{len(missing)} of {num_frames} frames missing: {_names(missing)}"))
+            problems.append(
+                Problem(rel, "missing-frames", f"{len(missing)} of {num_frames} frames missing: {_names(missing)}")
+            )
         if extra:
             problems.append(Problem(rel, "extra-files", f"{len(extra)} unexpected entries: {_names(extra)}"))
         present = [path / name for name in expected if name in names]
@@ -96,8 +106,11 @@ class FramesOutput(Output):
         if deep and intact:
             bad = deep_decode(intact, ffmpeg_exe or ffmpeg.find_ffmpeg())
             if bad:
-                problems.append(Problem(rel, "decode", f"{len(bad)} frames fail to decode: "
-                                                       f"{_names([f'{n} ({m})' for n, m in bad])}"))
+                problems.append(
+                    Problem(
+                        rel, "decode", f"{len(bad)} frames fail to decode: {_names([f'{n} ({m})' for n, m in bad])}"
+                    )
+                )
         return problems, len(present)
 
     def listed_frames(self, path: Path, frame_name: str) -> int:
@@ -119,8 +132,10 @@ def _names(names: Sequence[str]) -> str:
 # making
 # ----------------------------------------------------------------------------
 
-def decode_frames(exe: str, clip: Clip, cfg: Config, folder: Path, max_frames: int,
-                  ctx: RunContext) -> ffmpeg.FFmpegResult:
+
+def decode_frames(
+    exe: str, clip: Clip, cfg: Config, folder: Path, max_frames: int, ctx: RunContext
+) -> ffmpeg.FFmpegResult:
     """Decode ``clip`` into JPEGs in ``folder`` by its decode plan (a span of
     a segment, uniform picks), encoded by ffmpeg or, with ``encoder:
     turbo``, by libjpeg-turbo here.  Decodes a second time only when
@@ -129,16 +144,27 @@ def decode_frames(exe: str, clip: Clip, cfg: Config, folder: Path, max_frames: i
     plan = decode.decode_plan(clip, cfg.num_frames, cfg.fps, cfg.sampling, exe)
     turbo = cfg.encoder == "turbo"
     while True:
-        argv = ffmpeg.extract_command(exe, clip.source, max_frames, frame_name=cfg.frame_name, fps=cfg.fps,
-                                      size=cfg.size, short_side=cfg.short_side,
-                                      square_pixels=cfg.square_pixels,
-                                      encoder_options=codec.ffmpeg_output_options(cfg.jpeg_quality),
-                                      seek=plan.seek, duration=plan.duration, select=plan.select,
-                                      raw_frames=turbo)
+        argv = ffmpeg.extract_command(
+            exe,
+            clip.source,
+            max_frames,
+            frame_name=cfg.frame_name,
+            fps=cfg.fps,
+            size=cfg.size,
+            short_side=cfg.short_side,
+            square_pixels=cfg.square_pixels,
+            encoder_options=codec.ffmpeg_output_options(cfg.jpeg_quality),
+            seek=plan.seek,
+            duration=plan.duration,
+            select=plan.select,
+            raw_frames=turbo,
+        )
         if turbo:  # the same frames, encoded by libjpeg-turbo here
             from . import turbo as turbo_encoder  # needs numpy and simplejpeg
-            run = turbo_encoder.encode(argv, folder, cfg.frame_name, cfg.jpeg_quality, timeout=cfg.timeout_s,
-                                       processes=ctx.processes)
+
+            run = turbo_encoder.encode(
+                argv, folder, cfg.frame_name, cfg.jpeg_quality, timeout=cfg.timeout_s, processes=ctx.processes
+            )
         else:
             run = ffmpeg.run(argv, cwd=folder, timeout=cfg.timeout_s, processes=ctx.processes)
         if run.returncode != 0 or run.timed_out or plan.select is None:
@@ -188,6 +214,7 @@ def trim_and_pad(folder: Path, num_frames: int, frame_name: str, count: int, pad
 # decoding JPEGs back (verify --deep, preview)
 # ----------------------------------------------------------------------------
 
+
 def link_sequence(files: Sequence[Path], folder: Path) -> str:
     """Symlink ``files`` as ``000001.jpg ...`` in ``folder``; return the image2
     pattern.  Our own safe names mean a ``%`` in a user's path never reaches
@@ -209,8 +236,9 @@ def decodes_clean(argv: Sequence[str], timeout: float) -> tuple[bool, str]:
 
 
 def _decode_command(exe: str, pattern: str) -> list[str]:
-    return ffmpeg.command(exe, "-f", "image2", "-start_number", "1", "-i", ffmpeg.file_url(pattern),
-                          "-xerror", "-f", "null", "-")
+    return ffmpeg.command(
+        exe, "-f", "image2", "-start_number", "1", "-i", ffmpeg.file_url(pattern), "-xerror", "-f", "null", "-"
+    )
 
 
 def deep_decode(files: Sequence[Path], ffmpeg_exe: str, timeout: float = 600.0) -> list[tuple[str, str]]:

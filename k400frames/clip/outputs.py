@@ -9,6 +9,7 @@ A new kind is one new module with a subclass and one line in
 :data:`OUTPUTS`; the ``output`` config key, its documentation and the CLI
 offer it from there.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,16 +36,16 @@ class Made:
     """A clip made in its temp folder, not yet counted or published."""
 
     run: ffmpeg.FFmpegResult
-    path: Path          # the folder or file to publish
+    path: Path  # the folder or file to publish
 
 
 @dataclasses.dataclass(frozen=True)
 class Finished:
     """What a made clip holds once it has its final form."""
 
-    decoded: int        # real frames kept
-    padded: int = 0     # copies of the last real frame
-    cut: bool = False   # the video had more frames than kept
+    decoded: int  # real frames kept
+    padded: int = 0  # copies of the last real frame
+    cut: bool = False  # the video had more frames than kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,17 +53,17 @@ class Problem:
     """Something wrong at ``rel`` (``class/clip``, ``class`` or a file name)."""
 
     rel: str
-    kind: str     # missing-frames | extra-files | bad-jpeg | bad-video | decode | stray | empty-class | ...
+    kind: str  # missing-frames | extra-files | bad-jpeg | bad-video | decode | stray | empty-class | ...
     detail: str
 
 
 class Output:
     """One output kind.  Subclasses set the class attributes and override the methods."""
 
-    name: ClassVar[str]             # the ``output`` config value
-    lists_kind: ClassVar[str]       # what a split of these holds, in the words of lists: "frames" or "videos"
-    suffix: ClassVar[str] = ""      # of the published name: "" for a folder, ".mp4" for a file
-    is_folder: ClassVar[bool]       # published as a folder (of frames) or as one file
+    name: ClassVar[str]  # the ``output`` config value
+    lists_kind: ClassVar[str]  # what a split of these holds, in the words of lists: "frames" or "videos"
+    suffix: ClassVar[str] = ""  # of the published name: "" for a folder, ".mp4" for a file
+    is_folder: ClassVar[bool]  # published as a folder (of frames) or as one file
 
     # -- making and publishing ---------------------------------------------
 
@@ -101,8 +102,16 @@ class Output:
         """(bytes, inodes) of a published clip."""
         raise NotImplementedError
 
-    def check(self, path: Path, rel: str, num_frames: int, frame_name: str, *, deep: bool = False,
-              ffmpeg_exe: str | None = None) -> tuple[list[Problem], int]:
+    def check(
+        self,
+        path: Path,
+        rel: str,
+        num_frames: int,
+        frame_name: str,
+        *,
+        deep: bool = False,
+        ffmpeg_exe: str | None = None,
+    ) -> tuple[list[Problem], int]:
         """``verify`` of one clip: its problems and the frames it holds."""
         raise NotImplementedError
 
@@ -137,6 +146,7 @@ def detect(split: Path) -> Output | None:
     """The kind of the clips in the split folder ``split`` (the first entry of
     a class folder that some kind claims decides); None when it holds none."""
     from ..layout import walk_split
+
     kinds = all_outputs()
     try:
         for entry in walk_split(split):

@@ -12,6 +12,7 @@ Why it is cheaper: ffmpeg's mjpeg encoder costs more CPU per frame than
 libjpeg-turbo's SIMD one, and ffmpeg's threaded pipeline wakes its threads
 thousands of times a clip; see the Performance section of the README.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,9 +35,37 @@ INSTALL_HINT = "pip install 'k400frames[turbo]' (or pip install simplejpeg)"
 # same frames (47.85 dB).  Every entry is within 0.16 dB of ffmpeg's.  -q:v 1
 # is -q:v 2: ffmpeg's mjpeg encoder never quantizes finer than 2 by default.
 LIBJPEG_QUALITY = {
-    1: 91, 2: 91, 3: 84, 4: 77, 5: 70, 6: 61, 7: 52, 8: 43, 9: 38, 10: 33,
-    11: 30, 12: 27, 13: 25, 14: 23, 15: 21, 16: 20, 17: 18, 18: 17, 19: 17, 20: 16,
-    21: 15, 22: 14, 23: 14, 24: 13, 25: 13, 26: 12, 27: 12, 28: 12, 29: 11, 30: 11, 31: 11,
+    1: 91,
+    2: 91,
+    3: 84,
+    4: 77,
+    5: 70,
+    6: 61,
+    7: 52,
+    8: 43,
+    9: 38,
+    10: 33,
+    11: 30,
+    12: 27,
+    13: 25,
+    14: 23,
+    15: 21,
+    16: 20,
+    17: 18,
+    18: 17,
+    19: 17,
+    20: 16,
+    21: 15,
+    22: 14,
+    23: 14,
+    24: 13,
+    25: 13,
+    26: 12,
+    27: 12,
+    28: 12,
+    29: 11,
+    30: 11,
+    31: 11,
 }
 
 
@@ -45,13 +74,21 @@ def load_codec():
     try:
         import simplejpeg
     except ImportError as exc:
-        raise MissingExtra(f"encoder 'turbo' needs simplejpeg, which is not installed ({exc}); "
-                           f"install with {INSTALL_HINT}, or use encoder: ffmpeg") from None
+        raise MissingExtra(
+            f"encoder 'turbo' needs simplejpeg, which is not installed ({exc}); "
+            f"install with {INSTALL_HINT}, or use encoder: ffmpeg"
+        ) from None
     return simplejpeg
 
 
-def encode(argv: Sequence[str], frames_dir: Path, frame_name: str, jpeg_quality: int,
-           timeout: float | None = None, processes: ffmpeg.Processes | None = None) -> ffmpeg.FFmpegResult:
+def encode(
+    argv: Sequence[str],
+    frames_dir: Path,
+    frame_name: str,
+    jpeg_quality: int,
+    timeout: float | None = None,
+    processes: ffmpeg.Processes | None = None,
+) -> ffmpeg.FFmpegResult:
     """Run ``argv`` (an ``extract_command(..., raw_frames=True)``) and write
     each frame it pipes out as a JPEG named by ``frame_name`` into
     ``frames_dir``.  Returns ffmpeg's result, exactly as :func:`ffmpeg.run`
@@ -79,7 +116,7 @@ def _write_new(path: Path, data: bytes) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
     except OSError as exc:
@@ -118,14 +155,14 @@ class Y4MReader:
         view = memoryview(buffer)
         planes = numpy.frombuffer(buffer, numpy.uint8, offset=len(_FRAME))
         y = planes[:luma].reshape(height, width)
-        u = planes[luma:luma + chroma].reshape((height + 1) // 2, (width + 1) // 2)
-        v = planes[luma + chroma:].reshape((height + 1) // 2, (width + 1) // 2)
+        u = planes[luma : luma + chroma].reshape((height + 1) // 2, (width + 1) // 2)
+        v = planes[luma + chroma :].reshape((height + 1) // 2, (width + 1) // 2)
         while True:
             got = _read_into(self.pipe, view)
             if got < len(view):
                 self.cut_short = got > 0
                 return
-            if view[:len(_FRAME)] != _FRAME:
+            if view[: len(_FRAME)] != _FRAME:
                 raise ValueError(f"not a YUV4MPEG2 frame marker after frame {self.count}: {bytes(view[:16])!r}")
             self.count += 1
             yield y, u, v

@@ -11,6 +11,7 @@ publishes the file, so a ``.mp4`` at its final name is complete; its frame
 count is read back from the file's own index (:func:`mp4_video_frames`), so
 an empty or cut file is a failure, not a clip.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,7 @@ VIDEO_SUFFIX = ".mp4"
 # job whose encoder is its hottest loop.
 VIDEO_CRF = 18
 VIDEO_PRESET = "veryfast"
-AUDIO_BITRATE = "128k"    # AAC, only with keep_audio: mp4 cannot hold every source codec
+AUDIO_BITRATE = "128k"  # AAC, only with keep_audio: mp4 cannot hold every source codec
 
 
 class BadVideo(Exception):
@@ -57,8 +58,12 @@ class VideoOutput(Output):
     def make(self, clip: Clip, cfg: Config, work: Path, exe: str, ctx: RunContext) -> Made:
         video = work / f"clip{VIDEO_SUFFIX}"
         plan = decode.decode_plan(clip, cfg.num_frames, cfg.fps, "first", exe)
-        run = ffmpeg.run(video_command(exe, clip, video, cfg, plan.seek, plan.duration), cwd=work,
-                         timeout=cfg.timeout_s, processes=ctx.processes)
+        run = ffmpeg.run(
+            video_command(exe, clip, video, cfg, plan.seek, plan.duration),
+            cwd=work,
+            timeout=cfg.timeout_s,
+            processes=ctx.processes,
+        )
         return Made(run, video)
 
     def count(self, made: Made, cfg: Config) -> int:
@@ -75,8 +80,16 @@ class VideoOutput(Output):
     def size(self, path: Path) -> tuple[int, int]:
         return tree_bytes(path), 1  # one file, no folder
 
-    def check(self, path: Path, rel: str, num_frames: int, frame_name: str, *, deep: bool = False,
-              ffmpeg_exe: str | None = None) -> tuple[list[Problem], int]:
+    def check(
+        self,
+        path: Path,
+        rel: str,
+        num_frames: int,
+        frame_name: str,
+        *,
+        deep: bool = False,
+        ffmpeg_exe: str | None = None,
+    ) -> tuple[list[Problem], int]:
         """Complete with video frames by its own index (a few hundred bytes
         per file); ``deep`` also decodes every frame."""
         try:
@@ -87,8 +100,18 @@ class VideoOutput(Output):
             return [Problem(rel, "bad-video", "no video frames")], 0
         if deep:
             from .frames import decodes_clean
-            argv = ffmpeg.command(ffmpeg_exe or ffmpeg.find_ffmpeg(), "-i", ffmpeg.file_url(path),
-                                  "-map", "0:V:0", "-xerror", "-f", "null", "-")
+
+            argv = ffmpeg.command(
+                ffmpeg_exe or ffmpeg.find_ffmpeg(),
+                "-i",
+                ffmpeg.file_url(path),
+                "-map",
+                "0:V:0",
+                "-xerror",
+                "-f",
+                "null",
+                "-",
+            )
             clean, message = decodes_clean(argv, 600.0)
             if not clean:
                 return [Problem(rel, "decode", message or "ffmpeg failed")], frames
@@ -107,8 +130,9 @@ def video_filters(cfg, keep_audio: bool) -> list[tuple[str, dict]]:
         filters = [f for f in filters if f[0] != "setpts"]
     if not cfg.size and not cfg.short_side:
         # An odd storage or display size cannot be 4:2:0; drop one line rather than resample.
-        filters.insert(len(filters) - (filters[-1][0] == "setsar"),
-                       ("crop", {"w": "trunc(iw/2)*2", "h": "trunc(ih/2)*2"}))
+        filters.insert(
+            len(filters) - (filters[-1][0] == "setsar"), ("crop", {"w": "trunc(iw/2)*2", "h": "trunc(ih/2)*2"})
+        )
     return filters
 
 
@@ -123,8 +147,14 @@ def video_command(exe: str, clip: Clip, out: Path, cfg, seek: float | None, dura
     for name, kwargs in video_filters(cfg, cfg.keep_audio):
         stream = stream.filter(name, **kwargs)
     streams = [stream]
-    options = {"vcodec": "libx264", "crf": VIDEO_CRF, "preset": VIDEO_PRESET, "pix_fmt": "yuv420p",
-               "movflags": "+faststart", "f": "mp4"}
+    options = {
+        "vcodec": "libx264",
+        "crf": VIDEO_CRF,
+        "preset": VIDEO_PRESET,
+        "pix_fmt": "yuv420p",
+        "movflags": "+faststart",
+        "f": "mp4",
+    }
     if cfg.keep_audio:
         streams.append(source["a:0?"])  # '?': a silent video is fine
         options.update(acodec="aac", **{"b:a": AUDIO_BITRATE})
@@ -139,6 +169,7 @@ def video_command(exe: str, clip: Clip, out: Path, cfg, seek: float | None, dura
 # ----------------------------------------------------------------------------
 # reading an mp4's own index: cheap completeness and frame count
 # ----------------------------------------------------------------------------
+
 
 def _boxes(handle, start: int, end: int):
     """(type, payload start, box end) of each ISO-BMFF box in [start, end)."""

@@ -16,28 +16,50 @@ concat script, plain text) cannot make it read or fetch anything else.
 
 Importing this package starts nothing and looks for no binary.
 """
+
 from .argv import (
-                   FFMPEG_THREADS,
-                   INPUT_STAND_IN,
-                   OUTPUT_STAND_IN,
-                   RAW_FRAME_OPTIONS,
-                   SCALER_FLAGS,
-                   VIDEO_DEMUXERS,
-                   command,
-                   extract_command,
-                   file_url,
-                   from_graph,
-                   image2_pattern,
-                   video_filters,
-                   video_input,
+    FFMPEG_THREADS,
+    INPUT_STAND_IN,
+    OUTPUT_STAND_IN,
+    RAW_FRAME_OPTIONS,
+    SCALER_FLAGS,
+    VIDEO_DEMUXERS,
+    command,
+    extract_command,
+    file_url,
+    from_graph,
+    image2_pattern,
+    video_filters,
+    video_input,
 )
 from .find import ENV_VAR, find_ffmpeg
 from .probe import Header, probe, probe_duration, probe_header
 from .process import FFmpegResult, Processes, Streaming, run, run_checked, stream
 
 __all__ = [
-    "ENV_VAR", "FFMPEG_THREADS", "INPUT_STAND_IN", "OUTPUT_STAND_IN", "RAW_FRAME_OPTIONS",
-    "SCALER_FLAGS", "VIDEO_DEMUXERS", "FFmpegResult", "Header", "Processes", "Streaming", "command",
-    "extract_command", "file_url", "find_ffmpeg", "from_graph", "image2_pattern", "probe", "probe_duration",
-    "probe_header", "run", "run_checked", "stream", "video_filters", "video_input",
+    "ENV_VAR",
+    "FFMPEG_THREADS",
+    "INPUT_STAND_IN",
+    "OUTPUT_STAND_IN",
+    "RAW_FRAME_OPTIONS",
+    "SCALER_FLAGS",
+    "VIDEO_DEMUXERS",
+    "FFmpegResult",
+    "Header",
+    "Processes",
+    "Streaming",
+    "command",
+    "extract_command",
+    "file_url",
+    "find_ffmpeg",
+    "from_graph",
+    "image2_pattern",
+    "probe",
+    "probe_duration",
+    "probe_header",
+    "run",
+    "run_checked",
+    "stream",
+    "video_filters",
+    "video_input",
 ]

@@ -1,8 +1,10 @@
 """Build ffmpeg command lines: the safe prefix every command shares, the
 ``file:`` URLs, the image2 pattern, and the frame-extraction graph
 (ffmpeg-python).  Nothing here runs ffmpeg; :mod:`.process` does."""
+
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import string
@@ -64,11 +66,20 @@ def command(ffmpeg_exe: str, *args: str, loglevel: str = "error") -> list[str]:
     ``-vf`` string with ``enable`` expressions whose escaping ffmpeg-python
     would redo; verify's decode and the synthetic clips are a few fixed flags."""
     inputs = [i for i, arg in enumerate(args) if arg == "-i"]
-    for previous, current in zip(inputs, inputs[1:]):
-        if "-protocol_whitelist" not in args[previous + 1:current]:
+    for previous, current in itertools.pairwise(inputs):
+        if "-protocol_whitelist" not in args[previous + 1 : current]:
             raise ValueError(f"ffmpeg input {args[current + 1]!r} has no -protocol_whitelist of its own")
-    return [ffmpeg_exe, "-nostdin", "-hide_banner", "-nostats", "-loglevel", loglevel,
-            "-protocol_whitelist", "file", *args]
+    return [
+        ffmpeg_exe,
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        loglevel,
+        "-protocol_whitelist",
+        "file",
+        *args,
+    ]
 
 
 def image2_pattern(frame_name: str) -> str:
@@ -86,8 +97,10 @@ def image2_pattern(frame_name: str) -> str:
         if field is None:
             continue
         if field not in ("", "0") or conversion or not re.fullmatch(r"0?\d*d?", spec or ""):
-            raise ValueError(f"cannot express {{{field}{'!' + conversion if conversion else ''}"
-                             f"{':' + spec if spec else ''}}} as an ffmpeg frame number")
+            raise ValueError(
+                f"cannot express {{{field}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}} as an ffmpeg frame number"
+            )
         pieces.append("%" + (spec or "").rstrip("d") + "d")
     return "./" + "".join(pieces)
 
@@ -100,8 +113,13 @@ INPUT_STAND_IN = "file:k400frames-input"
 OUTPUT_STAND_IN = "file:k400frames-output"
 
 
-def from_graph(ffmpeg_exe: str, out_node, video: str | os.PathLike, output: str | os.PathLike | None = None,
-               threads: int | None = None) -> list[str]:
+def from_graph(
+    ffmpeg_exe: str,
+    out_node,
+    video: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    threads: int | None = None,
+) -> list[str]:
     """argv for an ffmpeg-python graph built on :data:`INPUT_STAND_IN` (and
     :data:`OUTPUT_STAND_IN`), with the real ``file:`` URLs put in, behind the
     shared safe prefix (:func:`command`)."""
@@ -116,8 +134,13 @@ def from_graph(ffmpeg_exe: str, out_node, video: str | os.PathLike, output: str 
     return command(ffmpeg_exe, *filter_threads, *args)
 
 
-def video_filters(fps: float | None, size: tuple[int, int] | None, short_side: int | None,
-                  square_pixels: bool = True, select: str | None = None) -> list[tuple[str, dict]]:
+def video_filters(
+    fps: float | None,
+    size: tuple[int, int] | None,
+    short_side: int | None,
+    square_pixels: bool = True,
+    select: str | None = None,
+) -> list[tuple[str, dict]]:
     """The filter chain as (name, kwargs) pairs, in order; ``select`` is a
     frame-picking expression (``sampling: uniform``) applied before scaling."""
     # Frame 1 is the first decoded video frame.  ffmpeg's output timeline starts
@@ -169,13 +192,23 @@ def video_input(seek: float | None = None, duration: float | None = None, thread
     return ffmpeg.input(INPUT_STAND_IN, format_whitelist=VIDEO_DEMUXERS, **options)
 
 
-def extract_command(ffmpeg_exe: str, video: Path, max_frames: int, *, frame_name: str = "frame_{:05d}.jpg",
-                    fps: float | None = None,
-                    size: tuple[int, int] | None = None, short_side: int | None = None,
-                    square_pixels: bool = True, encoder_options: Mapping[str, object] | None = None,
-                    threads: int | None = None,
-                    seek: float | None = None, duration: float | None = None,
-                    select: str | None = None, raw_frames: bool = False) -> list[str]:
+def extract_command(
+    ffmpeg_exe: str,
+    video: Path,
+    max_frames: int,
+    *,
+    frame_name: str = "frame_{:05d}.jpg",
+    fps: float | None = None,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+    square_pixels: bool = True,
+    encoder_options: Mapping[str, object] | None = None,
+    threads: int | None = None,
+    seek: float | None = None,
+    duration: float | None = None,
+    select: str | None = None,
+    raw_frames: bool = False,
+) -> list[str]:
     """argv that decodes the first video stream of ``video`` and writes at most
     ``max_frames`` images, named by the ``frame_name`` template, into the
     working directory, encoded with ``encoder_options`` (the frame codec's,

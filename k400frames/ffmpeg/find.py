@@ -1,6 +1,7 @@
 """Find a working ffmpeg: config key, $K400FRAMES_FFMPEG, PATH, then the
 binary bundled by imageio-ffmpeg; checked with ``-version`` once and cached.
 Nothing is looked up at import time."""
+
 from __future__ import annotations
 
 import functools
@@ -16,6 +17,7 @@ ENV_VAR = "K400FRAMES_FFMPEG"
 def _bundled_ffmpeg() -> str | None:
     try:
         import imageio_ffmpeg
+
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:  # noqa: BLE001 - any failure just means "no bundled binary"
         return None
@@ -25,8 +27,9 @@ def _works(exe: str) -> bool:
     # The one call that bypasses run(): the candidate is not yet known to be
     # ffmpeg, and the check reads its stdout, which run() discards.
     try:
-        proc = subprocess.run([exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=30)
+        proc = subprocess.run(
+            [exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return proc.returncode == 0 and proc.stdout.startswith(b"ffmpeg version")
@@ -56,5 +59,8 @@ def find_ffmpeg(configured: str | None = None) -> str:
     if bundled and _works(bundled):
         return bundled
     tried.append("imageio-ffmpeg (not installed or broken)")
-    raise FFmpegNotFound("no working ffmpeg; tried " + ", ".join(tried)
-                         + f". Install one (pip install imageio-ffmpeg, or apt install ffmpeg) or set ${ENV_VAR}")
+    raise FFmpegNotFound(
+        "no working ffmpeg; tried "
+        + ", ".join(tried)
+        + f". Install one (pip install imageio-ffmpeg, or apt install ffmpeg) or set ${ENV_VAR}"
+    )

@@ -1,5 +1,6 @@
 """Linux C-library calls that Python's ``os`` module lacks (``prctl`` for the
 parent-death signal, ``syncfs`` for durable writes)."""
+
 from __future__ import annotations
 
 import functools
@@ -14,6 +15,7 @@ def function(name: str) -> Any:
         return None
     try:
         import ctypes
+
         return getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None

@@ -1,5 +1,6 @@
 """What a video's header says (duration, start times, frame rate), from
 ``ffmpeg -i`` (imageio-ffmpeg ships no ffprobe)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,9 +23,9 @@ _VIDEO_START = re.compile(r"Stream #\S+.*?: Video: .*?, start (-?\d+(?:\.\d+)?)"
 class Header:
     """What a video's header says, from ``ffmpeg -i``; None where it says nothing."""
 
-    duration: float | None   # the container's, in seconds
-    fps: float | None        # the first video stream's frame rate
-    start: float | None = None        # the container's start time (ffmpeg's -ss counts from it)
+    duration: float | None  # the container's, in seconds
+    fps: float | None  # the first video stream's frame rate
+    start: float | None = None  # the container's start time (ffmpeg's -ss counts from it)
     video_start: float | None = None  # the first video stream's start time: its first frame
 
     @property
@@ -55,7 +56,8 @@ def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
         duration=int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else None,
         fps=float(rate[1]) * (1000 if rate[2] else 1) if rate else None,
         start=container_start,
-        video_start=float(video_start[1]) if video_start else container_start)
+        video_start=float(video_start[1]) if video_start else container_start,
+    )
 
 
 def probe_duration(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> float | None:

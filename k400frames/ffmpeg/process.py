@@ -6,6 +6,7 @@ The ffmpegs a run starts are registered in that run's :class:`Processes`,
 so stopping one run kills its ffmpegs and nobody else's (two runs in one
 process, or one Dask worker serving two clients, stay apart).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -109,6 +110,7 @@ def _die_with_parent_hook():
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os.kill(os.getpid(), signal.SIGKILL)
+
     return hook
 
 
@@ -122,8 +124,15 @@ def _setpriv() -> str | None:
     if exe is None:
         return None
     try:
-        ok = subprocess.run([exe, "--pdeathsig", "KILL", "--", exe, "--version"], stdin=subprocess.DEVNULL,
-                            capture_output=True, timeout=30).returncode == 0
+        ok = (
+            subprocess.run(
+                [exe, "--pdeathsig", "KILL", "--", exe, "--version"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=30,
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.SubprocessError):
         ok = False
     return exe if ok else None
@@ -145,8 +154,13 @@ def _die_with_parent() -> tuple[list[str], Callable[[], None] | None]:
     return [], _die_with_parent_hook()
 
 
-def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None,
-        tail_lines: int = STDERR_TAIL_LINES, processes: Processes | None = None) -> FFmpegResult:
+def run(
+    argv: Sequence[str],
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    tail_lines: int = STDERR_TAIL_LINES,
+    processes: Processes | None = None,
+) -> FFmpegResult:
     """Run ffmpeg and return its exit code and stderr tail.  The child gets its
     own process group so a timeout or an interrupt can kill it with anything it
     spawned; the ``finally`` guarantees it never outlives this call, and on
@@ -158,8 +172,9 @@ def run(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = No
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             _, stderr = proc.communicate()
-            return FFmpegResult(proc.returncode, _tail(stderr, tail_lines), timed_out=True,
-                                stderr=stderr.decode("utf-8", "replace"))
+            return FFmpegResult(
+                proc.returncode, _tail(stderr, tail_lines), timed_out=True, stderr=stderr.decode("utf-8", "replace")
+            )
         return FFmpegResult(proc.returncode, _tail(stderr, tail_lines), stderr=stderr.decode("utf-8", "replace"))
     finally:
         _reap(proc, processes)
@@ -169,8 +184,15 @@ def _start(argv: Sequence[str], cwd: Path | None, stdout, stderr, processes: Pro
     """Start ffmpeg in its own process group, registered with ``processes``."""
     log.debug("running: %s", shlex.join(argv))
     prefix, preexec = _die_with_parent()
-    proc = subprocess.Popen([*prefix, *argv], cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                            start_new_session=True, preexec_fn=preexec)
+    proc = subprocess.Popen(
+        [*prefix, *argv],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=preexec,
+    )
     if processes is not None:
         processes.add(proc, argv)
     return proc
@@ -198,8 +220,13 @@ class Streaming:
 
 
 @contextlib.contextmanager
-def stream(argv: Sequence[str], cwd: Path | None = None, timeout: float | None = None,
-           tail_lines: int = STDERR_TAIL_LINES, processes: Processes | None = None) -> Iterator[Streaming]:
+def stream(
+    argv: Sequence[str],
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    tail_lines: int = STDERR_TAIL_LINES,
+    processes: Processes | None = None,
+) -> Iterator[Streaming]:
     """Run ffmpeg with its stdout as a pipe that the ``with`` block reads.
 
     The guarantees of :func:`run`: its own process group, registered
@@ -233,8 +260,12 @@ def stream(argv: Sequence[str], cwd: Path | None = None, timeout: float | None =
             running.stdout.close()
         stderr.seek(0)
         data = stderr.read()
-        running.result = FFmpegResult(proc.returncode, _tail(data, tail_lines), timed_out=running.timed_out.is_set(),
-                                      stderr=data.decode("utf-8", "replace"))
+        running.result = FFmpegResult(
+            proc.returncode,
+            _tail(data, tail_lines),
+            timed_out=running.timed_out.is_set(),
+            stderr=data.decode("utf-8", "replace"),
+        )
 
 
 def run_checked(argv: Sequence[str], what: str, cwd: Path | None = None, timeout: float | None = None) -> None:

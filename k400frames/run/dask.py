@@ -16,6 +16,7 @@ full disk, which must stop the run rather than be tried again.
 
 Dask is an optional extra and is imported only when this executor is made.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,8 +54,9 @@ QUIET_DASK_CONFIG = {
 
 def dask_environment() -> dict[str, str]:
     """QUIET_DASK_CONFIG as the environment variables Dask's command line reads."""
-    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): value
-            for key, value in QUIET_DASK_CONFIG.items()}
+    return {
+        "DASK_" + key.upper().replace(".", "__").replace("-", "_"): value for key, value in QUIET_DASK_CONFIG.items()
+    }
 
 
 def _import_distributed():
@@ -75,6 +77,7 @@ def _ignore_sigint_plugin(distributed):
         def setup(self, worker) -> None:
             import signal
             import threading
+
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -88,6 +91,7 @@ def _warm_up(configured_ffmpeg: str | None) -> str:
     any work, with the reason."""
     from ..clip import frames, video  # noqa: F401 - imported for their cost, now rather than on the first clip
     from ..ffmpeg.process import _die_with_parent
+
     _die_with_parent()  # probes and caches how ffmpeg gets its parent-death signal
     return ffmpeg.find_ffmpeg(configured_ffmpeg)
 
@@ -141,15 +145,21 @@ class DaskTask:
 
     def result(self) -> Any:
         from distributed import KilledWorker
+
         try:
             return self.future.result()
         except KilledWorker as exc:
             clip = self.args[0] if self.args else None
             if not isinstance(clip, Clip):
                 raise
-            return ClipResult(clip.rel, str(clip.source), ok=False, stage="worker",
-                              reason=f"the Dask worker running this clip died, on every try ({exc}); "
-                                     f"often out of memory: check the worker logs, then retry the failed clips")
+            return ClipResult(
+                clip.rel,
+                str(clip.source),
+                ok=False,
+                stage="worker",
+                reason=f"the Dask worker running this clip died, on every try ({exc}); "
+                f"often out of memory: check the worker logs, then retry the failed clips",
+            )
 
     def cancel(self) -> None:
         self.future.cancel()
@@ -178,21 +188,27 @@ class DaskExecutor:
                 try:
                     self._client = distributed.Client(cfg.dask_scheduler)
                 except OSError as exc:
-                    raise PreflightError(f"cannot reach the Dask scheduler at {cfg.dask_scheduler} "
-                                         f"(dask.scheduler in the config): {exc}") from None
+                    raise PreflightError(
+                        f"cannot reach the Dask scheduler at {cfg.dask_scheduler} (dask.scheduler in the config): {exc}"
+                    ) from None
             else:
                 import dask
+
                 with dask.config.set(QUIET_DASK_CONFIG):  # the nannies pass it on to their workers
                     self._cluster = distributed.LocalCluster(
-                        n_workers=cfg.worker_count, threads_per_worker=1, processes=True,
+                        n_workers=cfg.worker_count,
+                        threads_per_worker=1,
+                        processes=True,
                         # CRITICAL: a worker of this private cluster that logs an
                         # error while we shut it down (a heartbeat to a scheduler
                         # already gone) says nothing a user can act on; a clip
                         # that really failed reaches the run through its future.
-                        dashboard_address=None, silence_logs=logging.CRITICAL,
+                        dashboard_address=None,
+                        silence_logs=logging.CRITICAL,
                         # No dashboard; its small HTTP server (health, metrics) on a
                         # free local port rather than 8787, which another run may hold.
-                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                    )
                 self._client = distributed.Client(self._cluster)
                 register = getattr(self._client, "register_plugin", None) or self._client.register_worker_plugin
                 register(_ignore_sigint_plugin(distributed), name="k400frames-ignore-sigint")
@@ -208,9 +224,11 @@ class DaskExecutor:
                 self._client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
             except (TimeoutError, OSError):
                 self.close()
-                raise PreflightError(f"no Dask worker joined the scheduler at {cfg.dask_scheduler} within "
-                                     f"{WAIT_FOR_WORKERS_S:g} s; start some with: dask worker "
-                                     f"{cfg.dask_scheduler} --nthreads 1") from None
+                raise PreflightError(
+                    f"no Dask worker joined the scheduler at {cfg.dask_scheduler} within "
+                    f"{WAIT_FOR_WORKERS_S:g} s; start some with: dask worker "
+                    f"{cfg.dask_scheduler} --nthreads 1"
+                ) from None
         try:
             self._client.run(_warm_up, cfg.ffmpeg)
         except FFmpegNotFound as exc:
@@ -227,6 +245,7 @@ class DaskExecutor:
 
     def wait_any(self, pending: Iterable[DaskTask]) -> tuple[set, set]:
         from distributed import wait
+
         by_future = {task.future: task for task in pending}
         done, not_done = wait(list(by_future), return_when="FIRST_COMPLETED")
         finished = {by_future[f] for f in done}

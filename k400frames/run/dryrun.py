@@ -17,6 +17,7 @@ Free bytes and free inodes come from ``statvfs`` of the target's
 filesystem; inodes matter because every frame is a file (K400 at 300
 frames: ~70 M).
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -42,6 +43,7 @@ SAMPLES = 5
 # sample that fails to extract).
 _CANDIDATES = 4 * SAMPLES
 
+
 @dataclasses.dataclass
 class ClassPlan:
     """Per-class counts."""
@@ -63,17 +65,17 @@ class DryRun:
     done: int = 0
     todo: int = 0
     collisions: int = 0
-    previously_failed: int = 0     # among `todo`: recorded as failed by an earlier run
-    stale: int = 0                 # finished with other output settings (redone with overwrite)
+    previously_failed: int = 0  # among `todo`: recorded as failed by an earlier run
+    stale: int = 0  # finished with other output settings (redone with overwrite)
     running: list[str] = dataclasses.field(default_factory=list)  # runs holding the target now
-    bytes_per_clip: float | None = None       # mean
+    bytes_per_clip: float | None = None  # mean
     bytes_per_clip_low: float | None = None
     bytes_per_clip_high: float | None = None
-    inodes_per_clip: float | None = None      # mean
+    inodes_per_clip: float | None = None  # mean
     inodes_per_clip_high: float | None = None
     samples: list[str] = dataclasses.field(default_factory=list)  # clips measured (rel)
     block_size: int = 4096
-    estimate_source: str = ""      # how the per-clip sizes were measured
+    estimate_source: str = ""  # how the per-clip sizes were measured
     need_bytes_low: int | None = None
     need_bytes: int | None = None  # upper end
     need_inodes_low: int | None = None
@@ -95,8 +97,12 @@ class DryRun:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data.update(target=str(self.target), filesystem=str(self.filesystem) if self.filesystem else None,
-                    fits_bytes=self.fits_bytes, fits_inodes=self.fits_inodes)
+        data.update(
+            target=str(self.target),
+            filesystem=str(self.filesystem) if self.filesystem else None,
+            fits_bytes=self.fits_bytes,
+            fits_inodes=self.fits_inodes,
+        )
         return data
 
 
@@ -126,8 +132,7 @@ class _EvenSample:
         return [self.items[i] for i in chosen], [c for i, c in enumerate(self.items) if i not in chosen]
 
 
-def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip],
-                     beside: Path) -> list[tuple[int, int, str]]:
+def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip], beside: Path) -> list[tuple[int, int, str]]:
     """Extract the chosen clips (a spare for each one that fails) into a temp
     folder in ``beside``, ``cfg.worker_count`` at a time; (bytes, inodes, rel) each."""
     try:
@@ -181,16 +186,21 @@ def _disk_per_clip(bytes_per_clip: float, inodes_per_clip: float, block_size: in
     return files * blocks * block_size + block_size * folder
 
 
-def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: bool = False,
-            retry_failed: bool = False, sample: bool = True) -> DryRun:
+def dry_run(
+    cfg: Config,
+    *,
+    shard: tuple[int, int] | None = None,
+    overwrite: bool = False,
+    retry_failed: bool = False,
+    sample: bool = True,
+) -> DryRun:
     """Plan the run ``run_extract`` would make with the same arguments,
     without writing anything but removed temp samples; estimate its size.
     Raises what ``run_extract`` raises before its first clip, except for a
     run in progress on the target, which is reported in ``running``."""
     checked = preflight(cfg, shard, overwrite=overwrite, retry_failed=retry_failed, dry_run=True)
     resume = checked.resume
-    report = DryRun(target=cfg.target, classes={}, stale=resume.stale,
-                    running=[h.describe() for h in checked.holders])
+    report = DryRun(target=cfg.target, classes={}, stale=resume.stale, running=[h.describe() for h in checked.holders])
     candidates = _EvenSample(_CANDIDATES)
     bad_rows = 0  # segment rows that fail without a decode (no video, bad times)
     for item in plan(cfg, shard):
@@ -225,7 +235,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
     per_clip: _PerClip | None = None
     if resume.measured >= SAMPLES and resume.bytes_per_clip is not None:
         # Many finished clips: their mean is good to a few standard errors.
-        mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured ** 0.5
+        mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured**0.5
         # Hardlinked pads share the last frame's inode; copies are files of their own.
         if not output_named(cfg.output).is_folder:
             inodes = (1.0,) * 3  # one file per clip, no folder
@@ -233,16 +243,22 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
             inodes = (cfg.num_frames + 1.0,) * 3
         else:
             inodes = (resume.decoded_per_clip + 1, resume.decoded_per_clip + 1, resume.decoded_max + 1.0)
-        per_clip = _PerClip((max(mean - margin, 0.0), mean, mean + margin), inodes,
-                            f"{resume.measured} finished clips in the manifest: mean ± 3 standard errors")
+        per_clip = _PerClip(
+            (max(mean - margin, 0.0), mean, mean + margin),
+            inodes,
+            f"{resume.measured} finished clips in the manifest: mean ± 3 standard errors",
+        )
     elif sample and candidates.items:
         chosen, spares = candidates.pick(SAMPLES)
         measured = _measure_samples(cfg, chosen, spares, existing_ancestor(cfg.target.parent))
         if measured:
             report.samples = [m[2] for m in measured]
-            per_clip = _PerClip(_low_mean_high([m[0] for m in measured]), _low_mean_high([m[1] for m in measured]),
-                                f"{plural(len(measured), 'sample clip', 'sample clips')} spread over the plan, "
-                                f"extracted to a temp folder and removed: smallest to largest")
+            per_clip = _PerClip(
+                _low_mean_high([m[0] for m in measured]),
+                _low_mean_high([m[1] for m in measured]),
+                f"{plural(len(measured), 'sample clip', 'sample clips')} spread over the plan, "
+                f"extracted to a temp folder and removed: smallest to largest",
+            )
         else:
             report.notes.append(f"no estimate: the {len(chosen) + len(spares)} clips tried failed to extract")
     elif report.todo:
@@ -252,8 +268,7 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
         (report.bytes_per_clip_low, report.bytes_per_clip, report.bytes_per_clip_high) = per_clip.bytes
         (inodes_low, report.inodes_per_clip, report.inodes_per_clip_high) = per_clip.inodes
         report.estimate_source = per_clip.source
-        new_classes = sum(1 for name, c in report.classes.items()
-                          if c.todo and not (cfg.target / name).is_dir())
+        new_classes = sum(1 for name, c in report.classes.items() if c.todo and not (cfg.target / name).is_dir())
         extra = new_classes * report.block_size
         folders = output_named(cfg.output).is_folder
         low = _disk_per_clip(per_clip.bytes[0], inodes_low, report.block_size, folders)
@@ -263,11 +278,12 @@ def dry_run(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: boo
         report.need_inodes_low = int(round(report.todo * inodes_low)) + new_classes
         report.need_inodes = int(round(report.todo * per_clip.inodes[2])) + new_classes
     if report.collisions:
-        report.notes.append(f"{report.collisions} output folders are claimed by several source files "
-                            f"and would fail")
+        report.notes.append(f"{report.collisions} output folders are claimed by several source files and would fail")
     if bad_rows:
-        report.notes.append(f"{plural(bad_rows, 'segment row')} would fail (video not found, bad times or a "
-                            f"collision); a real run records why")
+        report.notes.append(
+            f"{plural(bad_rows, 'segment row')} would fail (video not found, bad times or a "
+            f"collision); a real run records why"
+        )
     return report
 
 
@@ -287,11 +303,15 @@ def format_dry_run(report: DryRun, classes_shown: int = 20) -> str:
     """Human summary of a :class:`DryRun`."""
     lines = [f"dry run: nothing written to {report.target}"]
     if report.running:
-        lines.append(f"WARNING: a run is in progress on this target ({'; '.join(report.running)}): "
-                     f"a second run now would stop at once; the counts below change while it runs")
-    lines.append(f"clips: {report.clips} in {plural(len(report.classes), 'class', 'classes')}: "
-                 f"{report.done} already done, {report.todo} to do"
-                 + (f" ({report.previously_failed} failed before)" if report.previously_failed else ""))
+        lines.append(
+            f"WARNING: a run is in progress on this target ({'; '.join(report.running)}): "
+            f"a second run now would stop at once; the counts below change while it runs"
+        )
+    lines.append(
+        f"clips: {report.clips} in {plural(len(report.classes), 'class', 'classes')}: "
+        f"{report.done} already done, {report.todo} to do"
+        + (f" ({report.previously_failed} failed before)" if report.previously_failed else "")
+    )
     names = sorted(report.classes)
     for name in names[:classes_shown]:
         c = report.classes[name]
@@ -301,21 +321,27 @@ def format_dry_run(report: DryRun, classes_shown: int = 20) -> str:
     if report.need_bytes is not None and report.need_bytes_low is not None and report.need_inodes is not None:
         need_inodes_low = report.need_inodes_low or 0
         inodes = _range(report.inodes_per_clip or 0, report.inodes_per_clip_high or 0, lambda n: f"{n:.0f}")
-        lines.append(f"estimate: {_range(report.bytes_per_clip_low or 0, report.bytes_per_clip_high or 0)} "
-                     f"(mean {_size(report.bytes_per_clip or 0)}) and {inodes} inodes per clip "
-                     f"({report.estimate_source})")
+        lines.append(
+            f"estimate: {_range(report.bytes_per_clip_low or 0, report.bytes_per_clip_high or 0)} "
+            f"(mean {_size(report.bytes_per_clip or 0)}) and {inodes} inodes per clip "
+            f"({report.estimate_source})"
+        )
         inode_free = "no inode limit" if report.free_inodes is None else f"{report.free_inodes:,} inodes free"
-        lines.append(f"needs: {_range(report.need_bytes_low, report.need_bytes)} and "
-                     f"{_range(need_inodes_low, report.need_inodes, lambda n: f'{n:,}')} inodes; "
-                     f"{report.filesystem} has {_size(report.free_bytes)} and {inode_free}")
-        short = [what for what, fits in (("space", report.fits_bytes), ("inodes", report.fits_inodes))
-                 if fits is False]
+        lines.append(
+            f"needs: {_range(report.need_bytes_low, report.need_bytes)} and "
+            f"{_range(need_inodes_low, report.need_inodes, lambda n: f'{n:,}')} inodes; "
+            f"{report.filesystem} has {_size(report.free_bytes)} and {inode_free}"
+        )
+        short = [what for what, fits in (("space", report.fits_bytes), ("inodes", report.fits_inodes)) if fits is False]
         if short:
             low_fits = report.need_bytes_low <= report.free_bytes and (
-                report.free_inodes is None or need_inodes_low <= report.free_inodes)
-            lines.append(f"WARNING: not enough {' and '.join(short)} for "
-                         f"{'the upper end of the estimate' if low_fits else 'this run'} on {report.filesystem}"
-                         + ("; it may not fit" if low_fits else ""))
+                report.free_inodes is None or need_inodes_low <= report.free_inodes
+            )
+            lines.append(
+                f"WARNING: not enough {' and '.join(short)} for "
+                f"{'the upper end of the estimate' if low_fits else 'this run'} on {report.filesystem}"
+                + ("; it may not fit" if low_fits else "")
+            )
         else:
             lines.append("fits: yes, even at the upper end of the estimate")
     lines.extend(f"note: {note}" for note in report.notes)

@@ -4,6 +4,7 @@ Both follow the :class:`Executor` protocol, so the runner's loop does not
 care which one it drives.  Threads are enough locally because each clip's
 work happens in an ffmpeg subprocess.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -26,8 +27,7 @@ class Task(Protocol):
         """The call's return value; re-raises what the call raised."""
         ...
 
-    def cancel(self) -> object:
-        ...
+    def cancel(self) -> object: ...
 
 
 class Executor(Protocol):
@@ -82,5 +82,6 @@ def make_executor(cfg: Config, ctx: RunContext) -> Executor:
     """The executor the config asks for, for the run whose context is ``ctx``."""
     if cfg.executor == "dask":
         from .dask import DaskExecutor  # imports dask only when asked for
+
         return DaskExecutor(cfg, ctx)
     return LocalExecutor(cfg.worker_count, ctx)

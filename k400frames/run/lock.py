@@ -18,6 +18,7 @@ file which was removed meanwhile sees that and takes the new one.  Locks
 bind across hosts only where the filesystem passes them on (NFS does;
 Lustre with the ``flock`` mount option); see docs/guides/resume-and-failures.md.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -79,8 +80,7 @@ def _read_holder(path: Path, shard: tuple[int, int] | None) -> Holder:
     if not isinstance(info, dict):
         info = {}
     pid = info.get("pid")
-    return Holder(shard, str(info.get("host", "")), pid if isinstance(pid, int) else None,
-                  str(info.get("started", "")))
+    return Holder(shard, str(info.get("host", "")), pid if isinstance(pid, int) else None, str(info.get("started", "")))
 
 
 # The lock files this process holds, with the modes (True: exclusive).  On NFS,
@@ -148,7 +148,8 @@ def in_progress_error(target: Path, holders: list[Holder]) -> RunInProgress:
     more = f" and {len(holders) - 1} more" if len(holders) > 1 else ""
     return RunInProgress(
         f"another run is extracting into {target}: {first.describe()}{more}; wait for it to finish, "
-        f"or stop it{where} and start again: the new run resumes where it stopped")
+        f"or stop it{where} and start again: the new run resumes where it stopped"
+    )
 
 
 class TargetLock:
@@ -220,15 +221,22 @@ class TargetLock:
                 if exc.errno in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
                     # A filesystem without locks (Lustre mounted without flock):
                     # run unguarded rather than not at all, as before locks existed.
-                    log.warning("the filesystem of %s does not support locks (%s): this run is not "
-                                "protected against a second run on the same target", path, exc.strerror)
+                    log.warning(
+                        "the filesystem of %s does not support locks (%s): this run is not "
+                        "protected against a second run on the same target",
+                        path,
+                        exc.strerror,
+                    )
                     return False
                 raise
 
     def _write_holder(self) -> None:
-        info = {"host": socket.gethostname(), "pid": os.getpid(),
-                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None}
+        info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
+        }
         fd = self._fds[-1]  # the file this run holds exclusively
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)

@@ -4,6 +4,7 @@ The real run and the dry run both go through :func:`preflight`, so a dry run
 refuses exactly what the real run refuses, with the same message.  Nothing
 here writes anything that stays: the writability probe removes its file.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 TINY_K400_HELP = (
     "Tiny-Kinetics-400 (train_256/ and val_256/, about 420 MB) downloads from "
     "https://drive.google.com/drive/folders/1OVDtdqNnOrzZ6PfoWMUNrsqvPijWHMCD or "
-    "https://pan.baidu.com/s/1kpyLj4CZym_2hp-RzY1kDg?pwd=pigr ; unpack it under data/tiny-kinetics-400/")
+    "https://pan.baidu.com/s/1kpyLj4CZym_2hp-RzY1kDg?pwd=pigr ; unpack it under data/tiny-kinetics-400/"
+)
 
 
 def _where_relative(path: Path) -> str:
@@ -46,8 +48,10 @@ def check_source(cfg: Config) -> None:
     if not cfg.source.exists():
         # The download hint only where the path is the shipped Tiny-K400 configs' own.
         hint = f" {TINY_K400_HELP}" if cfg.source.parts[-3:-1] == ("data", "tiny-kinetics-400") else ""
-        raise PreflightError(f"source folder does not exist: {cfg.source}{_where_relative(cfg.source)}. "
-                             f"Edit the config key 'source'.{hint}")
+        raise PreflightError(
+            f"source folder does not exist: {cfg.source}{_where_relative(cfg.source)}. "
+            f"Edit the config key 'source'.{hint}"
+        )
     if not cfg.source.is_dir():
         raise PreflightError(f"source is not a folder: {cfg.source}")
     if cfg.annotations is not None and not cfg.annotations.is_file():
@@ -88,11 +92,11 @@ class Resume:
     done: set[str]
     failed: set[str]
     stale: int  # finished clips made with other output settings
-    measured: int = 0              # finished clips whose size the manifest records
+    measured: int = 0  # finished clips whose size the manifest records
     bytes_per_clip: float | None = None
     decoded_per_clip: float | None = None  # real frames (the rest are pads)
-    bytes_spread: float = 0.0      # standard deviation of the measured clip sizes
-    decoded_max: int = 0           # most real frames in one measured clip
+    bytes_spread: float = 0.0  # standard deviation of the measured clip sizes
+    decoded_max: int = 0  # most real frames in one measured clip
 
     @classmethod
     def load(cls, cfg: Config) -> Resume:
@@ -115,9 +119,16 @@ class Resume:
         failed = {row["rel"] for row in read_records(layout.all_records("failures"))}
         mean = total_bytes / measured if measured else None
         spread = max(squares / measured - mean * mean, 0.0) ** 0.5 if mean is not None else 0.0
-        return cls(done=done, failed=failed - done, stale=len(stale_rels - done), measured=measured,
-                   bytes_per_clip=mean, decoded_per_clip=total_decoded / measured if measured else None,
-                   bytes_spread=spread, decoded_max=decoded_max)
+        return cls(
+            done=done,
+            failed=failed - done,
+            stale=len(stale_rels - done),
+            measured=measured,
+            bytes_per_clip=mean,
+            decoded_per_clip=total_decoded / measured if measured else None,
+            bytes_spread=spread,
+            decoded_max=decoded_max,
+        )
 
 
 def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) -> None:
@@ -125,23 +136,28 @@ def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) 
     need = clips_left * bytes_per_clip
     free = shutil.disk_usage(cfg.target).free
     if need > free:
-        log.warning("the remaining %s about %.1f GB but only %.1f GB are free on %s",
-                    "1 clip needs" if clips_left == 1 else f"{clips_left} clips need", need / 1e9, free / 1e9,
-                    cfg.target)
+        log.warning(
+            "the remaining %s about %.1f GB but only %.1f GB are free on %s",
+            "1 clip needs" if clips_left == 1 else f"{clips_left} clips need",
+            need / 1e9,
+            free / 1e9,
+            cfg.target,
+        )
 
 
-def plan(cfg: Config, shard: tuple[int, int] | None,
-         skipped: Counter | None = None) -> Iterator[Clip | Collision]:
+def plan(cfg: Config, shard: tuple[int, int] | None, skipped: Counter | None = None) -> Iterator[Clip | Collision]:
     """This shard's clips, lazily, in sorted order; with ``only_annotated``,
     only those the ``annotations`` CSV lists (one split of a single tree).
     Files that are not clips are counted in ``skipped`` by kind."""
     listed = None
     if cfg.only_annotated and cfg.annotations is not None:  # the config requires both together
         from ..sources.kinetics import annotated_clips, clip_key
+
         listed = annotated_clips(cfg.annotations)
     items: Iterator[Clip | Collision]
     if cfg.segments is not None:  # one clip per row of the segments CSV
         from ..sources.segments import iter_segments
+
         items = iter_segments(cfg.segments, cfg.source, cfg.extensions, cfg.class_names, skipped)
     else:
         items = iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped)
@@ -172,13 +188,19 @@ class Preflight:
     """What :func:`preflight` found: the run may start."""
 
     resume: Resume
-    total: int                   # clips in this run's plan
-    holders: list[Holder]        # runs holding the target now (only a dry run gets past them)
-    finished: int = 0            # of `total`: finished by earlier runs (shown as done, not as speed)
+    total: int  # clips in this run's plan
+    holders: list[Holder]  # runs holding the target now (only a dry run gets past them)
+    finished: int = 0  # of `total`: finished by earlier runs (shown as done, not as speed)
 
 
-def preflight(cfg: Config, shard: tuple[int, int] | None = None, *, overwrite: bool = False,
-              retry_failed: bool = False, dry_run: bool = False) -> Preflight:
+def preflight(
+    cfg: Config,
+    shard: tuple[int, int] | None = None,
+    *,
+    overwrite: bool = False,
+    retry_failed: bool = False,
+    dry_run: bool = False,
+) -> Preflight:
     """Every check a run makes before its first write, in one place, so that
     the dry run fails where the real run fails, with the same error.
 
@@ -200,7 +222,8 @@ def preflight(cfg: Config, shard: tuple[int, int] | None = None, *, overwrite: b
             f"{plural(resume.stale, 'finished clip')} in {cfg.target} {'was' if resume.stale == 1 else 'were'} "
             f"made with other output settings (one or more of {', '.join(OUTPUT_KEYS)}); restore them, or "
             f"overwrite "
-            f"to redo those clips")
+            f"to redo those clips"
+        )
     total = finished = 0
     for item in plan(cfg, shard):
         if retry_failed and item.rel not in resume.failed:
@@ -208,6 +231,7 @@ def preflight(cfg: Config, shard: tuple[int, int] | None = None, *, overwrite: b
         total += 1
         finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite) is not None
     if total == 0 and not retry_failed:
-        raise PreflightError(f"no clips found in {cfg.source} (expected <class>/<clip> with extensions "
-                             f"{' '.join(cfg.extensions)})")
+        raise PreflightError(
+            f"no clips found in {cfg.source} (expected <class>/<clip> with extensions {' '.join(cfg.extensions)})"
+        )
     return Preflight(resume, total, holders, finished)

@@ -1,5 +1,6 @@
 """What the user sees while a run goes: a tqdm bar on a terminal, otherwise
 (CI logs, ``nohup``, SLURM) a one-line status every ``interval`` seconds."""
+
 from __future__ import annotations
 
 import logging
@@ -26,9 +27,9 @@ class BarProgress:
 
     def start(self, total: int, done: int = 0) -> None:
         from tqdm import tqdm
+
         self.started = self.clock()
-        self.bar = tqdm(total=total, initial=done, unit="clip", file=self.stream, dynamic_ncols=True,
-                        mininterval=0.5)
+        self.bar = tqdm(total=total, initial=done, unit="clip", file=self.stream, dynamic_ncols=True, mininterval=0.5)
 
     def update(self, result: ClipResult | None, summary: Summary) -> None:
         if self.bar is None:  # update before start: nothing to draw on
@@ -66,8 +67,15 @@ class LineProgress:
             elapsed = max(now - self.started, 1e-9)
             rate = (self.seen - self.done_before) / elapsed
             eta = (self.total - self.seen) / rate if rate else 0
-            log.info("progress: %d/%s, %.1f clips/s, %.0f frames/s, %d failed, ETA %s",
-                     self.seen, plural(self.total, "clip"), rate, summary.frames / elapsed, summary.failed, _hms(eta))
+            log.info(
+                "progress: %d/%s, %.1f clips/s, %.0f frames/s, %d failed, ETA %s",
+                self.seen,
+                plural(self.total, "clip"),
+                rate,
+                summary.frames / elapsed,
+                summary.failed,
+                _hms(eta),
+            )
 
     def close(self) -> None:
         pass

@@ -7,6 +7,7 @@ never an earlier one.  Readers skip a torn line.  Each shard of a job array
 writes its own files (``train.manifest.shard-3-of-8.jsonl``); readers take
 them all together.
 """
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@ The checks and the plan live in :mod:`.preflight`, shared with the dry
 run.  A run owns its state (:class:`~k400frames.clip.context.RunContext`:
 its stop and its ffmpegs), so two runs in one process never touch each other.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -43,23 +44,23 @@ class Summary:
     target: Path
     manifest: Path
     failures: Path
-    total: int = 0          # clips in this run's plan
-    done: int = 0           # extracted now
-    skipped: int = 0        # already finished before this run
-    padded: int = 0         # of `done`, padded up to N
-    pad_frames: int = 0     # copies of last frames written for those
-    cut: int = 0            # of `done`, longer than N and cut
+    total: int = 0  # clips in this run's plan
+    done: int = 0  # extracted now
+    skipped: int = 0  # already finished before this run
+    padded: int = 0  # of `done`, padded up to N
+    pad_frames: int = 0  # copies of last frames written for those
+    cut: int = 0  # of `done`, longer than N and cut
     failed: int = 0
-    damaged_kept: int = 0   # of `done`: damaged videos kept (damaged: keep), marked in the manifest
+    damaged_kept: int = 0  # of `done`: damaged videos kept (damaged: keep), marked in the manifest
     damaged_failed: int = 0  # of `failed`: damaged videos refused (damaged: fail)
     skipped_files: Counter = dataclasses.field(default_factory=Counter)  # not clips, by kind
-    frames: int = 0         # frames written now
-    bytes: int = 0          # bytes written now
+    frames: int = 0  # frames written now
+    bytes: int = 0  # bytes written now
     seconds: float = 0.0
     interrupted: bool = False
     disk_full: str = ""
     annotations: Path | None = None  # where the run copied the config's annotations CSV
-    error: str = ""         # what ended the run early (an OSError mid-run), if anything
+    error: str = ""  # what ended the run early (an OSError mid-run), if anything
 
     @property
     def frames_per_second(self) -> float:
@@ -84,8 +85,10 @@ def format_summary(summary: Summary) -> str:
         f"manifest: {summary.manifest}",
     ]
     if summary.damaged_kept or summary.damaged_failed:
-        lines.append(f"damaged videos (decode errors or truncated): {summary.damaged_failed} failed, "
-                     f"{summary.damaged_kept} kept and marked in the manifest")
+        lines.append(
+            f"damaged videos (decode errors or truncated): {summary.damaged_failed} failed, "
+            f"{summary.damaged_kept} kept and marked in the manifest"
+        )
     if summary.skipped_files:
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.skipped_files.items()))
         lines.append(f"skipped {plural(sum(summary.skipped_files.values()), 'file')} ({kinds})")
@@ -113,18 +116,30 @@ class Progress(Protocol):
 
 
 class NoProgress:
-    def start(self, total: int, done: int = 0) -> None: pass
-    def update(self, result: ClipResult | None, summary: Summary) -> None: pass
-    def close(self) -> None: pass
+    def start(self, total: int, done: int = 0) -> None:
+        pass
+
+    def update(self, result: ClipResult | None, summary: Summary) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 # ----------------------------------------------------------------------------
 # the run
 # ----------------------------------------------------------------------------
 
-def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite: bool = False,
-                retry_failed: bool = False, progress: Progress | None = None,
-                stop: threading.Event | None = None) -> Summary:
+
+def run_extract(
+    cfg: Config,
+    *,
+    shard: tuple[int, int] | None = None,
+    overwrite: bool = False,
+    retry_failed: bool = False,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Summary:
     """Extract every clip of ``cfg.source`` (or of one shard) into ``cfg.target``.
 
     Finished clips are skipped; a run with other output settings than the
@@ -165,8 +180,9 @@ def run_extract(cfg: Config, *, shard: tuple[int, int] | None = None, overwrite:
         writers.append(RecordWriter(summary.failures, truncate=True))
         recorder = _Recorder(cfg, summary, writers[0], writers[1], progress)
         if stop is not None:
-            threading.Thread(target=_stop_when_asked, args=(stop, finished, ctx), daemon=True,
-                             name="k400frames-stop").start()
+            threading.Thread(
+                target=_stop_when_asked, args=(stop, finished, ctx), daemon=True, name="k400frames-stop"
+            ).start()
         # Clips finished before show as done at the start, not as speed.
         progress.start(total, done=checked.finished)
         try:
@@ -242,8 +258,9 @@ def _remove_if_empty_file(path: Path) -> None:
 class _Recorder:
     """Turns results into manifest/failures lines, summary counts and progress."""
 
-    def __init__(self, cfg: Config, summary: Summary, manifest: RecordWriter, failures: RecordWriter,
-                 progress: Progress):
+    def __init__(
+        self, cfg: Config, summary: Summary, manifest: RecordWriter, failures: RecordWriter, progress: Progress
+    ):
         self.cfg, self.summary, self.manifest, self.failures, self.progress = cfg, summary, manifest, failures, progress
         self.config_hash = cfg.output_hash()
         self._space_checked = False
@@ -253,9 +270,16 @@ class _Recorder:
         if result.interrupted:
             return  # neither done nor a failure: the next run does it
         if result.ok:
-            row = {"rel": result.rel, "source": result.source, "decoded": result.decoded,
-                   "padded": result.padded, "cut": result.cut, "seconds": round(result.seconds, 3),
-                   "bytes": result.bytes, "config": self.config_hash}
+            row = {
+                "rel": result.rel,
+                "source": result.source,
+                "decoded": result.decoded,
+                "padded": result.padded,
+                "cut": result.cut,
+                "seconds": round(result.seconds, 3),
+                "bytes": result.bytes,
+                "config": self.config_hash,
+            }
             if result.damaged:
                 row["damaged"] = result.damaged
             self.manifest.write(row)
@@ -288,8 +312,17 @@ class _Recorder:
         warn_if_short_of_space(self.cfg, s.total - s.skipped - s.done - s.failed, s.bytes / max(s.done, 1))
 
 
-def _schedule(cfg: Config, shard: tuple[int, int] | None, overwrite: bool, retry_failed: bool, resume: Resume,
-              tmp_root: Path, executor: Executor, recorder: _Recorder, ctx: RunContext) -> None:
+def _schedule(
+    cfg: Config,
+    shard: tuple[int, int] | None,
+    overwrite: bool,
+    retry_failed: bool,
+    resume: Resume,
+    tmp_root: Path,
+    executor: Executor,
+    recorder: _Recorder,
+    ctx: RunContext,
+) -> None:
     """Feed clips to the executor lazily (a bounded window, so memory stays flat)."""
     window = max(2 * executor.workers, 2)
     pending: set = set()
@@ -306,9 +339,15 @@ def _schedule(cfg: Config, shard: tuple[int, int] | None, overwrite: bool, retry
             continue
         if isinstance(item, Collision):
             others = ", ".join(p.name for p in item.sources)
-            recorder.finished(ClipResult(item.rel, str(item.sources[0]), ok=False, stage="collision",
-                                         reason=f"several sources map to one output folder: {others}; "
-                                                f"rename or remove all but one"))
+            recorder.finished(
+                ClipResult(
+                    item.rel,
+                    str(item.sources[0]),
+                    ok=False,
+                    stage="collision",
+                    reason=f"several sources map to one output folder: {others}; rename or remove all but one",
+                )
+            )
             continue
         state = finished_before(cfg, item, resume, overwrite)
         if state:

@@ -5,6 +5,7 @@ A Kinetics annotation row names a clip by ``youtube_id``, ``time_start`` and
 Tiny-K400 keeps ``tai chi`` in the CSV but ``tai_chi`` on disk, so joins here
 accept either spelling of a label.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,6 @@ KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split", "is
 
 # Parsed from the right: YouTube ids themselves hold '_' and '-'.
 _KINETICS_STEM = re.compile(r"(?P<id>.+)_(?P<start>\d{6,})_(?P<end>\d{6,})")
-
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,19 +86,26 @@ def read_kinetics_csv(path: Path) -> list[Row]:
         reader = csv.DictReader(handle)
         missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or ())
         if missing:
-            raise AnnotationError(f"{path}: not a Kinetics CSV; the header lacks {', '.join(sorted(missing))} "
-                                  f"(expected {','.join(KINETICS_HEADER)})")
+            raise AnnotationError(
+                f"{path}: not a Kinetics CSV; the header lacks {', '.join(sorted(missing))} "
+                f"(expected {','.join(KINETICS_HEADER)})"
+            )
         try:
             for record in reader:
                 line = reader.line_num
                 if not record.get("youtube_id"):
                     raise AnnotationError(f"{path} line {line}: empty youtube_id")
                 is_cc = (record.get("is_cc") or "0").strip()
-                rows.append(Row(label=(record.get("label") or "").strip(), youtube_id=record["youtube_id"].strip(),
-                                time_start=_seconds(path, line, "time_start", record["time_start"] or ""),
-                                time_end=_seconds(path, line, "time_end", record["time_end"] or ""),
-                                split=(record.get("split") or "").strip(),
-                                is_cc=int(is_cc) if is_cc.isdigit() else 0))
+                rows.append(
+                    Row(
+                        label=(record.get("label") or "").strip(),
+                        youtube_id=record["youtube_id"].strip(),
+                        time_start=_seconds(path, line, "time_start", record["time_start"] or ""),
+                        time_end=_seconds(path, line, "time_end", record["time_end"] or ""),
+                        split=(record.get("split") or "").strip(),
+                        is_cc=int(is_cc) if is_cc.isdigit() else 0,
+                    )
+                )
         except csv.Error as exc:
             raise AnnotationError(f"{path} line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError:

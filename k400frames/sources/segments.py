@@ -14,6 +14,7 @@ or an edit list may start earlier): the decode seeks to
 ``time_start`` + the video stream's offset (see
 :func:`k400frames.clip.decode.decode_plan`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,15 +38,17 @@ class Segment:
     line: int
     label: str
     youtube_id: str
-    time_start: str            # as written
+    time_start: str  # as written
     time_end: str
     start: Decimal | None
     end: Decimal | None
-    is_cc: str = ""            # kept by annotate --segments
+    is_cc: str = ""  # kept by annotate --segments
 
     def describe(self) -> str:
-        return (f"row {self.line} (youtube_id {self.youtube_id!r}, time_start {self.time_start!r}, "
-                f"time_end {self.time_end!r})")
+        return (
+            f"row {self.line} (youtube_id {self.youtube_id!r}, time_start {self.time_start!r}, "
+            f"time_end {self.time_end!r})"
+        )
 
     def time_problem(self) -> str | None:
         """Why the times cannot be a span, or None."""
@@ -87,8 +90,10 @@ def iter_rows(path: Path) -> Iterator[Segment]:
             header = [name.strip() for name in next(reader, [])]
             missing = [c for c in SEGMENT_COLUMNS if c not in header]
             if missing:
-                raise SegmentsError(f"{path}: not a segments CSV; the header lacks {', '.join(missing)} "
-                                    f"(expected {','.join(SEGMENT_COLUMNS)}, more columns allowed)")
+                raise SegmentsError(
+                    f"{path}: not a segments CSV; the header lacks {', '.join(missing)} "
+                    f"(expected {','.join(SEGMENT_COLUMNS)}, more columns allowed)"
+                )
             at = [header.index(c) for c in SEGMENT_COLUMNS]
             is_cc = header.index("is_cc") if "is_cc" in header else None
             for record in reader:
@@ -96,9 +101,16 @@ def iter_rows(path: Path) -> Iterator[Segment]:
                     continue  # a blank line
                 record += [""] * (len(header) - len(record))
                 label, youtube_id, start, end = (record[i].strip() for i in at)
-                yield Segment(line=reader.line_num, label=label, youtube_id=youtube_id, time_start=start,
-                              time_end=end, start=_seconds(start), end=_seconds(end),
-                              is_cc=record[is_cc].strip() if is_cc is not None else "")
+                yield Segment(
+                    line=reader.line_num,
+                    label=label,
+                    youtube_id=youtube_id,
+                    time_start=start,
+                    time_end=end,
+                    start=_seconds(start),
+                    end=_seconds(end),
+                    is_cc=record[is_cc].strip() if is_cc is not None else "",
+                )
         except csv.Error as exc:
             raise SegmentsError(f"{path} line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError:
@@ -125,6 +137,7 @@ def span_name(youtube_id: str, start: Decimal, end: Decimal) -> str:
 # ----------------------------------------------------------------------------
 # rows -> clips
 # ----------------------------------------------------------------------------
+
 
 def find_videos(source: Path, extensions: Sequence[str], skipped: Counter | None = None) -> dict[str, list[Path]]:
     """Every video under ``source`` (any depth, symlinks followed once), by
@@ -172,19 +185,33 @@ def _clip_for(row: Segment, policy: str, source: Path = Path()) -> tuple[Clip, s
     out_class = _class_folder(row.label, policy)
     reason = row.time_problem()
     if out_class is None:
-        reason = (f"label {row.label!r} cannot be a class folder name" if row.label
-                  else "empty label (every segment needs a class)")
+        reason = (
+            f"label {row.label!r} cannot be a class folder name"
+            if row.label
+            else "empty label (every segment needs a class)"
+        )
     if not row.youtube_id or row.youtube_id in (".", "..") or "/" in row.youtube_id:
         reason = f"youtube_id {row.youtube_id!r} cannot be a video file stem"
     if reason or out_class is None or row.start is None or row.end is None:  # reason says why
         stem = _safe(f"{row.youtube_id}_{row.time_start}_{row.time_end}")
         return Clip(source, row.label, out_class or _safe(row.label), stem), reason or "bad times"
-    return Clip(source, row.label, out_class, span_name(row.youtube_id, row.start, row.end),
-                start=float(row.start), end=float(row.end)), None
+    return Clip(
+        source,
+        row.label,
+        out_class,
+        span_name(row.youtube_id, row.start, row.end),
+        start=float(row.start),
+        end=float(row.end),
+    ), None
 
 
-def iter_segments(segments_csv: Path, source: Path, extensions: Sequence[str], class_policy: str = "keep",
-                  skipped: Counter | None = None) -> Iterator[Clip]:
+def iter_segments(
+    segments_csv: Path,
+    source: Path,
+    extensions: Sequence[str],
+    class_policy: str = "keep",
+    skipped: Counter | None = None,
+) -> Iterator[Clip]:
     """One :class:`Clip` per row of ``segments_csv``, in the CSV's order, its
     video found under ``source``.  Rows that cannot be cut get a
     ``problem`` naming the row; rows that map to one folder are one
@@ -209,15 +236,23 @@ def iter_segments(segments_csv: Path, source: Path, extensions: Sequence[str], c
             continue  # reported once, with the first of its rows
         problem = None
         if lines:
-            problem = ("collision", f"rows {', '.join(map(str, lines))} of {segments_csv.name} map to one "
-                                    f"clip folder (same label, youtube_id and times); keep one")
+            problem = (
+                "collision",
+                f"rows {', '.join(map(str, lines))} of {segments_csv.name} map to one "
+                f"clip folder (same label, youtube_id and times); keep one",
+            )
         elif reason:
             problem = ("segment", f"{row.describe()}: {reason}")
         elif not paths:
-            problem = ("segment", f"{row.describe()}: video not found: no file {row.youtube_id}.<ext> "
-                                  f"anywhere under {source}")
+            problem = (
+                "segment",
+                f"{row.describe()}: video not found: no file {row.youtube_id}.<ext> anywhere under {source}",
+            )
         elif len(paths) > 1:
-            problem = ("collision", f"{row.describe()}: several videos have the stem {row.youtube_id}: "
-                                    f"{', '.join(str(p.relative_to(source)) for p in paths)}; "
-                                    f"rename or remove all but one")
+            problem = (
+                "collision",
+                f"{row.describe()}: several videos have the stem {row.youtube_id}: "
+                f"{', '.join(str(p.relative_to(source)) for p in paths)}; "
+                f"rename or remove all but one",
+            )
         yield dataclasses.replace(clip, problem=problem) if problem else clip

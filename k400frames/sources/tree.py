@@ -7,6 +7,7 @@ other extensions) is skipped, and counted by kind for the run's summary, so a
 user sees what was left out (``.ts`` files of a camera, say); symlinked clips
 and class folders are followed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,9 +23,9 @@ class Clip:
     """One source video and where its frames go (relative to the split folder)."""
 
     source: Path
-    class_name: str   # folder name on disk, kept exactly
-    out_class: str    # after the class-name policy
-    stem: str         # file name minus its last extension only
+    class_name: str  # folder name on disk, kept exactly
+    out_class: str  # after the class-name policy
+    stem: str  # file name minus its last extension only
     # A span of the source (``segments``), in seconds from its first video
     # frame; None for a whole clip.
     start: float | None = None
@@ -84,8 +85,9 @@ def skip_kind(name: str) -> str:
     return suffix if suffix else "no extension"
 
 
-def iter_source(source: Path, extensions: Iterable[str], class_policy: str = "keep",
-                skipped: Counter | None = None) -> Iterator[Clip | Collision]:
+def iter_source(
+    source: Path, extensions: Iterable[str], class_policy: str = "keep", skipped: Counter | None = None
+) -> Iterator[Clip | Collision]:
     """Yield every clip under ``source`` in sorted order, and a
     :class:`Collision` for each output folder that two sources claim.  Entries
     that are not clips are counted in ``skipped`` by kind (an extension,

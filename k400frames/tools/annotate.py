@@ -1,6 +1,7 @@
 """annotate: describe your own ``<class>/<clip>`` tree as Kinetics CSVs
 (``train.csv``, ``val.csv``), split per class and repeatably; and
 ``annotate --segments``: the same split of a segments CSV's rows."""
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,8 @@ class AnnotateResult:
 
     train: list[Row]
     val: list[Row]
-    too_small: dict[str, int]        # class -> clip count; all went to train
-    skipped: list[tuple[str, str]]   # (clip, reason): not written to either CSV
+    too_small: dict[str, int]  # class -> clip count; all went to train
+    skipped: list[tuple[str, str]]  # (clip, reason): not written to either CSV
     train_csv: Path | None = None
     val_csv: Path | None = None
 
@@ -39,8 +40,15 @@ def _split_counts(n: int, val_fraction: float) -> int:
     return min(n - 1, max(1, round(n * val_fraction)))
 
 
-def annotate(source: Path, *, val_fraction: float = 0.2, seed: int = 0, class_names: str = "keep",
-             extensions: Sequence[str] = DEFAULT_EXTENSIONS, ffmpeg_exe: str | None = None) -> AnnotateResult:
+def annotate(
+    source: Path,
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    class_names: str = "keep",
+    extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+    ffmpeg_exe: str | None = None,
+) -> AnnotateResult:
     """Describe every clip under ``source/<class>/`` as a Kinetics row and split
     them per class (stratified) into train and val, reproducibly for ``seed``.
 
@@ -60,8 +68,7 @@ def annotate(source: Path, *, val_fraction: float = 0.2, seed: int = 0, class_na
     skipped: list[tuple[str, str]] = []
     for item in iter_source(source, extensions, class_names):
         if isinstance(item, Collision):
-            skipped.append((item.rel, "several files share this clip name: "
-                                      + ", ".join(p.name for p in item.sources)))
+            skipped.append((item.rel, "several files share this clip name: " + ", ".join(p.name for p in item.sources)))
             continue
         row = _row_for(item, ffmpeg_exe)
         if isinstance(row, str):
@@ -69,8 +76,9 @@ def annotate(source: Path, *, val_fraction: float = 0.2, seed: int = 0, class_na
             continue
         by_class.setdefault(item.out_class, []).append(row)
     if not by_class and not skipped:
-        raise AnnotationError(f"no clips found in {source} (expected <class>/<clip> with extensions "
-                              f"{' '.join(extensions)})")
+        raise AnnotationError(
+            f"no clips found in {source} (expected <class>/<clip> with extensions {' '.join(extensions)})"
+        )
 
     rows = [row for label in sorted(by_class) for row in sorted(by_class[label], key=lambda r: r.clip_name)]
     train, picked, too_small = stratified_split(rows, lambda r: r.label, val_fraction, seed)
@@ -81,8 +89,9 @@ def annotate(source: Path, *, val_fraction: float = 0.2, seed: int = 0, class_na
 T = TypeVar("T")
 
 
-def stratified_split(items: Sequence[T], label_of: Callable[[T], str], val_fraction: float,
-                     seed: int) -> tuple[list[T], list[T], dict[str, int]]:
+def stratified_split(
+    items: Sequence[T], label_of: Callable[[T], str], val_fraction: float, seed: int
+) -> tuple[list[T], list[T], dict[str, int]]:
     """Split ``items`` per label into (train, val), reproducibly for ``seed``,
     each keeping the order of ``items``: about ``val_fraction`` of each label
     to val, at least one and never all; a label with one item stays in train
@@ -114,6 +123,7 @@ def _row_for(clip: Clip, ffmpeg_exe: str | None) -> Row | str:
         youtube_id, start, end = parsed
         return Row(clip.out_class, youtube_id, start, end)
     from ..ffmpeg import find_ffmpeg, probe_duration
+
     duration = probe_duration(ffmpeg_exe or find_ffmpeg(), clip.source)
     if duration is None:
         return "ffmpeg reports no duration (not a readable video?)"
@@ -137,6 +147,7 @@ def write_annotations(result: AnnotateResult, out_dir: Path) -> AnnotateResult:
 # ----------------------------------------------------------------------------
 # annotate --segments
 # ----------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class SegmentSplit:
@@ -172,7 +183,6 @@ def split_segments(segments_csv: Path, out_dir: Path, *, val_fraction: float = 0
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(KINETICS_HEADER)
             for row in sorted(part, key=lambda r: r.line):
-                writer.writerow([row.label, row.youtube_id, row.time_start, row.time_end, name,
-                                 row.is_cc or "0"])
+                writer.writerow([row.label, row.youtube_id, row.time_start, row.time_end, name, row.is_cc or "0"])
         paths.append(path)
     return SegmentSplit(paths[0], paths[1], len(train), len(val), too_small)

@@ -1,9 +1,10 @@
 """``k400frames demo``: the main job end to end on a synthetic dataset."""
+
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..config import make_config
 from ..run.runner import format_summary, run_extract
@@ -40,13 +41,17 @@ def run_demo(root: Path, report: Callable[[str], None], quiet: bool = False) -> 
     short_clip = cfg.target / DEMO_SHORT[0] / DEMO_SHORT[1]
     # No space in the sheet's name: it is a path to type or paste into a shell.
     sheet = make_preview(short_clip, root / f"preview_{DEMO_SHORT[1].replace(' ', '_')}.jpg")
-    report(f"preview of {DEMO_SHORT[0]}/{DEMO_SHORT[1]} ({sheet.real_frames} real frames padded to "
-           f"{sheet.total_frames}, padding framed in red): {sheet.path}")
+    report(
+        f"preview of {DEMO_SHORT[0]}/{DEMO_SHORT[1]} ({sheet.real_frames} real frames padded to "
+        f"{sheet.total_frames}, padding framed in red): {sheet.path}"
+    )
     if sheet.note:
         report(f"preview note: {sheet.note}")
     ok = ok and checked.ok and sheet.path.is_file()
-    report(f"demo {'OK' if ok else 'FAILED'}: {summary.done}/{len(DEMO_CLIPS)} good clips extracted with "
-           f"{cfg.num_frames} frames each; the deliberately broken file was "
-           f"{'reported' if summary.failed == expected_failures else 'NOT reported as expected'} "
-           f"(see {summary.failures})")
+    report(
+        f"demo {'OK' if ok else 'FAILED'}: {summary.done}/{len(DEMO_CLIPS)} good clips extracted with "
+        f"{cfg.num_frames} frames each; the deliberately broken file was "
+        f"{'reported' if summary.failed == expected_failures else 'NOT reported as expected'} "
+        f"(see {summary.failures})"
+    )
     return 0 if ok else 1

@@ -21,6 +21,7 @@ Every path is relative to the folder that holds the split folders (the
 one prefix to the train and the val list alike.  Fields are split on
 whitespace, which is why a path holding a space is refused instead of written.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,17 +44,17 @@ FRAMES, VIDEOS = "frames", "videos"
 class ListsResult:
     """Files written by :func:`write_lists` and what was left out of them."""
 
-    kind: str                        # FRAMES or VIDEOS: what the split holds
+    kind: str  # FRAMES or VIDEOS: what the split holds
     lists: dict[str, Path]
     labels: Path
     snippet: Path
     snippet_text: str
     classes: int
     clips: int
-    empty: list[str]                 # clips without frame 1 (or empty videos): not listed
-    short: list[tuple[str, int]]     # (clip, frames) listed with fewer than num_frames
-    unlabelled: list[str]            # class folders the annotations CSV has no label for: not listed
-    labels_grew: list[str]           # classes added to an existing labels.txt
+    empty: list[str]  # clips without frame 1 (or empty videos): not listed
+    short: list[tuple[str, int]]  # (clip, frames) listed with fewer than num_frames
+    unlabelled: list[str]  # class folders the annotations CSV has no label for: not listed
+    labels_grew: list[str]  # classes added to an existing labels.txt
     skipped_formats: list[str] = dataclasses.field(default_factory=list)  # of "all": not for this kind
 
 
@@ -76,16 +77,17 @@ def split_kind(target: Path) -> tuple[Output, list[tuple[str, str]]]:
             continue
         for kind in kinds:
             if kind.claims(entry):
-                stem = entry.name[:len(entry.name) - len(kind.suffix)]
+                stem = entry.name[: len(entry.name) - len(kind.suffix)]
                 found.setdefault(kind.name, []).append((entry.class_name, stem))
                 break
     if len(found) > 1:
         shown = "; ".join(f"{kind} ({pairs[0][0]}/{pairs[0][1]})" for kind, pairs in found.items())
         raise ListFormatError(f"{target} holds clips of more than one kind: {shown}; a split must hold one")
     if not found:
-        raise ListFormatError(f"no clips in {target} (expected <class>/<clip>/ frame folders or "
-                              f"<class>/<clip>.mp4 videos)")
-    (name, pairs), = found.items()
+        raise ListFormatError(
+            f"no clips in {target} (expected <class>/<clip>/ frame folders or <class>/<clip>.mp4 videos)"
+        )
+    ((name, pairs),) = found.items()
     return next(k for k in kinds if k.name == name), pairs
 
 
@@ -111,11 +113,14 @@ def class_labels(cfg: Config, disk_classes: Sequence[str], existing: Sequence[st
     class folders.  Either way joined with an existing ``labels.txt`` (the
     other split's), and sorted by :func:`label_key`."""
     if cfg.annotations is not None:
-        names = {output_class_name(row.label, cfg.class_names) for row in read_kinetics_csv(cfg.annotations)
-                 if row.label}
+        names = {
+            output_class_name(row.label, cfg.class_names) for row in read_kinetics_csv(cfg.annotations) if row.label
+        }
         if not names:
-            raise ListFormatError(f"{cfg.annotations} has no labels (an unlabelled test split?); "
-                                  f"list it without annotations to number the class folders")
+            raise ListFormatError(
+                f"{cfg.annotations} has no labels (an unlabelled test split?); "
+                f"list it without annotations to number the class folders"
+            )
     else:
         names = set(disk_classes)
     by_key = {label_key(name): name for name in existing}
@@ -144,8 +149,10 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
         formats = formats_for(kind)
     for fmt in formats:
         if kind not in FORMATS[fmt].snippets:
-            raise ListFormatError(f"{target} holds {kind}, which {fmt}'s loader does not read: "
-                                  f"{FORMATS[fmt].instead[kind]}; formats for {kind}: {', '.join(formats_for(kind))}")
+            raise ListFormatError(
+                f"{target} holds {kind}, which {fmt}'s loader does not read: "
+                f"{FORMATS[fmt].instead[kind]}; formats for {kind}: {', '.join(formats_for(kind))}"
+            )
 
     # Whitespace-split readers would take "air drumming/x 300 0" as 4 fields.
     for class_name, clip_name in pairs:
@@ -153,11 +160,13 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
             raise ListFormatError(
                 f"class folder {class_name!r} contains whitespace, which the list readers of "
                 f"{', '.join(formats)} split on; set class_names: underscore in the config and extract "
-                f"again (or rename the class folders)")
+                f"again (or rename the class folders)"
+            )
         if any(ch.isspace() for ch in clip_name):
             raise ListFormatError(
                 f"clip {class_name}/{clip_name!r} contains whitespace, which list readers split on "
-                f"(class_names only renames class folders); rename the source video and extract it again")
+                f"(class_names only renames class folders); rename the source video and extract it again"
+            )
 
     layout = Layout(target)
     labels_file = layout.labels
@@ -194,14 +203,26 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
     snippet = snippet_text(cfg, kind, formats, len(classes))
     snippet_file = layout.snippet
     _atomic_write(snippet_file, snippet)
-    return ListsResult(kind=kind, lists=written, labels=labels_file, snippet=snippet_file, snippet_text=snippet,
-                       classes=len(classes), clips=len(entries), empty=empty, short=short,
-                       unlabelled=sorted(unlabelled), labels_grew=labels_grew, skipped_formats=skipped_formats)
+    return ListsResult(
+        kind=kind,
+        lists=written,
+        labels=labels_file,
+        snippet=snippet_file,
+        snippet_text=snippet,
+        classes=len(classes),
+        clips=len(entries),
+        empty=empty,
+        short=short,
+        unlabelled=sorted(unlabelled),
+        labels_grew=labels_grew,
+        skipped_formats=skipped_formats,
+    )
 
 
 # ----------------------------------------------------------------------------
 # lists.md: the keys to paste into each framework's config
 # ----------------------------------------------------------------------------
+
 
 def snippet_text(cfg: Config, kind: str, formats: Sequence[str], num_classes: int) -> str:
     """Markdown with, per format, the config keys that make its framework
@@ -210,87 +231,123 @@ def snippet_text(cfg: Config, kind: str, formats: Sequence[str], num_classes: in
     split = cfg.target.name
     tmpl = cfg.frame_name
     default_tmpl = tmpl == "img_{:05d}.jpg"
-    parts = [f"# Config keys for the lists of {root}\n\n"
-             f"Paths in every list are relative to `{root}`, so it is the prefix for every split. "
-             f"{num_classes} classes; label index i is line i of `{Layout(cfg.target).labels}`, counting from 0. "
-             f"Shown for the split `{split}` ({kind}); the other splits' lists sit beside it.\n"]
+    parts = [
+        f"# Config keys for the lists of {root}\n\n"
+        f"Paths in every list are relative to `{root}`, so it is the prefix for every split. "
+        f"{num_classes} classes; label index i is line i of `{Layout(cfg.target).labels}`, counting from 0. "
+        f"Shown for the split `{split}` ({kind}); the other splits' lists sit beside it.\n"
+    ]
     for fmt in formats:
         parts.append(f"\n## {fmt}\n\n")
-        parts.append(FORMATS[fmt].snippets[kind](root=root, split=split, tmpl=tmpl, default_tmpl=default_tmpl,
-                                                 n=num_classes, list_file=list_path(cfg.target, fmt)))
+        parts.append(
+            FORMATS[fmt].snippets[kind](
+                root=root,
+                split=split,
+                tmpl=tmpl,
+                default_tmpl=default_tmpl,
+                n=num_classes,
+                list_file=list_path(cfg.target, fmt),
+            )
+        )
     return "".join(parts)
 
 
 def _mmaction2_frames(root, split, tmpl, default_tmpl, n, list_file):
-    note = ("With `frame_name: img_{:05d}.jpg` mmaction2 needs neither key: both are its defaults.\n"
-            if not default_tmpl else "`frame_name` is `img_{:05d}.jpg`, mmaction2's default: no key is needed.\n")
-    return (f"mmaction2 1.x `RawframeDataset`; a line is `path total_frames label`.\n\n```python\n"
-            f"dataset = dict(type='RawframeDataset', ann_file='{list_file}',\n"
-            f"               data_prefix=dict(img='{root}'),\n"
-            f"               filename_tmpl='{tmpl}', start_index=1)\n"
-            f"model = dict(cls_head=dict(num_classes={n}))\n```\n\n{note}")
+    note = (
+        "With `frame_name: img_{:05d}.jpg` mmaction2 needs neither key: both are its defaults.\n"
+        if not default_tmpl
+        else "`frame_name` is `img_{:05d}.jpg`, mmaction2's default: no key is needed.\n"
+    )
+    return (
+        f"mmaction2 1.x `RawframeDataset`; a line is `path total_frames label`.\n\n```python\n"
+        f"dataset = dict(type='RawframeDataset', ann_file='{list_file}',\n"
+        f"               data_prefix=dict(img='{root}'),\n"
+        f"               filename_tmpl='{tmpl}', start_index=1)\n"
+        f"model = dict(cls_head=dict(num_classes={n}))\n```\n\n{note}"
+    )
 
 
 def _mmaction2_videos(root, split, tmpl, default_tmpl, n, list_file):
-    return (f"mmaction2 1.x `VideoDataset`; a line is `path label`.\n\n```python\n"
-            f"dataset = dict(type='VideoDataset', ann_file='{list_file}',\n"
-            f"               data_prefix=dict(video='{root}'))\n"
-            f"model = dict(cls_head=dict(num_classes={n}))\n```\n")
+    return (
+        f"mmaction2 1.x `VideoDataset`; a line is `path label`.\n\n```python\n"
+        f"dataset = dict(type='VideoDataset', ann_file='{list_file}',\n"
+        f"               data_prefix=dict(video='{root}'))\n"
+        f"model = dict(cls_head=dict(num_classes={n}))\n```\n"
+    )
 
 
 def _paddlevideo_frames(root, split, tmpl, default_tmpl, n, list_file):
-    note = ("With `frame_name: img_{:05d}.jpg` PaddleVideo needs no `suffix`: it is its default. "
-            if not default_tmpl else "`frame_name` is `img_{:05d}.jpg`, PaddleVideo's default: `suffix` may go. ")
-    return (f"PaddleVideo `FrameDataset`; a line is `path total_frames label`, frames are read from 1.\n\n```yaml\n"
-            f"DATASET:\n  {split}:  # train, valid or test\n    format: \"FrameDataset\"\n"
-            f"    data_prefix: \"{root}\"\n    file_path: \"{list_file}\"\n    suffix: '{tmpl}'\n"
-            f"MODEL:\n  head:\n    num_classes: {n}\n```\n\n"
-            f"{note}Without the right `suffix` PaddleVideo does not fail: its FrameDataset catches the missing "
-            f"files and retries other clips, and training stalls.\n")
+    note = (
+        "With `frame_name: img_{:05d}.jpg` PaddleVideo needs no `suffix`: it is its default. "
+        if not default_tmpl
+        else "`frame_name` is `img_{:05d}.jpg`, PaddleVideo's default: `suffix` may go. "
+    )
+    return (
+        f"PaddleVideo `FrameDataset`; a line is `path total_frames label`, frames are read from 1.\n\n```yaml\n"
+        f'DATASET:\n  {split}:  # train, valid or test\n    format: "FrameDataset"\n'
+        f'    data_prefix: "{root}"\n    file_path: "{list_file}"\n    suffix: \'{tmpl}\'\n'
+        f"MODEL:\n  head:\n    num_classes: {n}\n```\n\n"
+        f"{note}Without the right `suffix` PaddleVideo does not fail: its FrameDataset catches the missing "
+        f"files and retries other clips, and training stalls.\n"
+    )
 
 
 def _videomae_frames(root, split, tmpl, default_tmpl, n, list_file):
-    return (f"VideoMAEv2 `RawFrameClsDataset` (fine-tuning); a line is `path total_frames label`. It reads "
-            f"`<data_path>/train.csv` and `val.csv` (test mode too), which is where these lists are.\n\n```sh\n"
-            f"--data_path {list_file.parent} --data_root {root} \\\n"
-            f"--fname_tmpl '{tmpl}' --start_idx 1 --nb_classes {n}\n```\n\n"
-            f"VideoMAEv2's `dataset/build.py` builds `RawFrameClsDataset` only for `--data_set SSV2` and then checks "
-            f"for 174 classes: add a branch for your data set that builds it the same way with {n} classes.\n")
+    return (
+        f"VideoMAEv2 `RawFrameClsDataset` (fine-tuning); a line is `path total_frames label`. It reads "
+        f"`<data_path>/train.csv` and `val.csv` (test mode too), which is where these lists are.\n\n```sh\n"
+        f"--data_path {list_file.parent} --data_root {root} \\\n"
+        f"--fname_tmpl '{tmpl}' --start_idx 1 --nb_classes {n}\n```\n\n"
+        f"VideoMAEv2's `dataset/build.py` builds `RawFrameClsDataset` only for `--data_set SSV2` and then checks "
+        f"for 174 classes: add a branch for your data set that builds it the same way with {n} classes.\n"
+    )
 
 
 def _videomae_videos(root, split, tmpl, default_tmpl, n, list_file):
-    return (f"VideoMAE(v2) `VideoClsDataset` (`--data_set Kinetics-400` and the other video sets); a line is "
-            f"`path label`. It reads `<data_path>/train.csv` and `val.csv`.\n\n```sh\n"
-            f"--data_path {list_file.parent} --data_root {root} --nb_classes {n}\n```\n\n"
-            f"VideoMAE v1 has no `--data_root` and opens each path as it stands: run it from `{root}`.\n")
+    return (
+        f"VideoMAE(v2) `VideoClsDataset` (`--data_set Kinetics-400` and the other video sets); a line is "
+        f"`path label`. It reads `<data_path>/train.csv` and `val.csv`.\n\n```sh\n"
+        f"--data_path {list_file.parent} --data_root {root} --nb_classes {n}\n```\n\n"
+        f"VideoMAE v1 has no `--data_root` and opens each path as it stands: run it from `{root}`.\n"
+    )
 
 
 def _videomae_pretrain_frames(root, split, tmpl, default_tmpl, n, list_file):
-    return (f"VideoMAEv2 pre-training (`HybridVideoMAE`); a line is `path start_index total_frames`, "
-            f"start 1.\n\n```sh\n--data_path {list_file} --data_root {root} --fname_tmpl '{tmpl}'\n```\n")
+    return (
+        f"VideoMAEv2 pre-training (`HybridVideoMAE`); a line is `path start_index total_frames`, "
+        f"start 1.\n\n```sh\n--data_path {list_file} --data_root {root} --fname_tmpl '{tmpl}'\n```\n"
+    )
 
 
 def _pytorchvideo(root, split, tmpl, default_tmpl, n, list_file, kind=FRAMES):
-    what = ("frame folders (pytorchvideo's `FrameVideo` reads every file of a clip folder in name order, "
-            "at 30 fps)" if kind == FRAMES else "videos")
-    return (f"SlowFast with `DATASET: ptvkinetics`, or pytorchvideo's `Kinetics` itself; a line is `path label`; "
-            f"{what}.\n\n```yaml\nTRAIN:\n  DATASET: ptvkinetics\nTEST:\n  DATASET: ptvkinetics\n"
-            f"DATA:\n  PATH_TO_DATA_DIR: {list_file.parent}\n  PATH_PREFIX: {root}\n"
-            f"MODEL:\n  NUM_CLASSES: {n}\n```\n\n"
-            f"SlowFast reads `<PATH_TO_DATA_DIR>/train.csv`, `val.csv` and, in test mode, `test.csv`. "
-            f"pytorchvideo: `Kinetics(data_path='{list_file}', video_path_prefix='{root}', ...)`.\n")
+    what = (
+        "frame folders (pytorchvideo's `FrameVideo` reads every file of a clip folder in name order, at 30 fps)"
+        if kind == FRAMES
+        else "videos"
+    )
+    return (
+        f"SlowFast with `DATASET: ptvkinetics`, or pytorchvideo's `Kinetics` itself; a line is `path label`; "
+        f"{what}.\n\n```yaml\nTRAIN:\n  DATASET: ptvkinetics\nTEST:\n  DATASET: ptvkinetics\n"
+        f"DATA:\n  PATH_TO_DATA_DIR: {list_file.parent}\n  PATH_PREFIX: {root}\n"
+        f"MODEL:\n  NUM_CLASSES: {n}\n```\n\n"
+        f"SlowFast reads `<PATH_TO_DATA_DIR>/train.csv`, `val.csv` and, in test mode, `test.csv`. "
+        f"pytorchvideo: `Kinetics(data_path='{list_file}', video_path_prefix='{root}', ...)`.\n"
+    )
 
 
 def _slowfast_videos(root, split, tmpl, default_tmpl, n, list_file):
-    return (f"SlowFast's default `Kinetics` dataset (PyAV or torchvision decoding); a line is `path label`.\n\n"
-            f"```yaml\nDATA:\n  PATH_TO_DATA_DIR: {list_file.parent}\n  PATH_PREFIX: {root}\n"
-            f"MODEL:\n  NUM_CLASSES: {n}\n```\n\n"
-            f"SlowFast reads `<PATH_TO_DATA_DIR>/train.csv`, `val.csv` and, in test mode, `test.csv`.\n")
+    return (
+        f"SlowFast's default `Kinetics` dataset (PyAV or torchvision decoding); a line is `path label`.\n\n"
+        f"```yaml\nDATA:\n  PATH_TO_DATA_DIR: {list_file.parent}\n  PATH_PREFIX: {root}\n"
+        f"MODEL:\n  NUM_CLASSES: {n}\n```\n\n"
+        f"SlowFast reads `<PATH_TO_DATA_DIR>/train.csv`, `val.csv` and, in test mode, `test.csv`.\n"
+    )
 
 
 # ----------------------------------------------------------------------------
 # the formats
 # ----------------------------------------------------------------------------
+
 
 def _path_total_label(path: str, frames: int, label: int) -> str:
     return f"{path} {frames} {label}"
@@ -326,16 +383,33 @@ class ListFormat:
 
 _FORMATS = (
     ListFormat("mmaction2", {FRAMES: _mmaction2_frames, VIDEOS: _mmaction2_videos}),
-    ListFormat("paddlevideo", {FRAMES: _paddlevideo_frames},
-               instead={VIDEOS: "this tool offers PaddleVideo's FrameDataset only, which reads frame folders"}),
+    ListFormat(
+        "paddlevideo",
+        {FRAMES: _paddlevideo_frames},
+        instead={VIDEOS: "this tool offers PaddleVideo's FrameDataset only, which reads frame folders"},
+    ),
     ListFormat("videomae", {FRAMES: _videomae_frames, VIDEOS: _videomae_videos}, csv_folder=True),
-    ListFormat("videomae-pretrain", {FRAMES: _videomae_pretrain_frames}, frames_line=_path_start_total,
-               instead={VIDEOS: "it is offered for frame folders only"}),
-    ListFormat("pytorchvideo", {FRAMES: _pytorchvideo, VIDEOS: lambda **kw: _pytorchvideo(**kw, kind=VIDEOS)},
-               frames_line=_path_label, csv_folder=True),
-    ListFormat("slowfast", {VIDEOS: _slowfast_videos}, csv_folder=True,
-               instead={FRAMES: "SlowFast's Kinetics dataset opens every path as a video file; for frame folders "
-                                "use the pytorchvideo format (SlowFast with DATASET: ptvkinetics)"}),
+    ListFormat(
+        "videomae-pretrain",
+        {FRAMES: _videomae_pretrain_frames},
+        frames_line=_path_start_total,
+        instead={VIDEOS: "it is offered for frame folders only"},
+    ),
+    ListFormat(
+        "pytorchvideo",
+        {FRAMES: _pytorchvideo, VIDEOS: lambda **kw: _pytorchvideo(**kw, kind=VIDEOS)},
+        frames_line=_path_label,
+        csv_folder=True,
+    ),
+    ListFormat(
+        "slowfast",
+        {VIDEOS: _slowfast_videos},
+        csv_folder=True,
+        instead={
+            FRAMES: "SlowFast's Kinetics dataset opens every path as a video file; for frame folders "
+            "use the pytorchvideo format (SlowFast with DATASET: ptvkinetics)"
+        },
+    ),
 )
 FORMATS = {f.name: f for f in _FORMATS}
 LIST_FORMATS = tuple(FORMATS)

@@ -11,6 +11,7 @@ The default output is ``preview_<clip>.jpg`` in the current directory:
 beside the clip folder would be inside a class folder, where every loader
 would take the sheet for a clip.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,8 +30,8 @@ from ..layout import Layout
 from ..run.records import read_records
 
 # Layout, in pixels.  Exported so tests and callers can predict the size.
-GAP = 4            # between tiles and around the grid
-HEADER = 20        # strip above the grid for the padding legend
+GAP = 4  # between tiles and around the grid
+HEADER = 20  # strip above the grid for the padding legend
 MAX_TILE_WIDTH = 320
 BACKGROUND = "0x202020"
 PAD_COLOR = "red"
@@ -53,12 +54,12 @@ class Preview:
     """What :func:`make_preview` drew."""
 
     path: Path
-    grid: tuple[int, int]              # columns, rows
-    size: tuple[int, int]              # width, height in pixels
-    tiles: list[int]                   # frame numbers shown, in reading order
+    grid: tuple[int, int]  # columns, rows
+    size: tuple[int, int]  # width, height in pixels
+    tiles: list[int]  # frame numbers shown, in reading order
     total_frames: int
-    real_frames: int                   # frames 1..real_frames are decoded, the rest padding
-    padding_source: str                # "manifest" or "bytes" (identical copies of the last frame)
+    real_frames: int  # frames 1..real_frames are decoded, the rest padding
+    padding_source: str  # "manifest" or "bytes" (identical copies of the last frame)
     labelled: bool
     note: str = ""
 
@@ -175,8 +176,15 @@ def find_font() -> str | None:
     return None
 
 
-def _filter_graph(tiles: list[int], real: int, total: int, tile_size: tuple[int, int], grid: tuple[int, int],
-                  labels: bool, font: str | None) -> str:
+def _filter_graph(
+    tiles: list[int],
+    real: int,
+    total: int,
+    tile_size: tuple[int, int],
+    grid: tuple[int, int],
+    labels: bool,
+    font: str | None,
+) -> str:
     width, height = tile_size
     font_size = max(8, height // 6)
     font_opt = f"fontfile={font}:" if font else ""
@@ -187,25 +195,35 @@ def _filter_graph(tiles: list[int], real: int, total: int, tile_size: tuple[int,
     for position, frame in enumerate(tiles):
         padded = frame > real
         if padded:
-            chain.append(f"drawbox=x=0:y=0:w=iw:h=ih:color={PAD_COLOR}:t={max(2, height // 16)}"
-                         f":enable='eq(n\\,{position})'")
+            chain.append(
+                f"drawbox=x=0:y=0:w=iw:h=ih:color={PAD_COLOR}:t={max(2, height // 16)}:enable='eq(n\\,{position})'"
+            )
         if labels:
             text = f"{frame} pad" if padded else str(frame)
-            chain.append(f"drawtext={text_opts}:fontsize={font_size}:text='{text}':x=4:y=4"
-                         f":enable='eq(n\\,{position})'")
+            chain.append(f"drawtext={text_opts}:fontsize={font_size}:text='{text}':x=4:y=4:enable='eq(n\\,{position})'")
     chain.append(f"tile={grid[0]}x{grid[1]}:padding={GAP}:margin={GAP}:color={BACKGROUND}")
     chain.append(f"pad=iw:ih+{HEADER}:0:{HEADER}:color={BACKGROUND}")
     if labels:
-        legend = (f"frames 1-{total}  real 1-{real}  padded {real + 1}-{total} (red)" if real < total
-                  else f"frames 1-{total}  no padding")
-        chain.append(f"drawtext={text_opts.replace(':box=1', ':box=0')}:fontsize={HEADER * 2 // 3}"
-                     f":text='{legend}':x={GAP}:y=3")
+        legend = (
+            f"frames 1-{total}  real 1-{real}  padded {real + 1}-{total} (red)"
+            if real < total
+            else f"frames 1-{total}  no padding"
+        )
+        chain.append(
+            f"drawtext={text_opts.replace(':box=1', ':box=0')}:fontsize={HEADER * 2 // 3}:text='{legend}':x={GAP}:y=3"
+        )
     return ",".join(chain)
 
 
-def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] = (6, 5), *,
-                 frame_name: str | None = None, ffmpeg_exe: str | None = None,
-                 timeout: float = 120.0) -> Preview:
+def make_preview(
+    clip_dir: Path,
+    out: Path | None = None,
+    grid: tuple[int, int] = (6, 5),
+    *,
+    frame_name: str | None = None,
+    ffmpeg_exe: str | None = None,
+    timeout: float = 120.0,
+) -> Preview:
     """Draw the contact sheet of ``clip_dir`` into ``out`` (``.jpg``/``.jpeg``
     or ``.png``; default :func:`default_output`), written atomically."""
     clip_dir = Path(clip_dir)
@@ -214,8 +232,10 @@ def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] 
     out = Path(out) if out else default_output(clip_dir)
     inside = frames_tree_folder(out, clip_dir)
     if inside is not None:
-        raise PreviewError(f"{out} lies inside {inside}, part of the frames tree, where loaders take every "
-                           f"entry for a class or a clip; write the preview outside the tree")
+        raise PreviewError(
+            f"{out} lies inside {inside}, part of the frames tree, where loaders take every "
+            f"entry for a class or a clip; write the preview outside the tree"
+        )
     suffix = out.suffix.lower()
     if suffix not in (".jpg", ".jpeg", ".png"):
         raise PreviewError(f"out: the preview is a .jpg or .png file, got {out.name!r}")
@@ -230,7 +250,7 @@ def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] 
     if real < total and real not in chosen:
         # Show where the real frames end: the nearest tile moves to the last real frame.
         nearest = min(range(len(chosen)), key=lambda i: abs(chosen[i] - real))
-        chosen = sorted({*chosen[:nearest], real, *chosen[nearest + 1:]})
+        chosen = sorted({*chosen[:nearest], real, *chosen[nearest + 1 :]})
     source_w, source_h = jpeg_dimensions(frames[0][1])
     scale = min(1.0, MAX_TILE_WIDTH / source_w)
     # Even tile sides keep 4:2:0 chroma exact after scaling.
@@ -244,31 +264,73 @@ def make_preview(clip_dir: Path, out: Path | None = None, grid: tuple[int, int] 
         with replaced_atomically(out) as partial:
             pattern = link_sequence([frames[n - 1][1] for n in chosen], work)
             font = find_font()
-            note = "" if padding_source == "manifest" else (
-                "padding found by comparing bytes with the last frame (no manifest entry); "
-                "a video that truly ends on a still scene would look padded too")
-            result = _render(exe, pattern, partial, suffix,
-                             _filter_graph(chosen, real, total, tile, grid, True, font), timeout)
+            note = (
+                ""
+                if padding_source == "manifest"
+                else (
+                    "padding found by comparing bytes with the last frame (no manifest entry); "
+                    "a video that truly ends on a still scene would look padded too"
+                )
+            )
+            result = _render(
+                exe, pattern, partial, suffix, _filter_graph(chosen, real, total, tile, grid, True, font), timeout
+            )
             labelled = result.returncode == 0 and not result.timed_out
             if not labelled:
                 reason = (result.stderr_tail.splitlines() or ["drawtext failed"])[-1]
-                result = _render(exe, pattern, partial, suffix,
-                                 _filter_graph(chosen, real, total, tile, grid, False, None), timeout)
+                result = _render(
+                    exe, pattern, partial, suffix, _filter_graph(chosen, real, total, tile, grid, False, None), timeout
+                )
                 if result.returncode != 0 or result.timed_out:
                     raise PreviewError(f"ffmpeg could not draw the preview: {result.stderr_tail or 'timed out'}")
-                note = "; ".join(filter(None, [
-                    f"no frame labels (drawtext failed: {reason}); tiles show frames "
-                    f"{', '.join(map(str, chosen))} in reading order, padded ones framed in red", note]))
+                note = "; ".join(
+                    filter(
+                        None,
+                        [
+                            f"no frame labels (drawtext failed: {reason}); tiles show frames "
+                            f"{', '.join(map(str, chosen))} in reading order, padded ones framed in red",
+                            note,
+                        ],
+                    )
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return Preview(path=out, grid=grid, size=size, tiles=chosen, total_frames=total, real_frames=real,
-                   padding_source=padding_source, labelled=labelled, note=note)
+    return Preview(
+        path=out,
+        grid=grid,
+        size=size,
+        tiles=chosen,
+        total_frames=total,
+        real_frames=real,
+        padding_source=padding_source,
+        labelled=labelled,
+        note=note,
+    )
 
 
 def _render(exe: str, pattern: str, out: Path, suffix: str, graph: str, timeout: float) -> ffmpeg.FFmpegResult:
     codec = ["-c:v", "png"] if suffix == ".png" else ["-c:v", "mjpeg", "-q:v", "2"]
     # -update 1 writes one image under the literal name (no %d pattern).
-    argv = ffmpeg.command(exe, "-y", "-f", "image2", "-framerate", "1", "-start_number", "1",
-                          "-i", ffmpeg.file_url(pattern), "-vf", graph, "-frames:v", "1", *codec,
-                          "-update", "1", "-f", "image2", ffmpeg.file_url(out))
+    argv = ffmpeg.command(
+        exe,
+        "-y",
+        "-f",
+        "image2",
+        "-framerate",
+        "1",
+        "-start_number",
+        "1",
+        "-i",
+        ffmpeg.file_url(pattern),
+        "-vf",
+        graph,
+        "-frames:v",
+        "1",
+        *codec,
+        "-update",
+        "1",
+        "-f",
+        "image2",
+        ffmpeg.file_url(out),
+    )
     return ffmpeg.run(argv, timeout=timeout)

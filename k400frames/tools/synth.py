@@ -4,6 +4,7 @@ Used by ``k400frames demo``, the test-suite and the benchmark, so all three
 make clips the same way.  ``testsrc2`` shows a frame counter and moves every
 frame, so neighbouring frames differ and a frame-order bug shows up in pixels.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,9 +13,18 @@ from .. import ffmpeg
 from ..errors import FFmpegFailed
 
 
-def make_video(path: Path, *, seconds: float, fps: float = 30, size: str = "320x240",
-               audio: bool = False, pattern: str = "testsrc2", codec: str = "libx264",
-               ffmpeg_exe: str | None = None, timeout: float = 300.0) -> Path:
+def make_video(
+    path: Path,
+    *,
+    seconds: float,
+    fps: float = 30,
+    size: str = "320x240",
+    audio: bool = False,
+    pattern: str = "testsrc2",
+    codec: str = "libx264",
+    ffmpeg_exe: str | None = None,
+    timeout: float = 300.0,
+) -> Path:
     """Write a clip of ``seconds`` at ``fps`` to ``path`` (any awkward name).
     Raises :class:`~k400frames.errors.FFmpegFailed`, with ffmpeg's stderr
     tail, when ffmpeg cannot make it; no partial file is left behind."""
@@ -63,10 +73,12 @@ DEMO_BROKEN = ("playing (guitar)", "broken_000000_000010.mp4")
 
 def make_demo_dataset(root: Path, size: str = "320x240") -> list[Path]:
     """Build the demo's Kinetics-layout folder under ``root``; returns the clips."""
-    made = [make_video(root / cls / name, seconds=sec, fps=fps, audio=audio, size=size)
-            for cls, name, sec, fps, audio in DEMO_CLIPS]
+    made = [
+        make_video(root / cls / name, seconds=sec, fps=fps, audio=audio, size=size)
+        for cls, name, sec, fps, audio in DEMO_CLIPS
+    ]
     made.append(truncate_copy(made[0], root.joinpath(*DEMO_BROKEN)))
-    (root / "abseiling" / ".DS_Store").write_bytes(b"\0")          # clutter to skip
+    (root / "abseiling" / ".DS_Store").write_bytes(b"\0")  # clutter to skip
     (root / "abseiling" / "._--uWuXty1jw_000010_000020.mp4").write_bytes(b"\0")
     (root / "README.txt").write_text("demo dataset made by k400frames\n")
     return made

@@ -6,6 +6,7 @@ a frame folder must hold exactly N well-named JPEGs whose two ends look right
 (a stat and a few bytes per frame), a video must be a whole .mp4 by its own
 index.  ``deep`` also decodes every frame with ffmpeg.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -39,8 +40,8 @@ class VerifyReport:
     frames_checked: int = 0
     csv_rows: int = 0
     problems: list[Problem] = dataclasses.field(default_factory=list)
-    missing: list[str] = dataclasses.field(default_factory=list)      # in the CSV, not on disk
-    unexpected: list[str] = dataclasses.field(default_factory=list)   # on disk, not in the CSV
+    missing: list[str] = dataclasses.field(default_factory=list)  # in the CSV, not on disk
+    unexpected: list[str] = dataclasses.field(default_factory=list)  # on disk, not in the CSV
     # (rel, reason) of damaged videos, from the run records: kept on purpose
     # (damaged: keep) and so not a failure here, or refused and not extracted.
     damaged: list[tuple[str, str]] = dataclasses.field(default_factory=list)
@@ -57,11 +58,18 @@ class VerifyReport:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (paths as strings)."""
         return {
-            "ok": self.ok, "frames": str(self.frames), "num_frames": self.num_frames,
-            "frame_name": self.frame_name, "deep": self.deep, "csv": str(self.csv) if self.csv else None,
-            "clips": self.clips, "frames_checked": self.frames_checked, "csv_rows": self.csv_rows,
+            "ok": self.ok,
+            "frames": str(self.frames),
+            "num_frames": self.num_frames,
+            "frame_name": self.frame_name,
+            "deep": self.deep,
+            "csv": str(self.csv) if self.csv else None,
+            "clips": self.clips,
+            "frames_checked": self.frames_checked,
+            "csv_rows": self.csv_rows,
             "problems": [dataclasses.asdict(p) for p in self.problems],
-            "missing": self.missing, "unexpected": self.unexpected,
+            "missing": self.missing,
+            "unexpected": self.unexpected,
             "damaged": [{"rel": rel, "reason": reason} for rel, reason in self.damaged],
             "damaged_failed": [{"rel": rel, "reason": reason} for rel, reason in self.damaged_failed],
         }
@@ -92,7 +100,7 @@ def scan_split(split: Path, output: Output) -> tuple[list[tuple[str, str]], list
                 problems.append(Problem(entry.class_name, "empty-class", f"class folder holds no {what}"))
             clips_in_class = 0
         elif output.claims(entry):
-            pairs.append((entry.class_name, entry.name[:len(entry.name) - len(output.suffix)]))
+            pairs.append((entry.class_name, entry.name[: len(entry.name) - len(output.suffix)]))
             clips_in_class += 1
         else:
             problems.append(Problem(entry.rel, "stray", f"not a clip where {what} are expected"))
@@ -144,8 +152,11 @@ def damaged_clips(frames: Path) -> tuple[list[tuple[str, str]], list[tuple[str, 
         kept.pop(row["rel"], None)
         if isinstance(row.get("damaged"), str):
             kept[row["rel"]] = row["damaged"]
-    refused = {row["rel"]: row.get("reason", "") for row in read_records(layout.all_records("failures"))
-               if row.get("stage") == "damaged" and row["rel"] not in kept}
+    refused = {
+        row["rel"]: row.get("reason", "")
+        for row in read_records(layout.all_records("failures"))
+        if row.get("stage") == "damaged" and row["rel"] not in kept
+    }
     return sorted(kept.items()), sorted(refused.items())
 
 
@@ -156,9 +167,17 @@ def _add_damaged(report: VerifyReport, frames: Path, on_disk: set[str]) -> None:
     report.damaged_failed = [(rel, reason) for rel, reason in refused if rel not in on_disk]
 
 
-def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.jpg", *,
-                csv: Path | None = None, deep: bool = False, ffmpeg_exe: str | None = None,
-                workers: int | None = None, progress=None) -> VerifyReport:
+def verify_tree(
+    frames: Path,
+    num_frames: int,
+    frame_name: str = "frame_{:05d}.jpg",
+    *,
+    csv: Path | None = None,
+    deep: bool = False,
+    ffmpeg_exe: str | None = None,
+    workers: int | None = None,
+    progress=None,
+) -> VerifyReport:
     """Check every clip of the split folder ``frames`` (frame folders or
     videos, whichever it holds; see the module docstring); with ``csv``, also
     join it to the clips.  ``progress``, an object like a run's
@@ -169,8 +188,9 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
         raise PreflightError(f"frames folder does not exist: {frames}")
     if num_frames < 1:
         raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
-    report = VerifyReport(frames=frames, num_frames=num_frames, frame_name=frame_name, deep=deep,
-                          csv=Path(csv) if csv else None)
+    report = VerifyReport(
+        frames=frames, num_frames=num_frames, frame_name=frame_name, deep=deep, csv=Path(csv) if csv else None
+    )
     output = detect(frames) or output_named("frames")
     pairs, stray = scan_split(frames, output)
     if deep:
@@ -178,8 +198,14 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
     report.clips = len(pairs)
 
     def check(pair: tuple[str, str]) -> tuple[list[Problem], int]:
-        return output.check(frames / pair[0] / (pair[1] + output.suffix), f"{pair[0]}/{pair[1]}", num_frames,
-                            frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe)
+        return output.check(
+            frames / pair[0] / (pair[1] + output.suffix),
+            f"{pair[0]}/{pair[1]}",
+            num_frames,
+            frame_name,
+            deep=deep,
+            ffmpeg_exe=ffmpeg_exe,
+        )
 
     counts = VerifyCounts()
     if progress is not None:
@@ -189,8 +215,8 @@ def verify_tree(frames: Path, num_frames: int, frame_name: str = "frame_{:05d}.j
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
             for start in range(0, len(pairs), _CHUNK):
-                chunk = pairs[start:start + _CHUNK]
-                for (class_name, clip_name), (problems, count) in zip(chunk, pool.map(check, chunk)):
+                chunk = pairs[start : start + _CHUNK]
+                for (class_name, clip_name), (problems, count) in zip(chunk, pool.map(check, chunk), strict=True):
                     report.problems.extend(problems)
                     report.frames_checked += count
                     if progress is not None:
@@ -210,14 +236,17 @@ def format_report(report: VerifyReport, limit: int = 20) -> str:
     """A short human summary: one line when clean, else the first ``limit``
     problems of each kind (:meth:`VerifyReport.to_dict`, the JSON report, has them all)."""
     what = f"{plural(report.clips, 'clip')}, {plural(report.frames_checked, 'frame')}" + (
-        ", decoded" if report.deep else "")
+        ", decoded" if report.deep else ""
+    )
     if report.csv:
         what += f", {plural(report.csv_rows, 'CSV row')}"
     if report.ok:
         lines = [f"verify OK: {report.frames} ({what})"]
     else:
-        lines = [f"verify FAILED: {report.frames} ({what}): {plural(report.bad_clips, 'entry', 'entries')} with "
-                 f"problems, {plural(len(report.missing), 'clip')} missing, {len(report.unexpected)} not in the CSV"]
+        lines = [
+            f"verify FAILED: {report.frames} ({what}): {plural(report.bad_clips, 'entry', 'entries')} with "
+            f"problems, {plural(len(report.missing), 'clip')} missing, {len(report.unexpected)} not in the CSV"
+        ]
 
     def section(title: str, items: list[str]) -> None:
         if items:
@@ -230,6 +259,8 @@ def format_report(report: VerifyReport, limit: int = 20) -> str:
     section(f"in {report.csv} but not on disk", report.missing)
     section("on disk but not in the CSV", report.unexpected)
     section(f"damaged (kept): {len(report.damaged)}", [f"{rel}: {why}" for rel, why in report.damaged])
-    section(f"damaged (failed, not extracted): {len(report.damaged_failed)}",
-            [f"{rel}: {why}" for rel, why in report.damaged_failed])
+    section(
+        f"damaged (failed, not extracted): {len(report.damaged_failed)}",
+        [f"{rel}: {why}" for rel, why in report.damaged_failed],
+    )
     return "\n".join(lines)
