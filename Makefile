@@ -101,3 +101,9 @@ $(LOADERS_STAMP): loaders/requirements.txt setup.cfg setup.py
 .PHONY: test-loaders
 test-loaders: $(LOADERS_STAMP)
 	$(LOADERS_VENV)/bin/python -m pytest -p no:cacheprovider loaders
+
+# The reference pages (docs/reference/) are made from the code: config keys
+# from the schema, the CLI from its parser.  A test fails when they are stale.
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m k400frames.tools.reference docs/reference

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from .clip.outputs import OUTPUTS
+from .clip.turbo import load_codec
 from .errors import ConfigError, MissingExtra
 from .ffmpeg.argv import image2_pattern
 
@@ -131,8 +132,6 @@ def _jpeg_quality(key: str, value: Any) -> int:
 def _encoder(key: str, value: Any) -> str:
     value = _choice("ffmpeg", "turbo")(key, value)
     if value == "turbo":
-        from .clip.turbo import load_codec
-
         try:
             load_codec()  # a missing wheel is a config error, before any work
         except MissingExtra as exc:

@@ -8,6 +8,15 @@ EXIT_FAILED = 1  # some clips failed (or the run stopped on an error), the rest 
 EXIT_USAGE = 2  # usage, config or preflight error: nothing was done
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM; rerun to resume
 
+# What each code means to a user: the reference (docs/reference/exit-codes.md) is made from this.
+EXIT_CODES = {
+    EXIT_OK: "all clips done",
+    EXIT_FAILED: "some clips failed, or the run stopped on an error (a full disk, a read-only filesystem); "
+    "the rest are done",
+    EXIT_USAGE: "usage, config or preflight error, or another run holds the target: nothing was done",
+    EXIT_INTERRUPTED: "interrupted; rerun to resume",
+}
+
 
 class K400Error(Exception):
     """Base for every error a user can cause and fix."""

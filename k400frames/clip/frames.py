@@ -22,6 +22,7 @@ from .. import ffmpeg
 from ..errors import raise_if_disk_full
 from ..files import tree_bytes
 from . import codec, decode
+from . import turbo as turbo_encoder
 from .outputs import Finished, IncompleteOutput, Made, Output, Problem
 
 if TYPE_CHECKING:
@@ -160,8 +161,6 @@ def decode_frames(
             raw_frames=turbo,
         )
         if turbo:  # the same frames, encoded by libjpeg-turbo here
-            from . import turbo as turbo_encoder  # needs numpy and simplejpeg
-
             run = turbo_encoder.encode(
                 argv, folder, cfg.frame_name, cfg.jpeg_quality, timeout=cfg.timeout_s, processes=ctx.processes
             )

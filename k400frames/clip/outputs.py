@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from .. import ffmpeg
+from ..layout import walk_split
 
 if TYPE_CHECKING:  # only for annotations: a config imports nothing from here at run time
     from ..config import Config
@@ -145,7 +146,6 @@ def all_outputs() -> list[Output]:
 def detect(split: Path) -> Output | None:
     """The kind of the clips in the split folder ``split`` (the first entry of
     a class folder that some kind claims decides); None when it holds none."""
-    from ..layout import walk_split
 
     kinds = all_outputs()
     try:

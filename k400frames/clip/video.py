@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from .. import ffmpeg
 from ..files import tree_bytes
 from . import decode
+from .frames import decodes_clean
 from .outputs import Made, Output, Problem
 
 if TYPE_CHECKING:
@@ -99,8 +100,6 @@ class VideoOutput(Output):
         if frames == 0:
             return [Problem(rel, "bad-video", "no video frames")], 0
         if deep:
-            from .frames import decodes_clean
-
             argv = ffmpeg.command(
                 ffmpeg_exe or ffmpeg.find_ffmpeg(),
                 "-i",

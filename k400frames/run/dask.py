@@ -33,6 +33,7 @@ from ..clip.context import RunContext
 from ..clip.extract import ClipResult, extract_clip
 from ..config import Config
 from ..errors import FFmpegNotFound, MissingExtra, PreflightError
+from ..ffmpeg.process import _die_with_parent
 from ..sources.tree import Clip
 
 INSTALL_HINT = "pip install 'k400frames[dask]'"
@@ -90,7 +91,6 @@ def _warm_up(configured_ffmpeg: str | None) -> str:
     pay for it and a worker without a working ffmpeg stops the run before
     any work, with the reason."""
     from ..clip import frames, video  # noqa: F401 - imported for their cost, now rather than on the first clip
-    from ..ffmpeg.process import _die_with_parent
 
     _die_with_parent()  # probes and caches how ffmpeg gets its parent-death signal
     return ffmpeg.find_ffmpeg(configured_ffmpeg)

@@ -22,6 +22,8 @@ from ..clip.outputs import output_named
 from ..config import OUTPUT_KEYS, Config
 from ..errors import ConfigChanged, PreflightError
 from ..layout import Layout
+from ..sources.kinetics import annotated_clips, clip_key
+from ..sources.segments import iter_segments
 from ..sources.tree import Clip, Collision, in_shard, iter_source
 from ..words import plural
 from .lock import Holder, conflicting_holders, in_progress_error
@@ -151,13 +153,9 @@ def plan(cfg: Config, shard: tuple[int, int] | None, skipped: Counter | None = N
     Files that are not clips are counted in ``skipped`` by kind."""
     listed = None
     if cfg.only_annotated and cfg.annotations is not None:  # the config requires both together
-        from ..sources.kinetics import annotated_clips, clip_key
-
         listed = annotated_clips(cfg.annotations)
     items: Iterator[Clip | Collision]
     if cfg.segments is not None:  # one clip per row of the segments CSV
-        from ..sources.segments import iter_segments
-
         items = iter_segments(cfg.segments, cfg.source, cfg.extensions, cfg.class_names, skipped)
     else:
         items = iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped)

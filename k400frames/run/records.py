@@ -18,6 +18,40 @@ from typing import Any
 
 from ..errors import raise_if_disk_full
 
+# Every field a record may hold: (which file, meaning).  The reference
+# (docs/reference/records.md) is made from this, and a test checks that a
+# real run writes no field missing here.
+RECORD_FIELDS = {
+    "rel": ("both", "`<class>/<clip>`, the clip relative to the split folder (class name after `class_names`)"),
+    "source": ("both", "the video it came from, absolute path"),
+    "decoded": ("manifest", "real frames kept (at most `num_frames`); the rest are padding"),
+    "padded": ("manifest", "frames added as copies (or hardlinks) of the last real frame"),
+    "cut": ("manifest", "`true` when the video had more than `num_frames` frames"),
+    "seconds": ("manifest", "wall time for this clip: ffmpeg, post-processing and the publish"),
+    "bytes": ("manifest", "bytes of the clip as published (a hardlinked pad counted once)"),
+    "config": (
+        "manifest",
+        "hash of the output settings (the config keys marked as changing the output); "
+        "resume skips a clip only when it matches",
+    ),
+    "damaged": ("manifest", "why the video is damaged, for a clip kept with `damaged: keep`"),
+    "adopted": (
+        "manifest",
+        "`true` on a line written for a complete clip found without a line (a run died "
+        "between the publish and the record); such a line has only `rel`, `adopted` and `config`",
+    ),
+    "stage": (
+        "failures",
+        "where it failed: `input` (empty or unreadable file), `decode`, `damaged`, `timeout`, "
+        "`span` or `segment` (a segments row that cannot be cut), `publish` (could not write the clip), "
+        "`collision` (two sources, one clip), `worker` (a Dask worker died on it every time), "
+        "`internal` (a bug of ours, for this clip only), `interrupted`",
+    ),
+    "reason": ("failures", "one readable line, e.g. `truncated or incomplete MP4 (moov atom not found)`"),
+    "returncode": ("failures", "ffmpeg's exit code, or `null` when ffmpeg did not run"),
+    "stderr_tail": ("failures", "the last 12 lines ffmpeg wrote to stderr"),
+}
+
 
 def read_records(paths: list[Path]) -> Iterator[dict[str, Any]]:
     """Yield each JSON object from ``paths``, skipping torn or foreign lines."""

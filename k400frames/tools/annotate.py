@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from ..config import DEFAULT_EXTENSIONS
 from ..errors import AnnotationError, SegmentsError
+from ..ffmpeg import find_ffmpeg, probe_duration
 from ..files import replaced_atomically
 from ..sources.kinetics import KINETICS_HEADER, Row, parse_clip_stem, write_kinetics_csv
 from ..sources.segments import read_segments
@@ -122,8 +123,6 @@ def _row_for(clip: Clip, ffmpeg_exe: str | None) -> Row | str:
     if parsed:
         youtube_id, start, end = parsed
         return Row(clip.out_class, youtube_id, start, end)
-    from ..ffmpeg import find_ffmpeg, probe_duration
-
     duration = probe_duration(ffmpeg_exe or find_ffmpeg(), clip.source)
     if duration is None:
         return "ffmpeg reports no duration (not a readable video?)"

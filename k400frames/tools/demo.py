@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import make_config
+from ..run.progress import make_progress
 from ..run.runner import format_summary, run_extract
 from .preview import make_preview
 from .synth import DEMO_BROKEN, DEMO_CLIPS, make_demo_dataset
@@ -22,8 +23,6 @@ def run_demo(root: Path, report: Callable[[str], None], quiet: bool = False) -> 
     of the padded short clip and report.  Returns an
     exit code: 0 when everything came out as expected (only the deliberately
     broken file failed)."""
-    from ..run.progress import make_progress
-
     root = Path(root).absolute()
     videos, frames_root = root / "videos", root / "frames"
     if not (videos / DEMO_BROKEN[0] / DEMO_BROKEN[1]).exists():
