@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,9 @@ Shard = tuple[int, int]
 LABELS_FILE = "labels.txt"
 SNIPPET_FILE = "lists.md"
 RECORD_KINDS = ("manifest", "failures")
+
+
+_SHARD_LOCK = re.compile(r"\.(.*)\.shard-(\d+)-of-(\d+)\.lock", re.S)
 
 
 def shard_tag(shard: Shard | None) -> str:
@@ -89,9 +93,13 @@ class Layout:
         tag = f".{shard_tag(shard)}" if shard else ""
         return self.root / f".{self.split}{tag}.lock"
 
-    @property
-    def shard_lock_prefix(self) -> str:
-        return f".{self.split}.shard-"
+    def shard_of_lock(self, name: str) -> Shard | None:
+        """The shard whose lock file is called ``name`` in the root, or None."""
+        match = _SHARD_LOCK.fullmatch(name)
+        if not match or match[1] != self.split:
+            return None
+        shard = (int(match[2]), int(match[3]))
+        return shard if self.lock(shard).name == name else None
 
     @property
     def tmp_area(self) -> Path:
@@ -103,6 +111,11 @@ class Layout:
     @property
     def write_probe_prefix(self) -> str:
         return f".{self.split}.write-test-"
+
+    @property
+    def sample_prefix(self) -> str:
+        """The dry run's sample folder beside the split (removed again)."""
+        return f".{self.split}.dry-run-"
 
     # -- lists and CSVs ----------------------------------------------------
 

@@ -275,7 +275,7 @@ def test_no_ffmpeg_survives_an_encoder_error(make_clip, config, ffmpeg_exe, tmp_
 def test_encoder_change_is_refused_on_resume(make_clip, config):
     make_clip("cls/a.mp4", seconds=0.3, fps=10)
     run_extract(config(num_frames=N))
-    with pytest.raises(ConfigChanged):
+    with pytest.raises(ConfigChanged, match="encoder"):  # the message names every output key
         run_extract(config(num_frames=N, encoder="turbo"))
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from ..clip.extract import extract_clip, final_path
 from ..clip.outputs import output_named
 from ..config import Config
+from ..layout import Layout
 from ..sources.tree import Clip, Collision
 from ..words import plural
 from .preflight import existing_ancestor, finished_before, plan, preflight
@@ -136,7 +137,7 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip], beside
     """Extract the chosen clips (a spare for each one that fails) into a temp
     folder in ``beside``, ``cfg.worker_count`` at a time; (bytes, inodes, rel) each."""
     try:
-        work = Path(tempfile.mkdtemp(prefix=".k400frames-dryrun-", dir=beside))
+        work = Path(tempfile.mkdtemp(prefix=Layout(cfg.target).sample_prefix, dir=beside))
     except OSError:
         work = Path(tempfile.mkdtemp(prefix="k400frames-dryrun-"))  # read-only target: measure elsewhere
     sample_cfg = dataclasses.replace(cfg, target=work / "split")

@@ -29,7 +29,6 @@ import json
 import logging
 import math
 import os
-import re
 import socket
 import threading
 import time
@@ -43,8 +42,6 @@ log = logging.getLogger(__name__)
 # A probe by `verify`, `lists` or a dry run holds a shared lock for a moment;
 # a run that meets one waits this long before it calls the target taken.
 _ACQUIRE_PATIENCE_S = 1.0
-
-_SHARD_FILE = re.compile(r"\.shard-(\d+)-of-(\d+)\.lock$")
 
 
 def shards_overlap(a: tuple[int, int] | None, b: tuple[int, int] | None) -> bool:
@@ -124,15 +121,13 @@ def live_holders(target: Path) -> list[Holder]:
     if _is_held(common):
         holders.append(_read_holder(common, None))
     try:
-        names = os.listdir(target.parent)
+        names = os.listdir(layout.root)
     except OSError:
         names = []
     for name in sorted(names):
-        match = _SHARD_FILE.search(name) if name.startswith(layout.shard_lock_prefix) else None
-        if match and name == layout.lock((int(match[1]), int(match[2]))).name:
-            shard = (int(match[1]), int(match[2]))
-            if _is_held(target.parent / name):
-                holders.append(_read_holder(target.parent / name, shard))
+        shard = layout.shard_of_lock(name)
+        if shard is not None and _is_held(layout.root / name):
+            holders.append(_read_holder(layout.root / name, shard))
     return holders
 
 
