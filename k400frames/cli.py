@@ -1,5 +1,6 @@
 """Thin command-line layer: parse, call the library, turn errors into one line
-and an exit code (0 ok, 1 some clips failed, 2 usage/config error, 130 interrupted)."""
+and an exit code (0 ok, 1 some clips failed, 2 usage/config error, 130 interrupted,
+143 terminated)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
 from .config import SCHEMA, Config, load_config, parse_overrides, read_yaml
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, K400Error
+from .errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    ConfigError,
+    K400Error,
+)
 from .words import plural
 
 log = logging.getLogger("k400frames")
@@ -61,25 +71,45 @@ def config_from_args(args: argparse.Namespace, needs_source: bool = True) -> Con
 
 class _Interrupts:
     """The process's SIGINT/SIGTERM handler; only the CLI owns the process.
-    The first signal (Ctrl-C, SLURM's scancel, kill) raises KeyboardInterrupt,
-    which the library turns into an orderly stop: no new clips, ffmpegs
-    killed, temp area removed, summary printed.  A second one means "now":
-    kill the ffmpegs and exit at once, whatever the shutdown is waiting on."""
+
+    The first signal (Ctrl-C, ``timeout``, Slurm's ``scancel`` or time limit,
+    ``kill``) raises KeyboardInterrupt, which the library turns into an
+    orderly stop: no new clips, ffmpegs killed, temp area removed, lock
+    released, summary printed.  A terminal, ``timeout`` and ``scancel``
+    signal the process *and* its process group, so one stop may arrive
+    twice: any signal within :data:`SAME_STOP_S` of the first is the same
+    stop and is ignored.  Only a later one means "now": exit at once (ffmpeg
+    has the parent-death signal, the kernel drops the lock, and the next run
+    clears the temp area)."""
+
+    SAME_STOP_S = 1.0
 
     def __init__(self) -> None:
-        self.count = 0
+        self.first: int | None = None  # the signal that started the stop
+        self.first_at = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """130 for SIGINT, 143 for SIGTERM (128 + the signal, as shells report it)."""
+        return EXIT_TERMINATED if self.first == signal.SIGTERM else EXIT_INTERRUPTED
 
     def __call__(self, signum, frame) -> None:
-        self.count += 1
-        if self.count > 1:
-            # ffmpeg has the parent-death signal: it dies with this process.
-            os._exit(EXIT_INTERRUPTED)
-        raise KeyboardInterrupt
+        now = time.monotonic()
+        if self.first is None:
+            self.first, self.first_at = signum, now
+            raise KeyboardInterrupt
+        if now - self.first_at < self.SAME_STOP_S:
+            return  # the same stop, delivered again (to the process and to its group)
+        # os.write: print() may be in use by the code this signal interrupted.
+        os.write(
+            2,
+            b"k400frames: stopped at once (a second signal); the next run clears the temp area and resumes\n",
+        )
+        os._exit(self.exit_code)
 
 
 @contextlib.contextmanager
-def _signals_as_interrupts():
-    handler = _Interrupts()
+def _signals_as_interrupts(handler: _Interrupts):
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
@@ -453,15 +483,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
+    interrupts = _Interrupts()
     try:
-        with _signals_as_interrupts():
-            return args.func(args)
+        with _signals_as_interrupts(interrupts):
+            code = args.func(args)
+        # A run stopped by a signal exits 130 for SIGINT, 143 for SIGTERM.
+        return interrupts.exit_code if code == EXIT_INTERRUPTED else code
     except K400Error as exc:
         print(f"k400frames: error: {exc}{_option_hint(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("k400frames: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupts.exit_code
     except OSError as exc:
         # Permission denied, read-only filesystem and the like, before any work
         # (an error during a run ends it with its summary and exit 1 instead).
