@@ -172,25 +172,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .config import check_frame_name
     from .ffmpeg import find_ffmpeg
     from .run.progress import make_progress
-    from .tools.verify import format_report, verify_tree
+    from .tools.verify import expected_csv, format_report, verify_tree
 
     from_config = bool(args.config or args.set)
     if from_config and args.frames:
         raise ConfigError("verify: give --config FILE (or --set target=...) or --frames DIR, not both")
     configured_ffmpeg = None
+    segments, class_names = None, "keep"
     if from_config:
         cfg = config_from_args(args, needs_source=False)
-        frames, num_frames, frame_name, csv = cfg.target, cfg.num_frames, cfg.frame_name, cfg.annotations
+        frames, num_frames, frame_name = cfg.target, cfg.num_frames, cfg.frame_name
+        # What the run was asked for: its annotations (the copy it left beside the split) or segments.
+        csv = expected_csv(frames, cfg.annotations) if cfg.annotations or not cfg.segments else None
+        segments, class_names = cfg.segments, cfg.class_names
         configured_ffmpeg = cfg.ffmpeg
     elif args.frames:
         if args.num_frames is None:
             raise ConfigError("verify: --frames needs --num-frames N")
         frame_name = check_frame_name(args.frame_name or "frame_{:05d}.jpg", "--frame-name")
-        frames, num_frames, csv = Path(args.frames), args.num_frames, None
+        frames, num_frames = Path(args.frames), args.num_frames
+        csv = expected_csv(frames)
     else:
         raise ConfigError("verify: give --config FILE (or --set target=...), or --frames DIR --num-frames N")
     if args.csv:
-        csv = Path(args.csv)
+        csv, segments = Path(args.csv), None
     exe = find_ffmpeg(configured_ffmpeg) if args.deep else None
     _warn_if_running(frames)
     with _progress_safe_logging():
@@ -199,6 +204,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             num_frames,
             frame_name,
             csv=csv,
+            segments=segments,
+            class_names=class_names,
             deep=args.deep,
             ffmpeg_exe=exe,
             progress=make_progress(quiet=args.quiet),
@@ -221,8 +228,10 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     )
     print(f"train: {result.train_csv} ({plural(len(result.train), 'clip')})")
     print(f"val: {result.val_csv} ({plural(len(result.val), 'clip')})")
+    if result.balance and result.val:
+        print(result.balance.describe("clips"))
     for label, count in sorted(result.too_small.items()):
-        log.warning("class %r has %s, too few to split: all in train", label, plural(count, "clip"))
+        log.warning("class %r has %s, too few to split: all in train", label, plural(count, "recording"))
     for rel, reason in result.skipped:
         log.warning("skipped %s: %s", rel, reason)
     if result.too_small:
@@ -240,6 +249,8 @@ def cmd_annotate_segments(args: argparse.Namespace) -> int:
     result = split_segments(Path(args.segments), Path(args.out_dir), val_fraction=args.val_fraction, seed=args.seed)
     print(f"train: {result.train_csv} ({result.train} segments)")
     print(f"val: {result.val_csv} ({result.val} segments)")
+    if result.balance and result.val:
+        print(result.balance.describe("segments"))
     if result.too_small:
         print(
             f"labels too small to split (all in train): {len(result.too_small)}: {', '.join(sorted(result.too_small))}"
@@ -248,18 +259,30 @@ def cmd_annotate_segments(args: argparse.Namespace) -> int:
 
 
 def cmd_lists(args: argparse.Namespace) -> int:
-    from .tools.lists import write_lists
+    from .tools.leakage import format_leaks
+    from .tools.lists import pad_advice, write_lists
 
     cfg = config_from_args(args, needs_source=False)
     _warn_if_running(cfg.target)
-    result = write_lists(cfg, (args.format,))
+    result = write_lists(cfg, (args.format,), frames=args.frames)
     for fmt, path in result.lists.items():
         print(f"{fmt}: {path}")
     print(
         f"labels: {result.labels} ({plural(result.classes, 'class', 'classes')}; {plural(result.clips, 'clip')} listed)"
     )
-    print(f"config keys: {result.snippet}\n")
-    print(result.snippet_text, end="")
+    print(f"config keys to paste: {result.snippet}")
+    if result.pads is not None:
+        counted = "real frames only" if result.frames == "decoded" else "all frames, pads included"
+        print(f"pads: {result.pads.describe()}; the lists count {counted}")
+        if result.pads.high and result.frames != "decoded":
+            log.warning("more than 20%% of the frames are pads: %s", pad_advice())
+    if result.unrecorded:
+        log.warning(
+            "%s without a decoded count in the manifest: listed with all their frames",
+            plural(result.unrecorded, "clip"),
+        )
+    if result.fps_note:
+        log.warning("%s", result.fps_note)
     if result.skipped_formats:
         log.info("not written for %s: %s", result.kind, ", ".join(result.skipped_formats))
     for rel in result.empty:
@@ -268,13 +291,25 @@ def cmd_lists(args: argparse.Namespace) -> int:
         log.warning("not listed, class %r has no label in %s", name, cfg.annotations)
     for rel, frames in result.short:
         log.warning("listed with %d of %d frames: %s (run verify)", frames, cfg.num_frames, rel)
+    if result.not_on_disk:
+        shown = ", ".join(result.not_on_disk[:5]) + (" ..." if len(result.not_on_disk) > 5 else "")
+        log.warning(
+            "not listed: %s of %s %s no clip in %s (missing or failed; run verify): %s",
+            plural(len(result.not_on_disk), "row"),
+            result.listing,
+            "has" if len(result.not_on_disk) == 1 else "have",
+            cfg.target,
+            shown,
+        )
+    if result.leaks:
+        log.warning("%s", format_leaks(result.leaks))
     if result.labels_grew:
         log.warning(
             "labels.txt gained %s (%s); list the other splits again so their indices match",
             plural(len(result.labels_grew), "class", "classes"),
             ", ".join(result.labels_grew[:5]),
         )
-    return EXIT_FAILED if result.empty or result.unlabelled else EXIT_OK
+    return EXIT_FAILED if result.empty or result.unlabelled or result.not_on_disk else EXIT_OK
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -389,7 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-frames", type=int, metavar="N", help="frames per clip (with --frames)")
     p.add_argument("--frame-name", metavar="TEMPLATE", help="frame file template (default frame_{:05d}.jpg)")
     p.add_argument(
-        "--csv", metavar="FILE", help="Kinetics CSV to join to the folders (default: the config's annotations)"
+        "--csv",
+        metavar="FILE",
+        help="Kinetics CSV to join to the folders (default: the copy of the config's annotations beside the "
+        "split, the config's segments, or the one CSV beside the split whose split column names it)",
     )
     p.add_argument("--deep", action="store_true", help="also decode every frame with ffmpeg (slow)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
@@ -425,6 +463,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(*LIST_FORMATS, "all"),
         help="the framework whose loader reads the list; all: every one that reads this split "
         "(frames or videos); also writes labels.txt and lists.md, the config keys to paste",
+    )
+    p.add_argument(
+        "--frames",
+        choices=("all", "decoded"),
+        default="all",
+        help="the frame count of each line: all frames in the folder (default), or decoded: the real frames "
+        "only, from the manifest, so samplers never draw a pad",
     )
     p.set_defaults(func=cmd_lists)
 

@@ -256,3 +256,9 @@ def iter_segments(
                 f"rename or remove all but one",
             )
         yield dataclasses.replace(clip, problem=problem) if problem else clip
+
+
+def expected_rels(segments_csv: Path, class_policy: str = "keep") -> list[str]:
+    """The ``<class>/<clip>`` of every row of ``segments_csv``, in order, once
+    each: the clips a run of it should leave (``verify`` joins them)."""
+    return list(dict.fromkeys(_clip_for(row, class_policy)[0].rel for row in iter_rows(segments_csv)))
