@@ -36,6 +36,9 @@ from .records import RecordWriter
 
 log = logging.getLogger(__name__)
 
+# Above this share of pad frames, the summary (and lists) warn.
+PAD_WARN_SHARE = 0.20
+
 
 @dataclasses.dataclass
 class Summary:
@@ -61,6 +64,7 @@ class Summary:
     disk_full: str = ""
     annotations: Path | None = None  # where the run copied the config's annotations CSV
     error: str = ""  # what ended the run early (an OSError mid-run), if anything
+    output: str = "frames"  # what a clip became (the config's output)
 
     @property
     def frames_per_second(self) -> float:
@@ -76,14 +80,28 @@ class Summary:
 
 def format_summary(summary: Summary) -> str:
     """The few lines a user reads after a run."""
+    if summary.output == "frames":
+        shape = f" ({summary.padded} padded with {summary.pad_frames} frames, {summary.cut} cut)"
+        where = f"frames: {summary.target}"
+    else:  # a video keeps its clip's own frames: nothing padded, nothing cut
+        shape, where = "", f"{summary.output}s: {summary.target}"
     lines = [
-        f"clips: {summary.done} extracted ({summary.padded} padded with {summary.pad_frames} frames, "
-        f"{summary.cut} cut), {summary.skipped} already done, {summary.failed} failed, of {summary.total}",
+        f"clips: {summary.done} extracted{shape}, {summary.skipped} already done, {summary.failed} failed, "
+        f"of {summary.total}",
         f"speed: {summary.frames} frames in {summary.seconds:.1f} s = {summary.frames_per_second:.0f} frames/s, "
         f"{summary.bytes / 1e6:.1f} MB written",
-        f"frames: {summary.target}",
+        where,
         f"manifest: {summary.manifest}",
     ]
+    if summary.output == "frames" and summary.frames:
+        share = summary.pad_frames / summary.frames
+        line = f"pads: {share:.0%} of the frames written now are copies of a last frame"
+        if share > PAD_WARN_SHARE:
+            line += (
+                f" (above {PAD_WARN_SHARE:.0%}: samplers that draw from every frame land on frozen copies; "
+                f"write lists with --frames decoded, or extract with sampling: uniform or fewer num_frames)"
+            )
+        lines.append(line)
     if summary.damaged_kept or summary.damaged_failed:
         lines.append(
             f"damaged videos (decode errors or truncated): {summary.damaged_failed} failed, "
@@ -169,7 +187,7 @@ def run_extract(
         lock.release()
         raise
     tmp_root = layout.tmp_area
-    summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total)
+    summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total, output=cfg.output)
     writers: list[RecordWriter] = []
     finished = threading.Event()
     started = time.monotonic()

@@ -41,13 +41,12 @@ from ..errors import ListFormatError
 from ..files import replaced_atomically
 from ..layout import Layout, walk_split
 from ..run.records import read_records
+from ..run.runner import PAD_WARN_SHARE
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
 from .leakage import Leak, find_leaks
 from .verify import expected_csv, join_csv, join_segments
 
-# Above this share of pad frames in a split, lists and the run summary warn.
-PAD_WARN_SHARE = 0.20
 # The rate pytorchvideo's FrameVideo assumes for a frame folder.
 PYTORCHVIDEO_FPS = 30.0
 FRAME_COUNTS = ("all", "decoded")
