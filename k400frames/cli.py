@@ -178,13 +178,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if from_config and args.frames:
         raise ConfigError("verify: give --config FILE (or --set target=...) or --frames DIR, not both")
     configured_ffmpeg = None
-    segments, class_names = None, "keep"
+    segments, class_names, clip_names = None, "keep", "keep"
     if from_config:
         cfg = config_from_args(args, needs_source=False)
         frames, num_frames, frame_name = cfg.target, cfg.num_frames, cfg.frame_name
         # What the run was asked for: its annotations (the copy it left beside the split) or segments.
         csv = expected_csv(frames, cfg.annotations) if cfg.annotations or not cfg.segments else None
-        segments, class_names = cfg.segments, cfg.class_names
+        segments, class_names, clip_names = cfg.segments, cfg.class_names, cfg.clip_names
         configured_ffmpeg = cfg.ffmpeg
     elif args.frames:
         if args.num_frames is None:
@@ -206,6 +206,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             csv=csv,
             segments=segments,
             class_names=class_names,
+            clip_names=clip_names,
             deep=args.deep,
             ffmpeg_exe=exe,
             progress=make_progress(quiet=args.quiet),
@@ -215,6 +216,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
+    from .run.preflight import whitespace_warning
     from .tools.annotate import annotate, write_annotations
 
     if bool(args.source) == bool(args.segments):
@@ -223,7 +225,13 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         return cmd_annotate_segments(args)
 
     result = write_annotations(
-        annotate(Path(args.source), val_fraction=args.val_fraction, seed=args.seed, class_names=args.class_names),
+        annotate(
+            Path(args.source),
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            class_names=args.class_names,
+            clip_names=args.clip_names,
+        ),
         Path(args.out_dir),
     )
     print(f"train: {result.train_csv} ({plural(len(result.train), 'clip')})")
@@ -234,6 +242,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         log.warning("class %r has %s, too few to split: all in train", label, plural(count, "recording"))
     for rel, reason in result.skipped:
         log.warning("skipped %s: %s", rel, reason)
+    if result.spaced:
+        flags = ("--clip-names", "--class-names")
+        log.warning("%s", whitespace_warning(result.spaced[:2], len(result.spaced), flags))
     if result.too_small:
         print(
             f"classes too small to split (all in train): {len(result.too_small)}: {', '.join(sorted(result.too_small))}"
@@ -450,6 +461,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=_choices("class_names"),
         default="keep",
         help="labels as folder names (keep) or with spaces as underscores",
+    )
+    p.add_argument(
+        "--clip-names",
+        choices=_choices("clip_names"),
+        default="keep",
+        help="the youtube_id of a plain clip name as it is (keep) or with whitespace as underscores; "
+        "extract with the same clip_names",
     )
     p.set_defaults(func=cmd_annotate)
 

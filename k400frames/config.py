@@ -298,6 +298,14 @@ class Config:
         output=ALWAYS,
         choices=("keep", "underscore"),
     )
+    clip_names: str = key(
+        "keep",
+        _choice("keep", "underscore"),
+        "clip names as on disk, or with every whitespace character as `_` (in output names and list paths; "
+        "list readers split on whitespace)",
+        output=UNLESS_DEFAULT,
+        choices=("keep", "underscore"),
+    )
     damaged: str = key(
         "fail",
         _choice("fail", "keep"),

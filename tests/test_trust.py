@@ -233,3 +233,31 @@ def test_pytorchvideo_frame_lists_warn_unless_extracted_at_30_fps(make_clip, tmp
     assert ("set fps: 30" in (cfg.target.parent / "lists.md").read_text()) == warned
     mm = run_cli(*args, "--format", "mmaction2")  # other readers take the frames as they are
     assert "30 fps" not in mm.stderr
+
+
+def test_whitespace_in_clip_names_is_found_before_any_work(make_clip, tmp_path):
+    make_clip("jump/my clip (1).mp4", seconds=0.3, fps=10)
+    make_clip("jump/plain.mp4", seconds=0.3, fps=10)
+    sets = ["--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out' / 'train'}"]
+    sets += ["--set", "num_frames=4"]
+    annotate = run_cli("annotate", str(tmp_path / "src"), "--out-dir", str(tmp_path / "ann"))
+    assert "1 clip has whitespace in the class or clip name (e.g. 'jump/my clip (1)')" in annotate.stderr
+    assert "--clip-names underscore" in annotate.stderr
+    dry = run_cli("extract", *sets, "--dry-run")
+    assert dry.returncode == 0 and dry.stderr.count("whitespace in the class or clip name") == 1, dry.stderr
+    assert "set clip_names: underscore" in dry.stderr and not (tmp_path / "out" / "train").exists()
+    run = run_cli("extract", *sets)
+    assert run.returncode == 0 and run.stderr.count("whitespace in the class or clip name") == 1, run.stderr
+    assert run.stderr.index("whitespace") < run.stderr.index("progress")  # before any clip
+    refused = run_cli("lists", *sets, "--format", "mmaction2")
+    assert refused.returncode == 2 and "set clip_names: underscore" in refused.stderr
+
+    # The way out: clip_names: underscore, in the folders and the lists.
+    under = [*sets[:2], "--set", f"target={tmp_path / 'out2' / 'train'}", "--set", "num_frames=4"]
+    under += ["--set", "clip_names=underscore"]
+    run = run_cli("extract", *under)
+    assert run.returncode == 0 and "whitespace" not in run.stderr, run.stderr
+    assert len(list((tmp_path / "out2" / "train" / "jump" / "my_clip_(1)").iterdir())) == 4
+    lists = run_cli("lists", *under, "--format", "mmaction2")
+    assert lists.returncode == 0, lists.stderr
+    assert "train/jump/my_clip_(1) 4 0" in (tmp_path / "out2" / "train.mmaction2.txt").read_text()

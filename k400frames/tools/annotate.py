@@ -24,7 +24,7 @@ from ..ffmpeg import find_ffmpeg, probe_duration
 from ..files import replaced_atomically
 from ..sources.kinetics import KINETICS_HEADER, Row, parse_clip_stem, write_kinetics_csv
 from ..sources.segments import read_segments
-from ..sources.tree import Clip, Collision, iter_source
+from ..sources.tree import Clip, Collision, has_whitespace, iter_source
 
 
 @dataclasses.dataclass
@@ -35,6 +35,7 @@ class AnnotateResult:
     val: list[Row]
     too_small: dict[str, int]  # class -> clip count; all went to train
     skipped: list[tuple[str, str]]  # (clip, reason): not written to either CSV
+    spaced: list[str] = dataclasses.field(default_factory=list)  # clips whose class or clip name holds whitespace
     train_csv: Path | None = None
     val_csv: Path | None = None
     balance: SplitBalance | None = None
@@ -54,6 +55,7 @@ def annotate(
     val_fraction: float = 0.2,
     seed: int = 0,
     class_names: str = "keep",
+    clip_names: str = "keep",
     extensions: Sequence[str] = DEFAULT_EXTENSIONS,
     ffmpeg_exe: str | None = None,
 ) -> AnnotateResult:
@@ -74,7 +76,7 @@ def annotate(
 
     by_class: dict[str, list[Row]] = {}
     skipped: list[tuple[str, str]] = []
-    for item in iter_source(source, extensions, class_names):
+    for item in iter_source(source, extensions, class_names, clip_policy=clip_names):
         if isinstance(item, Collision):
             skipped.append((item.rel, "several files share this clip name: " + ", ".join(p.name for p in item.sources)))
             continue
@@ -93,7 +95,8 @@ def annotate(
     train, picked, too_small = split_by_recording(rows, lambda r: r.label, lambda r: r.youtube_id, val_fraction, seed)
     val = [dataclasses.replace(row, split="val") for row in picked]
     balance = SplitBalance.of(train, picked, lambda r: r.label, lambda r: r.youtube_id, val_fraction)
-    return AnnotateResult(train=train, val=val, too_small=too_small, skipped=skipped, balance=balance)
+    spaced = [f"{r.label}/{r.youtube_id}" for r in rows if has_whitespace(r.label) or has_whitespace(r.youtube_id)]
+    return AnnotateResult(train=train, val=val, too_small=too_small, skipped=skipped, balance=balance, spaced=spaced)
 
 
 T = TypeVar("T")

@@ -316,7 +316,7 @@ def _not_on_disk(cfg: Config, pairs: Sequence[tuple[str, str]]) -> tuple[list[st
     if cfg.segments is not None and cfg.annotations is None:
         if not cfg.segments.is_file():
             return [], None
-        return join_segments(pairs, cfg.segments, cfg.class_names)[1], cfg.segments
+        return join_segments(pairs, cfg.segments, cfg.class_names, cfg.clip_names)[1], cfg.segments
     listing = expected_csv(cfg.target, cfg.annotations)
     if listing is None or not listing.is_file():
         return [], None

@@ -31,6 +31,7 @@ from ..layout import Layout, walk_split
 from ..run.records import read_records
 from ..sources.kinetics import label_folder_candidates, read_kinetics_csv
 from ..sources.segments import expected_rels
+from ..sources.tree import output_clip_name
 from ..words import plural
 from .leakage import Leak, csv_ids_by_split, find_leaks
 
@@ -152,6 +153,8 @@ def join_csv(pairs: Sequence[tuple[str, str]], csv_path: Path) -> tuple[int, lis
         folder = next((c for c in label_folder_candidates(row.label) if c in classes), row.label)
         if (folder, clip) in on_disk:
             matched.add((folder, clip))
+        elif (folder, output_clip_name(clip, "underscore")) in on_disk:  # extracted with clip_names: underscore
+            matched.add((folder, output_clip_name(clip, "underscore")))
         elif (folder, row.youtube_id) in on_disk:
             # Own data annotated from plain stems: the folder is the id alone.
             matched.add((folder, row.youtube_id))
@@ -207,10 +210,10 @@ def expected_csv(frames: Path, annotations: Path | None = None) -> Path | None:
 
 
 def join_segments(
-    pairs: Sequence[tuple[str, str]], segments: Path, class_names: str
+    pairs: Sequence[tuple[str, str]], segments: Path, class_names: str, clip_names: str = "keep"
 ) -> tuple[int, list[str], list[str]]:
     """Match a segments CSV's rows to the clips: (rows, missing, unexpected)."""
-    expected = expected_rels(segments, class_names)
+    expected = expected_rels(segments, class_names, clip_names)
     on_disk = {f"{c}/{k}" for c, k in pairs}
     wanted = set(expected)
     return len(expected), [rel for rel in expected if rel not in on_disk], sorted(on_disk - wanted)
@@ -224,6 +227,7 @@ def verify_tree(
     csv: Path | None = None,
     segments: Path | None = None,
     class_names: str = "keep",
+    clip_names: str = "keep",
     deep: bool = False,
     ffmpeg_exe: str | None = None,
     workers: int | None = None,
@@ -253,7 +257,7 @@ def verify_tree(
     # The CSV first: a bad one is refused before a frame is read.
     joined = join_csv(pairs, Path(csv)) if csv is not None else None
     if segments is not None:
-        joined = join_segments(pairs, Path(segments), class_names)
+        joined = join_segments(pairs, Path(segments), class_names, clip_names)
     if deep:
         ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
     report.clips = len(pairs)
