@@ -261,3 +261,63 @@ def test_whitespace_in_clip_names_is_found_before_any_work(make_clip, tmp_path):
     lists = run_cli("lists", *under, "--format", "mmaction2")
     assert lists.returncode == 0, lists.stderr
     assert "train/jump/my_clip_(1) 4 0" in (tmp_path / "out2" / "train.mmaction2.txt").read_text()
+
+
+def test_a_truncated_file_under_uniform_sampling_is_not_said_to_end_after_the_picks(tmp_path, ffmpeg_exe):
+    import subprocess
+
+    good = tmp_path / "whole.mp4"
+    lavfi = "testsrc2=size=320x240:rate=30:duration=8"
+    subprocess.run(
+        [ffmpeg_exe, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", lavfi, "-c:v", "libx264", "-preset"]
+        + ["ultrafast", "-pix_fmt", "yuv420p", "-g", "30", "-movflags", "+faststart", str(good)],
+        check=True,
+    )
+    cut = tmp_path / "src" / "a" / "cut.mp4"
+    cut.parent.mkdir(parents=True)
+    cut.write_bytes(good.read_bytes()[: int(good.stat().st_size * 0.5)])
+    summary = run_extract(_cfg(tmp_path, num_frames=8, sampling="uniform"))
+    assert summary.damaged_failed == 1
+    reason = json.loads(summary.failures.read_text())["reason"]
+    assert reason.startswith("truncated: the file ends before its header says; sampling: uniform picked "), reason
+    assert "ends early after" not in reason
+
+
+def test_video_output_says_num_frames_does_not_apply_and_its_summary_names_videos(make_clip, tmp_path):
+    make_clip("a/x_000000_000001.mp4", seconds=0.5, fps=10)
+    sets = ["--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out' / 'train'}"]
+    proc = run_cli("extract", *sets, "--set", "output=video", "--set", "num_frames=64")
+    assert proc.returncode == 0, proc.stderr
+    assert "num_frames (64) does not apply to output: video" in proc.stderr
+    assert f"videos: {tmp_path / 'out' / 'train'}" in proc.stdout and "frames: /" not in proc.stdout
+    assert "padded" not in proc.stdout and "pads:" not in proc.stdout
+    assert "clips: 1 extracted, 0 already done, 0 failed, of 1" in proc.stdout
+
+
+def test_the_segments_example_says_how_to_switch_to_video(tmp_path):
+    from helpers import PROJECT
+
+    from k400frames.config import ConfigError, load_config
+
+    example = PROJECT / "configs" / "own_segments_example.yaml"
+    assert "video needs sampling: first" in example.read_text()
+    overrides = {"source": str(tmp_path / "v"), "target": str(tmp_path / "f" / "train"), "output": "video"}
+    with pytest.raises(ConfigError, match=r"set sampling: first \(--set sampling=first\)"):
+        load_config(example, overrides)
+    assert load_config(example, {**overrides, "sampling": "first"}).output == "video"
+
+
+def test_every_failure_stage_the_code_writes_is_in_the_records_table():
+    import re
+
+    from helpers import PROJECT
+
+    from k400frames.run.records import RECORD_FIELDS
+
+    code = "\n".join(p.read_text() for p in (PROJECT / "k400frames").rglob("*.py"))
+    written = set(re.findall(r'failed\(\s*"([a-z]+)"', code)) | set(re.findall(r'stage="([a-z]+)"', code))
+    written |= set(re.findall(r'problem = \(\s*"([a-z]+)"', code))  # a segments row's problem
+    assert {"damaged", "segment", "span", "collision", "input", "decode", "timeout"} <= written, written
+    table = (PROJECT / "docs" / "reference" / "records.md").read_text()
+    for stage in written:
+        assert f"`{stage}`" in RECORD_FIELDS["stage"][1] and f"`{stage}`" in table, stage

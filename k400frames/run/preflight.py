@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import ffmpeg
 from ..clip.extract import final_path
 from ..clip.outputs import output_named
-from ..config import OUTPUT_KEYS, Config
+from ..config import OUTPUT_KEYS, SCHEMA, Config
 from ..errors import ConfigChanged, PreflightError
 from ..layout import Layout
 from ..sources.kinetics import annotated_clips, clip_key
@@ -262,4 +262,11 @@ def preflight(
         )
     if spaced:
         log.warning("%s", whitespace_warning(spaced_names, spaced))
+    num_frames_default = next(f.default for f in SCHEMA if f.name == "num_frames")
+    if cfg.output == "video" and cfg.num_frames != num_frames_default:
+        log.warning(
+            "num_frames (%d) does not apply to output: %s: each video keeps every frame of its clip or span",
+            cfg.num_frames,
+            cfg.output,
+        )
     return Preflight(resume, total, holders, finished)
