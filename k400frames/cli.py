@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .config import SCHEMA, Config, load_config, parse_overrides, read_yaml
 from .errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -558,6 +559,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("k400frames: interrupted", file=sys.stderr)
         return interrupts.exit_code
+    except BrokenPipeError:
+        # `verify ... | head`: the reader has all it wanted.  Point stdout at
+        # /dev/null so the flush at exit does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         # Permission denied, read-only filesystem and the like, before any work
         # (an error during a run ends it with its summary and exit 1 instead).

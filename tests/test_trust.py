@@ -51,7 +51,15 @@ def test_annotate_segments_keeps_every_span_of_a_recording_in_one_split(recordin
     for seed in range(5):
         out = tmp_path / f"split{seed}"
         proc = run_cli(
-            "annotate", "--segments", str(recordings), "--out-dir", str(out), "--val-fraction", "0.34", "--seed", str(seed)
+            "annotate",
+            "--segments",
+            str(recordings),
+            "--out-dir",
+            str(out),
+            "--val-fraction",
+            "0.34",
+            "--seed",
+            str(seed),
         )
         assert proc.returncode == 0, proc.stderr
         train = {r["youtube_id"] for r in read_rows(out / "train.csv")}
@@ -321,3 +329,82 @@ def test_every_failure_stage_the_code_writes_is_in_the_records_table():
     table = (PROJECT / "docs" / "reference" / "records.md").read_text()
     for stage in written:
         assert f"`{stage}`" in RECORD_FIELDS["stage"][1] and f"`{stage}`" in table, stage
+
+
+def test_preview_labels_fit_portrait_tiles(make_clip, tmp_path):
+    from k400frames.tools.preview import label_font_size, make_preview
+
+    make_clip("a/phone_000000_000001.mp4", seconds=0.3, fps=10, size="48x96")  # portrait, 3 real of 8
+    cfg = _cfg(tmp_path, num_frames=8)
+    run_extract(cfg)
+    sheet = make_preview(cfg.target / "a" / "phone_000000_000001", tmp_path / "sheet.png", (4, 2))
+    assert sheet.labelled and sheet.padded_frames == 5
+    # A glyph is at most about 0.6 em wide: the longest label fits inside the tile with its 4 px inset.
+    for tile in ((48, 96), (180, 320), (320, 568), (320, 240)):
+        assert 4 + label_font_size(tile) * 0.6 * len("300 pad") <= tile[0] * 0.8, tile
+
+
+def test_preview_into_a_folder_it_cannot_write_names_that_file(make_clip, tmp_path):
+    from k400frames.tools.preview import PreviewError, make_preview
+
+    make_clip("a/x_000000_000001.mp4", seconds=0.3, fps=10)
+    cfg = _cfg(tmp_path)
+    run_extract(cfg)
+    out = Path("/sys/k400frames-preview.png")  # refused even to root
+    with pytest.raises(PreviewError) as caught:
+        make_preview(cfg.target / "a" / "x_000000_000001", out)
+    assert str(caught.value).startswith(f"cannot write {out}: ") and "partial" not in str(caught.value)
+
+
+def test_verify_into_a_closed_pipe_ends_quietly(make_clip, tmp_path):
+    import subprocess
+    import sys
+
+    for i in range(30):
+        make_clip(f"a/c{i}.mp4", seconds=0.2, fps=10) if i < 2 else (tmp_path / "src" / "a" / f"c{i}.mp4").write_text(
+            "x"
+        )
+    run_extract(_cfg(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "k400frames", "verify", "--frames", str(tmp_path / "out" / "train"), "--num-frames"]
+        + ["4", "--json", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # as `| head` does once it has its lines
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Broken pipe" not in err and "Traceback" not in err and "Exception ignored" not in err, err
+    assert proc.returncode == 141
+
+
+def test_the_bar_redrawn_under_a_failure_line_counts_that_failure(make_clip, tmp_path):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import sys
+    import termios
+
+    make_clip("a/good.mp4", seconds=0.2, fps=10)
+    (tmp_path / "src" / "a" / "zbad.mp4").write_text("not a video\n")  # after a clip that went well
+    argv = [sys.executable, "-m", "k400frames", "extract", "--set", f"source={tmp_path / 'src'}"]
+    argv += ["--set", f"target={tmp_path / 'out' / 'train'}", "--set", "num_frames=4", "--set", "workers=1"]
+    pid, fd = pty.fork()  # a terminal, so the run draws its tqdm bar
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))  # a bar needs columns
+        os.execv(sys.executable, argv)
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.waitpid(pid, 0)
+    text = b"".join(chunks).decode(errors="replace")
+    after = text[text.index("failed: a/zbad") :]
+    drawn = [part for part in after.split("\r") if "failed]" in part]
+    assert drawn and "1 failed" in drawn[0] and "0 failed" not in drawn[0], repr(after[:400])

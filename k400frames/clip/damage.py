@@ -103,9 +103,7 @@ def find_damage(stderr: str) -> tuple[str, int, str]:
     return kind, count, first
 
 
-def damage_reason(
-    kind: str, count: int, first: str, decoded: int, promised: int | None, sampled: bool = False
-) -> str:
+def damage_reason(kind: str, count: int, first: str, decoded: int, promised: int | None, sampled: bool = False) -> str:
     """The line a user reads for a damaged clip; ``promised``: the frames its
     header promises (for a span, within the span), None when unknown;
     ``sampled``: ``decoded`` counts the frames ``sampling: uniform`` picked,

@@ -313,7 +313,10 @@ class _Recorder:
             self.failures.write(result.failure_record())
             s.failed += 1
             s.damaged_failed += bool(result.damaged)
+            # The bar first: the log line redraws it, and it must show this failure, not "0 failed".
+            self.progress.update(result, s)
             log.warning("failed: %s: %s", result.rel, result.reason)
+            return
         self.progress.update(result, s)
 
     def skipped(self, rel: str, adopted: bool = False) -> None:
