@@ -303,9 +303,9 @@ def test_video_output_says_num_frames_does_not_apply_and_its_summary_names_video
 
 
 def test_the_segments_example_says_how_to_switch_to_video(tmp_path):
-    from helpers import PROJECT
-
     from k400frames.config import ConfigError, load_config
+
+    from helpers import PROJECT
 
     example = PROJECT / "configs" / "own_segments_example.yaml"
     assert "video needs sampling: first" in example.read_text()
@@ -318,9 +318,9 @@ def test_the_segments_example_says_how_to_switch_to_video(tmp_path):
 def test_every_failure_stage_the_code_writes_is_in_the_records_table():
     import re
 
-    from helpers import PROJECT
-
     from k400frames.run.records import RECORD_FIELDS
+
+    from helpers import PROJECT
 
     code = "\n".join(p.read_text() for p in (PROJECT / "k400frames").rglob("*.py"))
     written = set(re.findall(r'failed\(\s*"([a-z]+)"', code)) | set(re.findall(r'stage="([a-z]+)"', code))
@@ -360,10 +360,9 @@ def test_verify_into_a_closed_pipe_ends_quietly(make_clip, tmp_path):
     import subprocess
     import sys
 
-    for i in range(30):
-        make_clip(f"a/c{i}.mp4", seconds=0.2, fps=10) if i < 2 else (tmp_path / "src" / "a" / f"c{i}.mp4").write_text(
-            "x"
-        )
+    make_clip("a/good.mp4", seconds=0.2, fps=10)
+    for i in range(30):  # failed downloads: a report longer than a pipe's first read
+        (tmp_path / "src" / "a" / f"broken{i}.mp4").write_text("x")
     run_extract(_cfg(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "k400frames", "verify", "--frames", str(tmp_path / "out" / "train"), "--num-frames"]

@@ -194,8 +194,7 @@ class SplitBalance:
         return self.items[1] / max(sum(self.items), 1)
 
     def widest(self) -> tuple[str, float] | None:
-        """The label whose val share is furthest from ``asked`` (among labels
-        with two or more recordings' worth of items), and that share."""
+        """The label whose val share is furthest from ``asked``, and that share."""
         shares = {label: v / n for label, (n, v) in self.per_label.items() if n}
         if not shares:
             return None
@@ -210,7 +209,8 @@ class SplitBalance:
         )
         widest = self.widest()
         if widest and abs(widest[1] - self.asked) >= 0.005:
-            line += f"; per label from the asked share at most {abs(widest[1] - self.asked):.0%} ({widest[0]!r}: {widest[1]:.0%})"
+            moved = abs(widest[1] - self.asked)
+            line += f"; per label from the asked share at most {moved:.0%} ({widest[0]!r}: {widest[1]:.0%})"
         return line
 
 
