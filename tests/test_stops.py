@@ -86,3 +86,10 @@ def test_two_sigints_a_tenth_of_a_second_apart_are_one_stop(hung_run, tmp_path):
     assert proc.returncode == 130, err
     assert "stopped at once" not in err
     _assert_orderly(out, err, cfg, tmp_path)
+
+
+def test_the_exit_codes_reference_names_130_and_143():
+    from helpers import PROJECT
+
+    table = (PROJECT / "docs" / "reference" / "exit-codes.md").read_text()
+    assert "| 130 | interrupted (SIGINT" in table and "| 143 | terminated (SIGTERM" in table

@@ -407,3 +407,20 @@ def test_the_bar_redrawn_under_a_failure_line_counts_that_failure(make_clip, tmp
     after = text[text.index("failed: a/zbad") :]
     drawn = [part for part in after.split("\r") if "failed]" in part]
     assert drawn and "1 failed" in drawn[0] and "0 failed" not in drawn[0], repr(after[:400])
+
+
+def test_lists_names_csv_rows_without_a_clip(make_clip, tmp_path):
+    make_clip("a/x_000000_000001.mp4", seconds=0.3, fps=10)
+    (tmp_path / "src" / "a" / "broken_000000_000001.mp4").write_text("not a video\n")
+    ann = write_csv(
+        tmp_path / "ann.csv",
+        [("a", "x", 0, 1, "train", 0), ("a", "broken", 0, 1, "train", 0)],
+        ("label", "youtube_id", "time_start", "time_end", "split", "is_cc"),
+    )
+    cfg = _cfg(tmp_path, annotations=str(ann))
+    assert run_extract(cfg).failed == 1
+    sets = ["--set", f"target={cfg.target}", "--set", "num_frames=4", "--set", f"annotations={ann}"]
+    proc = run_cli("lists", *sets, "--format", "mmaction2")
+    assert proc.returncode == 1, proc.stderr
+    assert "1 clip listed" in proc.stdout
+    assert "not listed: 1 row of" in proc.stderr and "a/broken_000000_000001" in proc.stderr
