@@ -199,7 +199,8 @@ def test_pads_are_counted_and_lists_can_count_real_frames_only(make_clip, tmp_pa
     cfg = _cfg(tmp_path, num_frames=8)
     summary = run_extract(cfg)
     text = format_summary(summary)
-    assert "pads: 19% of the frames written now" in text and "above 20%" not in text  # 3 of 16
+    assert "pads: 19% of the split's frames are copies of a last frame (3 of 16)" in text
+    assert "above 20%" not in text
     config_file = tmp_path / "c.yaml"
     config_file.write_text(f"source: {cfg.source}\ntarget: {cfg.target}\nnum_frames: 8\n")
     proc = run_cli("lists", "--config", str(config_file), "--format", "mmaction2")
@@ -223,7 +224,9 @@ def test_a_split_mostly_of_pads_is_warned_about(make_clip, tmp_path):
     make_clip("a/short_000000_000001.mp4", seconds=0.3, fps=10)  # 3 real frames of 8
     cfg = _cfg(tmp_path, num_frames=8)
     text = format_summary(run_extract(cfg))
-    assert "pads: 62% of the frames written now" in text and "sampling: uniform" in text
+    assert "pads: 62% of the split's frames" in text and "sampling: uniform" in text
+    make_clip("a/long_000000_000001.mp4", seconds=1.0, fps=10)  # a later run: the share is the split's
+    assert "pads: 31% of the split's frames are copies of a last frame (5 of 16)" in format_summary(run_extract(cfg))
     proc = run_cli("lists", "--set", f"target={cfg.target}", "--set", "num_frames=8", "--format", "videomae")
     assert "more than 20% of the frames are pads" in proc.stderr and "--frames decoded" in proc.stderr
     assert "**Above 20%**" in (cfg.target.parent / "lists.md").read_text()

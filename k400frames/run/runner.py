@@ -32,7 +32,7 @@ from ..words import plural
 from .executors import Executor, make_executor
 from .lock import TargetLock
 from .preflight import Resume, finished_before, plan, preflight, warn_if_short_of_space
-from .records import RecordWriter
+from .records import RecordWriter, decoded_counts
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class Summary:
     annotations: Path | None = None  # where the run copied the config's annotations CSV
     error: str = ""  # what ended the run early (an OSError mid-run), if anything
     output: str = "frames"  # what a clip became (the config's output)
+    # (pad frames, frames) of every clip of the split the manifest records, this run's included
+    split_pads: tuple[int, int] | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -93,9 +95,10 @@ def format_summary(summary: Summary) -> str:
         where,
         f"manifest: {summary.manifest}",
     ]
-    if summary.output == "frames" and summary.frames:
-        share = summary.pad_frames / summary.frames
-        line = f"pads: {share:.0%} of the frames written now are copies of a last frame"
+    if summary.output == "frames" and summary.split_pads and summary.split_pads[1]:
+        pads, frames = summary.split_pads
+        share = pads / frames
+        line = f"pads: {share:.0%} of the split's frames are copies of a last frame ({pads} of {frames})"
         if share > PAD_WARN_SHARE:
             line += (
                 f" (above {PAD_WARN_SHARE:.0%}: samplers that draw from every frame land on frozen copies; "
@@ -233,6 +236,10 @@ def run_extract(
             _remove_if_empty(tmp_root.parent)
         finally:
             lock.release()
+    if cfg.output == "frames":
+        # The split's share, earlier runs' clips included: what a sampler will meet.
+        real = decoded_counts(layout.all_records("manifest"))
+        summary.split_pads = (sum(max(cfg.num_frames - n, 0) for n in real.values()), cfg.num_frames * len(real))
     if cfg.annotations is not None and not summary.interrupted:
         # Every shard of a job array copies the CSV; a reader must never see half of it.
         try:

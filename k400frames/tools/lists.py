@@ -40,7 +40,7 @@ from ..config import Config
 from ..errors import ListFormatError
 from ..files import replaced_atomically
 from ..layout import Layout, walk_split
-from ..run.records import read_records
+from ..run.records import decoded_counts as read_decoded
 from ..run.runner import PAD_WARN_SHARE
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
@@ -108,14 +108,8 @@ def pad_advice() -> str:
 
 
 def decoded_counts(target: Path) -> dict[str, int]:
-    """rel -> real frames, from the split's manifest (the latest line per clip
-    wins; a line without ``decoded``, an adopted clip, gives none)."""
-    counts: dict[str, int] = {}
-    for row in read_records(Layout(target).all_records("manifest")):
-        counts.pop(row["rel"], None)
-        if isinstance(row.get("decoded"), int):
-            counts[row["rel"]] = row["decoded"]
-    return counts
+    """rel -> real frames, from the split's manifest (see :func:`~k400frames.run.records.decoded_counts`)."""
+    return read_decoded(Layout(target).all_records("manifest"))
 
 
 def list_path(target: Path, fmt: str) -> Path:
