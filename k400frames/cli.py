@@ -115,8 +115,16 @@ def _signals_as_interrupts(handler: _Interrupts):
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        if handler.first is None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+        else:
+            # The work is over and the process about to exit; the second
+            # delivery of the same stop may still come.  Ignore it (Python's
+            # shutdown would otherwise restore the default action, and the
+            # process would die by it with its summary unflushed).
+            for sig in previous:
+                signal.signal(sig, signal.SIG_IGN)
 
 
 def _warn_if_running(target: Path) -> None:
@@ -551,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _signals_as_interrupts(interrupts):
             code = args.func(args)
+            sys.stdout.flush()  # the summary reaches a pipe before any late signal
         # A run stopped by a signal exits 130 for SIGINT, 143 for SIGTERM.
         return interrupts.exit_code if code == EXIT_INTERRUPTED else code
     except K400Error as exc:
