@@ -1,5 +1,6 @@
 """Thin command-line layer: parse, call the library, turn errors into one line
-and an exit code (0 ok, 1 some clips failed, 2 usage/config error, 130 interrupted)."""
+and an exit code (0 ok, 1 some clips failed, 2 usage/config error, 130 interrupted,
+143 terminated)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,21 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from . import __version__
 from .config import SCHEMA, Config, load_config, parse_overrides, read_yaml
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConfigError, K400Error
+from .errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    ConfigError,
+    K400Error,
+)
 from .words import plural
 
 log = logging.getLogger("k400frames")
@@ -61,31 +72,59 @@ def config_from_args(args: argparse.Namespace, needs_source: bool = True) -> Con
 
 class _Interrupts:
     """The process's SIGINT/SIGTERM handler; only the CLI owns the process.
-    The first signal (Ctrl-C, SLURM's scancel, kill) raises KeyboardInterrupt,
-    which the library turns into an orderly stop: no new clips, ffmpegs
-    killed, temp area removed, summary printed.  A second one means "now":
-    kill the ffmpegs and exit at once, whatever the shutdown is waiting on."""
+
+    The first signal (Ctrl-C, ``timeout``, Slurm's ``scancel`` or time limit,
+    ``kill``) raises KeyboardInterrupt, which the library turns into an
+    orderly stop: no new clips, ffmpegs killed, temp area removed, lock
+    released, summary printed.  A terminal, ``timeout`` and ``scancel``
+    signal the process *and* its process group, so one stop may arrive
+    twice: any signal within :data:`SAME_STOP_S` of the first is the same
+    stop and is ignored.  Only a later one means "now": exit at once (ffmpeg
+    has the parent-death signal, the kernel drops the lock, and the next run
+    clears the temp area)."""
+
+    SAME_STOP_S = 1.0
 
     def __init__(self) -> None:
-        self.count = 0
+        self.first: int | None = None  # the signal that started the stop
+        self.first_at = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """130 for SIGINT, 143 for SIGTERM (128 + the signal, as shells report it)."""
+        return EXIT_TERMINATED if self.first == signal.SIGTERM else EXIT_INTERRUPTED
 
     def __call__(self, signum, frame) -> None:
-        self.count += 1
-        if self.count > 1:
-            # ffmpeg has the parent-death signal: it dies with this process.
-            os._exit(EXIT_INTERRUPTED)
-        raise KeyboardInterrupt
+        now = time.monotonic()
+        if self.first is None:
+            self.first, self.first_at = signum, now
+            raise KeyboardInterrupt
+        if now - self.first_at < self.SAME_STOP_S:
+            return  # the same stop, delivered again (to the process and to its group)
+        # os.write: print() may be in use by the code this signal interrupted.
+        os.write(
+            2,
+            b"k400frames: stopped at once (a second signal); the next run clears the temp area and resumes\n",
+        )
+        os._exit(self.exit_code)
 
 
 @contextlib.contextmanager
-def _signals_as_interrupts():
-    handler = _Interrupts()
+def _signals_as_interrupts(handler: _Interrupts):
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        if handler.first is None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+        else:
+            # The work is over and the process about to exit; the second
+            # delivery of the same stop may still come.  Ignore it (Python's
+            # shutdown would otherwise restore the default action, and the
+            # process would die by it with its summary unflushed).
+            for sig in previous:
+                signal.signal(sig, signal.SIG_IGN)
 
 
 def _warn_if_running(target: Path) -> None:
@@ -142,25 +181,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .config import check_frame_name
     from .ffmpeg import find_ffmpeg
     from .run.progress import make_progress
-    from .tools.verify import format_report, verify_tree
+    from .tools.verify import expected_csv, format_report, verify_tree
 
     from_config = bool(args.config or args.set)
     if from_config and args.frames:
         raise ConfigError("verify: give --config FILE (or --set target=...) or --frames DIR, not both")
     configured_ffmpeg = None
+    segments, class_names, clip_names = None, "keep", "keep"
     if from_config:
         cfg = config_from_args(args, needs_source=False)
-        frames, num_frames, frame_name, csv = cfg.target, cfg.num_frames, cfg.frame_name, cfg.annotations
+        frames, num_frames, frame_name = cfg.target, cfg.num_frames, cfg.frame_name
+        # What the run was asked for: its annotations (the copy it left beside the split) or segments.
+        csv = expected_csv(frames, cfg.annotations) if cfg.annotations or not cfg.segments else None
+        segments, class_names, clip_names = cfg.segments, cfg.class_names, cfg.clip_names
         configured_ffmpeg = cfg.ffmpeg
     elif args.frames:
         if args.num_frames is None:
             raise ConfigError("verify: --frames needs --num-frames N")
         frame_name = check_frame_name(args.frame_name or "frame_{:05d}.jpg", "--frame-name")
-        frames, num_frames, csv = Path(args.frames), args.num_frames, None
+        frames, num_frames = Path(args.frames), args.num_frames
+        csv = expected_csv(frames)
     else:
         raise ConfigError("verify: give --config FILE (or --set target=...), or --frames DIR --num-frames N")
     if args.csv:
-        csv = Path(args.csv)
+        csv, segments = Path(args.csv), None
     exe = find_ffmpeg(configured_ffmpeg) if args.deep else None
     _warn_if_running(frames)
     with _progress_safe_logging():
@@ -169,6 +213,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             num_frames,
             frame_name,
             csv=csv,
+            segments=segments,
+            class_names=class_names,
+            clip_names=clip_names,
             deep=args.deep,
             ffmpeg_exe=exe,
             progress=make_progress(quiet=args.quiet),
@@ -178,6 +225,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
+    from .run.preflight import whitespace_warning
     from .tools.annotate import annotate, write_annotations
 
     if bool(args.source) == bool(args.segments):
@@ -186,15 +234,26 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         return cmd_annotate_segments(args)
 
     result = write_annotations(
-        annotate(Path(args.source), val_fraction=args.val_fraction, seed=args.seed, class_names=args.class_names),
+        annotate(
+            Path(args.source),
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            class_names=args.class_names,
+            clip_names=args.clip_names,
+        ),
         Path(args.out_dir),
     )
     print(f"train: {result.train_csv} ({plural(len(result.train), 'clip')})")
     print(f"val: {result.val_csv} ({plural(len(result.val), 'clip')})")
+    if result.balance and result.val:
+        print(result.balance.describe("clips"))
     for label, count in sorted(result.too_small.items()):
-        log.warning("class %r has %s, too few to split: all in train", label, plural(count, "clip"))
+        log.warning("class %r has %s, too few to split: all in train", label, plural(count, "recording"))
     for rel, reason in result.skipped:
         log.warning("skipped %s: %s", rel, reason)
+    if result.spaced:
+        flags = ("--clip-names", "--class-names")
+        log.warning("%s", whitespace_warning(result.spaced[:2], len(result.spaced), flags))
     if result.too_small:
         print(
             f"classes too small to split (all in train): {len(result.too_small)}: {', '.join(sorted(result.too_small))}"
@@ -210,6 +269,8 @@ def cmd_annotate_segments(args: argparse.Namespace) -> int:
     result = split_segments(Path(args.segments), Path(args.out_dir), val_fraction=args.val_fraction, seed=args.seed)
     print(f"train: {result.train_csv} ({result.train} segments)")
     print(f"val: {result.val_csv} ({result.val} segments)")
+    if result.balance and result.val:
+        print(result.balance.describe("segments"))
     if result.too_small:
         print(
             f"labels too small to split (all in train): {len(result.too_small)}: {', '.join(sorted(result.too_small))}"
@@ -218,18 +279,30 @@ def cmd_annotate_segments(args: argparse.Namespace) -> int:
 
 
 def cmd_lists(args: argparse.Namespace) -> int:
-    from .tools.lists import write_lists
+    from .tools.leakage import format_leaks
+    from .tools.lists import pad_advice, write_lists
 
     cfg = config_from_args(args, needs_source=False)
     _warn_if_running(cfg.target)
-    result = write_lists(cfg, (args.format,))
+    result = write_lists(cfg, (args.format,), frames=args.frames)
     for fmt, path in result.lists.items():
         print(f"{fmt}: {path}")
     print(
         f"labels: {result.labels} ({plural(result.classes, 'class', 'classes')}; {plural(result.clips, 'clip')} listed)"
     )
-    print(f"config keys: {result.snippet}\n")
-    print(result.snippet_text, end="")
+    print(f"config keys to paste: {result.snippet}")
+    if result.pads is not None:
+        counted = "real frames only" if result.frames == "decoded" else "all frames, pads included"
+        print(f"pads: {result.pads.describe()}; the lists count {counted}")
+        if result.pads.high and result.frames != "decoded":
+            log.warning("more than 20%% of the frames are pads: %s", pad_advice())
+    if result.unrecorded:
+        log.warning(
+            "%s without a decoded count in the manifest: listed with all their frames",
+            plural(result.unrecorded, "clip"),
+        )
+    if result.fps_note:
+        log.warning("%s", result.fps_note)
     if result.skipped_formats:
         log.info("not written for %s: %s", result.kind, ", ".join(result.skipped_formats))
     for rel in result.empty:
@@ -238,13 +311,25 @@ def cmd_lists(args: argparse.Namespace) -> int:
         log.warning("not listed, class %r has no label in %s", name, cfg.annotations)
     for rel, frames in result.short:
         log.warning("listed with %d of %d frames: %s (run verify)", frames, cfg.num_frames, rel)
+    if result.not_on_disk:
+        shown = ", ".join(result.not_on_disk[:5]) + (" ..." if len(result.not_on_disk) > 5 else "")
+        log.warning(
+            "not listed: %s of %s %s no clip in %s (missing or failed; run verify): %s",
+            plural(len(result.not_on_disk), "row"),
+            result.listing,
+            "has" if len(result.not_on_disk) == 1 else "have",
+            cfg.target,
+            shown,
+        )
+    if result.leaks:
+        log.warning("%s", format_leaks(result.leaks))
     if result.labels_grew:
         log.warning(
             "labels.txt gained %s (%s); list the other splits again so their indices match",
             plural(len(result.labels_grew), "class", "classes"),
             ", ".join(result.labels_grew[:5]),
         )
-    return EXIT_FAILED if result.empty or result.unlabelled else EXIT_OK
+    return EXIT_FAILED if result.empty or result.unlabelled or result.not_on_disk else EXIT_OK
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -359,7 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-frames", type=int, metavar="N", help="frames per clip (with --frames)")
     p.add_argument("--frame-name", metavar="TEMPLATE", help="frame file template (default frame_{:05d}.jpg)")
     p.add_argument(
-        "--csv", metavar="FILE", help="Kinetics CSV to join to the folders (default: the config's annotations)"
+        "--csv",
+        metavar="FILE",
+        help="Kinetics CSV to join to the folders (default: the copy of the config's annotations beside the "
+        "split, the config's segments, or the one CSV beside the split whose split column names it)",
     )
     p.add_argument("--deep", action="store_true", help="also decode every frame with ffmpeg (slow)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
@@ -383,6 +471,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="keep",
         help="labels as folder names (keep) or with spaces as underscores",
     )
+    p.add_argument(
+        "--clip-names",
+        choices=_choices("clip_names"),
+        default="keep",
+        help="the youtube_id of a plain clip name as it is (keep) or with whitespace as underscores; "
+        "extract with the same clip_names",
+    )
     p.set_defaults(func=cmd_annotate)
 
     p = sub.add_parser(
@@ -395,6 +490,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(*LIST_FORMATS, "all"),
         help="the framework whose loader reads the list; all: every one that reads this split "
         "(frames or videos); also writes labels.txt and lists.md, the config keys to paste",
+    )
+    p.add_argument(
+        "--frames",
+        choices=("all", "decoded"),
+        default="all",
+        help="the frame count of each line: all frames in the folder (default), or decoded: the real frames "
+        "only, from the manifest, so samplers never draw a pad",
     )
     p.set_defaults(func=cmd_lists)
 
@@ -453,15 +555,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
+    interrupts = _Interrupts()
     try:
-        with _signals_as_interrupts():
-            return args.func(args)
+        with _signals_as_interrupts(interrupts):
+            code = args.func(args)
+            sys.stdout.flush()  # the summary reaches a pipe before any late signal
+        # A run stopped by a signal exits 130 for SIGINT, 143 for SIGTERM.
+        return interrupts.exit_code if code == EXIT_INTERRUPTED else code
     except K400Error as exc:
         print(f"k400frames: error: {exc}{_option_hint(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("k400frames: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupts.exit_code
+    except BrokenPipeError:
+        # `verify ... | head`: the reader has all it wanted.  Point stdout at
+        # /dev/null so the flush at exit does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         # Permission denied, read-only filesystem and the like, before any work
         # (an error during a run ends it with its summary and exit 1 instead).

@@ -298,6 +298,14 @@ class Config:
         output=ALWAYS,
         choices=("keep", "underscore"),
     )
+    clip_names: str = key(
+        "keep",
+        _choice("keep", "underscore"),
+        "clip names as on disk, or with every whitespace character as `_` (in output names and list paths; "
+        "list readers split on whitespace)",
+        output=UNLESS_DEFAULT,
+        choices=("keep", "underscore"),
+    )
     damaged: str = key(
         "fail",
         _choice("fail", "keep"),
@@ -409,7 +417,10 @@ def make_config(raw: Mapping[str, Any]) -> Config:
     if values.get("keep_audio") and values.get("output", "frames") != "video":
         raise ConfigError("keep_audio: only applies to output: video (frames carry no audio)")
     if values.get("sampling", "first") != "first" and values.get("output") == "video":
-        raise ConfigError("sampling: only applies to output: frames (a video keeps every frame of its span)")
+        raise ConfigError(
+            "sampling: only applies to output: frames (a video keeps every frame of its clip or span); "
+            "with output: video set sampling: first (--set sampling=first)"
+        )
     source, target = values["source"], values["target"]
     if target == source or target.is_relative_to(source):
         raise ConfigError(f"target: must not lie inside source ({source})")

@@ -6,7 +6,9 @@ anything else is a bug and keeps its traceback."""
 EXIT_OK = 0  # all done
 EXIT_FAILED = 1  # some clips failed (or the run stopped on an error), the rest done
 EXIT_USAGE = 2  # usage, config or preflight error: nothing was done
-EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or SIGTERM; rerun to resume
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (SIGINT); rerun to resume
+EXIT_BROKEN_PIPE = 141  # the reader of our output went away (`| head`): 128 + SIGPIPE, as shells report it
+EXIT_TERMINATED = 143  # stopped by SIGTERM (kill, timeout, Slurm): 128 + 15; rerun to resume
 
 # What each code means to a user: the reference (docs/reference/exit-codes.md) is made from this.
 EXIT_CODES = {
@@ -14,7 +16,13 @@ EXIT_CODES = {
     EXIT_FAILED: "some clips failed, or the run stopped on an error (a full disk, a read-only filesystem); "
     "the rest are done",
     EXIT_USAGE: "usage, config or preflight error, or another run holds the target: nothing was done",
-    EXIT_INTERRUPTED: "interrupted; rerun to resume",
+    EXIT_INTERRUPTED: "interrupted (SIGINT: Ctrl-C, `timeout -s INT`); the stop was orderly: summary printed, "
+    "temp area removed, lock released; rerun to resume",
+    EXIT_BROKEN_PIPE: "the program reading the output stopped early (`k400frames verify ... | head`); "
+    "nothing is reported about the data, and nothing was left half done by it",
+    EXIT_TERMINATED: "terminated (SIGTERM: `kill`, `timeout`, Slurm's `scancel` or time limit); stopped like "
+    "Ctrl-C; rerun to resume. A second signal more than a second after the first exits at once with the same "
+    "code; the next run still starts without help",
 }
 
 

@@ -57,7 +57,9 @@ def test_readme_example_runs_and_prints_nothing(make_clip, tmp_path):
     assert len(code.strip().splitlines()) <= 6
     check = (
         "\nfrom pathlib import Path\ntmp = Path.cwd()\nassert (summary.done, summary.failed) == (2, 1), summary\n"
-        "assert report.ok and report.clips == 2 and report.frames_checked == 2 * cfg.num_frames\n"
+        # A complete split needs the broken download too: verify lists it as failed in the run (issue 20).
+        "assert [rel for rel, _ in report.failed] == ['running/broken'] and not report.ok\n"
+        "assert report.clips == 2 and report.frames_checked == 2 * cfg.num_frames and not report.problems\n"
         "assert lists.clips == 2 and (tmp / 'frames/train.mmaction2.txt').is_file()\n"
     )
     proc = subprocess.run(

@@ -77,9 +77,11 @@ SEGMENTS_CSV = """label,youtube_id,time_start,time_end
 street walk,GOPR0042,12,22
 street walk,GOPR0042,40,50
 street walk,GOPR0042,95.5,105.5
+street walk,GOPR0043,5,15
 cooking,kitchen_cam_2024-03-01,20,30
 cooking,kitchen_cam_2024-03-01,600,610
 cooking,kitchen_cam_2024-03-01,3580,3590
+cooking,kitchen_cam_2024-03-02,100,110
 """
 
 
@@ -88,7 +90,9 @@ def recordings(root: Path) -> None:
     recording (at low rates, so they take a second to make), and its CSV."""
     configs(root)
     clip(root, "my_recordings/2024/gopro/GOPR0042.MP4", seconds=120, fps=5)
+    clip(root, "my_recordings/2024/gopro/GOPR0043.MP4", seconds=30, fps=5)
     clip(root, "my_recordings/cams/kitchen_cam_2024-03-01.mkv", seconds=3600, fps=1)
+    clip(root, "my_recordings/cams/kitchen_cam_2024-03-02.mkv", seconds=300, fps=1)
     (root / "segments.csv").write_text(SEGMENTS_CSV)
 
 
@@ -142,14 +146,18 @@ def check_segments(root: Path, out: str) -> None:
     # Exactly the tree the guide draws.
     frames = root / "my_frames"
     got = sorted(str(c.relative_to(frames)) for split in ("train", "val") for c in clip_folders(frames / split))
+    # Split by recording: every span of one video in one split.
     assert got == [
-        "train/cooking/kitchen_cam_2024-03-01_000600_000610",
-        "train/cooking/kitchen_cam_2024-03-01_003580_003590",
+        "train/cooking/kitchen_cam_2024-03-02_000100_000110",
         "train/street_walk/GOPR0042_000012_000022",
+        "train/street_walk/GOPR0042_000040_000050",
         "train/street_walk/GOPR0042_000095.5_000105.5",
         "val/cooking/kitchen_cam_2024-03-01_000020_000030",
-        "val/street_walk/GOPR0042_000040_000050",
+        "val/cooking/kitchen_cam_2024-03-01_000600_000610",
+        "val/cooking/kitchen_cam_2024-03-01_003580_003590",
+        "val/street_walk/GOPR0043_000005_000015",
     ], got
+    assert "split by recording (youtube_id): 2 in train, 2 in val, none in both" in out
     assert len(list((frames / "train/street_walk/GOPR0042_000012_000022").glob("img_*.jpg"))) == 64
     assert (frames / "train.mmaction2.txt").is_file() and (frames / "labels.txt").is_file()
     assert "verify OK" in out
@@ -157,8 +165,8 @@ def check_segments(root: Path, out: str) -> None:
 
 def check_segments_video(root: Path, out: str) -> None:
     videos = sorted((root / "my_clips/train").glob("*/*.mp4"))
-    assert len(videos) == 6
-    assert len(lines(root / "my_clips/slowfast/train.csv")) == 6
+    assert len(videos) == 8
+    assert len(lines(root / "my_clips/slowfast/train.csv")) == 8
     assert "verify OK" in out
 
 

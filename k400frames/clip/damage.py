@@ -103,10 +103,17 @@ def find_damage(stderr: str) -> tuple[str, int, str]:
     return kind, count, first
 
 
-def damage_reason(kind: str, count: int, first: str, decoded: int, promised: int | None) -> str:
+def damage_reason(kind: str, count: int, first: str, decoded: int, promised: int | None, sampled: bool = False) -> str:
     """The line a user reads for a damaged clip; ``promised``: the frames its
-    header promises (for a span, within the span), None when unknown."""
+    header promises (for a span, within the span), None when unknown;
+    ``sampled``: ``decoded`` counts the frames ``sampling: uniform`` picked,
+    not the frames that decode."""
     if kind == "truncated":
+        if sampled:
+            return (
+                f"truncated: the file ends before its header says; sampling: uniform picked {decoded} frames "
+                f"from the part that decodes (ffmpeg: {first})"
+            )
         if promised:
             return f"truncated: {decoded} of the {promised} frames its header promises decoded (ffmpeg: {first})"
         return f"truncated: the file ends early after {decoded} frames (ffmpeg: {first})"

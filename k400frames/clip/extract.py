@@ -157,7 +157,7 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
         if kind:
             # Only a truncated clip pays for a look at its header.
             promised = promised_frames(clip, cfg, exe) if kind == "truncated" else None
-            damaged = damage.damage_reason(kind, errors, first, count, promised)
+            damaged = damage.damage_reason(kind, errors, first, count, promised, sampled=cfg.sampling != "first")
             if cfg.damaged == "fail":
                 return failed(
                     "damaged", damaged + "; set damaged: keep to extract such clips anyway", run, damaged=damaged

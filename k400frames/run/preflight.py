@@ -19,12 +19,12 @@ from pathlib import Path
 from .. import ffmpeg
 from ..clip.extract import final_path
 from ..clip.outputs import output_named
-from ..config import OUTPUT_KEYS, Config
+from ..config import OUTPUT_KEYS, SCHEMA, Config
 from ..errors import ConfigChanged, PreflightError
 from ..layout import Layout
 from ..sources.kinetics import annotated_clips, clip_key
 from ..sources.segments import iter_segments
-from ..sources.tree import Clip, Collision, in_shard, iter_source
+from ..sources.tree import Clip, Collision, clip_stem, has_whitespace, in_shard, iter_source
 from ..words import plural
 from .lock import Holder, conflicting_holders, in_progress_error
 from .records import read_records
@@ -156,15 +156,38 @@ def plan(cfg: Config, shard: tuple[int, int] | None, skipped: Counter | None = N
         listed = annotated_clips(cfg.annotations)
     items: Iterator[Clip | Collision]
     if cfg.segments is not None:  # one clip per row of the segments CSV
-        items = iter_segments(cfg.segments, cfg.source, cfg.extensions, cfg.class_names, skipped)
+        items = iter_segments(cfg.segments, cfg.source, cfg.extensions, cfg.class_names, skipped, cfg.clip_names)
     else:
-        items = iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped)
+        items = iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped, cfg.clip_names)
     for item in items:
         if not in_shard(item.rel, shard):
             continue
-        if listed is not None and clip_key(item.class_name, item.stem) not in listed:
+        if (
+            listed is not None
+            and not {
+                clip_key(item.class_name, item.stem),
+                clip_key(item.class_name, clip_stem(_source_of(item).name)),
+            }
+            & listed
+        ):
             continue
         yield item
+
+
+def _source_of(item: Clip | Collision) -> Path:
+    return item.source if isinstance(item, Clip) else item.sources[0]
+
+
+def whitespace_warning(names: list[str], count: int, options: tuple[str, str] = ("clip_names:", "class_names:")) -> str:
+    """The one line that says, before any work, that names hold whitespace;
+    ``options``: how the way out is spelled (config keys, or annotate's flags)."""
+    shown = ", ".join(repr(n) for n in names)
+    return (
+        f"{plural(count, 'clip')} {'has' if count == 1 else 'have'} whitespace in the class or clip name "
+        f"(e.g. {shown}), which list readers that split on whitespace (mmaction2, PaddleVideo, VideoMAE, "
+        f"SlowFast) break on, so lists will refuse them; set {options[0]} underscore (and {options[1]} "
+        f"underscore) to write them with _"
+    )
 
 
 def finished_before(cfg: Config, clip: Clip, resume: Resume, overwrite: bool = False) -> str | None:
@@ -222,14 +245,28 @@ def preflight(
             f"overwrite "
             f"to redo those clips"
         )
-    total = finished = 0
+    total = finished = spaced = 0
+    spaced_names: list[str] = []
     for item in plan(cfg, shard):
         if retry_failed and item.rel not in resume.failed:
             continue
         total += 1
+        if has_whitespace(item.rel):
+            spaced += 1
+            if len(spaced_names) < 2:
+                spaced_names.append(item.rel)
         finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite) is not None
     if total == 0 and not retry_failed:
         raise PreflightError(
             f"no clips found in {cfg.source} (expected <class>/<clip> with extensions {' '.join(cfg.extensions)})"
+        )
+    if spaced:
+        log.warning("%s", whitespace_warning(spaced_names, spaced))
+    num_frames_default = next(f.default for f in SCHEMA if f.name == "num_frames")
+    if cfg.output == "video" and cfg.num_frames != num_frames_default:
+        log.warning(
+            "num_frames (%d) does not apply to output: %s: each video keeps every frame of its clip or span",
+            cfg.num_frames,
+            cfg.output,
         )
     return Preflight(resume, total, holders, finished)

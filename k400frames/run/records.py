@@ -117,3 +117,14 @@ class RecordWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def decoded_counts(paths: list[Path]) -> dict[str, int]:
+    """rel -> real frames kept, from manifest files (the latest line per clip
+    wins; a line without ``decoded``, an adopted clip, gives none)."""
+    counts: dict[str, int] = {}
+    for row in read_records(paths):
+        counts.pop(row["rel"], None)
+        if isinstance(row.get("decoded"), int):
+            counts[row["rel"]] = row["decoded"]
+    return counts

@@ -32,9 +32,12 @@ from ..words import plural
 from .executors import Executor, make_executor
 from .lock import TargetLock
 from .preflight import Resume, finished_before, plan, preflight, warn_if_short_of_space
-from .records import RecordWriter
+from .records import RecordWriter, decoded_counts
 
 log = logging.getLogger(__name__)
+
+# Above this share of pad frames, the summary (and lists) warn.
+PAD_WARN_SHARE = 0.20
 
 
 @dataclasses.dataclass
@@ -61,6 +64,9 @@ class Summary:
     disk_full: str = ""
     annotations: Path | None = None  # where the run copied the config's annotations CSV
     error: str = ""  # what ended the run early (an OSError mid-run), if anything
+    output: str = "frames"  # what a clip became (the config's output)
+    # (pad frames, frames) of every clip of the split the manifest records, this run's included
+    split_pads: tuple[int, int] | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -76,14 +82,29 @@ class Summary:
 
 def format_summary(summary: Summary) -> str:
     """The few lines a user reads after a run."""
+    if summary.output == "frames":
+        shape = f" ({summary.padded} padded with {summary.pad_frames} frames, {summary.cut} cut)"
+        where = f"frames: {summary.target}"
+    else:  # a video keeps its clip's own frames: nothing padded, nothing cut
+        shape, where = "", f"{summary.output}s: {summary.target}"
     lines = [
-        f"clips: {summary.done} extracted ({summary.padded} padded with {summary.pad_frames} frames, "
-        f"{summary.cut} cut), {summary.skipped} already done, {summary.failed} failed, of {summary.total}",
+        f"clips: {summary.done} extracted{shape}, {summary.skipped} already done, {summary.failed} failed, "
+        f"of {summary.total}",
         f"speed: {summary.frames} frames in {summary.seconds:.1f} s = {summary.frames_per_second:.0f} frames/s, "
         f"{summary.bytes / 1e6:.1f} MB written",
-        f"frames: {summary.target}",
+        where,
         f"manifest: {summary.manifest}",
     ]
+    if summary.output == "frames" and summary.split_pads and summary.split_pads[1]:
+        pads, frames = summary.split_pads
+        share = pads / frames
+        line = f"pads: {share:.0%} of the split's frames are copies of a last frame ({pads} of {frames})"
+        if share > PAD_WARN_SHARE:
+            line += (
+                f" (above {PAD_WARN_SHARE:.0%}: samplers that draw from every frame land on frozen copies; "
+                f"write lists with --frames decoded, or extract with sampling: uniform or fewer num_frames)"
+            )
+        lines.append(line)
     if summary.damaged_kept or summary.damaged_failed:
         lines.append(
             f"damaged videos (decode errors or truncated): {summary.damaged_failed} failed, "
@@ -169,7 +190,7 @@ def run_extract(
         lock.release()
         raise
     tmp_root = layout.tmp_area
-    summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total)
+    summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total, output=cfg.output)
     writers: list[RecordWriter] = []
     finished = threading.Event()
     started = time.monotonic()
@@ -215,6 +236,10 @@ def run_extract(
             _remove_if_empty(tmp_root.parent)
         finally:
             lock.release()
+    if cfg.output == "frames":
+        # The split's share, earlier runs' clips included: what a sampler will meet.
+        real = decoded_counts(layout.all_records("manifest"))
+        summary.split_pads = (sum(max(cfg.num_frames - n, 0) for n in real.values()), cfg.num_frames * len(real))
     if cfg.annotations is not None and not summary.interrupted:
         # Every shard of a job array copies the CSV; a reader must never see half of it.
         try:
@@ -295,7 +320,10 @@ class _Recorder:
             self.failures.write(result.failure_record())
             s.failed += 1
             s.damaged_failed += bool(result.damaged)
+            # The bar first: the log line redraws it, and it must show this failure, not "0 failed".
+            self.progress.update(result, s)
             log.warning("failed: %s: %s", result.rel, result.reason)
+            return
         self.progress.update(result, s)
 
     def skipped(self, rel: str, adopted: bool = False) -> None:

@@ -88,7 +88,7 @@ def read_kinetics_csv(path: Path) -> list[Row]:
         if missing:
             raise AnnotationError(
                 f"{path}: not a Kinetics CSV; the header lacks {', '.join(sorted(missing))} "
-                f"(expected {','.join(KINETICS_HEADER)})"
+                f"(expected at least label,youtube_id,time_start,time_end; split and is_cc are optional)"
             )
         try:
             for record in reader:

@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from ..errors import SegmentsError
-from .tree import Clip, clip_stem, output_class_name, skip_kind
+from .tree import Clip, clip_stem, output_class_name, output_clip_name, skip_kind
 
 SEGMENT_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 
@@ -180,7 +180,7 @@ def _safe(text: str) -> str:
     return text.replace("/", "_").replace(os.sep, "_") or "_"
 
 
-def _clip_for(row: Segment, policy: str, source: Path = Path()) -> tuple[Clip, str | None]:
+def _clip_for(row: Segment, policy: str, source: Path = Path(), clip_policy: str = "keep") -> tuple[Clip, str | None]:
     """The row's clip and why it cannot be cut, if so."""
     out_class = _class_folder(row.label, policy)
     reason = row.time_problem()
@@ -199,7 +199,7 @@ def _clip_for(row: Segment, policy: str, source: Path = Path()) -> tuple[Clip, s
         source,
         row.label,
         out_class,
-        span_name(row.youtube_id, row.start, row.end),
+        output_clip_name(span_name(row.youtube_id, row.start, row.end), clip_policy),
         start=float(row.start),
         end=float(row.end),
     ), None
@@ -211,6 +211,7 @@ def iter_segments(
     extensions: Sequence[str],
     class_policy: str = "keep",
     skipped: Counter | None = None,
+    clip_policy: str = "keep",
 ) -> Iterator[Clip]:
     """One :class:`Clip` per row of ``segments_csv``, in the CSV's order, its
     video found under ``source``.  Rows that cannot be cut get a
@@ -222,7 +223,7 @@ def iter_segments(
     first_line: dict[str, int] = {}
     shared: dict[str, list[int]] = {}  # rel -> the lines of every row that maps to it
     for row in iter_rows(segments_csv):
-        rel = _clip_for(row, class_policy)[0].rel
+        rel = _clip_for(row, class_policy, clip_policy=clip_policy)[0].rel
         if rel in first_line:
             shared.setdefault(rel, [first_line[rel]]).append(row.line)
         else:
@@ -230,7 +231,7 @@ def iter_segments(
     del first_line
     for row in iter_rows(segments_csv):
         paths = videos.get(row.youtube_id, [])
-        clip, reason = _clip_for(row, class_policy, paths[0] if paths else segments_csv)
+        clip, reason = _clip_for(row, class_policy, paths[0] if paths else segments_csv, clip_policy)
         lines = shared.get(clip.rel)
         if lines and row.line != lines[0]:
             continue  # reported once, with the first of its rows
@@ -256,3 +257,10 @@ def iter_segments(
                 f"rename or remove all but one",
             )
         yield dataclasses.replace(clip, problem=problem) if problem else clip
+
+
+def expected_rels(segments_csv: Path, class_policy: str = "keep", clip_policy: str = "keep") -> list[str]:
+    """The ``<class>/<clip>`` of every row of ``segments_csv``, in order, once
+    each: the clips a run of it should leave (``verify`` joins them)."""
+    rows = iter_rows(segments_csv)
+    return list(dict.fromkeys(_clip_for(row, class_policy, clip_policy=clip_policy)[0].rel for row in rows))

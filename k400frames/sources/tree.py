@@ -25,7 +25,7 @@ class Clip:
     source: Path
     class_name: str  # folder name on disk, kept exactly
     out_class: str  # after the class-name policy
-    stem: str  # file name minus its last extension only
+    stem: str  # file name minus its last extension only (after the clip-name policy)
     # A span of the source (``segments``), in seconds from its first video
     # frame; None for a whole clip.
     start: float | None = None
@@ -60,6 +60,16 @@ def output_class_name(class_name: str, policy: str) -> str:
     return class_name.replace(" ", "_") if policy == "underscore" else class_name
 
 
+def output_clip_name(stem: str, policy: str) -> str:
+    """Apply the ``clip_names`` policy: ``keep``, or ``underscore`` (every
+    whitespace character -> ``_``, as whitespace-split list readers need)."""
+    return "".join("_" if ch.isspace() else ch for ch in stem) if policy == "underscore" else stem
+
+
+def has_whitespace(name: str) -> bool:
+    return any(ch.isspace() for ch in name)
+
+
 def clip_stem(filename: str) -> str:
     """``100%_real.v2_000001_000011.mp4`` -> ``100%_real.v2_000001_000011``."""
     return filename.rsplit(".", 1)[0] if "." in filename else filename
@@ -86,10 +96,15 @@ def skip_kind(name: str) -> str:
 
 
 def iter_source(
-    source: Path, extensions: Iterable[str], class_policy: str = "keep", skipped: Counter | None = None
+    source: Path,
+    extensions: Iterable[str],
+    class_policy: str = "keep",
+    skipped: Counter | None = None,
+    clip_policy: str = "keep",
 ) -> Iterator[Clip | Collision]:
     """Yield every clip under ``source`` in sorted order, and a
-    :class:`Collision` for each output folder that two sources claim.  Entries
+    :class:`Collision` for each output folder that two sources claim (the
+    ``clip_names`` policy may map two file names to one).  Entries
     that are not clips are counted in ``skipped`` by kind (an extension,
     ``dotfiles`` or ``folders``)."""
     extensions = tuple(e.lower() for e in extensions)
@@ -108,7 +123,7 @@ def iter_source(
             if not entry.name.lower().endswith(extensions):
                 count[skip_kind(entry.name)] += 1
                 continue
-            by_stem.setdefault(clip_stem(entry.name), []).append(Path(entry.path))
+            by_stem.setdefault(output_clip_name(clip_stem(entry.name), clip_policy), []).append(Path(entry.path))
         for stem, paths in by_stem.items():
             if len(paths) == 1:
                 yield Clip(paths[0], class_name, out_class, stem)

@@ -1,6 +1,11 @@
 """annotate: describe your own ``<class>/<clip>`` tree as Kinetics CSVs
 (``train.csv``, ``val.csv``), split per class and repeatably; and
-``annotate --segments``: the same split of a segments CSV's rows."""
+``annotate --segments``: the same split of a segments CSV's rows.
+
+Both keep every clip (span) of one recording, one ``youtube_id``, in one
+split: spans of one video in train and val would put training footage into
+validation.  The split is stratified by label as far as whole recordings
+allow; :class:`SplitBalance` says how far the shares moved."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import csv
 import dataclasses
 import math
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -18,7 +24,7 @@ from ..ffmpeg import find_ffmpeg, probe_duration
 from ..files import replaced_atomically
 from ..sources.kinetics import KINETICS_HEADER, Row, parse_clip_stem, write_kinetics_csv
 from ..sources.segments import read_segments
-from ..sources.tree import Clip, Collision, iter_source
+from ..sources.tree import Clip, Collision, has_whitespace, iter_source
 
 
 @dataclasses.dataclass
@@ -29,8 +35,10 @@ class AnnotateResult:
     val: list[Row]
     too_small: dict[str, int]  # class -> clip count; all went to train
     skipped: list[tuple[str, str]]  # (clip, reason): not written to either CSV
+    spaced: list[str] = dataclasses.field(default_factory=list)  # clips whose class or clip name holds whitespace
     train_csv: Path | None = None
     val_csv: Path | None = None
+    balance: SplitBalance | None = None
 
 
 def _split_counts(n: int, val_fraction: float) -> int:
@@ -47,6 +55,7 @@ def annotate(
     val_fraction: float = 0.2,
     seed: int = 0,
     class_names: str = "keep",
+    clip_names: str = "keep",
     extensions: Sequence[str] = DEFAULT_EXTENSIONS,
     ffmpeg_exe: str | None = None,
 ) -> AnnotateResult:
@@ -67,7 +76,7 @@ def annotate(
 
     by_class: dict[str, list[Row]] = {}
     skipped: list[tuple[str, str]] = []
-    for item in iter_source(source, extensions, class_names):
+    for item in iter_source(source, extensions, class_names, clip_policy=clip_names):
         if isinstance(item, Collision):
             skipped.append((item.rel, "several files share this clip name: " + ", ".join(p.name for p in item.sources)))
             continue
@@ -82,9 +91,12 @@ def annotate(
         )
 
     rows = [row for label in sorted(by_class) for row in sorted(by_class[label], key=lambda r: r.clip_name)]
-    train, picked, too_small = stratified_split(rows, lambda r: r.label, val_fraction, seed)
+    # Clips of one recording (Kinetics names: one youtube_id) stay in one split.
+    train, picked, too_small = split_by_recording(rows, lambda r: r.label, lambda r: r.youtube_id, val_fraction, seed)
     val = [dataclasses.replace(row, split="val") for row in picked]
-    return AnnotateResult(train=train, val=val, too_small=too_small, skipped=skipped)
+    balance = SplitBalance.of(train, picked, lambda r: r.label, lambda r: r.youtube_id, val_fraction)
+    spaced = [f"{r.label}/{r.youtube_id}" for r in rows if has_whitespace(r.label) or has_whitespace(r.youtube_id)]
+    return AnnotateResult(train=train, val=val, too_small=too_small, skipped=skipped, balance=balance, spaced=spaced)
 
 
 T = TypeVar("T")
@@ -115,6 +127,91 @@ def stratified_split(
     train = [item for position, item in enumerate(items) if position not in picked]
     val = [item for position, item in enumerate(items) if position in picked]
     return train, val, too_small
+
+
+def split_by_recording(
+    items: Sequence[T],
+    label_of: Callable[[T], str],
+    recording_of: Callable[[T], str],
+    val_fraction: float,
+    seed: int,
+) -> tuple[list[T], list[T], dict[str, int]]:
+    """Split ``items`` into (train, val) keeping every item of one recording
+    (``youtube_id``) in one split: the recordings are split per label (see
+    :func:`stratified_split`), a recording counting under the label most of
+    its items carry (ties: the first by name).  ``too_small``: labels with
+    one recording, all in train (label -> recordings)."""
+    positions: dict[str, list[int]] = {}
+    for position, item in enumerate(items):
+        positions.setdefault(recording_of(item), []).append(position)
+    recordings = sorted(positions)
+
+    def main_label(recording: str) -> str:
+        counts = Counter(label_of(items[p]) for p in positions[recording])
+        return min(counts, key=lambda label: (-counts[label], label))
+
+    _, val_recordings, too_small = stratified_split(recordings, main_label, val_fraction, seed)
+    picked = {p for recording in val_recordings for p in positions[recording]}
+    train = [item for position, item in enumerate(items) if position not in picked]
+    val = [item for position, item in enumerate(items) if position in picked]
+    return train, val, too_small
+
+
+@dataclasses.dataclass
+class SplitBalance:
+    """How far whole recordings let the split follow ``val_fraction``."""
+
+    asked: float
+    recordings: tuple[int, int]  # (train, val)
+    items: tuple[int, int]  # (train, val)
+    # label -> (items, of them in val)
+    per_label: dict[str, tuple[int, int]]
+
+    @classmethod
+    def of(
+        cls,
+        train: Sequence[T],
+        val: Sequence[T],
+        label_of: Callable[[T], str],
+        recording_of: Callable[[T], str],
+        asked: float,
+    ) -> SplitBalance:
+        per_label: dict[str, list[int]] = {}
+        for part, in_val in ((train, 0), (val, 1)):
+            for item in part:
+                counts = per_label.setdefault(label_of(item), [0, 0])
+                counts[0] += 1
+                counts[1] += in_val
+        return cls(
+            asked=asked,
+            recordings=(len({recording_of(i) for i in train}), len({recording_of(i) for i in val})),
+            items=(len(train), len(val)),
+            per_label={label: (n, v) for label, (n, v) in sorted(per_label.items())},
+        )
+
+    @property
+    def val_share(self) -> float:
+        return self.items[1] / max(sum(self.items), 1)
+
+    def widest(self) -> tuple[str, float] | None:
+        """The label whose val share is furthest from ``asked``, and that share."""
+        shares = {label: v / n for label, (n, v) in self.per_label.items() if n}
+        if not shares:
+            return None
+        label = max(shares, key=lambda name: (abs(shares[name] - self.asked), name))
+        return label, shares[label]
+
+    def describe(self, what: str) -> str:
+        """One line for the summary: the shares asked and got."""
+        line = (
+            f"split by recording (youtube_id): {self.recordings[0]} in train, {self.recordings[1]} in val, "
+            f"none in both; val holds {self.val_share:.0%} of the {what} (asked {self.asked:.0%})"
+        )
+        widest = self.widest()
+        if widest and abs(widest[1] - self.asked) >= 0.005:
+            moved = abs(widest[1] - self.asked)
+            line += f"; per label from the asked share at most {moved:.0%} ({widest[0]!r}: {widest[1]:.0%})"
+        return line
 
 
 def _row_for(clip: Clip, ffmpeg_exe: str | None) -> Row | str:
@@ -157,6 +254,7 @@ class SegmentSplit:
     train: int
     val: int
     too_small: dict[str, int]
+    balance: SplitBalance | None = None
 
 
 def split_segments(segments_csv: Path, out_dir: Path, *, val_fraction: float = 0.2, seed: int = 0) -> SegmentSplit:
@@ -169,7 +267,9 @@ def split_segments(segments_csv: Path, out_dir: Path, *, val_fraction: float = 0
     rows = read_segments(segments_csv)
     if not rows:
         raise SegmentsError(f"{segments_csv}: no rows")
-    train, val, too_small = stratified_split(rows, lambda r: r.label, val_fraction, seed)
+    # Spans of one video in both splits would put training footage in val.
+    train, val, too_small = split_by_recording(rows, lambda r: r.label, lambda r: r.youtube_id, val_fraction, seed)
+    balance = SplitBalance.of(train, val, lambda r: r.label, lambda r: r.youtube_id, val_fraction)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -184,4 +284,4 @@ def split_segments(segments_csv: Path, out_dir: Path, *, val_fraction: float = 0
             for row in sorted(part, key=lambda r: r.line):
                 writer.writerow([row.label, row.youtube_id, row.time_start, row.time_end, name, row.is_cc or "0"])
         paths.append(path)
-    return SegmentSplit(paths[0], paths[1], len(train), len(val), too_small)
+    return SegmentSplit(paths[0], paths[1], len(train), len(val), too_small, balance)

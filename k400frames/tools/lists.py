@@ -19,7 +19,14 @@ slowfast            (not offered)               ``path label``
 Every path is relative to the folder that holds the split folders (the
 "root"), e.g. ``train/abseiling/<clip>``, because VideoMAEv2 and SlowFast join
 one prefix to the train and the val list alike.  Fields are split on
-whitespace, which is why a path holding a space is refused instead of written.
+whitespace, which is why a path holding a space is refused instead of written
+(``class_names``/``clip_names: underscore`` avoid it at extraction).
+
+A frame count is what the folder holds (``frames="all"``: every clip has
+``num_frames``, pads included) or, with ``frames="decoded"``, the real
+frames the manifest records for the clip, so that a sampler such as
+mmaction2's ``SampleFrames`` never lands on a pad while the folders keep
+exactly N frames.  The split's pad share is reported either way.
 """
 
 from __future__ import annotations
@@ -33,8 +40,16 @@ from ..config import Config
 from ..errors import ListFormatError
 from ..files import replaced_atomically
 from ..layout import Layout, walk_split
+from ..run.records import decoded_counts as read_decoded
+from ..run.runner import PAD_WARN_SHARE
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
+from .leakage import Leak, find_leaks
+from .verify import expected_csv, join_csv, join_segments
+
+# The rate pytorchvideo's FrameVideo assumes for a frame folder.
+PYTORCHVIDEO_FPS = 30.0
+FRAME_COUNTS = ("all", "decoded")
 
 # What a split holds, as Output.lists_kind says it.
 FRAMES, VIDEOS = "frames", "videos"
@@ -56,6 +71,45 @@ class ListsResult:
     unlabelled: list[str]  # class folders the annotations CSV has no label for: not listed
     labels_grew: list[str]  # classes added to an existing labels.txt
     skipped_formats: list[str] = dataclasses.field(default_factory=list)  # of "all": not for this kind
+    not_on_disk: list[str] = dataclasses.field(default_factory=list)  # rows of the CSV/segments without a clip
+    listing: Path | None = None  # the CSV (or segments CSV) those rows come from
+    pads: PadShare | None = None  # of the frames split, from the manifest
+    leaks: list[Leak] = dataclasses.field(default_factory=list)  # recordings in more than one split
+    fps_note: str = ""  # the pytorchvideo frame list of a split not at 30 fps
+    frames: str = "all"  # the frame counts written: all, or decoded (real frames only)
+    unrecorded: int = 0  # with frames="decoded": clips the manifest has no count for (listed with all)
+
+
+@dataclasses.dataclass(frozen=True)
+class PadShare:
+    """Pad frames among the frames of a split's clips, from its manifest."""
+
+    pads: int
+    frames: int
+
+    @property
+    def share(self) -> float:
+        return self.pads / self.frames if self.frames else 0.0
+
+    @property
+    def high(self) -> bool:
+        return self.share > PAD_WARN_SHARE
+
+    def describe(self) -> str:
+        return f"{self.share:.0%} of the frames are pads ({self.pads} of {self.frames})"
+
+
+def pad_advice() -> str:
+    """What to do about a high pad share: one sentence, shared by lists and the run summary."""
+    return (
+        "samplers that draw from every frame land on frozen copies; list with --frames decoded "
+        "(counts of real frames only), or extract with sampling: uniform or fewer num_frames"
+    )
+
+
+def decoded_counts(target: Path) -> dict[str, int]:
+    """rel -> real frames, from the split's manifest (see :func:`~k400frames.run.records.decoded_counts`)."""
+    return read_decoded(Layout(target).all_records("manifest"))
 
 
 def list_path(target: Path, fmt: str) -> Path:
@@ -128,13 +182,17 @@ def class_labels(cfg: Config, disk_classes: Sequence[str], existing: Sequence[st
     return [by_key[key] for key in sorted(by_key)]
 
 
-def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
+def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all") -> ListsResult:
     """Write one list file per format for the split ``cfg.target`` (see
     :func:`list_path`), ``labels.txt`` (the class of line i has label index i)
     and ``lists.md`` (the config keys each framework needs), all beside it.
 
     ``formats`` may be ``["all"]``: every format that reads this kind of split.
-    Frame counts are read from disk; a clip without frame 1 is left out."""
+    Frame counts are read from disk (``frames="all"``) or, for the real frames
+    only, from the manifest (``frames="decoded"``); a clip without frame 1 is
+    left out."""
+    if frames not in FRAME_COUNTS:
+        raise ListFormatError(f"frames: expected {' or '.join(FRAME_COUNTS)}, got {frames!r}")
     target = cfg.target
     unknown = [f for f in formats if f not in FORMATS and f != "all"]
     if unknown or not formats:
@@ -164,8 +222,8 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
             )
         if any(ch.isspace() for ch in clip_name):
             raise ListFormatError(
-                f"clip {class_name}/{clip_name!r} contains whitespace, which list readers split on "
-                f"(class_names only renames class folders); rename the source video and extract it again"
+                f"clip {class_name}/{clip_name!r} contains whitespace, which list readers split on; "
+                f"set clip_names: underscore in the config and extract again (or rename the source video)"
             )
 
     layout = Layout(target)
@@ -180,19 +238,39 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
     empty: list[str] = []
     short: list[tuple[str, int]] = []
     unlabelled: set[str] = set()
+    real = decoded_counts(target) if kind == FRAMES else {}
+    pads = sum(max(cfg.num_frames - n, 0) for n in real.values())
+    unrecorded = 0
     for class_name, clip_name in pairs:
         label = index.get(label_key(class_name))
         if label is None:
             unlabelled.add(class_name)
             continue
         rel = f"{class_name}/{clip_name}{output.suffix}"
-        frames = output.listed_frames(target / rel, cfg.frame_name)
-        if frames == 0:
+        count = output.listed_frames(target / rel, cfg.frame_name)
+        if count == 0:
             empty.append(rel)  # listing it would make a loader crash mid-epoch
             continue
-        if frames is not None and frames < cfg.num_frames:
-            short.append((rel, frames))
-        entries.append((f"{target.name}/{rel}", frames or 0, label))
+        if count is not None and count < cfg.num_frames:
+            short.append((rel, count))
+        if frames == "decoded" and count is not None:
+            decoded = real.get(f"{class_name}/{clip_name}")
+            if decoded is None:
+                unrecorded += 1  # adopted without a count: all its frames, as on disk
+            else:
+                count = min(count, max(decoded, 1))
+        entries.append((f"{target.name}/{rel}", count or 0, label))
+    pad_share = PadShare(pads, cfg.num_frames * len(real)) if real else None
+    not_on_disk, listing = _not_on_disk(cfg, pairs)
+    leaks = find_leaks(target, [k for _, k in pairs], [p for p in (listing,) if p is not None])
+    fps_note = ""
+    if kind == FRAMES and "pytorchvideo" in formats and cfg.fps != PYTORCHVIDEO_FPS:
+        rate = "the native rate of each video" if cfg.fps is None else f"{cfg.fps:g} fps"
+        fps_note = (
+            f"pytorchvideo (SlowFast ptvkinetics) reads frame folders at {PYTORCHVIDEO_FPS:g} fps, but this split "
+            f"was extracted at {rate}: its clip windows would span the wrong seconds; set fps: 30 and extract "
+            f"again with --overwrite"
+        )
 
     written: dict[str, Path] = {}
     for fmt in formats:
@@ -200,7 +278,7 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
         _atomic_write(path, "".join(FORMATS[fmt].line(kind, *entry) + "\n" for entry in entries))
         written[fmt] = path
     _atomic_write(labels_file, "".join(f"{name}\n" for name in classes))
-    snippet = snippet_text(cfg, kind, formats, len(classes))
+    snippet = snippet_text(cfg, kind, formats, len(classes), pad_share, frames, fps_note)
     snippet_file = layout.snippet
     _atomic_write(snippet_file, snippet)
     return ListsResult(
@@ -216,7 +294,27 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
         unlabelled=sorted(unlabelled),
         labels_grew=labels_grew,
         skipped_formats=skipped_formats,
+        not_on_disk=not_on_disk,
+        listing=listing,
+        pads=pad_share,
+        leaks=leaks,
+        fps_note=fps_note,
+        frames=frames,
+        unrecorded=unrecorded,
     )
+
+
+def _not_on_disk(cfg: Config, pairs: Sequence[tuple[str, str]]) -> tuple[list[str], Path | None]:
+    """Clips the run's CSV (annotations or segments) lists that the split
+    lacks, and that CSV: a list without them is no silent surprise."""
+    if cfg.segments is not None and cfg.annotations is None:
+        if not cfg.segments.is_file():
+            return [], None
+        return join_segments(pairs, cfg.segments, cfg.class_names, cfg.clip_names)[1], cfg.segments
+    listing = expected_csv(cfg.target, cfg.annotations)
+    if listing is None or not listing.is_file():
+        return [], None
+    return join_csv(pairs, listing)[1], listing
 
 
 # ----------------------------------------------------------------------------
@@ -224,9 +322,18 @@ def write_lists(cfg: Config, formats: Sequence[str]) -> ListsResult:
 # ----------------------------------------------------------------------------
 
 
-def snippet_text(cfg: Config, kind: str, formats: Sequence[str], num_classes: int) -> str:
+def snippet_text(
+    cfg: Config,
+    kind: str,
+    formats: Sequence[str],
+    num_classes: int,
+    pads: PadShare | None = None,
+    frames: str = "all",
+    fps_note: str = "",
+) -> str:
     """Markdown with, per format, the config keys that make its framework
-    read these lists (and the frame names this config writes)."""
+    read these lists (and the frame names this config writes), the split's
+    pad share and, where it applies, the frame-rate warning."""
     root = cfg.target.parent
     split = cfg.target.name
     tmpl = cfg.frame_name
@@ -237,6 +344,18 @@ def snippet_text(cfg: Config, kind: str, formats: Sequence[str], num_classes: in
         f"{num_classes} classes; label index i is line i of `{Layout(cfg.target).labels}`, counting from 0. "
         f"Shown for the split `{split}` ({kind}); the other splits' lists sit beside it.\n"
     ]
+    if pads is not None:
+        counts = (
+            "each line counts the real frames only (`--frames decoded`)"
+            if frames == "decoded"
+            else f"each line counts all {cfg.num_frames} frames, pads included"
+        )
+        parts.append(f"\nPads: {pads.describe()} of `{split}`; {counts}.")
+        if pads.high and frames != "decoded":
+            parts.append(f" **Above {PAD_WARN_SHARE:.0%}**: {pad_advice()}.")
+        parts.append("\n")
+    if fps_note:
+        parts.append(f"\n**Frame rate**: {fps_note}.\n")
     for fmt in formats:
         parts.append(f"\n## {fmt}\n\n")
         parts.append(

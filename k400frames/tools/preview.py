@@ -176,6 +176,12 @@ def find_font() -> str | None:
     return None
 
 
+def label_font_size(tile_size: tuple[int, int]) -> int:
+    """The frame labels' font size for a tile: a sixth of its shorter side,
+    so the longest label ("300 pad", about 4 em) takes under 3/4 of its width."""
+    return max(8, min(tile_size) // 6)
+
+
 def _filter_graph(
     tiles: list[int],
     real: int,
@@ -186,7 +192,9 @@ def _filter_graph(
     font: str | None,
 ) -> str:
     width, height = tile_size
-    font_size = max(8, height // 6)
+    # From the shorter side: on a portrait tile a size from the height would
+    # make "248 pad" wider than the tile, cut off and covering the picture.
+    font_size = label_font_size(tile_size)
     font_opt = f"fontfile={font}:" if font else ""
     # Only digits and fixed words reach drawtext, and expansion is off, so
     # no text needs escaping.
@@ -262,6 +270,10 @@ def make_preview(
     work = Path(tempfile.mkdtemp(prefix="k400frames-preview-"))
     try:
         with replaced_atomically(out) as partial:
+            try:  # a folder we cannot write to: say so with the name the user gave, not the temp name
+                partial.touch()
+            except OSError as exc:
+                raise PreviewError(f"cannot write {out}: {exc.strerror or exc}") from None
             pattern = link_sequence([frames[n - 1][1] for n in chosen], work)
             font = find_font()
             note = (
@@ -282,7 +294,8 @@ def make_preview(
                     exe, pattern, partial, suffix, _filter_graph(chosen, real, total, tile, grid, False, None), timeout
                 )
                 if result.returncode != 0 or result.timed_out:
-                    raise PreviewError(f"ffmpeg could not draw the preview: {result.stderr_tail or 'timed out'}")
+                    tail = (result.stderr_tail or "timed out").replace(str(partial), str(out))
+                    raise PreviewError(f"ffmpeg could not draw the preview: {tail}")
                 note = "; ".join(
                     filter(
                         None,

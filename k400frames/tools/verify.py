@@ -1,5 +1,13 @@
 """Check a split folder: every clip whole by its output kind, nothing stray,
-and (optionally) the same clips as a Kinetics CSV.
+every clip the run was asked for present, none failed, and no recording in
+two splits.
+
+A clean verify means the split is complete.  Besides the clips on disk it
+reads what the run left: its failure records (a failed clip is listed and
+fails the check), and the list of clips it was asked for, from ``csv`` or
+``segments`` (:func:`expected_csv` finds the CSV copy a run leaves beside
+the split); clips listed there but not on disk are missing.  Recordings in
+more than one split (:mod:`.leakage`) fail it too.
 
 Each kind checks its own clips (:meth:`~k400frames.clip.outputs.Output.check`):
 a frame folder must hold exactly N well-named JPEGs whose two ends look right
@@ -22,7 +30,10 @@ from ..errors import PreflightError
 from ..layout import Layout, walk_split
 from ..run.records import read_records
 from ..sources.kinetics import label_folder_candidates, read_kinetics_csv
+from ..sources.segments import expected_rels
+from ..sources.tree import output_clip_name
 from ..words import plural
+from .leakage import Leak, csv_ids_by_split, find_leaks
 
 _CHUNK = 1024
 
@@ -36,6 +47,7 @@ class VerifyReport:
     frame_name: str
     deep: bool = False
     csv: Path | None = None
+    segments: Path | None = None
     clips: int = 0
     frames_checked: int = 0
     csv_rows: int = 0
@@ -46,10 +58,15 @@ class VerifyReport:
     # (damaged: keep) and so not a failure here, or refused and not extracted.
     damaged: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     damaged_failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    # (rel, reason) of the other clips the run records as failed and that are not on disk.
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    leaks: list[Leak] = dataclasses.field(default_factory=list)  # recordings in more than one split
 
     @property
     def ok(self) -> bool:
-        return not (self.problems or self.missing or self.unexpected)
+        return not (
+            self.problems or self.missing or self.unexpected or self.failed or self.damaged_failed or self.leaks
+        )
 
     @property
     def bad_clips(self) -> int:
@@ -64,6 +81,7 @@ class VerifyReport:
             "frame_name": self.frame_name,
             "deep": self.deep,
             "csv": str(self.csv) if self.csv else None,
+            "segments": str(self.segments) if self.segments else None,
             "clips": self.clips,
             "frames_checked": self.frames_checked,
             "csv_rows": self.csv_rows,
@@ -72,6 +90,8 @@ class VerifyReport:
             "unexpected": self.unexpected,
             "damaged": [{"rel": rel, "reason": reason} for rel, reason in self.damaged],
             "damaged_failed": [{"rel": rel, "reason": reason} for rel, reason in self.damaged_failed],
+            "failed": [{"rel": rel, "reason": reason} for rel, reason in self.failed],
+            "leaks": [{"youtube_id": k.youtube_id, "splits": list(k.splits), "where": k.where} for k in self.leaks],
         }
 
 
@@ -133,6 +153,8 @@ def join_csv(pairs: Sequence[tuple[str, str]], csv_path: Path) -> tuple[int, lis
         folder = next((c for c in label_folder_candidates(row.label) if c in classes), row.label)
         if (folder, clip) in on_disk:
             matched.add((folder, clip))
+        elif (folder, output_clip_name(clip, "underscore")) in on_disk:  # extracted with clip_names: underscore
+            matched.add((folder, output_clip_name(clip, "underscore")))
         elif (folder, row.youtube_id) in on_disk:
             # Own data annotated from plain stems: the folder is the id alone.
             matched.add((folder, row.youtube_id))
@@ -160,11 +182,41 @@ def damaged_clips(frames: Path) -> tuple[list[tuple[str, str]], list[tuple[str, 
     return sorted(kept.items()), sorted(refused.items())
 
 
-def _add_damaged(report: VerifyReport, frames: Path, on_disk: set[str]) -> None:
-    """List the damaged clips the run records name: kept ones on disk, refused ones not."""
+def _add_records(report: VerifyReport, frames: Path, on_disk: set[str]) -> None:
+    """List what the run records name: damaged clips (kept ones on disk,
+    refused ones not) and the other clips that failed and are not on disk."""
     kept, refused = damaged_clips(frames)
     report.damaged = [(rel, reason) for rel, reason in kept if rel in on_disk]
     report.damaged_failed = [(rel, reason) for rel, reason in refused if rel not in on_disk]
+    failed: dict[str, str] = {}
+    for row in read_records(Layout(frames).all_records("failures")):
+        if row.get("stage") != "damaged" and row["rel"] not in on_disk:
+            failed[row["rel"]] = str(row.get("reason", ""))
+    report.failed = sorted(failed.items())
+
+
+def expected_csv(frames: Path, annotations: Path | None = None) -> Path | None:
+    """The Kinetics CSV that lists the clips the split folder ``frames``
+    should hold: the copy of ``annotations`` a run leaves beside the split
+    (else ``annotations`` itself); without ``annotations``, the one CSV
+    beside the split whose ``split`` column names this split (Tiny-K400's
+    ``tiny_train.csv`` for ``train``); None when there is none."""
+    frames = Path(frames)
+    if annotations is not None:
+        copy = Layout(frames).csv_copy(annotations)
+        return copy if copy.is_file() else annotations
+    named = [path for path in sorted(frames.parent.glob("*.csv")) if set(csv_ids_by_split(path)) == {frames.name}]
+    return named[0] if len(named) == 1 else None
+
+
+def join_segments(
+    pairs: Sequence[tuple[str, str]], segments: Path, class_names: str, clip_names: str = "keep"
+) -> tuple[int, list[str], list[str]]:
+    """Match a segments CSV's rows to the clips: (rows, missing, unexpected)."""
+    expected = expected_rels(segments, class_names, clip_names)
+    on_disk = {f"{c}/{k}" for c, k in pairs}
+    wanted = set(expected)
+    return len(expected), [rel for rel in expected if rel not in on_disk], sorted(on_disk - wanted)
 
 
 def verify_tree(
@@ -173,6 +225,9 @@ def verify_tree(
     frame_name: str = "frame_{:05d}.jpg",
     *,
     csv: Path | None = None,
+    segments: Path | None = None,
+    class_names: str = "keep",
+    clip_names: str = "keep",
     deep: bool = False,
     ffmpeg_exe: str | None = None,
     workers: int | None = None,
@@ -180,7 +235,8 @@ def verify_tree(
 ) -> VerifyReport:
     """Check every clip of the split folder ``frames`` (frame folders or
     videos, whichever it holds; see the module docstring); with ``csv``, also
-    join it to the clips.  ``progress``, an object like a run's
+    join it to the clips (``segments``: the same with a segments CSV, its
+    rows named under the ``class_names`` policy).  ``progress``, an object like a run's
     (``start(total)``, ``update(rel, counts)`` after each clip with a
     :class:`VerifyCounts`, ``close()``), follows the check."""
     frames = Path(frames)
@@ -189,10 +245,19 @@ def verify_tree(
     if num_frames < 1:
         raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
     report = VerifyReport(
-        frames=frames, num_frames=num_frames, frame_name=frame_name, deep=deep, csv=Path(csv) if csv else None
+        frames=frames,
+        num_frames=num_frames,
+        frame_name=frame_name,
+        deep=deep,
+        csv=Path(csv) if csv else None,
+        segments=Path(segments) if segments else None,
     )
     output = detect(frames) or output_named("frames")
     pairs, stray = scan_split(frames, output)
+    # The CSV first: a bad one is refused before a frame is read.
+    joined = join_csv(pairs, Path(csv)) if csv is not None else None
+    if segments is not None:
+        joined = join_segments(pairs, Path(segments), class_names, clip_names)
     if deep:
         ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
     report.clips = len(pairs)
@@ -226,9 +291,12 @@ def verify_tree(
         if progress is not None:
             progress.close()
     report.problems.extend(stray)
-    _add_damaged(report, frames, {f"{c}/{k}" for c, k in pairs})
-    if csv is not None:
-        report.csv_rows, report.missing, report.unexpected = join_csv(pairs, Path(csv))
+    _add_records(report, frames, {f"{c}/{k}" for c, k in pairs})
+    if joined is not None:
+        report.csv_rows, missing, report.unexpected = joined
+        failed = {rel for rel, _ in report.failed + report.damaged_failed}
+        report.missing = [rel for rel in missing if rel not in failed]  # listed once, with its reason
+    report.leaks = find_leaks(frames, [k for _, k in pairs], [p for p in (csv, segments) if p is not None])
     return report
 
 
@@ -238,14 +306,20 @@ def format_report(report: VerifyReport, limit: int = 20) -> str:
     what = f"{plural(report.clips, 'clip')}, {plural(report.frames_checked, 'frame')}" + (
         ", decoded" if report.deep else ""
     )
-    if report.csv:
+    listing = report.csv or report.segments
+    if listing:
         what += f", {plural(report.csv_rows, 'CSV row')}"
     if report.ok:
         lines = [f"verify OK: {report.frames} ({what})"]
+        if not listing:
+            lines.append("note: no CSV lists the clips this split should hold, so missing clips cannot be told")
     else:
+        failed = len(report.failed) + len(report.damaged_failed)
         lines = [
             f"verify FAILED: {report.frames} ({what}): {plural(report.bad_clips, 'entry', 'entries')} with "
-            f"problems, {plural(len(report.missing), 'clip')} missing, {len(report.unexpected)} not in the CSV"
+            f"problems, {plural(len(report.missing), 'clip')} missing, {failed} failed in the run, "
+            f"{len(report.unexpected)} not in the CSV"
+            + (f", {plural(len(report.leaks), 'recording')} in more than one split" if report.leaks else "")
         ]
 
     def section(title: str, items: list[str]) -> None:
@@ -256,11 +330,19 @@ def format_report(report: VerifyReport, limit: int = 20) -> str:
                 lines.append(f"  ... and {len(items) - limit} more (the JSON report lists all)")
 
     section("problems", [f"{p.rel}: {p.detail}" for p in report.problems])
-    section(f"in {report.csv} but not on disk", report.missing)
+    section(f"in {listing} but not on disk", report.missing)
+    section(
+        f"failed in the run (failures records): {len(report.failed)}; fix them and rerun extract --retry-failed",
+        [f"{rel}: {why}" for rel, why in report.failed],
+    )
     section("on disk but not in the CSV", report.unexpected)
     section(f"damaged (kept): {len(report.damaged)}", [f"{rel}: {why}" for rel, why in report.damaged])
     section(
         f"damaged (failed, not extracted): {len(report.damaged_failed)}",
         [f"{rel}: {why}" for rel, why in report.damaged_failed],
+    )
+    section(
+        "recordings (youtube_id) in more than one split: validation would see training footage",
+        [leak.describe() for leak in report.leaks],
     )
     return "\n".join(lines)
