@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import DiskFull, MissingExtra, K400Error
+from ..errors import DiskFull, K400Error, MissingExtra
 
 INSTALL_HINT = "pip install 'k400frames[lmdb]' (or pip install lmdb)"
 
@@ -39,8 +39,9 @@ LOCK_FILE = "lock.mdb"
 # The first map: small, so that a tiny store is a tiny file on every
 # platform (Windows and some filesystems extend the file to the map size).
 INITIAL_MAP_SIZE = 64 << 20
-# Compact when the free pages are more than this share of the file.
-COMPACT_ABOVE = 0.02
+# Compact when the free pages are more than this share of the file (a big
+# store built clip by clip reuses its free pages and rarely gets there).
+COMPACT_ABOVE = 0.005
 
 
 class StoreError(K400Error):
