@@ -279,3 +279,52 @@ def test_cli_extract_into_a_store(clips, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert len(store_values(tmp_path / "out" / "train.lmdb")) == 9
+
+
+def test_dry_run_counts_bytes_and_one_store_instead_of_inodes(clips, config, tmp_path):
+    from k400frames.run.dryrun import dry_run, format_dry_run
+
+    cfg = config(num_frames=6, store="lmdb")
+    report = dry_run(cfg)
+    assert report.todo == 3 and report.need_inodes == 3 and report.inodes_per_clip == 0
+    assert report.store == tmp_path / "out" / "train.lmdb"
+    assert "every clip in one LMDB" in format_dry_run(report)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    run_extract(cfg)
+    real = store_bytes(Layout(cfg.target).store())
+    assert report.need_bytes_low <= real * 1.2 and real <= report.need_bytes * 1.2 + 16384
+    after = dry_run(cfg)
+    assert after.done == 3 and after.todo == 0
+
+
+def test_verify_finds_a_missing_and_a_damaged_key(clips, config, tmp_path):
+    from k400frames.tools.verify import verify_tree
+
+    cfg = config(num_frames=4, store="lmdb")
+    run_extract(cfg)
+    path = Layout(cfg.target).store()
+    clean = verify_tree(path, 4, deep=True)
+    assert clean.ok and clean.clips == 3 and clean.frames_checked == 12
+    assert verify_tree(cfg.target, 4).ok  # the split folder leads to its store
+    store = LmdbStore.open_write(path)
+    good = store.get("train/b/exact/frame_00002.jpg")
+    with store._env.begin(write=True) as txn:
+        txn.delete(b"train/a/long/frame_00003.jpg")
+        txn.put(b"train/b/exact/frame_00002.jpg", b"\xff\xd8" + b"not image data" * 20 + b"\xff\xd9")
+        txn.put(b"train/b/exact/frame_00004.jpg", good[: len(good) // 2])  # truncated
+    store.close()
+    report = verify_tree(path, 4, deep=True)
+    kinds = {(p.rel, p.kind) for p in report.problems}
+    assert ("a/long", "missing-frames") in kinds and ("b/exact", "bad-jpeg") in kinds
+    assert ("b/exact", "decode") in kinds
+    result = run_cli("verify", "--frames", str(path), "--num-frames", "4")
+    assert result.returncode == 1 and "frame_00003.jpg" in result.stdout and "frame_00004.jpg" in result.stdout
+
+
+def test_verify_a_video_store(clips, config):
+    from k400frames.tools.verify import verify_tree
+
+    cfg = config(num_frames=4, store="lmdb", output="video")
+    run_extract(cfg)
+    report = verify_tree(Layout(cfg.target).store(), 4, deep=True)
+    assert report.ok and report.clips == 3
