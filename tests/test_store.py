@@ -328,3 +328,27 @@ def test_verify_a_video_store(clips, config):
     run_extract(cfg)
     report = verify_tree(Layout(cfg.target).store(), 4, deep=True)
     assert report.ok and report.clips == 3
+
+
+def test_lists_of_a_store_give_the_keys_and_the_lmdb_snippet(clips, config, tmp_path):
+    from k400frames.errors import ListFormatError
+    from k400frames.tools.lists import write_lists
+
+    cfg = config(num_frames=4, store="lmdb")
+    run_extract(cfg)
+    result = write_lists(cfg, ("all",))
+    assert list(result.lists) == ["mmaction2"] and "paddlevideo" in result.skipped_formats
+    lines = result.lists["mmaction2"].read_text().splitlines()
+    assert lines == ["train/a/long 4 0", "train/a/short 4 0", "train/b/exact 4 1"]
+    stored = store_values(Layout(cfg.target).store())
+    assert all(f"{line.split()[0]}/frame_00004.jpg" in stored for line in lines)  # path + frame = a key
+    text = result.snippet_text
+    assert "io_backend='lmdb'" in text and f"db_path='{tmp_path / 'out' / 'train.lmdb'}'" in text
+    assert "data_prefix=dict(img='')" in text
+    with pytest.raises(ListFormatError, match="cannot read the LMDB store"):
+        write_lists(cfg, ("paddlevideo",))
+    videos = config(num_frames=4, store="lmdb", output="video", target=str(tmp_path / "v" / "val"))
+    run_extract(videos)
+    video_lists = write_lists(videos, ("mmaction2",))
+    assert video_lists.lists["mmaction2"].read_text().splitlines()[0] == "val/a/long.mp4 0"
+    assert "DecordInit', io_backend='lmdb'" in video_lists.snippet_text
