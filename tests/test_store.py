@@ -352,3 +352,15 @@ def test_lists_of_a_store_give_the_keys_and_the_lmdb_snippet(clips, config, tmp_
     video_lists = write_lists(videos, ("mmaction2",))
     assert video_lists.lists["mmaction2"].read_text().splitlines()[0] == "val/a/long.mp4 0"
     assert "DecordInit', io_backend='lmdb'" in video_lists.snippet_text
+
+
+def test_preview_of_a_clip_in_a_store(clips, config, tmp_path):
+    cfg = config(num_frames=6, store="lmdb")
+    run_extract(cfg)
+    out = tmp_path / "sheet.png"
+    result = run_cli("preview", f"{tmp_path / 'out' / 'train.lmdb'}:a/short", "-o", str(out), "--grid", "3x2")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert "6 frames" in result.stdout and "frames 4-6 are padding" in result.stdout and "manifest" in result.stdout
+    missing = run_cli("preview", f"{tmp_path / 'out' / 'train.lmdb'}:a/nope", "-o", str(out))
+    assert missing.returncode == 2 and "no clip a/nope" in missing.stderr and "Traceback" not in missing.stderr
