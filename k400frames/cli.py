@@ -247,6 +247,17 @@ def cmd_lists(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.empty or result.unlabelled else EXIT_OK
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .run.merge import merge_shards
+
+    result = merge_shards(config_from_args(args, needs_source=False))
+    print(
+        f"merged {plural(len(result.shards), 'shard store')} ({result.keys:,} keys) into {result.store} "
+        f"({result.bytes / 1e6:.1f} MB); removed {', '.join(p.name for p in result.shards)}"
+    )
+    return EXIT_OK
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     from .config import check_frame_name
     from .ffmpeg import find_ffmpeg
@@ -403,6 +414,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(frames or videos); also writes labels.txt and lists.md, the config keys to paste",
     )
     p.set_defaults(func=cmd_lists)
+
+    p = sub.add_parser(
+        "merge",
+        help="combine the shard stores of a split (store: lmdb) into <split>.lmdb, without decoding",
+        parents=[common],
+    )
+    _add_config_args(p, required=False)
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("preview", help="contact sheet of one clip folder (JPEG or PNG)", parents=[common])
     p.add_argument(

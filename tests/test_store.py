@@ -364,3 +364,25 @@ def test_preview_of_a_clip_in_a_store(clips, config, tmp_path):
     assert "6 frames" in result.stdout and "frames 4-6 are padding" in result.stdout and "manifest" in result.stdout
     missing = run_cli("preview", f"{tmp_path / 'out' / 'train.lmdb'}:a/nope", "-o", str(out))
     assert missing.returncode == 2 and "no clip a/nope" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_shards_write_their_own_stores_and_merge_equals_an_unsharded_run(make_clip, config, tmp_path):
+    for i in range(6):
+        make_clip(f"c{i % 3}/clip{i}.mp4", seconds=0.3 + i / 20, fps=10)
+    sharded = config(num_frames=4, store="lmdb")
+    for k in (0, 1):
+        assert run_extract(sharded, shard=(k, 2)).failed == 0
+    out = tmp_path / "out"
+    assert (out / "train.shard-0-of-2.lmdb").is_dir() and (out / "train.shard-1-of-2.lmdb").is_dir()
+    result = run_cli("merge", "--set", f"target={sharded.target}", "--set", "store=lmdb")
+    assert result.returncode == 0, result.stderr
+    assert "merged 2 shard stores (24 keys)" in result.stdout
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".lmdb")) == ["train.lmdb"]
+    whole = config(num_frames=4, store="lmdb", target=str(tmp_path / "whole" / "train"))
+    run_extract(whole)
+    assert store_values(out / "train.lmdb") == store_values(tmp_path / "whole" / "train.lmdb")
+    # a shard rerun after the merge finds its clips in the merged store
+    again = run_extract(sharded, shard=(1, 2))
+    assert again.done == 0 and again.skipped > 0
+    nothing = run_cli("merge", "--set", f"target={sharded.target}", "--set", "store=lmdb")
+    assert nothing.returncode == 2 and "no shard stores" in nothing.stderr

@@ -256,13 +256,18 @@ def open_run_stores(cfg: Config, shard: tuple[int, int] | None) -> list:
 
 
 def close_stores(stores: list, compact: bool) -> None:
-    """Close the run's stores; the one it wrote (the first) is compacted with ``compact``."""
+    """Close the run's stores; the one it wrote (the first) is compacted with
+    ``compact``, or removed when it holds nothing (a shard rerun after
+    ``merge`` that found every clip done leaves no empty store to merge)."""
     try:
         for store in stores[1:]:
             store.close()
     finally:
         if stores:
-            stores[0].close(compact=compact)
+            empty = stores[0].entries() == 0
+            stores[0].close(compact=compact and not empty)
+            if empty:
+                shutil.rmtree(stores[0].path, ignore_errors=True)
 
 
 def _describe(exc: BaseException) -> str:
