@@ -386,3 +386,20 @@ def test_shards_write_their_own_stores_and_merge_equals_an_unsharded_run(make_cl
     assert again.done == 0 and again.skipped > 0
     nothing = run_cli("merge", "--set", f"target={sharded.target}", "--set", "store=lmdb")
     assert nothing.returncode == 2 and "no shard stores" in nothing.stderr
+
+
+def test_retry_failed_and_durable_on_a_store(clips, config, tmp_path):
+    broken = tmp_path / "src" / "b" / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    cfg = config(num_frames=4, store="lmdb", durable=True)
+    first = run_extract(cfg)
+    assert first.done == 3 and first.failed == 1
+    (tmp_path / "src" / "b" / "broken.mp4").unlink()
+    clips[0].rename(broken)  # the broken clip is fixed (a/long moves there)
+    retried = run_extract(cfg, retry_failed=True)
+    assert retried.total == 1 and retried.done == 1 and retried.failed == 0
+    keys = store_values(Layout(cfg.target).store())
+    assert sum(k.startswith("train/b/broken/") for k in keys) == 4
+    store = LmdbStore.open_write(Layout(cfg.target).store(), durable=True)
+    assert store._env.flags()["metasync"] and store._env.flags()["sync"]
+    store.close()
