@@ -403,3 +403,16 @@ def test_retry_failed_and_durable_on_a_store(clips, config, tmp_path):
     store = LmdbStore.open_write(Layout(cfg.target).store(), durable=True)
     assert store._env.flags()["metasync"] and store._env.flags()["sync"]
     store.close()
+
+
+def test_a_compaction_killed_between_its_renames_is_finished_by_the_next_open(tmp_path):
+    path = tmp_path / "train.lmdb"
+    store = LmdbStore.open_write(path)
+    store.put_clip("train/a/one", [("/frame_00001.jpg", b"1")])
+    store._compact()  # the compacted copy is whole in .train.lmdb.new ...
+    store._env.close()
+    os.rename(path, tmp_path / ".train.lmdb.old")  # ... and the run died after the first rename
+    assert not path.exists()
+    LmdbStore.open_write(path).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.lmdb"]
+    assert store_values(path) == {"train/a/one/frame_00001.jpg": b"1"}
