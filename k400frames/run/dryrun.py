@@ -175,7 +175,9 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip], beside
                 batch, spares = spares[:missing], spares[missing:]
         if store is not None and measured:
             # A value takes whole LMDB pages: scale the values' bytes to the pages they took.
-            scale = store.used_bytes() / max(sum(m[0] for m in measured), 1)
+            # Less the store's fixed pages (two meta pages and the root), which a few samples would inflate.
+            pages = max(store.used_bytes() - 3 * STORE_PAGE, STORE_PAGE)
+            scale = pages / max(sum(m[0] for m in measured), 1)
             measured = [(int(b * scale), 0, rel) for b, _, rel in measured]
         return measured
     finally:

@@ -61,6 +61,7 @@ class Summary:
     disk_full: str = ""
     annotations: Path | None = None  # where the run copied the config's annotations CSV
     error: str = ""  # what ended the run early (an OSError mid-run), if anything
+    store: Path | None = None  # store: lmdb: where the clips went
 
     @property
     def frames_per_second(self) -> float:
@@ -81,7 +82,7 @@ def format_summary(summary: Summary) -> str:
         f"{summary.cut} cut), {summary.skipped} already done, {summary.failed} failed, of {summary.total}",
         f"speed: {summary.frames} frames in {summary.seconds:.1f} s = {summary.frames_per_second:.0f} frames/s, "
         f"{summary.bytes / 1e6:.1f} MB written",
-        f"frames: {summary.target}",
+        f"store: {summary.store}" if summary.store else f"frames: {summary.target}",
         f"manifest: {summary.manifest}",
     ]
     if summary.damaged_kept or summary.damaged_failed:
@@ -175,6 +176,8 @@ def run_extract(
         raise
     tmp_root = layout.tmp_area
     summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total)
+    if stores:
+        summary.store = stores[0].path
     writers: list[RecordWriter] = []
     finished = threading.Event()
     started = time.monotonic()
