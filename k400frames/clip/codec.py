@@ -77,12 +77,13 @@ def dimensions(data: bytes) -> tuple[int, int] | None:
 
 def split_jpegs(data: bytes) -> tuple[list[bytes], str]:
     """The JPEGs of a stream of them back to back (ffmpeg's ``image2pipe``),
-    each exactly as the encoder wrote it.  Walks the marker segments to the
-    start of scan, then the entropy-coded data to the EOI marker (inside it
-    ``FF`` is only ever followed by a stuffed ``00`` or a restart marker),
-    so a frame ends where its own structure says.  Returns the whole frames
-    and, for a stream that is cut short or is not JPEG, what is wrong ("" when
-    nothing is)."""
+    each exactly as the encoder wrote it.  Walks each frame's marker segments
+    (by their lengths, so table bytes are never taken for markers) to its
+    start of scan; from there the frame ends at the first ``FFD9``, because
+    inside entropy-coded data ``FF`` is only ever followed by a stuffed
+    ``00`` or a restart marker (one C-speed search per frame).  Returns the
+    whole frames and, for a stream that is cut short or is not JPEG, what
+    is wrong ("" when nothing is)."""
     frames: list[bytes] = []
     try:
         _split(data, frames)
@@ -105,19 +106,10 @@ def _split(data: bytes, frames: list[bytes]) -> None:
                 pos += 2
                 break
             pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
-            if marker != 0xDA:
-                continue
-            while True:  # entropy-coded data: find the next real marker
-                pos = data.find(b"\xff", pos)
-                if pos < 0 or pos + 1 >= end:
+            if marker == 0xDA:
+                eoi = data.find(EOI, pos)
+                if eoi < 0:
                     raise ValueError(f"frame {len(frames) + 1} is cut short (no end marker)")
-                following = data[pos + 1]
-                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-                    pos += 1 if following == 0xFF else 2
-                    continue
+                pos = eoi + 2
                 break
-            if following == 0xD9:
-                pos += 2
-                break
-            # another scan (progressive JPEG) or a table between scans
         frames.append(data[start:pos])
