@@ -416,3 +416,15 @@ def test_a_compaction_killed_between_its_renames_is_finished_by_the_next_open(tm
     LmdbStore.open_write(path).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.lmdb"]
     assert store_values(path) == {"train/a/one/frame_00001.jpg": b"1"}
+
+
+def test_split_jpegs_keeps_whole_frames_and_says_where_a_stream_is_cut(clips, config, tmp_path):
+    from k400frames.clip import codec
+
+    files, _, _ = both(config, tmp_path, num_frames=3)
+    frames = [files[f"train/a/long/frame_{i:05d}.jpg"] for i in (1, 2, 3)]
+    stream = b"".join(frames)
+    assert codec.split_jpegs(stream) == (frames, "")
+    whole, problem = codec.split_jpegs(stream[:-10])
+    assert whole == frames[:2] and "frame 3 is cut short" in problem
+    assert codec.split_jpegs(b"junk")[1].startswith("frame 1: no JPEG start marker")
