@@ -114,7 +114,6 @@ class LmdbStore:
                 sync=True,
                 metasync=durable,
                 readahead=False,
-                meminit=False,
                 max_dbs=0,
             )
         except OSError as exc:
