@@ -57,7 +57,13 @@ class Contender:
 
 
 def run_k400frames(
-    clips: list[Path], source: Path, out: Path, s: Settings, encoder: str = "ffmpeg", durable: bool = False
+    clips: list[Path],
+    source: Path,
+    out: Path,
+    s: Settings,
+    encoder: str = "ffmpeg",
+    durable: bool = False,
+    store: str = "files",
 ) -> int:
     cfg = make_config(
         {
@@ -71,6 +77,7 @@ def run_k400frames(
             "pad": s.pad,
             "encoder": encoder,
             "durable": durable,
+            "store": store,
         }
     )
     summary = run_extract(cfg)
@@ -239,6 +246,12 @@ DURABLE = Contender(
     lambda clips, source, out, s: run_k400frames(clips, source, out, s, durable=True),
     k400frames_frame,
 )
+# The same decode and encode, every clip into one LMDB (one transaction per clip, no frame files).
+STORE = Contender(
+    "store",
+    "k400frames, store: lmdb",
+    lambda clips, source, out, s: run_k400frames(clips, source, out, s, store="lmdb"),
+)
 BOUND = Contender(
     "bound",
     "bare bound (plain ffmpeg x cores)",
@@ -264,11 +277,21 @@ def contenders() -> list[Contender]:
     field = [K400FRAMES]
     if turbo_available():
         field.append(TURBO)
+    if lmdb_available():
+        field.append(STORE)
     field += [DURABLE, BOUND, SAME_ARGV]
     if opencv_available():
         field.append(OPENCV)
     field.append(SEED)
     return field
+
+
+def lmdb_available() -> bool:
+    try:
+        import lmdb  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def turbo_available() -> bool:

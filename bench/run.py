@@ -47,6 +47,7 @@ from k400frames.config import Config  # noqa: E402
 
 MEMORY_LIMIT_MB = 150
 OPENCV_GOAL = 1.15  # issue 15
+STORE_GOALS = (1.4, 1.5)  # issue 19: store: lmdb against folder mode and against OpenCV, K400-like clips
 PSNR_CLIPS, PSNR_FRAMES = 4, 30  # the sample of frames the luma PSNR is measured on
 
 
@@ -84,12 +85,13 @@ def ratio(rows: dict[str, Row], ours: str, other: str, per_frame: bool = False, 
 
 
 def tree_bytes(root: Path) -> int:
-    """Bytes under ``root``, each inode once (hardlinked pads count once)."""
+    """Bytes of the frames under ``root``, each inode once (hardlinked pads
+    count once); a store's frames are its ``data.mdb``."""
     seen, total = set(), 0
     for folder, _, files in os.walk(root):
         for name in files:
             st = os.lstat(os.path.join(folder, name))
-            if st.st_ino not in seen and name.endswith(".jpg"):
+            if st.st_ino not in seen and (name.endswith(".jpg") or name == "data.mdb"):
                 seen.add(st.st_ino)
                 total += st.st_size
     return total
@@ -259,6 +261,26 @@ def check_goals(
                         f"(e) {name}: >= {OPENCV_GOAL:.2f}x OpenCV frames/s, bytes <= OpenCV",
                         r >= OPENCV_GOAL and small,
                         f"{r:.2f}x frames/s; {sizes}",
+                    )
+                )
+        if "store" in rows and ours == "k400frames" and name == "k400":
+            vs_folders = ratio(rows, "store", ours)
+            goals.append(
+                (
+                    f"(f) {name}: store: lmdb >= {STORE_GOALS[0]}x folder mode",
+                    vs_folders >= STORE_GOALS[0],
+                    f"{vs_folders:.2f}x by wall time ({ratio(rows, 'store', ours, cpu=True):.2f}x by CPU); "
+                    f"{rows['store'].bytes_per_frame / 1000:.1f} vs {mine.bytes_per_frame / 1000:.1f} KB a frame",
+                )
+            )
+            if "opencv" in rows:
+                vs_cv = ratio(rows, "store", "opencv", per_frame=True)
+                vs_cv_cpu = ratio(rows, "store", "opencv", per_frame=True, cpu=True)
+                goals.append(
+                    (
+                        f"(f) {name}: store: lmdb >= {STORE_GOALS[1]}x OpenCV frames/s",
+                        vs_cv >= STORE_GOALS[1],
+                        f"{vs_cv:.2f}x frames/s ({vs_cv_cpu:.2f}x by CPU)",
                     )
                 )
         if "seed" in rows:

@@ -332,10 +332,21 @@ def cmd_lists(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.empty or result.unlabelled or result.not_on_disk else EXIT_OK
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .run.merge import merge_shards
+
+    result = merge_shards(config_from_args(args, needs_source=False))
+    print(
+        f"merged {plural(len(result.shards), 'shard store')} ({result.keys:,} keys) into {result.store} "
+        f"({result.bytes / 1e6:.1f} MB); removed {', '.join(p.name for p in result.shards)}"
+    )
+    return EXIT_OK
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     from .config import check_frame_name
     from .ffmpeg import find_ffmpeg
-    from .tools.preview import PreviewError, make_preview, parse_grid
+    from .tools.preview import PreviewError, make_preview, make_store_preview, parse_grid, store_clip
 
     # A preview reads only these keys, so a config file need not be a whole one.
     overrides = parse_overrides(args.set or [])
@@ -354,9 +365,15 @@ def cmd_preview(args: argparse.Namespace) -> int:
         grid = parse_grid(args.grid)
     except PreviewError as exc:  # "grid: expected ...": name the flag the user typed
         raise PreviewError(f"--{exc}") from None
-    preview = make_preview(
-        Path(args.clip_dir), Path(args.output) if args.output else None, grid, frame_name=frame_name, ffmpeg_exe=exe
-    )
+    in_store = store_clip(args.clip_dir)
+    if in_store is not None:
+        preview = make_store_preview(
+            *in_store, Path(args.output) if args.output else None, grid, frame_name=frame_name, ffmpeg_exe=exe
+        )
+    else:
+        preview = make_preview(
+            Path(args.clip_dir), Path(args.output) if args.output else None, grid, frame_name=frame_name, ffmpeg_exe=exe
+        )
     padded = (
         f"frames {preview.real_frames + 1}-{preview.total_frames} are padding (red frames)"
         if preview.padded_frames
@@ -500,8 +517,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_lists)
 
+    p = sub.add_parser(
+        "merge",
+        help="combine the shard stores of a split (store: lmdb) into <split>.lmdb, without decoding",
+        parents=[common],
+    )
+    _add_config_args(p, required=False)
+    p.set_defaults(func=cmd_merge)
+
     p = sub.add_parser("preview", help="contact sheet of one clip folder (JPEG or PNG)", parents=[common])
-    p.add_argument("clip_dir", help="a clip folder, e.g. frames/train/abseiling/<clip>")
+    p.add_argument(
+        "clip_dir",
+        help="a clip folder, e.g. frames/train/abseiling/<clip>, or a clip in a store: "
+        "frames/train.lmdb:abseiling/<clip>",
+    )
     p.add_argument(
         "-o",
         "--output",

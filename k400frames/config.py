@@ -34,6 +34,7 @@ from .clip.outputs import OUTPUTS
 from .clip.turbo import load_codec
 from .errors import ConfigError, MissingExtra
 from .ffmpeg.argv import image2_pattern
+from .stores import STORES
 
 # Every extension here is read by a demuxer of ffmpeg.VIDEO_DEMUXERS: camera
 # and broadcast recordings (.mts, .m2ts, .ts), DVD rips (.vob), Windows (.wmv,
@@ -126,6 +127,18 @@ def _short_side(key: str, value: Any) -> int | None:
 def _jpeg_quality(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 31:
         raise ConfigError(f"{key}: expected an integer from 1 (best) to 31 (ffmpeg -q:v), got {value!r}")
+    return value
+
+
+def _store(key: str, value: Any) -> str:
+    value = _choice(*STORES)(key, value)
+    if value == "lmdb":
+        from .stores.lmdb import load_lmdb  # why: only a config that asks for a store loads its module
+
+        try:
+            load_lmdb()  # a missing wheel is a config error, before any work
+        except MissingExtra as exc:
+            raise ConfigError(str(exc)) from None
     return value
 
 
@@ -343,6 +356,13 @@ class Config:
         False, _bool, "with `output: video`, keep the first audio stream (AAC 128k)", output=UNLESS_DEFAULT
     )
     durable: bool = key(False, _bool, "flush each clip to disk before recording it (power-loss safety)")
+    store: str = key(
+        "files",
+        _store,
+        "where clips go: `files` (a folder tree) or `lmdb`, every clip of the split in one LMDB "
+        "`<root>/<split>.lmdb` (keys `<split>/<class>/<clip>/frame_00001.jpg`), as mmaction2 reads it",
+        choices=STORES,
+    )
 
     @property
     def worker_count(self) -> int:
@@ -420,6 +440,11 @@ def make_config(raw: Mapping[str, Any]) -> Config:
         raise ConfigError(
             "sampling: only applies to output: frames (a video keeps every frame of its clip or span); "
             "with output: video set sampling: first (--set sampling=first)"
+        )
+    if values.get("store") == "lmdb" and values.get("executor") == "dask":
+        raise ConfigError(
+            "store: lmdb runs with executor: local (one process writes a store); "
+            "to spread a split over machines, give each a shard (--shard K/N) and run k400frames merge after"
         )
     source, target = values["source"], values["target"]
     if target == source or target.is_relative_to(source):

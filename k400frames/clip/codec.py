@@ -49,6 +49,19 @@ def defect(path: Path | str) -> str | None:
     return None
 
 
+def defect_of(data: bytes) -> str | None:
+    """:func:`defect` of a JPEG held in memory (a value in a store)."""
+    if not data:
+        return "empty value"
+    if len(data) < 4:
+        return f"only {len(data)} bytes"
+    if data[:2] != SOI:
+        return "not a JPEG (no SOI marker FFD8 at the start)"
+    if data[-2:] != EOI:
+        return "truncated JPEG (no EOI marker FFD9 at the end)"
+    return None
+
+
 def dimensions(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG's start-of-frame marker; None if it has none."""
     i = 2
@@ -60,3 +73,43 @@ def dimensions(data: bytes) -> tuple[int, int] | None:
             return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
         i += 2 + length
     return None
+
+
+def split_jpegs(data: bytes) -> tuple[list[bytes], str]:
+    """The JPEGs of a stream of them back to back (ffmpeg's ``image2pipe``),
+    each exactly as the encoder wrote it.  Walks each frame's marker segments
+    (by their lengths, so table bytes are never taken for markers) to its
+    start of scan; from there the frame ends at the first ``FFD9``, because
+    inside entropy-coded data ``FF`` is only ever followed by a stuffed
+    ``00`` or a restart marker (one C-speed search per frame).  Returns the
+    whole frames and, for a stream that is cut short or is not JPEG, what
+    is wrong ("" when nothing is)."""
+    frames: list[bytes] = []
+    try:
+        _split(data, frames)
+    except ValueError as exc:
+        return frames, str(exc)
+    return frames, ""
+
+
+def _split(data: bytes, frames: list[bytes]) -> None:
+    pos, end = 0, len(data)
+    while pos < end:
+        if data[pos : pos + 2] != SOI:
+            raise ValueError(f"frame {len(frames) + 1}: no JPEG start marker at byte {pos}")
+        start, pos = pos, pos + 2
+        while True:  # marker segments up to the start of scan
+            if pos + 4 > end or data[pos] != 0xFF:
+                raise ValueError(f"frame {len(frames) + 1} is cut short or damaged (byte {pos})")
+            marker = data[pos + 1]
+            if marker == 0xD9:  # EOI without a scan
+                pos += 2
+                break
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+            if marker == 0xDA:
+                eoi = data.find(EOI, pos)
+                if eoi < 0:
+                    raise ValueError(f"frame {len(frames) + 1} is cut short (no end marker)")
+                pos = eoi + 2
+                break
+        frames.append(data[start:pos])

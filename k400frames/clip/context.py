@@ -8,15 +8,21 @@ notebook threads, two targets) never stop or kill each other's work.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from .. import ffmpeg
 
+if TYPE_CHECKING:
+    from ..stores.lmdb import LmdbStore
+
 
 class RunContext:
-    """One run's stop flag and its ffmpeg processes."""
+    """One run's stop flag, its ffmpeg processes, and (``store: lmdb``) the
+    store its clips go into, opened once for the whole run."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: LmdbStore | None = None) -> None:
         self.processes = ffmpeg.Processes()
+        self.store = store
         self._stopped = threading.Event()
 
     @property

@@ -68,6 +68,14 @@ def final_path(cfg: Config, clip: Clip) -> Path:
         raise PreflightError(f"refusing a clip whose output would leave the target: {clip.source}") from None
 
 
+def store_prefix(cfg: Config, clip: Clip) -> str:
+    """The key prefix of ``clip`` in the split's store: ``<split>/<class>/<clip>``."""
+    try:
+        return Layout(cfg.target).clip_key(clip.out_class, clip.stem)
+    except ValueError:
+        raise PreflightError(f"refusing a clip whose key would leave the split: {clip.source}") from None
+
+
 def promised_frames(clip: Clip, cfg: Config, exe: str) -> int | None:
     """Frames the header says this clip (or its span) has at the output rate,
     to compare with the frames decoded; None where that count would mislead
@@ -134,10 +142,14 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
     work = Path(tempfile.mkdtemp(prefix="clip-", dir=tmp_root))
     try:
         exe = ffmpeg.find_ffmpeg(cfg.ffmpeg)
+        if cfg.store != "files" and ctx.store is None:
+            raise PreflightError(f"store: {cfg.store} needs a run that opened the store (run_extract does)")
         try:
             made = output.make(clip, cfg, work, exe, ctx)
         except SpanError as exc:
             return failed("span", str(exc))
+        except IncompleteOutput as exc:
+            return failed("decode", str(exc))
         run = made.run
         if damage.disk_full(run):
             raise DiskFull(f"no space left on the target filesystem while extracting {clip.rel}")
@@ -166,7 +178,11 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
         final = final_path(cfg, clip)
         try:
             finished = output.finish(made, count, cfg)
-            publish(made.path, final, trash=work / "old", durable=cfg.durable)
+            if ctx.store is not None:  # one transaction: the clip is in the store whole, or not at all
+                written = ctx.store.put_clip(store_prefix(cfg, clip), output.members(made, cfg))
+            else:
+                publish(made.path, final, trash=work / "old", durable=cfg.durable)
+                written = tree_bytes(final)
         except OSError as exc:  # only this clip fails; a full disk raises DiskFull (no OSError) and stops the run
             return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
         return ClipResult(
@@ -177,7 +193,7 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
             padded=finished.padded,
             cut=finished.cut,
             seconds=time.monotonic() - started,
-            bytes=tree_bytes(final),
+            bytes=written,
             damaged=damaged,
         )
     finally:

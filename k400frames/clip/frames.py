@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..layout import Entry
     from ..sources.tree import Clip
+    from ..stores.lmdb import LmdbStore
     from .context import RunContext
 
 # Frames named in one problem line before "and N more"; the JSON report
@@ -42,16 +43,86 @@ class FramesOutput(Output):
     is_folder = True
 
     def make(self, clip: Clip, cfg: Config, work: Path, exe: str, ctx: RunContext) -> Made:
+        # One frame more than needed tells a cut clip from one of exactly N.
+        if cfg.store != "files":  # frames stay in memory until the store has them
+            frames: list[bytes] = []
+            return Made(decode_frames(exe, clip, cfg, work, cfg.num_frames + 1, ctx, frames), work, frames)
         folder = work / "clip"
         folder.mkdir()
-        # One frame more than needed tells a cut clip from one of exactly N.
         return Made(decode_frames(exe, clip, cfg, folder, cfg.num_frames + 1, ctx), folder)
 
     def count(self, made: Made, cfg: Config) -> int:
+        if made.frames is not None:
+            return len(made.frames)
         return count_frames(made.path, cfg.frame_name)
 
     def finish(self, made: Made, count: int, cfg: Config) -> Finished:
+        if made.frames is not None:
+            return trim_and_pad_frames(made.frames, cfg.num_frames, count)
         return trim_and_pad(made.path, cfg.num_frames, cfg.frame_name, count, cfg.pad)
+
+    # -- in a store ----------------------------------------------------------
+
+    def members(self, made: Made, cfg: Config) -> list[tuple[str, bytes]]:
+        assert made.frames is not None, "a store's clip is made in memory"
+        return [("/" + cfg.frame_name.format(i), data) for i, data in enumerate(made.frames, 1)]
+
+    def stored(self, store: LmdbStore, prefix: str) -> dict[str, int]:
+        start = prefix + "/"
+        return {key[len(start) :]: size for key, size in store.scan(start)}
+
+    def looks_complete_stored(self, store: LmdbStore, prefix: str, cfg: Config) -> bool:
+        sizes = self.stored(store, prefix)
+        expected = {cfg.frame_name.format(i) for i in range(1, cfg.num_frames + 1)}
+        return sizes.keys() == expected and all(sizes.values())
+
+    def clip_of_key(self, rel: str) -> tuple[str, str] | None:
+        parts = rel.split("/")
+        return (parts[0], parts[1]) if len(parts) == 3 else None
+
+    def check_stored(
+        self,
+        store: LmdbStore,
+        prefix: str,
+        rel: str,
+        num_frames: int,
+        frame_name: str,
+        *,
+        deep: bool = False,
+        ffmpeg_exe: str | None = None,
+    ) -> tuple[list[Problem], int]:
+        start = prefix + "/"
+        values = {key[len(start) :]: data for key, data in store.items(start)}
+        problems, intact, present = _check_names(values.keys(), rel, num_frames, frame_name)
+        damaged = [f"{name} ({why})" for name in intact if (why := codec.defect_of(values[name]))]
+        intact = [name for name in intact if not codec.defect_of(values[name])]
+        if damaged:
+            problems.append(Problem(rel, "bad-jpeg", f"{len(damaged)} damaged frames: {_names(damaged)}"))
+        if deep and intact:
+            # ffmpeg reads files: the clip's frames go to a temp folder outside the target for this check only.
+            work = Path(tempfile.mkdtemp(prefix="k400frames-verify-"))
+            try:
+                files = []
+                for name in intact:
+                    (work / name).write_bytes(values[name])
+                    files.append(work / name)
+                bad = deep_decode(files, ffmpeg_exe or ffmpeg.find_ffmpeg())
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            if bad:
+                problems.append(
+                    Problem(
+                        rel, "decode", f"{len(bad)} frames fail to decode: {_names([f'{n} ({m})' for n, m in bad])}"
+                    )
+                )
+        return problems, present
+
+    def listed_frames_stored(self, store: LmdbStore, prefix: str, frame_name: str) -> int:
+        names = self.stored(store, prefix)
+        count = 0
+        while names.get(frame_name.format(count + 1)):
+            count += 1
+        return count
 
     def claims(self, entry: Entry) -> bool:
         return entry.is_dir
@@ -80,21 +151,12 @@ class FramesOutput(Output):
         deep: bool = False,
         ffmpeg_exe: str | None = None,
     ) -> tuple[list[Problem], int]:
-        problems: list[Problem] = []
         try:
             names = set(os.listdir(path))
         except OSError as exc:
             return [Problem(rel, "stray", f"cannot list the folder ({exc.strerror or exc})")], 0
-        expected = [frame_name.format(i) for i in range(1, num_frames + 1)]
-        missing = [name for name in expected if name not in names]
-        extra = sorted(names - set(expected))
-        if missing:
-            problems.append(
-                Problem(rel, "missing-frames", f"{len(missing)} of {num_frames} frames missing: {_names(missing)}")
-            )
-        if extra:
-            problems.append(Problem(rel, "extra-files", f"{len(extra)} unexpected entries: {_names(extra)}"))
-        present = [path / name for name in expected if name in names]
+        problems, in_order, _ = _check_names(names, rel, num_frames, frame_name)
+        present = [path / name for name in in_order]
         intact, damaged = [], []
         for frame in present:
             defect = "not a regular file" if not frame.is_file() else codec.defect(frame)
@@ -123,6 +185,26 @@ class FramesOutput(Output):
         return count
 
 
+def _check_names(
+    names: Iterable[str], rel: str, num_frames: int, frame_name: str
+) -> tuple[list[Problem], list[str], int]:
+    """Missing and unexpected frame names of one clip: (problems, the
+    expected names present in order, how many)."""
+    names = set(names)
+    problems: list[Problem] = []
+    expected = [frame_name.format(i) for i in range(1, num_frames + 1)]
+    missing = [name for name in expected if name not in names]
+    extra = sorted(names - set(expected))
+    if missing:
+        problems.append(
+            Problem(rel, "missing-frames", f"{len(missing)} of {num_frames} frames missing: {_names(missing)}")
+        )
+    if extra:
+        problems.append(Problem(rel, "extra-files", f"{len(extra)} unexpected entries: {_names(extra)}"))
+    present = [name for name in expected if name in names]
+    return problems, present, len(present)
+
+
 def _names(names: Sequence[str]) -> str:
     shown = ", ".join(names[:_NAMES_SHOWN])
     more = len(names) - _NAMES_SHOWN
@@ -135,12 +217,20 @@ def _names(names: Sequence[str]) -> str:
 
 
 def decode_frames(
-    exe: str, clip: Clip, cfg: Config, folder: Path, max_frames: int, ctx: RunContext
+    exe: str,
+    clip: Clip,
+    cfg: Config,
+    folder: Path,
+    max_frames: int,
+    ctx: RunContext,
+    frames: list[bytes] | None = None,
 ) -> ffmpeg.FFmpegResult:
     """Decode ``clip`` into JPEGs in ``folder`` by its decode plan (a span of
     a segment, uniform picks), encoded by ffmpeg or, with ``encoder:
-    turbo``, by libjpeg-turbo here.  Decodes a second time only when
-    ``uniform`` found the clip shorter than its header said.  Raises
+    turbo``, by libjpeg-turbo here.  With ``frames``, the JPEGs are put
+    there in order instead and no frame file is written (ffmpeg pipes
+    them).  Decodes a second time only when ``uniform`` found the clip
+    shorter than its header said.  Raises
     :class:`~k400frames.clip.decode.SpanError` for a span outside the video."""
     plan = decode.decode_plan(clip, cfg.num_frames, cfg.fps, cfg.sampling, exe)
     turbo = cfg.encoder == "turbo"
@@ -159,24 +249,63 @@ def decode_frames(
             duration=plan.duration,
             select=plan.select,
             raw_frames=turbo,
+            piped=frames is not None and not turbo,
         )
         if turbo:  # the same frames, encoded by libjpeg-turbo here
             run = turbo_encoder.encode(
-                argv, folder, cfg.frame_name, cfg.jpeg_quality, timeout=cfg.timeout_s, processes=ctx.processes
+                argv,
+                folder,
+                cfg.frame_name,
+                cfg.jpeg_quality,
+                timeout=cfg.timeout_s,
+                processes=ctx.processes,
+                frames_out=frames,
             )
+        elif frames is not None:
+            run = _run_piped(argv, folder, cfg.timeout_s, ctx, frames)
         else:
             run = ffmpeg.run(argv, cwd=folder, timeout=cfg.timeout_s, processes=ctx.processes)
         if run.returncode != 0 or run.timed_out or plan.select is None:
             return run  # only uniform picks can call for a second decode
         try:
-            again = decode.replan_short(plan, count_frames(folder, cfg.frame_name), cfg.num_frames)
+            decoded = len(frames) if frames is not None else count_frames(folder, cfg.frame_name)
+            again = decode.replan_short(plan, decoded, cfg.num_frames)
         except IncompleteOutput:
             return run  # the caller counts again and reports it
         if again is None:
             return run
         plan = again
-        shutil.rmtree(folder)
-        folder.mkdir()
+        if frames is not None:
+            frames.clear()
+        else:
+            shutil.rmtree(folder)
+            folder.mkdir()
+
+
+def _run_piped(argv: list[str], cwd: Path, timeout: float, ctx: RunContext, frames: list[bytes]) -> ffmpeg.FFmpegResult:
+    """Run an ``extract_command(piped=True)`` and put its JPEGs in ``frames``.
+    A stream that ends inside a frame is an incomplete output when ffmpeg
+    itself says all is well (a killed ffmpeg is reported by its result)."""
+    with ffmpeg.stream(argv, cwd=cwd, timeout=timeout, processes=ctx.processes) as running:
+        data = running.stdout.read()
+    result = running.result
+    assert result is not None  # set by stream() once the block ended without an error
+    whole, problem = codec.split_jpegs(data)
+    frames.extend(whole)
+    if problem and result.returncode == 0 and not result.timed_out:
+        raise IncompleteOutput(f"ffmpeg's JPEG stream is damaged: {problem}")
+    return result
+
+
+def trim_and_pad_frames(frames: list[bytes], num_frames: int, count: int) -> Finished:
+    """:func:`trim_and_pad` of frames held in memory: pads are the very
+    bytes of the last real frame."""
+    if count < 1:
+        raise ValueError("a clip needs at least one decoded frame")
+    kept = min(count, num_frames)
+    del frames[kept:]
+    frames.extend([frames[-1]] * (num_frames - kept))
+    return Finished(decoded=kept, padded=num_frames - kept, cut=count > num_frames)
 
 
 def count_frames(folder: Path, frame_name: str) -> int:

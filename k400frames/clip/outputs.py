@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # only for annotations: a config imports nothing from here at
     from ..config import Config
     from ..layout import Entry, Layout
     from ..sources.tree import Clip
+    from ..stores.lmdb import LmdbStore
     from .context import RunContext
 
 
@@ -38,6 +39,7 @@ class Made:
 
     run: ffmpeg.FFmpegResult
     path: Path  # the folder or file to publish
+    frames: list[bytes] | None = None  # a store's clip: the frames in memory, never on disk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +122,48 @@ class Output:
         """Frames a loader will read from the clip, for list lines that carry
         a count (0: nothing readable, leave it out); None where list lines
         carry no count."""
+        raise NotImplementedError
+
+    # -- in a store (store: lmdb) ------------------------------------------
+    # A clip in a store is its members under the key prefix ``<split>/<class>/<clip>``:
+    # ``/frame_00001.jpg`` ... for frames, ``.mp4`` for a video.
+
+    def members(self, made: Made, cfg: Config) -> list[tuple[str, bytes]]:
+        """The finished clip as ``(name, bytes)`` members, byte-identical to
+        the files a folder tree would hold."""
+        raise NotImplementedError
+
+    def stored(self, store: LmdbStore, prefix: str) -> dict[str, int]:
+        """The members of the clip ``prefix`` in ``store`` (name -> bytes);
+        empty when it is not there."""
+        raise NotImplementedError
+
+    def looks_complete_stored(self, store: LmdbStore, prefix: str, cfg: Config) -> bool:
+        """Whether the clip ``prefix`` is whole in ``store`` (adopted on resume)."""
+        raise NotImplementedError
+
+    def clip_of_key(self, rel: str) -> tuple[str, str] | None:
+        """``(class, clip name as in a folder tree)`` of a key relative to
+        its split (``abseiling/x/frame_00001.jpg``), None when the key is
+        not a member of a clip of this kind."""
+        raise NotImplementedError
+
+    def check_stored(
+        self,
+        store: LmdbStore,
+        prefix: str,
+        rel: str,
+        num_frames: int,
+        frame_name: str,
+        *,
+        deep: bool = False,
+        ffmpeg_exe: str | None = None,
+    ) -> tuple[list[Problem], int]:
+        """``verify`` of one clip in a store: its problems and the frames it holds."""
+        raise NotImplementedError
+
+    def listed_frames_stored(self, store: LmdbStore, prefix: str, frame_name: str) -> int | None:
+        """:meth:`listed_frames` of a clip in a store."""
         raise NotImplementedError
 
 

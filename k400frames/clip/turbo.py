@@ -88,10 +88,12 @@ def encode(
     jpeg_quality: int,
     timeout: float | None = None,
     processes: ffmpeg.Processes | None = None,
+    frames_out: list[bytes] | None = None,
 ) -> ffmpeg.FFmpegResult:
     """Run ``argv`` (an ``extract_command(..., raw_frames=True)``) and write
     each frame it pipes out as a JPEG named by ``frame_name`` into
-    ``frames_dir``.  Returns ffmpeg's result, exactly as :func:`ffmpeg.run`
+    ``frames_dir`` (or, with ``frames_out``, append its bytes there: a
+    store's clip never touches the disk as frames).  Returns ffmpeg's result, exactly as :func:`ffmpeg.run`
     would; ffmpeg is killed if anything here fails, and never outlives this
     call.  A full disk raises :class:`DiskFull`."""
     codec = load_codec()
@@ -99,7 +101,11 @@ def encode(
     with ffmpeg.stream(argv, cwd=frames_dir, timeout=timeout, processes=processes) as running:
         frames = Y4MReader(running.stdout)
         for index, (y, u, v) in enumerate(frames, 1):
-            _write_new(frames_dir / frame_name.format(index), codec.encode_jpeg_yuv_planes(y, u, v, quality))
+            data = codec.encode_jpeg_yuv_planes(y, u, v, quality)
+            if frames_out is not None:
+                frames_out.append(data)
+            else:
+                _write_new(frames_dir / frame_name.format(index), data)
     result = running.result
     assert result is not None  # set by stream() once the block ended without an error
     if frames.cut_short and result.returncode == 0 and not result.timed_out:

@@ -14,8 +14,10 @@ an empty or cut file is a failure, not a clip.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..layout import Entry
     from ..sources.tree import Clip
+    from ..stores.lmdb import LmdbStore
     from .context import RunContext
 
 VIDEO_SUFFIX = ".mp4"
@@ -119,6 +122,55 @@ class VideoOutput(Output):
     def listed_frames(self, path: Path, frame_name: str) -> int | None:
         return None if path.stat().st_size else 0  # video lines hold no count; an empty file is not listed
 
+    # -- in a store ----------------------------------------------------------
+
+    def members(self, made: Made, cfg: Config) -> list[tuple[str, bytes]]:
+        return [(VIDEO_SUFFIX, made.path.read_bytes())]
+
+    def stored(self, store: LmdbStore, prefix: str) -> dict[str, int]:
+        data = store.get(prefix + VIDEO_SUFFIX)
+        return {} if data is None else {VIDEO_SUFFIX: len(data)}
+
+    def looks_complete_stored(self, store: LmdbStore, prefix: str, cfg: Config) -> bool:
+        data = store.get(prefix + VIDEO_SUFFIX)
+        try:
+            return data is not None and video_frames_of(data) > 0
+        except BadVideo:
+            return False
+
+    def clip_of_key(self, rel: str) -> tuple[str, str] | None:
+        parts = rel.split("/")
+        return (parts[0], parts[1]) if len(parts) == 2 and parts[1].endswith(VIDEO_SUFFIX) else None
+
+    def check_stored(
+        self,
+        store: LmdbStore,
+        prefix: str,
+        rel: str,
+        num_frames: int,
+        frame_name: str,
+        *,
+        deep: bool = False,
+        ffmpeg_exe: str | None = None,
+    ) -> tuple[list[Problem], int]:
+        data = store.get(prefix + VIDEO_SUFFIX)
+        if data is None:
+            return [Problem(rel, "bad-video", "missing from the store")], 0
+        if not deep:
+            try:
+                frames = video_frames_of(data)
+            except BadVideo as exc:
+                return [Problem(rel, "bad-video", str(exc))], 0
+            return ([Problem(rel, "bad-video", "no video frames")], 0) if frames == 0 else ([], frames)
+        # ffmpeg reads a file: the video goes to a temp folder outside the target for this check only.
+        with tempfile.TemporaryDirectory(prefix="k400frames-verify-") as work:
+            path = Path(work) / f"clip{VIDEO_SUFFIX}"
+            path.write_bytes(data)
+            return self.check(path, rel, num_frames, frame_name, deep=True, ffmpeg_exe=ffmpeg_exe)
+
+    def listed_frames_stored(self, store: LmdbStore, prefix: str, frame_name: str) -> int | None:
+        return None if self.stored(store, prefix).get(VIDEO_SUFFIX) else 0
+
 
 def video_filters(cfg, keep_audio: bool) -> list[tuple[str, dict]]:
     """The frames chain, made fit for yuv420p H.264 (even sizes)."""
@@ -196,6 +248,11 @@ def _child(handle, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
     return None
 
 
+def video_frames_of(data: bytes) -> int:
+    """:func:`mp4_video_frames` of an .mp4 held in memory (a value in a store)."""
+    return _video_frames(io.BytesIO(data), len(data))
+
+
 def mp4_video_frames(path: Path) -> int:
     """Frames in the first video track of the .mp4 at ``path``, from its
     sample table; raises :class:`BadVideo` for a file that is cut short, has
@@ -205,34 +262,37 @@ def mp4_video_frames(path: Path) -> int:
     except OSError as exc:
         raise BadVideo(f"unreadable ({exc.strerror or exc})") from None
     with handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            raise BadVideo("empty file")
-        top = list(_boxes(handle, 0, size))
-        if not top or top[0][0] != b"ftyp":
-            raise BadVideo("not an MP4 (no ftyp box first)")
-        kinds = {k: (p, e) for k, p, e in reversed(top)}
-        if b"moov" not in kinds:
-            raise BadVideo("no moov box (the index): unfinished file")
-        if b"mdat" not in kinds:
-            raise BadVideo("no mdat box: no media data")
-        for kind, payload, end in _boxes(handle, *kinds[b"moov"]):
-            if kind != b"trak":
-                continue
-            mdia = _child(handle, payload, end, b"mdia")
-            hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
-            if mdia is None or hdlr is None:
-                continue
-            handle.seek(hdlr[0] + 8)
-            if handle.read(4) != b"vide":
-                continue
-            minf = _child(handle, *mdia, b"minf")
-            stbl = _child(handle, *minf, b"stbl") if minf else None
-            stsz = _child(handle, *stbl, b"stsz") if stbl else None
-            if stsz is None:
-                raise BadVideo("video track without a sample table")
-            handle.seek(stsz[0] + 8)
-            return struct.unpack(">I", handle.read(4))[0]
+        return _video_frames(handle, os.fstat(handle.fileno()).st_size)
+
+
+def _video_frames(handle, size: int) -> int:
+    if size == 0:
+        raise BadVideo("empty file")
+    top = list(_boxes(handle, 0, size))
+    if not top or top[0][0] != b"ftyp":
+        raise BadVideo("not an MP4 (no ftyp box first)")
+    kinds = {k: (p, e) for k, p, e in reversed(top)}
+    if b"moov" not in kinds:
+        raise BadVideo("no moov box (the index): unfinished file")
+    if b"mdat" not in kinds:
+        raise BadVideo("no mdat box: no media data")
+    for kind, payload, end in _boxes(handle, *kinds[b"moov"]):
+        if kind != b"trak":
+            continue
+        mdia = _child(handle, payload, end, b"mdia")
+        hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
+        if mdia is None or hdlr is None:
+            continue
+        handle.seek(hdlr[0] + 8)
+        if handle.read(4) != b"vide":
+            continue
+        minf = _child(handle, *mdia, b"minf")
+        stbl = _child(handle, *minf, b"stbl") if minf else None
+        stsz = _child(handle, *stbl, b"stsz") if stbl else None
+        if stsz is None:
+            raise BadVideo("video track without a sample table")
+        handle.seek(stsz[0] + 8)
+        return struct.unpack(">I", handle.read(4))[0]
     raise BadVideo("no video track")
 
 

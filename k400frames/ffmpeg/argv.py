@@ -208,6 +208,7 @@ def extract_command(
     duration: float | None = None,
     select: str | None = None,
     raw_frames: bool = False,
+    piped: bool = False,
 ) -> list[str]:
     """argv that decodes the first video stream of ``video`` and writes at most
     ``max_frames`` images, named by the ``frame_name`` template, into the
@@ -215,6 +216,8 @@ def extract_command(
     :func:`k400frames.clip.codec.ffmpeg_output_options`).  With
     ``raw_frames``, the same frames go to stdout instead, unencoded, for
     :mod:`k400frames.clip.turbo` to encode (see :data:`RAW_FRAME_OPTIONS`).
+    With ``piped``, the same JPEGs (same encoder, same options) go to stdout
+    one after another (``image2pipe``), for a store to split and keep.
 
     ``-frames:v`` makes ffmpeg stop decoding once enough frames are out.
     Without ``seek``, frame 1 is the first decoded frame (see
@@ -232,11 +235,14 @@ def extract_command(
         stream = stream.filter(name, **kwargs)
     if raw_frames:
         output_options = {"frames:v": max_frames, **RAW_FRAME_OPTIONS}
+    elif piped:
+        # image2 picks mjpeg from the .jpg name; a pipe has no name, so say it.
+        output_options = {"frames:v": max_frames, "f": "image2pipe", "c:v": "mjpeg", **(encoder_options or {})}
     else:
         output_options = {"frames:v": max_frames, "f": "image2", **(encoder_options or {})}
     if select:
         output_options["fps_mode"] = "passthrough"  # cfr would copy frames into the gaps select leaves
     if threads:
         output_options["threads"] = threads
-    out = stream.output("pipe:1" if raw_frames else image2_pattern(frame_name), **output_options)
+    out = stream.output("pipe:1" if raw_frames or piped else image2_pattern(frame_name), **output_options)
     return from_graph(ffmpeg_exe, out, video, threads=threads)

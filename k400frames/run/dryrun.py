@@ -29,13 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..clip.context import RunContext
 from ..clip.extract import extract_clip, final_path
 from ..clip.outputs import output_named
 from ..config import Config
 from ..layout import Layout
 from ..sources.tree import Clip, Collision
 from ..words import plural
-from .preflight import existing_ancestor, finished_before, plan, preflight
+from .preflight import existing_ancestor, finished_before, plan, preflight, resume_stores
 
 # Clips extracted to measure a fresh run; also the fewest finished clips
 # whose sizes are trusted instead of sampling.
@@ -83,6 +84,7 @@ class DryRun:
     need_inodes: int | None = None  # upper end
     free_bytes: int = 0
     free_inodes: int | None = None  # None: the filesystem reports no inode limit
+    store: Path | None = None  # store: lmdb: the one store the clips go into
     filesystem: Path | None = None  # the existing folder statvfs was asked about
     notes: list[str] = dataclasses.field(default_factory=list)
 
@@ -100,6 +102,7 @@ class DryRun:
         data = dataclasses.asdict(self)
         data.update(
             target=str(self.target),
+            store=str(self.store) if self.store else None,
             filesystem=str(self.filesystem) if self.filesystem else None,
             fits_bytes=self.fits_bytes,
             fits_inodes=self.fits_inodes,
@@ -145,11 +148,19 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip], beside
     measured: list[tuple[int, int, str]] = []
 
     output = output_named(cfg.output)
+    store = None
+    if cfg.store != "files":  # the samples go into a store of their own, as the run's would
+        from ..stores.lmdb import LmdbStore  # why: only a store run loads the lmdb binding
+
+        store = LmdbStore.open_write(Layout(sample_cfg.target).store())
+    ctx = RunContext(store)
 
     def one(clip: Clip) -> tuple[int, int, str] | None:
-        result = extract_clip(clip, sample_cfg, work / "tmp")
+        result = extract_clip(clip, sample_cfg, work / "tmp", ctx)
         if not result.ok:
             return None
+        if store is not None:
+            return result.bytes, 0, clip.rel  # scaled to the store's pages below
         size, inodes = output.size(final_path(sample_cfg, clip))
         return size, inodes, clip.rel
 
@@ -162,8 +173,16 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip], beside
                 measured.extend(r for r in results if r)
                 missing = min(sum(r is None for r in results), len(spares))
                 batch, spares = spares[:missing], spares[missing:]
+        if store is not None and measured:
+            # A value takes whole LMDB pages: scale the values' bytes to the pages they took.
+            # Less the store's fixed pages (two meta pages and the root), which a few samples would inflate.
+            pages = max(store.used_bytes() - 3 * STORE_PAGE, STORE_PAGE)
+            scale = pages / max(sum(m[0] for m in measured), 1)
+            measured = [(int(b * scale), 0, rel) for b, _, rel in measured]
         return measured
     finally:
+        if store is not None:
+            store.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -174,6 +193,10 @@ class _PerClip:
     bytes: tuple[float, float, float]
     inodes: tuple[float, float, float]
     source: str
+
+
+STORE_PAGE = 4096  # LMDB's page: the OS page size
+STORE_FILES = 3  # a store's folder, data.mdb and lock.mdb
 
 
 def _low_mean_high(values: list[int]) -> tuple[float, float, float]:
@@ -204,26 +227,27 @@ def dry_run(
     report = DryRun(target=cfg.target, classes={}, stale=resume.stale, running=[h.describe() for h in checked.holders])
     candidates = _EvenSample(_CANDIDATES)
     bad_rows = 0  # segment rows that fail without a decode (no video, bad times)
-    for item in plan(cfg, shard):
-        if retry_failed and item.rel not in resume.failed:
-            continue
-        if isinstance(item, Collision):
-            report.collisions += 1
-            continue
-        counts = report.classes.setdefault(item.out_class, ClassPlan())
-        counts.clips += 1
-        report.clips += 1
-        if finished_before(cfg, item, resume, overwrite):
-            counts.done += 1
-            report.done += 1
-        else:
-            counts.todo += 1
-            report.todo += 1
-            report.previously_failed += item.rel in resume.failed
-            if item.problem:
-                bad_rows += 1
+    with resume_stores(cfg, shard) as stores:
+        for item in plan(cfg, shard):
+            if retry_failed and item.rel not in resume.failed:
+                continue
+            if isinstance(item, Collision):
+                report.collisions += 1
+                continue
+            counts = report.classes.setdefault(item.out_class, ClassPlan())
+            counts.clips += 1
+            report.clips += 1
+            if finished_before(cfg, item, resume, overwrite, stores):
+                counts.done += 1
+                report.done += 1
             else:
-                candidates.offer(item)
+                counts.todo += 1
+                report.todo += 1
+                report.previously_failed += item.rel in resume.failed
+                if item.problem:
+                    bad_rows += 1
+                else:
+                    candidates.offer(item)
 
     fs = existing_ancestor(cfg.target)
     stats = os.statvfs(fs)
@@ -237,8 +261,15 @@ def dry_run(
     if resume.measured >= SAMPLES and resume.bytes_per_clip is not None:
         # Many finished clips: their mean is good to a few standard errors.
         mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured**0.5
+        if cfg.store != "files":
+            # The manifest has the values' bytes; each value over ~2 KB ends on
+            # a part-used 4 KB LMDB page, half a page on average.
+            values = cfg.num_frames if output_named(cfg.output).is_folder else 1
+            mean += values * STORE_PAGE / 2
         # Hardlinked pads share the last frame's inode; copies are files of their own.
-        if not output_named(cfg.output).is_folder:
+        if cfg.store != "files":
+            inodes = (0.0,) * 3  # the store's few files, counted once below
+        elif not output_named(cfg.output).is_folder:
             inodes = (1.0,) * 3  # one file per clip, no folder
         elif cfg.pad == "copy" or resume.decoded_per_clip is None:
             inodes = (cfg.num_frames + 1.0,) * 3
@@ -270,10 +301,16 @@ def dry_run(
         (inodes_low, report.inodes_per_clip, report.inodes_per_clip_high) = per_clip.inodes
         report.estimate_source = per_clip.source
         new_classes = sum(1 for name, c in report.classes.items() if c.todo and not (cfg.target / name).is_dir())
+        if cfg.store != "files":
+            # One store per split (or shard): a folder and LMDB's data.mdb and lock.mdb.
+            report.store = Layout(cfg.target, shard).store()
+            new_classes = 0 if report.store.exists() else STORE_FILES
+            low, high = per_clip.bytes[0], per_clip.bytes[2]  # pages already counted; no per-file blocks
+        else:
+            folders = output_named(cfg.output).is_folder
+            low = _disk_per_clip(per_clip.bytes[0], inodes_low, report.block_size, folders)
+            high = _disk_per_clip(per_clip.bytes[2], per_clip.inodes[2], report.block_size, folders)
         extra = new_classes * report.block_size
-        folders = output_named(cfg.output).is_folder
-        low = _disk_per_clip(per_clip.bytes[0], inodes_low, report.block_size, folders)
-        high = _disk_per_clip(per_clip.bytes[2], per_clip.inodes[2], report.block_size, folders)
         report.need_bytes_low = int(report.todo * low + extra)
         report.need_bytes = int(report.todo * high + extra)
         report.need_inodes_low = int(round(report.todo * inodes_low)) + new_classes
@@ -328,6 +365,11 @@ def format_dry_run(report: DryRun, classes_shown: int = 20) -> str:
             f"({report.estimate_source})"
         )
         inode_free = "no inode limit" if report.free_inodes is None else f"{report.free_inodes:,} inodes free"
+        if report.store is not None:
+            lines.append(
+                f"store: every clip in one LMDB, {report.store} ({STORE_FILES} files in all, "
+                f"instead of a file per frame)"
+            )
         lines.append(
             f"needs: {_range(report.need_bytes_low, report.need_bytes)} and "
             f"{_range(need_inodes_low, report.need_inodes, lambda n: f'{n:,}')} inodes; "

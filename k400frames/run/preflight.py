@@ -7,27 +7,32 @@ here writes anything that stays: the writability probe removes its file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import ffmpeg
-from ..clip.extract import final_path
+from ..clip.extract import final_path, store_prefix
 from ..clip.outputs import output_named
 from ..config import OUTPUT_KEYS, SCHEMA, Config
 from ..errors import ConfigChanged, PreflightError
-from ..layout import Layout
+from ..layout import Layout, non_ascii
 from ..sources.kinetics import annotated_clips, clip_key
 from ..sources.segments import iter_segments
 from ..sources.tree import Clip, Collision, clip_stem, has_whitespace, in_shard, iter_source
 from ..words import plural
 from .lock import Holder, conflicting_holders, in_progress_error
 from .records import read_records
+
+if TYPE_CHECKING:
+    from ..stores.lmdb import LmdbStore
 
 log = logging.getLogger(__name__)
 
@@ -190,18 +195,67 @@ def whitespace_warning(names: list[str], count: int, options: tuple[str, str] = 
     )
 
 
-def finished_before(cfg: Config, clip: Clip, resume: Resume, overwrite: bool = False) -> str | None:
+def finished_before(
+    cfg: Config, clip: Clip, resume: Resume, overwrite: bool = False, stores: Sequence[LmdbStore] = ()
+) -> str | None:
     """How an earlier run left ``clip``: ``"recorded"`` (final folder and a
     manifest row with these settings), ``"unrecorded"`` (a complete-looking
     final folder without a row: the run died between the rename and the
-    record), or None when it must be (re)done."""
-    final = final_path(cfg, clip)
+    record), or None when it must be (re)done.  With ``store: lmdb`` the
+    clip is looked for in ``stores`` (see :func:`resume_stores`) instead:
+    it is there only if its transaction committed."""
     output = output_named(cfg.output)
+    if cfg.store != "files":
+        if overwrite:
+            return None
+        prefix = store_prefix(cfg, clip)
+        for store in stores:
+            if not output.stored(store, prefix):
+                continue
+            if clip.rel in resume.done:
+                return "recorded"
+            if output.looks_complete_stored(store, prefix, cfg):
+                return "unrecorded"
+        return None
+    final = final_path(cfg, clip)
     if overwrite or not (final.is_dir() if output.is_folder else final.is_file()):
         return None
     if clip.rel in resume.done:
         return "recorded"
     return "unrecorded" if output.looks_complete(final, cfg) else None
+
+
+def resume_store_paths(cfg: Config, shard: tuple[int, int] | None) -> list[Path]:
+    """Where finished clips of this run may be: its own store, and for a
+    shard also the split's store that ``merge`` fills."""
+    layout = Layout(cfg.target, shard)
+    return list(dict.fromkeys([layout.store(), layout.store(None)]))
+
+
+@contextlib.contextmanager
+def resume_stores(cfg: Config, shard: tuple[int, int] | None) -> Iterator[list[LmdbStore]]:
+    """The existing stores of :func:`resume_store_paths`, open for reading."""
+    stores: list[LmdbStore] = []
+    if cfg.store == "files":
+        yield stores
+        return
+    from ..stores.lmdb import LmdbStore, is_store  # why: only a store run loads the lmdb binding
+
+    try:
+        stores.extend(LmdbStore.open_read(path) for path in resume_store_paths(cfg, shard) if is_store(path))
+        yield stores
+    finally:
+        for store in stores:
+            store.close()
+
+
+def ascii_error(names: list[str], target: Path) -> PreflightError:
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return PreflightError(
+        f"store: lmdb keys must be ASCII (mmaction2 reads LMDB keys as ASCII), and {plural(len(names), 'name')} "
+        f"in {target} {'is' if len(names) == 1 else 'are'} not: {shown}; rename those clips or class folders, "
+        f"or use store: files"
+    )
 
 
 @dataclasses.dataclass
@@ -247,15 +301,22 @@ def preflight(
         )
     total = finished = spaced = 0
     spaced_names: list[str] = []
-    for item in plan(cfg, shard):
-        if retry_failed and item.rel not in resume.failed:
-            continue
-        total += 1
-        if has_whitespace(item.rel):
-            spaced += 1
-            if len(spaced_names) < 2:
-                spaced_names.append(item.rel)
-        finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite) is not None
+    strange = non_ascii([cfg.target.name]) if cfg.store != "files" else []
+    with resume_stores(cfg, shard) as stores:
+        for item in plan(cfg, shard):
+            if retry_failed and item.rel not in resume.failed:
+                continue
+            total += 1
+            if has_whitespace(item.rel):
+                spaced += 1
+                if len(spaced_names) < 2:
+                    spaced_names.append(item.rel)
+            if cfg.store != "files" and not item.rel.isascii():
+                strange.append(item.rel)
+                continue
+            finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite, stores) is not None
+    if strange:
+        raise ascii_error(strange, cfg.target)
     if total == 0 and not retry_failed:
         raise PreflightError(
             f"no clips found in {cfg.source} (expected <class>/<clip> with extensions {' '.join(cfg.extensions)})"

@@ -31,7 +31,7 @@ from ..sources.tree import Collision
 from ..words import plural
 from .executors import Executor, make_executor
 from .lock import TargetLock
-from .preflight import Resume, finished_before, plan, preflight, warn_if_short_of_space
+from .preflight import Resume, finished_before, plan, preflight, resume_store_paths, warn_if_short_of_space
 from .records import RecordWriter, decoded_counts
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class Summary:
     output: str = "frames"  # what a clip became (the config's output)
     # (pad frames, frames) of every clip of the split the manifest records, this run's included
     split_pads: tuple[int, int] | None = None
+    store: Path | None = None  # store: lmdb: where the clips went
 
     @property
     def frames_per_second(self) -> float:
@@ -92,7 +93,7 @@ def format_summary(summary: Summary) -> str:
         f"of {summary.total}",
         f"speed: {summary.frames} frames in {summary.seconds:.1f} s = {summary.frames_per_second:.0f} frames/s, "
         f"{summary.bytes / 1e6:.1f} MB written",
-        where,
+        f"store: {summary.store}" if summary.store else where,
         f"manifest: {summary.manifest}",
     ]
     if summary.output == "frames" and summary.split_pads and summary.split_pads[1]:
@@ -179,18 +180,25 @@ def run_extract(
     except OSError as exc:
         raise PreflightError(f"target is not writable: {cfg.target} ({exc.strerror or exc})") from None
     lock = TargetLock(cfg.target, shard).acquire()
-    ctx = RunContext()
+    stores: list = []
     try:
+        # The store is opened for writing once per run, under the lock; for a
+        # shard, the split's merged store is read too (resume).
+        stores = open_run_stores(cfg, shard)
+        ctx = RunContext(stores[0] if stores else None)
         if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
             warn_if_short_of_space(cfg, total - checked.finished, resume.bytes_per_clip)
         # Before anything is written: a Dask scheduler that cannot be reached must
         # not leave a temp area behind or truncate the failures of the last run.
         executor = make_executor(cfg, ctx)
     except BaseException:
+        close_stores(stores, compact=False)
         lock.release()
         raise
     tmp_root = layout.tmp_area
     summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total, output=cfg.output)
+    if stores:
+        summary.store = stores[0].path
     writers: list[RecordWriter] = []
     finished = threading.Event()
     started = time.monotonic()
@@ -207,7 +215,7 @@ def run_extract(
         # Clips finished before show as done at the start, not as speed.
         progress.start(total, done=checked.finished)
         try:
-            _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, ctx)
+            _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, ctx, stores)
             summary.interrupted = stop is not None and stop.is_set()
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -234,6 +242,12 @@ def run_extract(
             progress.close()
             shutil.rmtree(tmp_root, ignore_errors=True)
             _remove_if_empty(tmp_root.parent)
+            try:
+                # Compact only after a run that ended by itself: an interrupted
+                # one should stop now, and the next run compacts.
+                close_stores(stores, compact=not summary.interrupted)
+            except (OSError, K400Error) as exc:
+                summary.error = summary.error or f"cannot compact the store: {_describe(exc)}"
         finally:
             lock.release()
     if cfg.output == "frames":
@@ -250,6 +264,38 @@ def run_extract(
         except OSError as exc:
             summary.error = summary.error or f"cannot copy the annotations CSV: {_describe(exc)}"
     return summary
+
+
+def open_run_stores(cfg: Config, shard: tuple[int, int] | None) -> list:
+    """``store: lmdb``: this run's store open for writing, then the other
+    stores a resume looks in, open for reading; ``[]`` for folders."""
+    if cfg.store == "files":
+        return []
+    from ..stores.lmdb import LmdbStore, is_store  # why: only a store run loads the lmdb binding
+
+    mine, *others = resume_store_paths(cfg, shard)
+    stores = [LmdbStore.open_write(mine, durable=cfg.durable)]
+    try:
+        stores.extend(LmdbStore.open_read(path) for path in others if is_store(path))
+    except BaseException:
+        close_stores(stores, compact=False)
+        raise
+    return stores
+
+
+def close_stores(stores: list, compact: bool) -> None:
+    """Close the run's stores; the one it wrote (the first) is compacted with
+    ``compact``, or removed when it holds nothing (a shard rerun after
+    ``merge`` that found every clip done leaves no empty store to merge)."""
+    try:
+        for store in stores[1:]:
+            store.close()
+    finally:
+        if stores:
+            empty = stores[0].entries() == 0
+            stores[0].close(compact=compact and not empty)
+            if empty:
+                shutil.rmtree(stores[0].path, ignore_errors=True)
 
 
 def _describe(exc: BaseException) -> str:
@@ -350,6 +396,7 @@ def _schedule(
     executor: Executor,
     recorder: _Recorder,
     ctx: RunContext,
+    stores: list | None = None,
 ) -> None:
     """Feed clips to the executor lazily (a bounded window, so memory stays flat)."""
     window = max(2 * executor.workers, 2)
@@ -377,7 +424,7 @@ def _schedule(
                 )
             )
             continue
-        state = finished_before(cfg, item, resume, overwrite)
+        state = finished_before(cfg, item, resume, overwrite, stores or ())
         if state:
             recorder.skipped(item.rel, adopted=state == "unrecorded")
             continue

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..clip.outputs import Output, all_outputs
 from ..config import Config
@@ -45,7 +46,10 @@ from ..run.runner import PAD_WARN_SHARE
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
 from .leakage import Leak, find_leaks
-from .verify import expected_csv, join_csv, join_segments
+from .verify import expected_csv, join_csv, join_segments, scan_store, store_of
+
+if TYPE_CHECKING:
+    from ..stores.lmdb import LmdbStore
 
 # The rate pytorchvideo's FrameVideo assumes for a frame folder.
 PYTORCHVIDEO_FPS = 30.0
@@ -197,15 +201,41 @@ def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all") -> Lis
     unknown = [f for f in formats if f not in FORMATS and f != "all"]
     if unknown or not formats:
         raise ListFormatError(f"format: expected {', '.join(LIST_FORMATS)} or all, got {', '.join(unknown) or 'none'}")
-    if not target.is_dir():
+    store_path = store_of(target)
+    if store_path is None and not target.is_dir():
         raise ListFormatError(f"split folder does not exist: {target} (run extract first)")
-    output, pairs = split_kind(target)
+    store = None
+    if store_path is not None:
+        from ..stores.lmdb import LmdbStore  # why: only a store loads the lmdb binding
+
+        store = LmdbStore.open_read(store_path)
+    try:
+        return _write_lists(cfg, formats, frames, store)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: LmdbStore | None) -> ListsResult:
+    target = cfg.target
+    if store is not None:
+        output, pairs, _ = scan_store(store, target.name)
+        if not pairs:
+            raise ListFormatError(f"no clips of the split {target.name!r} in the store {store.path}")
+    else:
+        output, pairs = split_kind(target)
     kind = output.lists_kind
+    offered = [f for f in formats_for(kind) if store is None or f in STORE_FORMATS]
     skipped_formats: list[str] = []
     if "all" in formats:
-        skipped_formats = [f for f in LIST_FORMATS if f not in formats_for(kind)]
-        formats = formats_for(kind)
+        skipped_formats = [f for f in LIST_FORMATS if f not in offered]
+        formats = offered
     for fmt in formats:
+        if store is not None and fmt not in STORE_FORMATS:
+            raise ListFormatError(
+                f"{fmt}'s loader opens files by path and cannot read the LMDB store {store.path}; "
+                f"formats for a store: {', '.join(STORE_FORMATS)} (or extract with store: files)"
+            )
         if kind not in FORMATS[fmt].snippets:
             raise ListFormatError(
                 f"{target} holds {kind}, which {fmt}'s loader does not read: "
@@ -247,7 +277,10 @@ def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all") -> Lis
             unlabelled.add(class_name)
             continue
         rel = f"{class_name}/{clip_name}{output.suffix}"
-        count = output.listed_frames(target / rel, cfg.frame_name)
+        if store is not None:
+            count = output.listed_frames_stored(store, f"{target.name}/{class_name}/{clip_name}", cfg.frame_name)
+        else:
+            count = output.listed_frames(target / rel, cfg.frame_name)
         if count == 0:
             empty.append(rel)  # listing it would make a loader crash mid-epoch
             continue
@@ -278,7 +311,9 @@ def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all") -> Lis
         _atomic_write(path, "".join(FORMATS[fmt].line(kind, *entry) + "\n" for entry in entries))
         written[fmt] = path
     _atomic_write(labels_file, "".join(f"{name}\n" for name in classes))
-    snippet = snippet_text(cfg, kind, formats, len(classes), pad_share, frames, fps_note)
+    snippet = snippet_text(
+        cfg, kind, formats, len(classes), pad_share, frames, fps_note, store.path if store is not None else None
+    )
     snippet_file = layout.snippet
     _atomic_write(snippet_file, snippet)
     return ListsResult(
@@ -330,10 +365,12 @@ def snippet_text(
     pads: PadShare | None = None,
     frames: str = "all",
     fps_note: str = "",
+    store: Path | None = None,
 ) -> str:
     """Markdown with, per format, the config keys that make its framework
     read these lists (and the frame names this config writes), the split's
-    pad share and, where it applies, the frame-rate warning."""
+    pad share and, where it applies, the frame-rate warning; with ``store``,
+    read from that LMDB store."""
     root = cfg.target.parent
     split = cfg.target.name
     tmpl = cfg.frame_name
@@ -358,6 +395,9 @@ def snippet_text(
         parts.append(f"\n**Frame rate**: {fps_note}.\n")
     for fmt in formats:
         parts.append(f"\n## {fmt}\n\n")
+        if store is not None:
+            parts.append(_mmaction2_store(kind, store, tmpl, num_classes, list_path(cfg.target, fmt)))
+            continue
         parts.append(
             FORMATS[fmt].snippets[kind](
                 root=root,
@@ -383,6 +423,41 @@ def _mmaction2_frames(root, split, tmpl, default_tmpl, n, list_file):
         f"               data_prefix=dict(img='{root}'),\n"
         f"               filename_tmpl='{tmpl}', start_index=1)\n"
         f"model = dict(cls_head=dict(num_classes={n}))\n```\n\n{note}"
+    )
+
+
+def _mmaction2_store(kind: str, store: Path, tmpl: str, n: int, list_file: Path) -> str:
+    """mmaction2 reading an LMDB store: the decode step's file client is
+    mmengine's ``LmdbBackend``, whose key is the path the dataset builds,
+    so the prefix is empty and the list paths are the keys."""
+    if kind == FRAMES:
+        return (
+            f"mmaction2 1.x `RawframeDataset` reading the LMDB store `{store}` through mmengine's "
+            f"`LmdbBackend`; a line is `path total_frames label`, and the key of a frame is "
+            f"`path/{tmpl.format(1)}`.\n\n```python\n"
+            f"train_pipeline = [\n"
+            f"    dict(type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1),\n"
+            f"    dict(type='RawFrameDecode', io_backend='lmdb', db_path='{store}'),\n"
+            f"    # ... resize, crop, FormatShape, PackActionInputs as usual\n]\n"
+            f"dataset = dict(type='RawframeDataset', ann_file='{list_file}',\n"
+            f"               data_prefix=dict(img=''),\n"
+            f"               filename_tmpl='{tmpl}', start_index=1,\n"
+            f"               pipeline=train_pipeline)\n"
+            f"model = dict(cls_head=dict(num_classes={n}))\n```\n\n"
+            f"`data_prefix=dict(img='')`: the list paths are the store's keys as they stand. "
+            f"Keys are ASCII, as mmengine encodes them.\n"
+        )
+    return (
+        f"mmaction2 1.x `VideoDataset` reading the LMDB store `{store}` through mmengine's `LmdbBackend`; "
+        f"a line is `path label`, and the path is the key of the video's bytes.\n\n```python\n"
+        f"train_pipeline = [\n"
+        f"    dict(type='DecordInit', io_backend='lmdb', db_path='{store}'),\n"
+        f"    dict(type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1),\n"
+        f"    dict(type='DecordDecode'),\n"
+        f"    # ... resize, crop, FormatShape, PackActionInputs as usual\n]\n"
+        f"dataset = dict(type='VideoDataset', ann_file='{list_file}',\n"
+        f"               data_prefix=dict(video=''), pipeline=train_pipeline)\n"
+        f"model = dict(cls_head=dict(num_classes={n}))\n```\n"
     )
 
 
@@ -532,3 +607,5 @@ _FORMATS = (
 )
 FORMATS = {f.name: f for f in _FORMATS}
 LIST_FORMATS = tuple(FORMATS)
+# The formats whose loader reads an LMDB store (mmaction2, through mmengine's file client).
+STORE_FORMATS = ("mmaction2",)

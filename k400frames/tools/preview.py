@@ -26,7 +26,7 @@ from ..clip import codec
 from ..clip.frames import link_sequence
 from ..errors import PreviewError
 from ..files import replaced_atomically
-from ..layout import Layout
+from ..layout import STORE_SUFFIX, Layout
 from ..run.records import read_records
 
 # Layout, in pixels.  Exported so tests and callers can predict the size.
@@ -121,16 +121,20 @@ def choose_tiles(total: int, count: int) -> list[int]:
     return [1 + round(i * (total - 1) / (count - 1)) for i in range(count)]
 
 
-def _manifest_padded(clip_dir: Path) -> int | None:
+def _manifest_padded(clip_dir: Path, record: tuple[Path, str] | None = None) -> int | None:
     """The clip's ``padded`` count from the run records beside its split
-    folder (``<root>/<split>.manifest*.jsonl``), if it has one."""
-    clip_dir = Path(clip_dir).absolute()
-    split = clip_dir.parent.parent
-    rel = f"{clip_dir.parent.name}/{clip_dir.name}"
+    folder (``<root>/<split>.manifest*.jsonl``), if it has one; ``record``:
+    (split folder, ``class/clip``) where ``clip_dir`` is not in its split."""
+    if record is not None:
+        split, rel = record
+    else:
+        clip_dir = Path(clip_dir).absolute()
+        split = clip_dir.parent.parent
+        rel = f"{clip_dir.parent.name}/{clip_dir.name}"
     padded = None
-    for record in read_records(Layout(split).all_records("manifest")):
-        if record.get("rel") == rel and isinstance(record.get("padded"), int):
-            padded = record["padded"]  # the latest line wins, as in a resumed run
+    for row in read_records(Layout(split).all_records("manifest")):
+        if row.get("rel") == rel and isinstance(row.get("padded"), int):
+            padded = row["padded"]  # the latest line wins, as in a resumed run
     return padded
 
 
@@ -143,14 +147,16 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.read_bytes() == b.read_bytes()
 
 
-def real_frame_count(frames: list[tuple[int, Path]], clip_dir: Path) -> tuple[int, str]:
+def real_frame_count(
+    frames: list[tuple[int, Path]], clip_dir: Path, record: tuple[Path, str] | None = None
+) -> tuple[int, str]:
     """How many leading frames are real, and how that was learned.
 
     The manifest knows exactly.  Without it, trailing frames byte-identical to
     the last one are taken as padding; a video that really ends on a still
     scene looks the same, which the note in the sheet's result admits."""
     total = len(frames)
-    padded = _manifest_padded(clip_dir)
+    padded = _manifest_padded(clip_dir, record)
     if padded is not None and 0 <= padded < total:
         return total - padded, "manifest"
     last = frames[-1][1]
@@ -231,9 +237,12 @@ def make_preview(
     frame_name: str | None = None,
     ffmpeg_exe: str | None = None,
     timeout: float = 120.0,
+    record: tuple[Path, str] | None = None,
 ) -> Preview:
     """Draw the contact sheet of ``clip_dir`` into ``out`` (``.jpg``/``.jpeg``
-    or ``.png``; default :func:`default_output`), written atomically."""
+    or ``.png``; default :func:`default_output`), written atomically.
+    ``record``: where the clip's manifest row is, when ``clip_dir`` is not
+    in its split folder (a clip read out of a store)."""
     clip_dir = Path(clip_dir)
     if not clip_dir.is_dir():
         raise PreviewError(f"not a clip folder: {clip_dir}")
@@ -253,7 +262,7 @@ def make_preview(
     if not frames:
         raise PreviewError(f"no frames in {clip_dir}" + (f" named like {frame_name.format(1)}" if frame_name else ""))
     total = len(frames)
-    real, padding_source = real_frame_count(frames, clip_dir)
+    real, padding_source = real_frame_count(frames, clip_dir, record)
     chosen = choose_tiles(total, grid[0] * grid[1])
     if real < total and real not in chosen:
         # Show where the real frames end: the nearest tile moves to the last real frame.
@@ -319,6 +328,66 @@ def make_preview(
         labelled=labelled,
         note=note,
     )
+
+
+def store_clip(text: str) -> tuple[Path, str] | None:
+    """``frames/train.lmdb:abseiling/<clip>`` -> (the store, ``abseiling/<clip>``);
+    None when ``text`` names no clip in a store."""
+    marker = STORE_SUFFIX + ":"
+    if marker not in text:
+        return None
+    store, rel = text.split(marker, 1)
+    return Path(store + STORE_SUFFIX), rel.strip("/")
+
+
+def make_store_preview(
+    store_path: Path,
+    rel: str,
+    out: Path | None = None,
+    grid: tuple[int, int] = (6, 5),
+    *,
+    frame_name: str | None = None,
+    ffmpeg_exe: str | None = None,
+) -> Preview:
+    """:func:`make_preview` of the clip ``rel`` (``class/clip``) in the LMDB
+    store ``store_path``: its frames are read out into a temp folder outside
+    the store for ffmpeg, which reads files, and removed after."""
+    from ..stores.lmdb import LmdbStore, StoreError  # why: only a store preview loads the lmdb binding
+    from .verify import split_of_store  # why: verify owns how a store's name maps to its split
+
+    if rel.count("/") != 1 or any(part in ("", ".", "..") for part in rel.split("/")):
+        raise PreviewError(f"name a clip in the store as STORE.lmdb:<class>/<clip>, got {rel!r}")
+    split = split_of_store(store_path)
+    prefix = f"{split.name}/{rel}/"
+    try:
+        store = LmdbStore.open_read(store_path)
+    except StoreError as exc:
+        raise PreviewError(str(exc)) from None
+    work = Path(tempfile.mkdtemp(prefix="k400frames-preview-store-"))
+    try:
+        clip_dir = work / rel.split("/")[1]
+        clip_dir.mkdir()
+        try:
+            found = 0
+            for key, data in store.items(prefix):
+                name = key[len(prefix) :]
+                if "/" not in name:
+                    (clip_dir / name).write_bytes(data)
+                    found += 1
+        finally:
+            store.close()
+        if not found:
+            raise PreviewError(f"no clip {rel} in {store_path} (no key starts with {prefix})")
+        return make_preview(
+            clip_dir,
+            Path(out) if out else default_output(clip_dir),
+            grid,
+            frame_name=frame_name,
+            ffmpeg_exe=ffmpeg_exe,
+            record=(split, rel),
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _render(exe: str, pattern: str, out: Path, suffix: str, graph: str, timeout: float) -> ffmpeg.FFmpegResult:

@@ -20,20 +20,24 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import ffmpeg
-from ..clip.outputs import Output, Problem, detect, output_named
+from ..clip.outputs import Output, Problem, all_outputs, detect, output_named
 from ..errors import PreflightError
-from ..layout import Layout, walk_split
+from ..layout import STORE_SUFFIX, Layout, walk_split
 from ..run.records import read_records
 from ..sources.kinetics import label_folder_candidates, read_kinetics_csv
 from ..sources.segments import expected_rels
 from ..sources.tree import output_clip_name
 from ..words import plural
 from .leakage import Leak, csv_ids_by_split, find_leaks
+
+if TYPE_CHECKING:
+    from ..stores.lmdb import LmdbStore
 
 _CHUNK = 1024
 
@@ -240,10 +244,104 @@ def verify_tree(
     (``start(total)``, ``update(rel, counts)`` after each clip with a
     :class:`VerifyCounts`, ``close()``), follows the check."""
     frames = Path(frames)
-    if not frames.is_dir():
+    store_path = store_of(frames)
+    if store_path is None and not frames.is_dir():
         raise PreflightError(f"frames folder does not exist: {frames}")
     if num_frames < 1:
         raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
+    if deep:
+        ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
+    if store_path is not None:
+        from ..stores.lmdb import LmdbStore  # why: only a store loads the lmdb binding
+
+        store = LmdbStore.open_read(store_path)
+        try:
+            return _verify(
+                store_path,
+                num_frames,
+                frame_name,
+                csv,
+                segments,
+                class_names,
+                clip_names,
+                deep,
+                ffmpeg_exe,
+                workers,
+                progress,
+                store,
+            )
+        finally:
+            store.close()
+    return _verify(
+        frames,
+        num_frames,
+        frame_name,
+        csv,
+        segments,
+        class_names,
+        clip_names,
+        deep,
+        ffmpeg_exe,
+        workers,
+        progress,
+        None,
+    )
+
+
+def store_of(frames: Path) -> Path | None:
+    """The LMDB store to check for ``frames``: ``frames`` itself when it is
+    one (``train.lmdb``), or the store of the split folder ``frames`` when
+    that folder holds no clips and the store exists; None for a folder tree."""
+    from ..stores.lmdb import is_store  # why: a folder tree needs no store code
+
+    if is_store(frames):
+        return frames
+    store = Layout(frames).store(None)
+    folder_has_clips = frames.is_dir() and any(e.class_name and e.name for e in walk_split(frames))
+    return store if is_store(store) and not folder_has_clips else None
+
+
+def split_of_store(store_path: Path) -> Path:
+    """The split folder a store stands for: ``train.lmdb`` or ``train.shard-1-of-4.lmdb`` -> ``train``."""
+    name = store_path.name.removesuffix(STORE_SUFFIX)
+    name = re.sub(r"\.shard-\d+-of-\d+$", "", name)
+    return store_path.with_name(name)
+
+
+def scan_store(store: LmdbStore, split: str) -> tuple[Output, list[tuple[str, str]], list[Problem]]:
+    """The output kind of a store's clips, their (class, clip) pairs, sorted,
+    and the keys that belong to no clip of the split."""
+    kinds = all_outputs()
+    output: Output | None = None
+    pairs: dict[tuple[str, str], None] = {}
+    problems: list[Problem] = []
+    start = split + "/"
+    for key in store.keys(""):
+        rel = key[len(start) :] if key.startswith(start) else None
+        if rel is not None and output is None:
+            output = next((kind for kind in kinds if kind.clip_of_key(rel)), None)
+        pair = output.clip_of_key(rel) if rel is not None and output is not None else None
+        if pair is None or output is None:
+            problems.append(Problem(key, "stray", f"a key that is no clip member of the split {split!r}"))
+        else:
+            pairs[(pair[0], pair[1].removesuffix(output.suffix) if output.suffix else pair[1])] = None
+    return output or output_named("frames"), list(pairs), problems
+
+
+def _verify(
+    frames: Path,
+    num_frames: int,
+    frame_name: str,
+    csv: Path | None,
+    segments: Path | None,
+    class_names: str,
+    clip_names: str,
+    deep: bool,
+    ffmpeg_exe: str | None,
+    workers: int | None,
+    progress,
+    store: LmdbStore | None,
+) -> VerifyReport:
     report = VerifyReport(
         frames=frames,
         num_frames=num_frames,
@@ -252,8 +350,12 @@ def verify_tree(
         csv=Path(csv) if csv else None,
         segments=Path(segments) if segments else None,
     )
-    output = detect(frames) or output_named("frames")
-    pairs, stray = scan_split(frames, output)
+    split = split_of_store(frames) if store is not None else frames
+    if store is not None:
+        output, pairs, stray = scan_store(store, split.name)
+    else:
+        output = detect(frames) or output_named("frames")
+        pairs, stray = scan_split(frames, output)
     # The CSV first: a bad one is refused before a frame is read.
     joined = join_csv(pairs, Path(csv)) if csv is not None else None
     if segments is not None:
@@ -263,9 +365,14 @@ def verify_tree(
     report.clips = len(pairs)
 
     def check(pair: tuple[str, str]) -> tuple[list[Problem], int]:
+        rel = f"{pair[0]}/{pair[1]}"
+        if store is not None:
+            return output.check_stored(
+                store, f"{split.name}/{rel}", rel, num_frames, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe
+            )
         return output.check(
             frames / pair[0] / (pair[1] + output.suffix),
-            f"{pair[0]}/{pair[1]}",
+            rel,
             num_frames,
             frame_name,
             deep=deep,
@@ -291,12 +398,12 @@ def verify_tree(
         if progress is not None:
             progress.close()
     report.problems.extend(stray)
-    _add_records(report, frames, {f"{c}/{k}" for c, k in pairs})
+    _add_records(report, split, {f"{c}/{k}" for c, k in pairs})
     if joined is not None:
         report.csv_rows, missing, report.unexpected = joined
         failed = {rel for rel, _ in report.failed + report.damaged_failed}
         report.missing = [rel for rel in missing if rel not in failed]  # listed once, with its reason
-    report.leaks = find_leaks(frames, [k for _, k in pairs], [p for p in (csv, segments) if p is not None])
+    report.leaks = find_leaks(split, [k for _, k in pairs], [p for p in (csv, segments) if p is not None])
     return report
 
 
