@@ -84,7 +84,9 @@ def test_replacements_override_and_dry_run_plans_the_same(tmp_path, make_clip, c
     assert "1 file under the source matches no row" in dry.stdout
     run_extract(cfg)
     # The replacement (2 frames, padded to 10) was used, not the 5-frame original.
-    manifest = [json.loads(line) for line in record_file(tmp_path / "out" / "train", "manifest").read_text().splitlines()]
+    manifest = [
+        json.loads(line) for line in record_file(tmp_path / "out" / "train", "manifest").read_text().splitlines()
+    ]
     decoded = {row["rel"]: row.get("decoded") for row in manifest}
     assert decoded["abseiling/a_b-c_000000_000010"] == 2
 

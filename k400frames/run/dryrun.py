@@ -293,8 +293,9 @@ def dry_run(
             f"a real run records why, and `k400frames doctor` lists them"
         )
     if skipped[NO_ROW]:
+        verb = "matches" if skipped[NO_ROW] == 1 else "match"
         report.notes.append(
-            f"{plural(skipped[NO_ROW], 'file')} under the source {'matches' if skipped[NO_ROW] == 1 else 'match'} no row of {cfg.annotations} and "
+            f"{plural(skipped[NO_ROW], 'file')} under the source {verb} no row of {cfg.annotations} and "
             f"would be left out (`k400frames doctor` names them)"
         )
     return report

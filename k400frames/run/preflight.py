@@ -168,9 +168,7 @@ def plan(cfg: Config, shard: tuple[int, int] | None, skipped: Counter | None = N
     if cfg.segments is not None:  # one clip per row of the segments CSV
         items = iter_segments(cfg.segments, cfg.source, cfg.extensions, cfg.class_names, skipped)
     elif by_rows and cfg.annotations is not None:  # the CSV's rows, whatever the folders
-        items = iter_annotated(
-            cfg.annotations, cfg.source, cfg.extensions, cfg.class_names, cfg.replacements, skipped
-        )
+        items = iter_annotated(cfg.annotations, cfg.source, cfg.extensions, cfg.class_names, cfg.replacements, skipped)
     else:
         items = iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped)
     for item in items:
