@@ -67,7 +67,8 @@ def make_subset(
         raise AnnotationError("the CSV has no rows")
     ids_not_found: list[str] = []
     if ids is not None:
-        wanted_ids, wanted_clips = set(), set()
+        wanted_ids: set[str] = set()
+        wanted_clips: set[str] = set()
         listed = list(dict.fromkeys(ids))
         for text in listed:
             (wanted_clips if parse_clip_stem(text) else wanted_ids).add(text)

@@ -200,7 +200,7 @@ def diagnose(
             findings.append(Finding("duplicate_row", name, None, detail, labels[0]))
     used: set[str] = set()
     unmatched: list[Row] = []
-    span_of: dict[Path, tuple[Row, str]] = {}  # file -> its row and the clip name to report
+    span_of: dict[Path, tuple[Row | None, str]] = {}  # file -> its row and the clip name to report
     for row in rows:
         if row.clip_name in seen:
             continue
@@ -263,8 +263,8 @@ def diagnose(
             zip(all_paths, pool.map(lambda p: read_header(p, find_exe), all_paths), strict=True), 1
         ):
             report.by_ffmpeg += by_ffmpeg
-            row, clip = span_of.get(path, (None, path.name.rsplit(".", 1)[0]))
-            label = row.label if row else None
+            owner, clip = span_of.get(path, (None, path.name.rsplit(".", 1)[0]))
+            label = owner.label if owner else None
             if fault is not None:
                 findings.append(Finding(fault, clip, shown(path), detail, label))
                 faulty.setdefault(clip, set()).add(fault)
@@ -275,7 +275,7 @@ def diagnose(
                     report.sizes[f"{header.width}x{header.height}"] += 1
                 if header.codec:
                     report.codecs[header.codec] += 1
-                span = row.time_end - row.time_start if row else None
+                span = owner.time_end - owner.time_start if owner else None
                 if span and header.duration is not None and header.duration < short_share * span:
                     findings.append(
                         Finding("short", clip, shown(path), f"{header.duration:.2f} s of a {span} s span", label)
