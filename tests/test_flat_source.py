@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from k400frames.config import make_config
-from k400frames.run.preflight import plan
+from k400frames.errors import ConfigError, PreflightError
+from k400frames.run.preflight import plan, preflight
 from k400frames.run.runner import run_extract
 from k400frames.sources.flat import NO_ROW
 from k400frames.sources.kinetics import Row, write_kinetics_csv
@@ -109,9 +112,24 @@ def test_two_files_for_one_row_collide_and_conflicting_labels_fail(tmp_path, mak
 
 
 def test_replacements_need_annotations(tmp_path):
-    import pytest
-
-    from k400frames.errors import ConfigError
-
     with pytest.raises(ConfigError, match="replacements: needs 'annotations'"):
         make_config({"source": str(tmp_path / "s"), "target": str(tmp_path / "t"), "replacements": str(tmp_path)})
+
+
+def test_a_class_tree_with_annotations_is_walked_as_before(tmp_path, make_clip, config):
+    # Folders named as the CSV's labels (either spelling): the class tree
+    # decides, and a clip the CSV does not list is still taken (as before).
+    make_clip("tai_chi/--uWuXty1jw_000010_000020.mp4", seconds=0.2)
+    make_clip("tai_chi/own_clip.mp4", seconds=0.2)
+    csv = write_kinetics_csv(tmp_path / "t.csv", ROWS)
+    assert [item.rel for item in plan(config(annotations=str(csv)), None)] == [
+        "tai_chi/--uWuXty1jw_000010_000020",
+        "tai_chi/own_clip",
+    ]
+
+
+def test_an_empty_source_with_annotations_finds_no_clips(tmp_path, config):
+    (tmp_path / "src").mkdir()
+    csv = write_kinetics_csv(tmp_path / "t.csv", ROWS)
+    with pytest.raises(PreflightError, match="no clips found .* or any layout with 'annotations'"):
+        preflight(config(annotations=str(csv)))

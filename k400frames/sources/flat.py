@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .kinetics import Row, label_key, read_kinetics_csv
@@ -44,22 +44,26 @@ def index_videos(
     return videos
 
 
-def is_class_tree(source: Path, labels: set[str], extensions: Sequence[str]) -> bool:
+def is_class_tree(source: Path, labels: Callable[[], set[str]], extensions: Sequence[str]) -> bool:
     """Whether ``source`` is a ``<class>/<clip>`` tree: no video directly in
     it and at least one top-level folder named as a CSV label (either
-    spelling of spaces).  Else the CSV gives each video its class."""
+    spelling of spaces); an empty source counts as one (the run then finds
+    no clips).  Else the CSV gives each video its class.  ``labels`` is
+    called only when the folders' names decide."""
     suffixes = tuple(e.lower() for e in extensions)
-    keys = {label_key(label) for label in labels}
-    named_folder = False
+    folders = []
     with os.scandir(source) as entries:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             if entry.is_dir():
-                named_folder = named_folder or label_key(entry.name) in keys
+                folders.append(label_key(entry.name))
             elif entry.name.lower().endswith(suffixes):
                 return False
-    return named_folder
+    if not folders:
+        return True
+    keys = {label_key(label) for label in labels()}
+    return any(name in keys for name in folders)
 
 
 def uses_annotations_layout(
@@ -72,7 +76,7 @@ def uses_annotations_layout(
         return False
     if replacements is not None:
         return True
-    return not is_class_tree(source, {row.label for row in read_kinetics_csv(annotations)}, extensions)
+    return not is_class_tree(source, lambda: {row.label for row in read_kinetics_csv(annotations)}, extensions)
 
 
 def row_files(row: Row, videos: dict[str, list[Path]], id_rows: Counter) -> tuple[str, list[Path]]:
