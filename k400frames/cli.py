@@ -304,8 +304,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     csv = Path(args.csv) if args.csv else cfg.annotations
     if csv is None:
         raise ConfigError("doctor: needs the Kinetics CSV: set the config key 'annotations', or give --csv FILE")
-    if not cfg.source.is_dir():
-        raise ConfigError(f"doctor: source is not a folder: {cfg.source}")
+    for key, folder in (("source", cfg.source), ("replacements", cfg.replacements)):
+        if folder is not None and not folder.is_dir():
+            raise ConfigError(f"doctor: {key} is not a folder: {folder}")
     bar: list = []
 
     def progress(done: int, total: int) -> None:

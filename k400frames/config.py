@@ -278,7 +278,8 @@ class Config:
     annotations: Path | None = key(
         None,
         _optional_path,
-        "a Kinetics CSV copied beside the split folder at the end of the run (and read by `verify` and `lists`)",
+        "a Kinetics CSV copied beside the split folder at the end of the run (and read by `verify` and `lists`); "
+        "with a flat or nested source (no class folders named as its labels), its rows name the clips and classes",
     )
     replacements: Path | None = key(
         None,

@@ -180,3 +180,23 @@ def test_doctor_needs_a_csv_and_names_the_key(tmp_path):
     assert result.stderr.strip() == (
         "k400frames: error: doctor: needs the Kinetics CSV: set the config key 'annotations', or give --csv FILE"
     )
+
+
+def test_doctor_errors_are_one_line(tmp_path):
+    (tmp_path / "src").mkdir()
+    cases = {
+        ("--set", f"source={tmp_path / 'nope'}", "--csv", "x.csv"): "doctor: source is not a folder",
+        ("--set", f"source={tmp_path / 'src'}", "--csv", str(tmp_path / "x.csv")): "cannot read annotations",
+        (
+            "--set",
+            f"source={tmp_path / 'src'}",
+            "--set",
+            f"annotations={tmp_path / 'x.csv'}",
+            "--set",
+            f"replacements={tmp_path / 'gone'}",
+        ): "doctor: replacements is not a folder",
+    }
+    for args, message in cases.items():
+        result = run_cli("doctor", *args)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert message in result.stderr

@@ -42,14 +42,16 @@ def test_same_seed_same_bytes_other_seed_other_rows(tmp_path):
     reordered = write_kinetics_csv(tmp_path / "sorted.csv", sorted(rows, key=lambda r: r.youtube_id))
     run_cli("subset", str(reordered), "--per-class", "3", "--seed", "7", "--out", str(tmp_path / "d.csv"))
     assert (tmp_path / "d.csv").read_bytes() == outs["a"]
-    # Ready for the annotations key: a run plans one clip per row (here
-    # without videos, so each is a row with no file).
+    # Ready for the annotations key: a flat download plans one clip per row
+    # (planning opens no file: one stand-in, the other rows have no file).
     (tmp_path / "src").mkdir()
+    (tmp_path / "src" / f"{taken[0].clip_name}.mp4").write_bytes(b"")
     cfg = make_config(
         {"source": str(tmp_path / "src"), "target": str(tmp_path / "o" / "t"), "annotations": str(tmp_path / "a.csv")}
     )
     planned = list(plan(cfg, None))
     assert sorted(item.rel for item in planned) == sorted(f"{r.label}/{r.clip_name}" for r in taken)
+    assert sum(item.problem is None for item in planned) == 1
 
 
 def test_a_small_class_gives_all_it_has_and_says_so(tmp_path):

@@ -47,9 +47,10 @@ def index_videos(
 def is_class_tree(source: Path, labels: Callable[[], set[str]], extensions: Sequence[str]) -> bool:
     """Whether ``source`` is a ``<class>/<clip>`` tree: no video directly in
     it and at least one top-level folder named as a CSV label (either
-    spelling of spaces); an empty source counts as one (the run then finds
-    no clips).  Else the CSV gives each video its class.  ``labels`` is
-    called only when the folders' names decide."""
+    spelling of spaces).  An empty source, or a CSV without rows (kept only
+    to be copied beside the frames), leaves a tree as it was.  Else the CSV
+    gives each video its class.  ``labels`` is called only when the
+    folders' names decide."""
     suffixes = tuple(e.lower() for e in extensions)
     folders = []
     with os.scandir(source) as entries:
@@ -63,7 +64,7 @@ def is_class_tree(source: Path, labels: Callable[[], set[str]], extensions: Sequ
     if not folders:
         return True
     keys = {label_key(label) for label in labels()}
-    return any(name in keys for name in folders)
+    return not keys or any(name in keys for name in folders)
 
 
 def uses_annotations_layout(

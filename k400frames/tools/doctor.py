@@ -167,8 +167,9 @@ def diagnose(
 ) -> DoctorReport:
     """Reconcile the videos under ``source`` (any depth; ``replacements``
     win) with the Kinetics CSV ``csv`` and read every video's header.
-    ``progress(done, total)`` is called as headers are read.  ffmpeg is looked for
-    only if a file needs it."""
+    ``progress(done, total)`` is called as headers are read.  ffmpeg (the
+    configured ``ffmpeg_exe``, else the usual search) is looked for only if
+    a file needs it."""
     source, csv = Path(source), Path(csv)
     report = DoctorReport(source=source, csv=csv)
     rows = read_kinetics_csv(csv)
@@ -253,7 +254,7 @@ def diagnose(
 
     def find_exe() -> str:
         if not exe:
-            exe.append(ffmpeg_exe or ffmpeg.find_ffmpeg())
+            exe.append(ffmpeg.find_ffmpeg(ffmpeg_exe))
         return exe[0]
 
     all_paths = [path for _, paths in sorted(videos.items()) for path in paths]
