@@ -57,6 +57,9 @@ def test_flat_source_takes_each_class_from_its_row(tmp_path, make_clip, config):
     again = run_extract(cfg, retry_failed=True)
     assert (again.done, again.failed, again.total) == (1, 0, 1)
     assert len(frame_files(out / "abseiling" / "gone1234567_000005_000015")) == 4
+    # Resume: a plain rerun finds all three finished.
+    third = run_extract(cfg)
+    assert (third.total, third.skipped, third.done, third.failed) == (3, 3, 0, 0)
 
 
 def test_any_depth_and_shards_split_the_same_clips(tmp_path, make_clip, config):

@@ -80,14 +80,18 @@ def uses_annotations_layout(
     return not is_class_tree(source, lambda: {row.label for row in read_kinetics_csv(annotations)}, extensions)
 
 
-def row_files(row: Row, videos: dict[str, list[Path]], id_rows: Counter) -> tuple[str, list[Path]]:
-    """(the stem that matched, its files) for ``row``: its Kinetics name, else
-    its bare ``youtube_id`` when no other row has that id; empty when none."""
-    if row.clip_name in videos:
-        return row.clip_name, videos[row.clip_name]
+def row_files(
+    row: Row, videos: dict[str, list[Path]], id_rows: Counter, name: str | None = None
+) -> tuple[str, list[Path]]:
+    """(the stem that matched, its files) for ``row`` (whose clip name is
+    ``name``, when the caller has made it): its Kinetics name, else its bare
+    ``youtube_id`` when no other row has that id; empty when none."""
+    name = name or row.clip_name
+    if name in videos:
+        return name, videos[name]
     if id_rows[row.youtube_id] == 1 and row.youtube_id in videos:
         return row.youtube_id, videos[row.youtube_id]
-    return row.clip_name, []
+    return name, []
 
 
 def iter_annotated(

@@ -49,6 +49,7 @@ NOT_FAULTS = ("short",)
 # A clip is "much shorter" than its span below this share of it (Kinetics
 # spans are 10 s; yt-dlp cuts land within a frame or two of that).
 SHORT_SHARE = 0.8
+HEADER_BATCH = 512
 # MP4 sample entries under ffmpeg's codec names, so one mix counts both readers alike.
 _CODEC_NAMES = {
     "avc1": "h264",
@@ -184,14 +185,15 @@ def diagnose(
                 return path.relative_to(base).as_posix()
         return str(path)
 
-    # Rows: repeats, then each distinct clip to its file(s).
-    seen: dict[str, Row] = {}
-    repeats: Counter = Counter(row.clip_name for row in rows)
+    # Rows: repeats, then each distinct clip to its file(s).  Each clip name
+    # is made once and shared (240,000 of them).
+    names = [row.clip_name for row in rows]
+    repeats: Counter = Counter(names)
     labels_of: dict[str, set[str]] = {}
-    for row in rows:
-        if repeats[row.clip_name] > 1:
-            labels_of.setdefault(row.clip_name, set()).add(row.label)
-    distinct_ids = Counter(youtube_id for youtube_id, _ in {(r.youtube_id, r.clip_name) for r in rows})
+    for row, name in zip(rows, names, strict=True):
+        if repeats[name] > 1:
+            labels_of.setdefault(name, set()).add(row.label)
+    distinct_ids = Counter(row.youtube_id for name, row in dict(zip(names, rows, strict=True)).items())
     for name, n in sorted(repeats.items()):
         if n > 1:
             labels = sorted(labels_of[name])
@@ -199,30 +201,33 @@ def diagnose(
                 f" with {len(labels)} labels: {', '.join(labels)}" if len(labels) > 1 else ""
             )
             findings.append(Finding("duplicate_row", name, None, detail, labels[0]))
+    del repeats, labels_of
+    seen: dict[str, Row] = {}  # clip name -> its first row
     used: set[str] = set()
-    unmatched: list[Row] = []
+    unmatched: list[tuple[Row, str]] = []
     span_of: dict[Path, tuple[Row | None, str]] = {}  # file -> its row and the clip name to report
-    for row in rows:
-        if row.clip_name in seen:
+    for row, name in zip(rows, names, strict=True):
+        if name in seen:
             continue
-        seen[row.clip_name] = row
-        stem, paths = row_files(row, videos, distinct_ids)
+        seen[name] = row
+        stem, paths = row_files(row, videos, distinct_ids, name)
         if not paths:
-            unmatched.append(row)
+            unmatched.append((row, name))
             continue
         used.add(stem)
         if len(paths) > 1:
             findings.append(
                 Finding(
                     "duplicate_file",
-                    row.clip_name,
+                    name,
                     shown(paths[0]),
                     f"{len(paths)} files: {', '.join(shown(p) for p in paths)}",
                     row.label,
                 )
             )
         for path in paths:
-            span_of[path] = (row, row.clip_name)
+            span_of[path] = (row, name)
+    del names, rows
 
     # A row's video under another time suffix: renamed, not missing.
     by_id: dict[str, list[str]] = {}
@@ -230,20 +235,20 @@ def diagnose(
         parsed = parse_clip_stem(stem)
         if stem not in used and parsed is not None:
             by_id.setdefault(parsed[0], []).append(stem)
-    missing: list[Row] = []
-    for row in unmatched:
+    missing: set[str] = set()
+    for row, name in unmatched:
         stems = [s for s in by_id.get(row.youtube_id, []) if s not in used]
         if not stems:
-            missing.append(row)
-            findings.append(Finding("missing", row.clip_name, None, "no file for this row", row.label))
+            missing.add(name)
+            findings.append(Finding("missing", name, None, "no file for this row", row.label))
             continue
         for stem in stems:
             used.add(stem)
             for path in videos[stem]:
                 findings.append(
-                    Finding("renamed", row.clip_name, shown(path), f"the row's file is named {path.name}", row.label)
+                    Finding("renamed", name, shown(path), f"the row's file is named {path.name}", row.label)
                 )
-                span_of[path] = (row, row.clip_name)
+                span_of[path] = (row, name)
     for stem, paths in sorted(videos.items()):
         if stem not in used:
             for path in paths:
@@ -259,33 +264,38 @@ def diagnose(
 
     all_paths = [path for _, paths in sorted(videos.items()) for path in paths]
     faulty: dict[str, set[str]] = {}  # clip -> fault kinds
-    with cf.ThreadPoolExecutor(max(1, workers)) as pool:
-        for done, (path, (header, fault, detail, by_ffmpeg)) in enumerate(
-            zip(all_paths, pool.map(lambda p: read_header(p, find_exe), all_paths), strict=True), 1
-        ):
-            report.by_ffmpeg += by_ffmpeg
-            owner, clip = span_of.get(path, (None, path.name.rsplit(".", 1)[0]))
-            label = owner.label if owner else None
-            if fault is not None:
-                findings.append(Finding(fault, clip, shown(path), detail, label))
-                faulty.setdefault(clip, set()).add(fault)
-            elif header is not None:
-                if header.fps:
-                    report.fps[format(round(header.fps, 2), "g")] += 1
-                if header.width and header.height:
-                    report.sizes[f"{header.width}x{header.height}"] += 1
-                if header.codec:
-                    report.codecs[header.codec] += 1
-                span = owner.time_end - owner.time_start if owner else None
-                if span and header.duration is not None and header.duration < short_share * span:
-                    findings.append(
-                        Finding("short", clip, shown(path), f"{header.duration:.2f} s of a {span} s span", label)
-                    )
-            if progress is not None and (done % 64 == 0 or done == len(all_paths)):
-                progress(done, len(all_paths))
+
+    def headers():
+        # In batches: Executor.map holds a future per item, 240,000 of them at once.
+        with cf.ThreadPoolExecutor(max(1, workers)) as pool:
+            for at in range(0, len(all_paths), HEADER_BATCH):
+                batch = all_paths[at : at + HEADER_BATCH]
+                yield from zip(batch, pool.map(lambda p: read_header(p, find_exe), batch), strict=True)
+
+    for done, (path, (header, fault, detail, by_ffmpeg)) in enumerate(headers(), 1):
+        report.by_ffmpeg += by_ffmpeg
+        owner, clip = span_of.get(path, (None, path.name.rsplit(".", 1)[0]))
+        label = owner.label if owner else None
+        if fault is not None:
+            findings.append(Finding(fault, clip, shown(path), detail, label))
+            faulty.setdefault(clip, set()).add(fault)
+        elif header is not None:
+            if header.fps:
+                report.fps[format(round(header.fps, 2), "g")] += 1
+            if header.width and header.height:
+                report.sizes[f"{header.width}x{header.height}"] += 1
+            if header.codec:
+                report.codecs[header.codec] += 1
+            span = owner.time_end - owner.time_start if owner else None
+            if span and header.duration is not None and header.duration < short_share * span:
+                findings.append(
+                    Finding("short", clip, shown(path), f"{header.duration:.2f} s of a {span} s span", label)
+                )
+        if progress is not None and (done % 64 == 0 or done == len(all_paths)):
+            progress(done, len(all_paths))
 
     # The rows to fetch again: missing, or a file of theirs has a download fault.
-    refetch = {row.clip_name for row in missing}
+    refetch = set(missing)
     for clip, kinds in faulty.items():
         if clip in seen and kinds & set(REDOWNLOAD):
             refetch.add(clip)
