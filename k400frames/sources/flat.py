@@ -113,36 +113,39 @@ def iter_annotated(
     for row in read_kinetics_csv(annotations):
         unique.setdefault((row.label, row.clip_name), row)
     rows = list(unique.values())
-    id_rows = Counter(youtube_id for youtube_id, _ in dict.fromkeys((r.youtube_id, r.clip_name) for r in rows))
-    labels_of: dict[str, set[str]] = {}
-    for row in rows:
-        labels_of.setdefault(row.clip_name, set()).add(row.label)
+    del unique
+    names = [row.clip_name for row in rows]  # made once: 240,000 of them
+    # Rows are unique by (label, clip): a clip counted twice has two labels.
+    per_clip = Counter(names)
+    labels_of: dict[str, list[str]] = {}
+    for row, name in zip(rows, names, strict=True):
+        if per_clip[name] > 1:
+            labels_of.setdefault(name, []).append(row.label)
+    id_rows = Counter(row.youtube_id for row in rows)
     used: set[str] = set()
     items: list[Clip | Collision] = []
-    for row in rows:
-        stem, paths = row_files(row, videos, id_rows)
+    for row, name in zip(rows, names, strict=True):
+        stem, paths = row_files(row, videos, id_rows, name)
         used.add(stem)
         out_class = class_folder(row.label, class_policy)
         problem = None
-        if len(labels_of[row.clip_name]) > 1:
-            labels = ", ".join(repr(label) for label in sorted(labels_of[row.clip_name]))
-            problem = f"{annotations.name} gives this clip {len(labels_of[row.clip_name])} labels ({labels}); keep one"
+        if name in labels_of:
+            labels = ", ".join(repr(label) for label in sorted(labels_of[name]))
+            problem = f"{annotations.name} gives this clip {len(labels_of[name])} labels ({labels}); keep one"
         elif out_class is None:
             problem = f"label {row.label!r} cannot be a class folder name" if row.label else "the row has no label"
         elif not paths:
             problem = (
-                f"no file {row.clip_name}.<ext> (nor {row.youtube_id}.<ext>) under {source}"
+                f"no file {name}.<ext> (nor {row.youtube_id}.<ext>) under {source}"
                 + (f" or {replacements}" if replacements is not None else "")
                 + "; `k400frames doctor` lists the rows to download again"
             )
         folder = out_class or output_class_name(row.label or "_", "underscore").replace("/", "_")
         if problem is None and len(paths) > 1:
-            items.append(Collision(row.label, folder, row.clip_name, tuple(paths)))
+            items.append(Collision(row.label, folder, name, tuple(paths)))
             continue
         source_path = paths[0] if paths else annotations
-        items.append(
-            Clip(source_path, row.label, folder, row.clip_name, problem=("source", problem) if problem else None)
-        )
+        items.append(Clip(source_path, row.label, folder, name, problem=("source", problem) if problem else None))
     count[NO_ROW] += sum(len(paths) for stem, paths in videos.items() if stem not in used)
     if not count[NO_ROW]:
         del count[NO_ROW]
