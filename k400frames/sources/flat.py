@@ -149,5 +149,7 @@ def iter_annotated(
     count[NO_ROW] += sum(len(paths) for stem, paths in videos.items() if stem not in used)
     if not count[NO_ROW]:
         del count[NO_ROW]
+    # The rows and the index are not needed while the run takes the clips.
+    del rows, names, videos, used, labels_of, per_clip, id_rows
     items.sort(key=lambda item: item.rel)
     yield from items
