@@ -58,8 +58,8 @@ $(BENCH_STAMP): $(STAMP) setup.cfg setup.py pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	@touch $(BENCH_STAMP)
 
-.PHONY: bench bench-segments
-bench: $(BENCH_STAMP) bench-segments
+.PHONY: bench bench-segments bench-doctor
+bench: $(BENCH_STAMP) bench-segments bench-doctor
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Format (ruff format), style and bug checks (ruff) and types (mypy);
@@ -77,6 +77,10 @@ lint: $(LINT_STAMP)
 format: $(LINT_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# k400frames doctor's files/s on a flat download of hard links to the k400 corpus (bench/doctor.py).
+bench-doctor: $(BENCH_STAMP)
+	$(BIN)/python bench/doctor.py $(BENCH_DOCTOR_ARGS)
 
 # Spans of long videos: segments (one step) against cut-then-extract (bench/segments.py).
 bench-segments: $(BENCH_STAMP)

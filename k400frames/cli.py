@@ -388,6 +388,93 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from .tools.doctor import diagnose, format_report, write_redownload
+
+    overrides = parse_overrides(args.set or [])
+    path = Path(args.config) if args.config else None
+    if path is None and "source" not in overrides:
+        raise ConfigError("doctor: give --config FILE (or --set source=...)")
+    if "target" not in overrides and "target" not in (read_yaml(path) if path else {}):
+        # The doctor writes nothing there: a stand-in keeps the other keys' checks whole.
+        overrides["target"] = os.devnull
+    cfg = load_config(path, overrides)
+    csv = Path(args.csv) if args.csv else cfg.annotations
+    if csv is None:
+        raise ConfigError("doctor: needs the Kinetics CSV: set the config key 'annotations', or give --csv FILE")
+    for key, folder in (("source", cfg.source), ("replacements", cfg.replacements)):
+        if folder is not None and not folder.is_dir():
+            raise ConfigError(f"doctor: {key} is not a folder: {folder}")
+    bar: list = []
+
+    def progress(done: int, total: int) -> None:
+        if args.quiet or args.json:
+            return
+        if not bar:
+            bar.append(tqdm(total=total, unit="file", desc="headers", leave=False))
+        bar[0].update(done - bar[0].n)
+
+    try:
+        report = diagnose(
+            cfg.source,
+            csv,
+            extensions=cfg.extensions,
+            replacements=cfg.replacements,
+            ffmpeg_exe=cfg.ffmpeg,
+            workers=cfg.worker_count,
+            progress=progress,
+        )
+    finally:
+        if bar:
+            bar[0].close()
+    if args.redownload:
+        write_redownload(report, Path(args.redownload))
+    print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
+    if args.redownload:
+        print(f"redownload: {args.redownload} ({plural(len(report.redownload), 'row')})", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_subset(args: argparse.Namespace) -> int:
+    from .sources.kinetics import read_kinetics_csv, write_kinetics_csv
+    from .sources.subset import make_subset, read_list
+
+    if args.per_class is None and not args.classes and not args.ids:
+        raise ConfigError("subset: give --per-class N, --classes FILE or --ids FILE (or several)")
+    result = make_subset(
+        read_kinetics_csv(Path(args.csv)),
+        per_class=args.per_class,
+        seed=args.seed,
+        classes=read_list(Path(args.classes), "classes") if args.classes else None,
+        ids=read_list(Path(args.ids), "ids") if args.ids else None,
+    )
+    write_kinetics_csv(Path(args.out), result.rows)
+    print(f"subset: {args.out} ({plural(len(result.rows), 'row')}, {plural(result.classes, 'class', 'classes')})")
+    if result.short_classes:
+        names = ", ".join(f"{label} ({n})" for label, n in sorted(result.short_classes.items())[:10])
+        more = f", {len(result.short_classes) - 10} more" if len(result.short_classes) > 10 else ""
+        log.warning(
+            "%s fewer than %d rows, all taken: %s%s",
+            plural(len(result.short_classes), "class has", "classes have"),
+            args.per_class,
+            names,
+            more,
+        )
+    if result.ids_not_found:
+        log.warning(
+            "%s of %s name no row: %s%s",
+            plural(len(result.ids_not_found), "line"),
+            args.ids,
+            ", ".join(result.ids_not_found[:5]),
+            ", ..." if len(result.ids_not_found) > 5 else "",
+        )
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .tools.demo import run_demo
 
@@ -547,6 +634,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(p, required=False)
     p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser(
+        "doctor",
+        help="check a download against its Kinetics CSV before extracting: missing, renamed, extra, "
+        "duplicate, empty, unreadable, truncated and short clips; the fps, size and codec mix",
+        parents=[common],
+    )
+    _add_config_args(p, required=False)
+    p.add_argument("--csv", metavar="FILE", help="Kinetics CSV to check against (default: the config's annotations)")
+    p.add_argument(
+        "--redownload",
+        metavar="FILE",
+        help="write the rows to fetch again (missing, empty, unreadable, no video, truncated) as a Kinetics CSV",
+    )
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser(
+        "subset", help="a seeded, repeatable subset of a Kinetics CSV (for the annotations key)", parents=[common]
+    )
+    p.add_argument("csv", help="the Kinetics CSV to draw from")
+    p.add_argument("--per-class", type=int, metavar="N", help="rows per class (all of a smaller class)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same subset (default 0)")
+    p.add_argument("--classes", metavar="FILE", help="only these classes: one label per line")
+    p.add_argument(
+        "--ids",
+        metavar="FILE",
+        help="only these clips: one youtube_id (or <id>_<start>_<end>) per line, e.g. Mini-Kinetics-200's lists",
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="the subset CSV to write")
+    p.set_defaults(func=cmd_subset)
 
     p = sub.add_parser("demo", help="make a small synthetic dataset, extract and check it", parents=[common])
     p.add_argument("dir", nargs="?", default="k400frames-demo", help="where to put it (default: %(default)s)")

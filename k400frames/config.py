@@ -10,7 +10,7 @@ the keys.
 Unknown keys and impossible values are rejected with the key's name, because
 a typo such as ``num_frame: 64`` silently ignored would cost a user a whole
 Kinetics run.  Relative paths (``source``, ``target``, ``annotations``,
-``segments``) resolve against the current working directory, the same way
+``replacements``, ``segments``) resolve against the current working directory, the same way
 ``--set source=...`` does on the command line; ``make extract-*`` runs from
 the project root.
 """
@@ -248,7 +248,12 @@ class Config:
     """Everything one extraction run needs.  Build it with :func:`load_config`
     or :func:`make_config`; both validate."""
 
-    source: Path = key(_REQUIRED, _required_path, "folder of class folders: `<source>/<class>/<clip>.<ext>`")
+    source: Path = key(
+        _REQUIRED,
+        _required_path,
+        "folder of class folders: `<source>/<class>/<clip>.<ext>`; with `annotations`, "
+        "also flat or any depth (the CSV row gives each clip its class)",
+    )
     target: Path = key(_REQUIRED, _required_path, "the split folder to fill, e.g. `frames/train`; records go beside it")
     num_frames: int = key(300, _positive_int, "frames per clip: longer clips are cut, shorter padded", output=ALWAYS)
     fps: float | None = key(None, _fps, "`null` = native rate (cfr); a number resamples every clip", output=ALWAYS)
@@ -286,7 +291,14 @@ class Config:
     annotations: Path | None = key(
         None,
         _optional_path,
-        "a Kinetics CSV copied beside the split folder at the end of the run (and read by `verify` and `lists`)",
+        "a Kinetics CSV copied beside the split folder at the end of the run (and read by `verify` and `lists`); "
+        "with a flat or nested source (no class folders named as its labels), its rows name the clips and classes",
+    )
+    replacements: Path | None = key(
+        None,
+        _optional_path,
+        "a folder of videos (any depth) that replace the source's files of the same name, "
+        "e.g. the replacements of the CVDF Kinetics tarballs; needs `annotations`",
     )
     only_annotated: bool = key(
         False, _bool, "take only the clips the `annotations` CSV lists (one split of a single video tree)"
@@ -430,6 +442,10 @@ def make_config(raw: Mapping[str, Any]) -> Config:
             raise ConfigError(f"{key}: is required (a folder path)")
     if values.get("only_annotated") and not values.get("annotations"):
         raise ConfigError("only_annotated: needs 'annotations', the Kinetics CSV that lists the clips to take")
+    if values.get("replacements") and not values.get("annotations"):
+        raise ConfigError("replacements: needs 'annotations', the Kinetics CSV that names the clips")
+    if values.get("replacements") and values.get("segments"):
+        raise ConfigError("replacements and segments: a segments CSV finds its videos under source alone")
     if values.get("size") and values.get("short_side"):
         raise ConfigError("size and short_side: set one or the other, not both")
     if values.get("segments") and values.get("only_annotated"):

@@ -96,7 +96,23 @@ def recordings(root: Path) -> None:
     (root / "segments.csv").write_text(SEGMENTS_CSV)
 
 
+def kinetics_download(root: Path) -> None:
+    """A flat CVDF-style download: three clips, one cut short and replaced,
+    and its annotations CSV (labels with spaces)."""
+    clip(root, "k400/train/--uWuXty1jw_000010_000020.mp4")
+    clip(root, "k400/train/a_b-c_000000_000010.mp4")
+    broken = clip(root, "k400/train/xyz_000005_000015.mp4")
+    broken.write_bytes(broken.read_bytes()[:1000])
+    clip(root, "k400/replacement/train/xyz_000005_000015.mp4")
+    (root / "k400/annotations").mkdir(parents=True)
+    (root / "k400/annotations/train.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "tai chi,--uWuXty1jw,10,20,train\nabseiling,a_b-c,0,10,train\nabseiling,xyz,5,15,train\n"
+    )
+
+
 SETUP = {
+    "kinetics-download": kinetics_download,
     "readme-own-videos": own_tree,
     "own-videos": own_tree,
     "segments": recordings,
@@ -213,7 +229,20 @@ def check_python_api(root: Path, out: str) -> None:
     assert "config error: unknown key 'num_frame'" in out
 
 
+def check_kinetics_download(root: Path, out: str) -> None:
+    assert "clean: every row has one readable video (some clips are short)" in out
+    assert "fps mix: 10 x3" in out
+    split = root / "frames/train"
+    assert [p.relative_to(split).as_posix() for p in clip_folders(split)] == [
+        "abseiling/a_b-c_000000_000010",
+        "abseiling/xyz_000005_000015",
+        "tai_chi/--uWuXty1jw_000010_000020",
+    ]
+    assert all(len(list(folder.glob("frame_*.jpg"))) == 16 for folder in clip_folders(split))
+
+
 CHECK = {
+    "kinetics-download": check_kinetics_download,
     "readme-own-videos": check_readme_own_videos,
     "own-videos": check_own_videos,
     "segments": check_segments,

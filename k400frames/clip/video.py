@@ -8,20 +8,18 @@ can start reading before the whole file is in), ``fps``, ``size``,
 ``short_side`` and the square-pixel rule as for frames, no audio unless
 ``keep_audio``.  ffmpeg writes into the clip's temp folder and one rename
 publishes the file, so a ``.mp4`` at its final name is complete; its frame
-count is read back from the file's own index (:func:`mp4_video_frames`), so
+count is read back from the file's own index (:func:`~k400frames.ffmpeg.mp4.mp4_video_frames`), so
 an empty or cut file is a failure, not a clip.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import struct
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import ffmpeg
+from ..ffmpeg.mp4 import BadVideo, frames_written, mp4_video_frames, video_frames_of
 from ..files import tree_bytes
 from . import decode
 from .frames import decodes_clean
@@ -47,10 +45,6 @@ VIDEO_SUFFIX = ".mp4"
 VIDEO_CRF = 18
 VIDEO_PRESET = "veryfast"
 AUDIO_BITRATE = "128k"  # AAC, only with keep_audio: mp4 cannot hold every source codec
-
-
-class BadVideo(Exception):
-    """An .mp4 that is not a complete, playable file."""
 
 
 class VideoOutput(Output):
@@ -215,91 +209,3 @@ def video_command(exe: str, clip: Clip, out: Path, cfg, seek: float | None, dura
         options["threads"] = threads
     out_node = ffmpeg_python.output(*streams, ffmpeg.OUTPUT_STAND_IN, **options)
     return ffmpeg.from_graph(exe, out_node, clip.source, output=out, threads=threads)
-
-
-# ----------------------------------------------------------------------------
-# reading an mp4's own index: cheap completeness and frame count
-# ----------------------------------------------------------------------------
-
-
-def _boxes(handle, start: int, end: int):
-    """(type, payload start, box end) of each ISO-BMFF box in [start, end)."""
-    pos = start
-    while pos < end:
-        if end - pos < 8:
-            raise BadVideo(f"{end - pos} stray bytes after the last box")
-        handle.seek(pos)
-        size, kind = struct.unpack(">I4s", handle.read(8))
-        header = 8
-        if size == 1:
-            size, header = struct.unpack(">Q", handle.read(8))[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise BadVideo(f"box {kind.decode('latin-1')!r} runs past the end of the file (truncated)")
-        yield kind, pos + header, pos + size
-        pos += size
-
-
-def _child(handle, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    for k, payload, box_end in _boxes(handle, start, end):
-        if k == kind:
-            return payload, box_end
-    return None
-
-
-def video_frames_of(data: bytes) -> int:
-    """:func:`mp4_video_frames` of an .mp4 held in memory (a value in a store)."""
-    return _video_frames(io.BytesIO(data), len(data))
-
-
-def mp4_video_frames(path: Path) -> int:
-    """Frames in the first video track of the .mp4 at ``path``, from its
-    sample table; raises :class:`BadVideo` for a file that is cut short, has
-    no index (moov) or no video track.  Reads a few hundred bytes."""
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise BadVideo(f"unreadable ({exc.strerror or exc})") from None
-    with handle:
-        return _video_frames(handle, os.fstat(handle.fileno()).st_size)
-
-
-def _video_frames(handle, size: int) -> int:
-    if size == 0:
-        raise BadVideo("empty file")
-    top = list(_boxes(handle, 0, size))
-    if not top or top[0][0] != b"ftyp":
-        raise BadVideo("not an MP4 (no ftyp box first)")
-    kinds = {k: (p, e) for k, p, e in reversed(top)}
-    if b"moov" not in kinds:
-        raise BadVideo("no moov box (the index): unfinished file")
-    if b"mdat" not in kinds:
-        raise BadVideo("no mdat box: no media data")
-    for kind, payload, end in _boxes(handle, *kinds[b"moov"]):
-        if kind != b"trak":
-            continue
-        mdia = _child(handle, payload, end, b"mdia")
-        hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
-        if mdia is None or hdlr is None:
-            continue
-        handle.seek(hdlr[0] + 8)
-        if handle.read(4) != b"vide":
-            continue
-        minf = _child(handle, *mdia, b"minf")
-        stbl = _child(handle, *minf, b"stbl") if minf else None
-        stsz = _child(handle, *stbl, b"stsz") if stbl else None
-        if stsz is None:
-            raise BadVideo("video track without a sample table")
-        handle.seek(stsz[0] + 8)
-        return struct.unpack(">I", handle.read(4))[0]
-    raise BadVideo("no video track")
-
-
-def frames_written(path: Path) -> int:
-    """Frames ffmpeg wrote into the .mp4 at ``path``; 0 when it is missing or
-    unfinished (a zero exit code alone is not success)."""
-    try:
-        return mp4_video_frames(path)
-    except BadVideo:
-        return 0

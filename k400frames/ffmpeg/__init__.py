@@ -12,7 +12,8 @@ concat script, plain text) cannot make it read or fetch anything else.
 - :mod:`.find`: which binary;
 - :mod:`.argv`: the command lines (ffmpeg-python builds the graphs);
 - :mod:`.process`: running them, and the ffmpegs a run owns;
-- :mod:`.probe`: what a video's header says.
+- :mod:`.probe`: what a video's header says;
+- :mod:`.mp4`: the same for MP4 files, read in Python from their own index.
 
 Importing this package starts nothing and looks for no binary.
 """

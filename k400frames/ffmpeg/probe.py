@@ -17,6 +17,8 @@ _VIDEO_RATE = re.compile(r"Stream #\S+.*?: Video: .*?(\d+(?:\.\d+)?)(k?) fps")
 _CONTAINER_START = re.compile(r"Duration:.*?, start: (-?\d+(?:\.\d+)?)")
 # ffmpeg prints a stream's own start only where it is not 0.
 _VIDEO_START = re.compile(r"Stream #\S+.*?: Video: .*?, start (-?\d+(?:\.\d+)?)")
+# "Stream #0:0(und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(tv, progressive), 340x256 [SAR 1:1 ..."
+_VIDEO_STREAM = re.compile(r"Stream #\S+.*?: Video: (\w+)(?:.*?, (\d+)x(\d+)\b)?")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +29,9 @@ class Header:
     fps: float | None  # the first video stream's frame rate
     start: float | None = None  # the container's start time (ffmpeg's -ss counts from it)
     video_start: float | None = None  # the first video stream's start time: its first frame
+    video_codec: str | None = None  # ffmpeg's name (h264, vp9, ...); None: no video stream
+    width: int | None = None
+    height: int | None = None
 
     @property
     def video_offset(self) -> float:
@@ -52,11 +57,15 @@ def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
     start = _CONTAINER_START.search(result.stderr)
     video_start = _VIDEO_START.search(result.stderr)
     container_start = float(start[1]) if start else None
+    stream = _VIDEO_STREAM.search(result.stderr)
     return Header(
         duration=int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else None,
         fps=float(rate[1]) * (1000 if rate[2] else 1) if rate else None,
         start=container_start,
         video_start=float(video_start[1]) if video_start else container_start,
+        video_codec=stream[1] if stream else None,
+        width=int(stream[2]) if stream and stream[2] else None,
+        height=int(stream[3]) if stream and stream[3] else None,
     )
 
 

@@ -25,6 +25,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ..clip.extract import extract_clip, final_path
 from ..clip.outputs import output_named
 from ..config import Config
 from ..layout import Layout
+from ..sources.flat import NO_ROW
 from ..sources.tree import Clip, Collision
 from ..words import plural
 from .preflight import existing_ancestor, finished_before, plan, preflight, resume_stores
@@ -226,9 +228,10 @@ def dry_run(
     resume = checked.resume
     report = DryRun(target=cfg.target, classes={}, stale=resume.stale, running=[h.describe() for h in checked.holders])
     candidates = _EvenSample(_CANDIDATES)
-    bad_rows = 0  # segment rows that fail without a decode (no video, bad times)
+    bad_rows = 0  # CSV rows that fail without a decode (no video, bad times)
+    skipped: Counter = Counter()
     with resume_stores(cfg, shard) as stores:
-        for item in plan(cfg, shard):
+        for item in plan(cfg, shard, skipped):
             if retry_failed and item.rel not in resume.failed:
                 continue
             if isinstance(item, Collision):
@@ -317,10 +320,21 @@ def dry_run(
         report.need_inodes = int(round(report.todo * per_clip.inodes[2])) + new_classes
     if report.collisions:
         report.notes.append(f"{report.collisions} output folders are claimed by several source files and would fail")
-    if bad_rows:
+    if bad_rows and cfg.segments is not None:
         report.notes.append(
             f"{plural(bad_rows, 'segment row')} would fail (video not found, bad times or a "
             f"collision); a real run records why"
+        )
+    elif bad_rows:
+        report.notes.append(
+            f"{plural(bad_rows, 'annotation row')} would fail (no file, no label or two labels); "
+            f"a real run records why, and `k400frames doctor` lists them"
+        )
+    if skipped[NO_ROW]:
+        verb = "matches" if skipped[NO_ROW] == 1 else "match"
+        report.notes.append(
+            f"{plural(skipped[NO_ROW], 'file')} under the source {verb} no row of {cfg.annotations} and "
+            f"would be left out (`k400frames doctor` names them)"
         )
     return report
 

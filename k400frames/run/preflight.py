@@ -24,6 +24,7 @@ from ..clip.outputs import output_named
 from ..config import OUTPUT_KEYS, SCHEMA, Config
 from ..errors import ConfigChanged, PreflightError
 from ..layout import Layout, non_ascii
+from ..sources.flat import iter_annotated, uses_annotations_layout
 from ..sources.kinetics import annotated_clips, clip_key
 from ..sources.segments import iter_segments
 from ..sources.tree import Clip, Collision, clip_stem, has_whitespace, in_shard, iter_source
@@ -63,6 +64,10 @@ def check_source(cfg: Config) -> None:
         raise PreflightError(f"source is not a folder: {cfg.source}")
     if cfg.annotations is not None and not cfg.annotations.is_file():
         raise PreflightError(f"annotations file does not exist: {cfg.annotations}{_where_relative(cfg.annotations)}")
+    if cfg.replacements is not None and not cfg.replacements.is_dir():
+        raise PreflightError(
+            f"replacements folder does not exist: {cfg.replacements}{_where_relative(cfg.replacements)}"
+        )
     if cfg.segments is not None and not cfg.segments.is_file():
         raise PreflightError(f"segments file does not exist: {cfg.segments}{_where_relative(cfg.segments)}")
 
@@ -155,13 +160,20 @@ def warn_if_short_of_space(cfg: Config, clips_left: int, bytes_per_clip: float) 
 def plan(cfg: Config, shard: tuple[int, int] | None, skipped: Counter | None = None) -> Iterator[Clip | Collision]:
     """This shard's clips, lazily, in sorted order; with ``only_annotated``,
     only those the ``annotations`` CSV lists (one split of a single tree).
+    A source that is not a class tree (flat, or any depth), or one with
+    ``replacements``, takes its clips from the annotations CSV's rows.
     Files that are not clips are counted in ``skipped`` by kind."""
     listed = None
-    if cfg.only_annotated and cfg.annotations is not None:  # the config requires both together
+    by_rows = cfg.segments is None and uses_annotations_layout(
+        cfg.source, cfg.annotations, cfg.replacements, cfg.extensions
+    )
+    if cfg.only_annotated and cfg.annotations is not None and not by_rows:  # the config requires both together
         listed = annotated_clips(cfg.annotations)
     items: Iterator[Clip | Collision]
     if cfg.segments is not None:  # one clip per row of the segments CSV
         items = iter_segments(cfg.segments, cfg.source, cfg.extensions, cfg.class_names, skipped, cfg.clip_names)
+    elif by_rows and cfg.annotations is not None:  # the CSV's rows, whatever the folders
+        items = iter_annotated(cfg.annotations, cfg.source, cfg.extensions, cfg.class_names, cfg.replacements, skipped)
     else:
         items = iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped, cfg.clip_names)
     for item in items:
@@ -319,7 +331,8 @@ def preflight(
         raise ascii_error(strange, cfg.target)
     if total == 0 and not retry_failed:
         raise PreflightError(
-            f"no clips found in {cfg.source} (expected <class>/<clip> with extensions {' '.join(cfg.extensions)})"
+            f"no clips found in {cfg.source} (expected <class>/<clip> with extensions {' '.join(cfg.extensions)}, "
+            f"or any layout with 'annotations', the Kinetics CSV that names the clips)"
         )
     if spaced:
         log.warning("%s", whitespace_warning(spaced_names, spaced))

@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import math
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,7 +25,7 @@ KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split", "is
 _KINETICS_STEM = re.compile(r"(?P<id>.+)_(?P<start>\d{6,})_(?P<end>\d{6,})")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Row:
     """One Kinetics annotation row."""
 
@@ -98,11 +99,12 @@ def read_kinetics_csv(path: Path) -> list[Row]:
                 is_cc = (record.get("is_cc") or "0").strip()
                 rows.append(
                     Row(
-                        label=(record.get("label") or "").strip(),
+                        # Interned: 400 labels and 3 splits shared by 240,000 rows.
+                        label=sys.intern((record.get("label") or "").strip()),
                         youtube_id=record["youtube_id"].strip(),
                         time_start=_seconds(path, line, "time_start", record["time_start"] or ""),
                         time_end=_seconds(path, line, "time_end", record["time_end"] or ""),
-                        split=(record.get("split") or "").strip(),
+                        split=sys.intern((record.get("split") or "").strip()),
                         is_cc=int(is_cc) if is_cc.isdigit() else 0,
                     )
                 )

@@ -139,14 +139,17 @@ def span_name(youtube_id: str, start: Decimal, end: Decimal) -> str:
 # ----------------------------------------------------------------------------
 
 
-def find_videos(source: Path, extensions: Sequence[str], skipped: Counter | None = None) -> dict[str, list[Path]]:
+def find_videos(
+    source: Path, extensions: Sequence[str], skipped: Counter | None = None, exclude: Path | None = None
+) -> dict[str, list[Path]]:
     """Every video under ``source`` (any depth, symlinks followed once), by
     file stem, each list sorted.  Dotfiles and dot-folders are skipped and,
-    like other files, counted in ``skipped`` by kind."""
+    like other files, counted in ``skipped`` by kind.  The folder
+    ``exclude`` is left out (a replacements folder kept inside the source)."""
     extensions = tuple(e.lower() for e in extensions)
     count = skipped if skipped is not None else Counter()
     found: dict[str, list[Path]] = {}
-    seen: set[str] = set()
+    seen: set[str] = {os.path.realpath(exclude)} if exclude is not None else set()
     for folder, dirs, files in os.walk(source, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:  # a symlink loop, or two links to one folder
@@ -167,7 +170,7 @@ def find_videos(source: Path, extensions: Sequence[str], skipped: Counter | None
     return found
 
 
-def _class_folder(label: str, policy: str) -> str | None:
+def class_folder(label: str, policy: str) -> str | None:
     """The class folder for ``label``, or None when no folder may have that name."""
     name = output_class_name(label, policy)
     if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
@@ -182,7 +185,7 @@ def _safe(text: str) -> str:
 
 def _clip_for(row: Segment, policy: str, source: Path = Path(), clip_policy: str = "keep") -> tuple[Clip, str | None]:
     """The row's clip and why it cannot be cut, if so."""
-    out_class = _class_folder(row.label, policy)
+    out_class = class_folder(row.label, policy)
     reason = row.time_problem()
     if out_class is None:
         reason = (

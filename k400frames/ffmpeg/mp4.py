@@ -1,0 +1,240 @@
+"""An MP4's own index, read in Python: the cheap half of probing.
+
+An ISO-BMFF file (``.mp4``, ``.m4v``, most ``.mov``) is a list of boxes; the
+``moov`` box holds the index: per track its handler (video or sound), time
+scale and duration, sample entry (the codec and coded size) and sample table.
+Reading it takes a few hundred bytes and no process, which is what lets
+``verify`` check video outputs and ``doctor`` check a whole download at
+thousands of files a second; ffmpeg (:mod:`.probe`) is asked only where this
+is not enough (another container, a fragmented file).
+
+A file whose boxes run past its end was cut short: its header promises more
+than it holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import struct
+from pathlib import Path
+
+# What a damaged file is, for those who sort faults (doctor's kinds).
+EMPTY = "empty"
+TRUNCATED = "truncated"
+UNREADABLE = "unreadable"
+NO_VIDEO = "no_video"
+NOT_MP4 = "not_mp4"  # another container (or none): ask ffmpeg
+
+
+class BadVideo(Exception):
+    """An .mp4 that is not a complete, playable file; ``kind`` says how."""
+
+    def __init__(self, message: str, kind: str = UNREADABLE) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoTrack:
+    """The first video track as the index describes it."""
+
+    frames: int  # samples in its table
+    duration: float | None  # seconds (None where the index gives none: fragmented files)
+    fps: float | None
+    codec: str  # the sample entry's four letters: avc1, hev1, vp09, av01, mp4v ...
+    width: int  # coded size
+    height: int
+
+
+def _printable(kind: bytes) -> bool:
+    return all(32 <= c < 127 for c in kind)
+
+
+def _boxes(handle, start: int, end: int):
+    """(type, payload start, box end) of each ISO-BMFF box in [start, end)."""
+    pos = start
+    while pos < end:
+        if end - pos < 8:
+            raise BadVideo(f"{end - pos} stray bytes after the last box (truncated)", TRUNCATED)
+        handle.seek(pos)
+        size, kind = struct.unpack(">I4s", handle.read(8))
+        header = 8
+        if size == 1:
+            size, header = struct.unpack(">Q", handle.read(8))[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < header:
+            raise BadVideo(f"box {kind.decode('latin-1')!r} has an impossible size {size}", UNREADABLE)
+        if pos + size > end:
+            raise BadVideo(f"box {kind.decode('latin-1')!r} runs past the end of the file (truncated)", TRUNCATED)
+        yield kind, pos + header, pos + size
+        pos += size
+
+
+def _child(handle, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    for k, payload, box_end in _boxes(handle, start, end):
+        if k == kind:
+            return payload, box_end
+    return None
+
+
+def _read(handle, at: int, fmt: str) -> tuple:
+    handle.seek(at)
+    size = struct.calcsize(fmt)
+    data = handle.read(size)
+    if len(data) < size:
+        raise BadVideo("a box is shorter than its fields (truncated)", TRUNCATED)
+    return struct.unpack(fmt, data)
+
+
+def _top_boxes(handle, size: int) -> dict[bytes, tuple[int, int]]:
+    """The top-level boxes by type (first of each).  A file whose first box
+    is not ``ftyp`` is :data:`NOT_MP4` (text, a WebM, an old QuickTime file):
+    checked before walking, so that a text file is not taken for a cut one."""
+    if size == 0:
+        raise BadVideo("empty file", EMPTY)
+    first = _read(handle, 0, ">I4s") if size >= 8 else (0, b"")
+    if first[1] != b"ftyp":
+        raise BadVideo("not an MP4 (no ftyp box first)", NOT_MP4)
+    kinds: dict[bytes, tuple[int, int]] = {}
+    for kind, payload, end in _boxes(handle, 0, size):
+        if not _printable(kind):
+            raise BadVideo(f"garbage where a box should start (type {kind!r})", UNREADABLE)
+        kinds.setdefault(kind, (payload, end))
+    return kinds
+
+
+def _video_trak(handle, moov: tuple[int, int]) -> tuple[int, int, tuple[int, int]] | None:
+    """(payload, end) of the first video ``trak`` and its ``mdia``, or None."""
+    for kind, payload, end in _boxes(handle, *moov):
+        if kind != b"trak":
+            continue
+        mdia = _child(handle, payload, end, b"mdia")
+        hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
+        if mdia is None or hdlr is None:
+            continue
+        if _read(handle, hdlr[0] + 8, ">4s")[0] == b"vide":
+            return payload, end, mdia
+    return None
+
+
+def _stbl(handle, mdia: tuple[int, int]) -> tuple[int, int]:
+    minf = _child(handle, *mdia, b"minf")
+    stbl = _child(handle, *minf, b"stbl") if minf else None
+    if stbl is None:
+        raise BadVideo("video track without a sample table", UNREADABLE)
+    return stbl
+
+
+def _open(path: Path):
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise BadVideo(f"unreadable ({exc.strerror or exc})", UNREADABLE) from None
+
+
+def mp4_video_frames(path: Path) -> int:
+    """Frames in the first video track of the .mp4 at ``path``, from its
+    sample table; raises :class:`BadVideo` for a file that is cut short, has
+    no index (moov) or no video track.  Reads a few hundred bytes."""
+    with _open(path) as handle:
+        return _video_frames(handle, os.fstat(handle.fileno()).st_size)
+
+
+def video_frames_of(data: bytes) -> int:
+    """:func:`mp4_video_frames` of an .mp4 held in memory (a value in a store)."""
+    return _video_frames(io.BytesIO(data), len(data))
+
+
+def _video_frames(handle, size: int) -> int:
+    kinds = _top_boxes(handle, size)
+    if b"moov" not in kinds:
+        raise BadVideo("no moov box (the index): unfinished file", UNREADABLE)
+    if b"mdat" not in kinds:
+        raise BadVideo("no mdat box: no media data", UNREADABLE)
+    trak = _video_trak(handle, kinds[b"moov"])
+    if trak is None:
+        raise BadVideo("no video track", NO_VIDEO)
+    stsz = _child(handle, *_stbl(handle, trak[2]), b"stsz")
+    if stsz is None:
+        raise BadVideo("video track without a sample table", UNREADABLE)
+    return _read(handle, stsz[0] + 8, ">I")[0]
+
+
+def mp4_video_track(path: Path) -> VideoTrack | None:
+    """The first video track of the MP4 at ``path`` as its index describes
+    it, having checked that the file holds what the index promises (every
+    box within the file, the last chunk of video inside it).  Raises
+    :class:`BadVideo` with its ``kind``; returns None for a fragmented file,
+    whose index is spread over the file (ask ffmpeg)."""
+    with _open(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        kinds = _top_boxes(handle, size)
+        if b"moov" not in kinds:
+            if b"moof" in kinds:
+                return None
+            raise BadVideo("no moov box (the index): moov atom not found", UNREADABLE)
+        moov = kinds[b"moov"]
+        if _child(handle, *moov, b"mvex") is not None:
+            return None  # fragmented: samples live in moof boxes
+        trak = _video_trak(handle, moov)
+        if trak is None:
+            raise BadVideo("no video stream", NO_VIDEO)
+        mdia = trak[2]
+        mdhd = _child(handle, *mdia, b"mdhd")
+        if mdhd is None:
+            raise BadVideo("video track without a media header", UNREADABLE)
+        version = _read(handle, mdhd[0], ">B")[0]
+        if version == 1:
+            timescale, duration = _read(handle, mdhd[0] + 20, ">IQ")
+        else:
+            timescale, duration = _read(handle, mdhd[0] + 12, ">II")
+        stbl = _stbl(handle, mdia)
+        boxes = {kind: (payload, end) for kind, payload, end in _boxes(handle, *stbl)}
+        if b"stsz" not in boxes or b"stsd" not in boxes:
+            raise BadVideo("video track without a sample table", UNREADABLE)
+        frames = _read(handle, boxes[b"stsz"][0] + 8, ">I")[0]
+        # The sample entry: 8 bytes of stsd fields, its own box header, then
+        # 24 bytes of reserved fields before the coded width and height.
+        entry = boxes[b"stsd"][0] + 8
+        codec = _read(handle, entry + 4, ">4s")[0].decode("latin-1")
+        width, height = _read(handle, entry + 8 + 24, ">HH")
+        _check_chunks(handle, boxes, size)
+        seconds = duration / timescale if timescale and duration else None
+        fps = None
+        stts = boxes.get(b"stts")
+        if stts is not None and timescale:
+            count = _read(handle, stts[0] + 4, ">I")[0]
+            if count == 1:  # one frame duration for every frame: the exact rate
+                delta = _read(handle, stts[0] + 12, ">I")[0]
+                fps = timescale / delta if delta else None
+        if fps is None and seconds:
+            fps = frames / seconds
+        return VideoTrack(frames, seconds, fps, codec, width, height)
+
+
+def _check_chunks(handle, boxes: dict[bytes, tuple[int, int]], size: int) -> None:
+    """The last video chunk must start inside the file (a file cut inside an
+    ``mdat`` whose size field says "to the end" passes the box walk)."""
+    for kind, width in ((b"stco", 4), (b"co64", 8)):
+        if kind in boxes:
+            payload = boxes[kind][0]
+            count = _read(handle, payload + 4, ">I")[0]
+            if count:
+                last = _read(handle, payload + 8 + (count - 1) * width, ">I" if width == 4 else ">Q")[0]
+                if last >= size:
+                    raise BadVideo(
+                        f"the index places video at byte {last} of a {size}-byte file (truncated)", TRUNCATED
+                    )
+            return
+
+
+def frames_written(path: Path) -> int:
+    """Frames ffmpeg wrote into the .mp4 at ``path``; 0 when it is missing or
+    unfinished (a zero exit code alone is not success)."""
+    try:
+        return mp4_video_frames(path)
+    except BadVideo:
+        return 0
