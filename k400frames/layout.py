@@ -29,11 +29,20 @@ Shard = tuple[int, int]
 LABELS_FILE = "labels.txt"
 SNIPPET_FILE = "lists.md"
 RECORD_KINDS = ("manifest", "failures")
+# A whole frames root packed into one file (`k400frames pack`).
+LMDB_SUFFIX = ".lmdb"  # an LMDB environment: a folder holding data.mdb
+SQUASHFS_SUFFIX = ".sqfs"  # a SquashFS image whose root holds the split folders
 
 
 def shard_tag(shard: Shard | None) -> str:
     """``(3, 8)`` -> ``shard-3-of-8``; the unsharded run is ``""``."""
     return f"shard-{shard[0]}-of-{shard[1]}" if shard else ""
+
+
+def packing_partial(dest: Path, tag: str = "partial") -> Path:
+    """The hidden temp name beside ``dest`` that pack/unpack build into (or
+    move an old ``dest`` to, ``tag="trash"``) before one rename."""
+    return dest.with_name(f".{dest.name}.{os.getpid()}.{tag}")
 
 
 def glob_escape(name: str) -> str:

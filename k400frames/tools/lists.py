@@ -35,6 +35,7 @@ from ..files import replaced_atomically
 from ..layout import Layout, walk_split
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
+from .pack import mount_text
 
 # What a split holds, as Output.lists_kind says it.
 FRAMES, VIDEOS = "frames", "videos"
@@ -249,6 +250,7 @@ def snippet_text(cfg: Config, kind: str, formats: Sequence[str], num_classes: in
                 list_file=list_path(cfg.target, fmt),
             )
         )
+    parts.append(mount_text(root))
     return "".join(parts)
 
 
