@@ -5,6 +5,8 @@ in ``<root>``, live the files that belong to that split::
 
     <root>/<split>/<class>/<clip>/frame_00001.jpg    a clip (output: frames)
     <root>/<split>/<class>/<clip>.mp4                a clip (output: video)
+    <root>/<split>.lmdb/                             every clip in one LMDB (store: lmdb)
+    <root>/<split>.shard-K-of-N.lmdb/                one shard's store, until `merge`
     <root>/<split>.manifest[.shard-K-of-N].jsonl     finished clips, one JSON line each
     <root>/<split>.failures[.shard-K-of-N].jsonl     failed clips of the latest run
     <root>/.<split>[.shard-K-of-N].lock              who is extracting into the split
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 Shard = tuple[int, int]
@@ -29,9 +31,10 @@ Shard = tuple[int, int]
 LABELS_FILE = "labels.txt"
 SNIPPET_FILE = "lists.md"
 RECORD_KINDS = ("manifest", "failures")
-# A whole frames root packed into one file (`k400frames pack`).
-LMDB_SUFFIX = ".lmdb"  # an LMDB environment: a folder holding data.mdb
-SQUASHFS_SUFFIX = ".sqfs"  # a SquashFS image whose root holds the split folders
+STORE_SUFFIX = ".lmdb"
+# A whole frames root packed into one file (`k400frames pack`): an LMDB
+# store (STORE_SUFFIX) or a SquashFS image whose root holds the split folders.
+SQUASHFS_SUFFIX = ".sqfs"
 
 
 def shard_tag(shard: Shard | None) -> str:
@@ -43,6 +46,12 @@ def packing_partial(dest: Path, tag: str = "partial") -> Path:
     """The hidden temp name beside ``dest`` that pack/unpack build into (or
     move an old ``dest`` to, ``tag="trash"``) before one rename."""
     return dest.with_name(f".{dest.name}.{os.getpid()}.{tag}")
+
+
+def non_ascii(names: Iterable[str]) -> list[str]:
+    """The names that are not ASCII (an LMDB key must be: mmengine encodes
+    the path it reads as ASCII)."""
+    return [name for name in names if not name.isascii()]
 
 
 def glob_escape(name: str) -> str:
@@ -79,6 +88,30 @@ class Layout:
         ):
             raise ValueError(f"not a clip name inside {self.target}: {out_class!r}/{name!r}")
         return self.target / out_class / name
+
+    def clip_key(self, out_class: str, stem: str) -> str:
+        """The key prefix of a clip in the split's store, ``<split>/<class>/<clip>``:
+        the path the list files give, so a loader's key is this plus
+        ``/frame_00001.jpg`` (or plus ``.mp4``).  Same name rules as
+        :meth:`clip_path`."""
+        self.clip_path(out_class, stem)
+        return f"{self.split}/{out_class}/{stem}"
+
+    # -- packed stores -------------------------------------------------------
+
+    def store(self, shard: Shard | None | bool = False) -> Path:
+        """The LMDB store of this run (``shard`` False: this layout's shard),
+        of one shard, or (``None``) of the whole split: ``<root>/<split>.lmdb``
+        or ``<root>/<split>.shard-K-of-N.lmdb``."""
+        which = self.shard if shard is False else shard
+        tag = f".{shard_tag(which)}" if which else ""  # type: ignore[arg-type]
+        return self.root / f"{self.split}{tag}{STORE_SUFFIX}"
+
+    def all_stores(self) -> list[Path]:
+        """The split's store and every shard's store that exist, sorted."""
+        whole = self.store(None)
+        shards = self.root.glob(f"{glob_escape(self.split)}.shard-*-of-*{STORE_SUFFIX}")
+        return sorted({*shards, *([whole] if whole.exists() else [])})
 
     # -- records, locks, temp area ----------------------------------------
 

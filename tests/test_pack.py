@@ -76,6 +76,13 @@ def test_lmdb_round_trip_is_byte_identical_with_mmaction2_keys(frames_root, tmp_
     back = unpack(tmp_path / "frames.lmdb", tmp_path / "back")
     assert back.files == 16
     assert tree_of(tmp_path / "back") == expected
+
+    # A root whose splits are stores (store: lmdb) packs like one of folders.
+    stored_root = tmp_path / "stored"
+    stored_root.mkdir()
+    shutil.copytree(tmp_path / "frames.lmdb", stored_root / "train.lmdb")
+    pack(stored_root, tmp_path / "again.lmdb")
+    assert tree_of(unpack(tmp_path / "again.lmdb", tmp_path / "again").dest) == expected
     assert not [p for p in tmp_path.iterdir() if p.name.endswith((".partial", ".trash"))]
 
 

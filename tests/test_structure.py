@@ -114,7 +114,14 @@ def test_the_cycle_finder_finds_one():
 def test_stages_import_only_downwards():
     """sources and ffmpeg know nothing of clips, clips nothing of runs, runs
     nothing of the tools, and only the CLI sits on top."""
-    order = ["k400frames.sources", "k400frames.ffmpeg", "k400frames.clip", "k400frames.run", "k400frames.tools"]
+    order = [
+        "k400frames.sources",
+        "k400frames.ffmpeg",
+        "k400frames.stores",
+        "k400frames.clip",
+        "k400frames.run",
+        "k400frames.tools",
+    ]
     rank = {stage: i for i, stage in enumerate(order)}
 
     def stage(module: str) -> str | None:

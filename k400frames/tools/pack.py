@@ -42,11 +42,12 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from ..errors import PackError, raise_if_disk_full
+from ..errors import PackError
 from ..files import fsync_path, publish
-from ..layout import LMDB_SUFFIX, SQUASHFS_SUFFIX, Layout, hidden, packing_partial, walk_split
+from ..layout import SQUASHFS_SUFFIX, STORE_SUFFIX, Layout, hidden, packing_partial, walk_split
+from ..stores.lmdb import LmdbStore, is_store
 
 SQUASHFS_PACKAGE = "squashfs-tools"
 COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "xz")
@@ -109,7 +110,7 @@ def safe_name(name: str | bytes) -> str:
 
 def kind_of(path: Path) -> str:
     """``lmdb``, ``sqfs`` or ``folder``, by suffix (a folder otherwise)."""
-    if path.name.endswith(LMDB_SUFFIX):
+    if path.name.endswith(STORE_SUFFIX):
         return "lmdb"
     if path.name.endswith(SQUASHFS_SUFFIX):
         return "sqfs"
@@ -130,10 +131,18 @@ def _reader(path: str) -> Callable[[], bytes]:
 
 
 def folder_members(root: Path, skipped: list[str]) -> Iterator[Member]:
-    """The clip files of every split folder of ``root``, in sorted order;
-    other visible files go to ``skipped`` (as paths under ``root``)."""
+    """The clip files of every split folder of ``root`` (and the keys of
+    every ``<split>.lmdb`` store in it), in sorted order; other visible files
+    go to ``skipped`` (as paths under ``root``)."""
     for split in sorted(e.name for e in os.scandir(root) if not hidden(e.name)):
         top = root / split
+        if split.endswith(STORE_SUFFIX) and is_store(top):
+            # A split extracted with store: lmdb; a shard's store is merged into it later.
+            if ".shard-" in split:
+                skipped.append(split)
+            else:
+                yield from lmdb_members(top)
+            continue
         if not top.is_dir():
             skipped.append(split)
             continue
@@ -162,30 +171,19 @@ def _constant(data: bytes) -> Callable[[], bytes]:
     return lambda: data
 
 
-def _open_lmdb(path: Path, **kwargs: Any) -> Any:
-    try:
-        import lmdb  # why: a dependency only pack, unpack and stores need; no work at import time
-    except ImportError as exc:  # pragma: no cover - lmdb is in install_requires
-        raise PackError(f"LMDB needs the Python package lmdb: pip install lmdb ({exc})") from None
-    try:
-        return lmdb.open(str(path), **kwargs)
-    except lmdb.Error as exc:
-        raise PackError(f"cannot open the LMDB store {path}: {exc}") from None
-
-
 def lmdb_members(path: Path) -> Iterator[Member]:
     """Every key of the store ``path`` as a member (names checked), in key order."""
-    if not (path / "data.mdb").is_file():
-        raise PackError(f"not an LMDB store (no data.mdb): {path}")
-    mtime = (path / "data.mdb").stat().st_mtime
-    env = _open_lmdb(path, readonly=True, lock=False, readahead=False, subdir=True)
+    mtime = (path / "data.mdb").stat().st_mtime if is_store(path) else 0.0
+    store = LmdbStore.open_read(path)
     try:
-        with env.begin(buffers=False) as txn:
-            for key, value in txn.cursor():
+        try:
+            for key, value in store.items():
                 data = bytes(value)
                 yield Member(safe_name(key), len(data), mtime, _constant(data))
+        except UnicodeDecodeError:
+            raise PackError(f"refused store {path}: a key is not ASCII, so no loader could ask for it") from None
     finally:
-        env.close()
+        store.close()
 
 
 def _split_folder_hint(src: Path) -> None:
@@ -214,45 +212,35 @@ def members_of(src: Path, skipped: list[str]) -> Iterator[Member]:
 # ----------------------------------------------------------------------------
 
 
-def _write_lmdb(members: Iterator[Member], work: Path, map_size: int) -> tuple[int, int]:
-    """Put every member into a new store at ``work``; one transaction per
-    64 MiB.  Returns (files, bytes)."""
-    import lmdb  # why: a dependency only pack, unpack and stores need; no work at import time
-
-    work.mkdir()
-    # writemap off: data.mdb grows with the pages written, so its apparent
-    # size is what it holds, not the map size (a copy carries no sparse zeros).
-    env = _open_lmdb(work, map_size=map_size, subdir=True, writemap=False, meminit=False, sync=False, lock=True)
-    files = total = pending = 0
+def _write_lmdb(members: Iterator[Member], work: Path) -> tuple[int, int]:
+    """Put every member into a new store at ``work``, in transactions of
+    about 64 MiB, then compact it.  Returns (files, bytes)."""
+    store = LmdbStore.open_write(work)
+    files = total = 0
+    batch: list[tuple[bytes, bytes]] = []
+    size = 0
+    seen = 0
     try:
-        txn = env.begin(write=True)
         for m in members:
             if not m.name.isascii():
-                txn.abort()
                 raise PackError(
                     f"{m.name!r} is not ASCII, and mmaction2 encodes LMDB keys as ASCII: "
                     "rename it (class_names: underscore) or pack to .sqfs"
                 )
             data = m.read()
-            if not txn.put(m.name.encode("ascii"), data, overwrite=False):
-                txn.abort()
-                raise PackError(f"two files with one key: {m.name!r}")
+            batch.append((m.name.encode("ascii"), data))
             files += 1
+            size += len(data)
             total += len(data)
-            pending += len(data)
-            if pending >= _TXN_BYTES:
-                txn.commit()
-                txn = env.begin(write=True)
-                pending = 0
-        txn.commit()
-        env.sync(True)
-    except lmdb.MapFullError:
-        raise PackError(f"the LMDB map of {map_size} bytes is full; did the source grow while it was packed?") from None
-    except lmdb.Error as exc:
-        raise_if_disk_full(OSError(getattr(exc, "errno", None) or 0, str(exc)), work)
-        raise PackError(f"writing the LMDB store failed: {exc}") from None
+            if size >= _TXN_BYTES:
+                store.put(batch)
+                batch, size = [], 0
+        store.put(batch)
+        seen = store.entries()
     finally:
-        env.close()
+        store.close(compact=True)
+    if seen != files:  # LMDB keeps one value per key: two members of one name
+        raise PackError(f"{files - seen} files share a name with another in the source; nothing packed")
     return files, total
 
 
@@ -421,7 +409,7 @@ def pack(
     src, dest = Path(src), Path(dest)
     kind = kind_of(dest)
     if kind == "folder":
-        raise PackError(f"--to: name a store ending in {LMDB_SUFFIX} or an image ending in {SQUASHFS_SUFFIX}: {dest}")
+        raise PackError(f"--to: name a store ending in {STORE_SUFFIX} or an image ending in {SQUASHFS_SUFFIX}: {dest}")
     if src.resolve() == dest.resolve():
         raise PackError(f"{src} is both the source and the destination")
     skipped: list[str] = []
@@ -436,10 +424,7 @@ def pack(
     argv = squashfs_command(dest, compression, block_size, fragments) if kind == "sqfs" else []
     with _building(dest, overwrite) as work:
         if kind == "lmdb":
-            # Room for every value on its own pages, twice over; writemap is
-            # off, so the map size costs address space, not disk.
-            size = _source_bytes(src)
-            files, total = _write_lmdb(members, work, map_size=2 * size + (256 << 20))
+            files, total = _write_lmdb(members, work)
         else:
             argv[argv.index(str(dest))] = str(work)
             files, total = _write_squashfs(members, work, argv)
@@ -449,19 +434,13 @@ def pack(
     return PackResult(dest, files, total, dest_bytes, skipped, sorted(splits))
 
 
-def _source_bytes(src: Path) -> int:
-    if src.is_dir() and kind_of(src) == "folder":
-        return sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(src) for n in names)
-    return sum(p.stat().st_size for p in src.iterdir()) if src.is_dir() else src.stat().st_size
-
-
 def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
     """Write the folder tree held by ``store`` (``.lmdb`` or ``.sqfs``) to
     the new folder ``dest``, byte for byte."""
     store, dest = Path(store), Path(dest)
     kind = kind_of(store)
     if kind == "folder":
-        raise PackError(f"unpack: expected a store ending in {LMDB_SUFFIX} or an image ending in {SQUASHFS_SUFFIX}")
+        raise PackError(f"unpack: expected a store ending in {STORE_SUFFIX} or an image ending in {SQUASHFS_SUFFIX}")
     if not store.exists():
         raise PackError(f"no such store: {store}")
     if dest.is_dir() and not any(dest.iterdir()):
