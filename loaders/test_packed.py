@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_loaders import (  # noqa: F401  (fixtures)
+from test_loaders import (
     CLIPS,
     FRAME_NAME,
     LABELS,
@@ -32,10 +32,7 @@ from test_loaders import (  # noqa: F401  (fixtures)
     diff,
     expected_label,
     jpeg,
-    mmaction,
     paddle_dataset,
-    paddlevideo,
-    sample,
 )
 
 from k400frames.tools.lists import list_path
