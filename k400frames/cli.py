@@ -295,7 +295,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         compression=args.compression,
         block_size=args.block_size,
-        fragments=not args.no_fragments,
+        fragments=args.fragments,
     )
     ratio = result.dest_bytes / result.bytes if result.bytes else 0.0
     print(
@@ -466,7 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--block-size", default=DEFAULT_BLOCK_SIZE, metavar="SIZE", help=".sqfs: block size (default: %(default)s)"
     )
     p.add_argument(
-        "--no-fragments", action="store_true", help=".sqfs: store each small file in its own block (mksquashfs)"
+        "--fragments",
+        action="store_true",
+        help=".sqfs: pack small files together into shared fragment blocks (default: each frame its own block, "
+        "faster to read)",
     )
     p.set_defaults(func=cmd_pack)
 

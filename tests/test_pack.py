@@ -19,7 +19,7 @@ import pytest
 from k400frames.errors import PackError
 from k400frames.run.runner import run_extract
 from k400frames.tools.lists import write_lists
-from k400frames.tools.pack import pack, safe_name, unpack
+from k400frames.tools.pack import Member, pack, safe_name, stream_tar, unpack
 
 from helpers import run_cli, wait_for
 
@@ -152,6 +152,15 @@ def test_safe_name_keeps_ordinary_names():
     )
     with pytest.raises(PackError, match="not UTF-8"):
         safe_name(b"train/\xff/x.jpg")
+
+
+@pytest.mark.parametrize("name", ["../x.jpg", "/etc/x.jpg", "a/../../x.jpg", "a\0b"])
+def test_tar_stream_refuses_members_that_leave_the_root(name):
+    out = io.BytesIO()
+    with pytest.raises(PackError, match="refused name"):
+        stream_tar(iter([Member(name, 1, 0.0, lambda: b"x")]), out)
+    members = tarfile.open(fileobj=io.BytesIO(out.getvalue())).getnames() if out.getvalue() else []
+    assert members == []
 
 
 def test_crafted_image_with_a_link_is_refused_on_unpack(tmp_path):

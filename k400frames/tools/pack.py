@@ -52,9 +52,12 @@ from ..stores.lmdb import LmdbStore, is_store
 SQUASHFS_PACKAGE = "squashfs-tools"
 COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "xz")
 # Measured by bench/read_speed.py (docs/performance.md): frames are JPEG, which
-# no compressor shrinks, and uncompressed blocks spare every read a decompression.
+# no compressor shrinks, and uncompressed blocks spare every read a
+# decompression; without fragments a frame is its own block, so reading it
+# reads its bytes only, not a 128 KB block shared with other frames.
 DEFAULT_COMPRESSION = "none"
 DEFAULT_BLOCK_SIZE = "128K"
+DEFAULT_FRAGMENTS = False
 # An LMDB transaction holds its pages in memory until commit: bound it.
 _TXN_BYTES = 64 << 20
 _STDERR_TAIL = 600
@@ -245,7 +248,10 @@ def _write_lmdb(members: Iterator[Member], work: Path) -> tuple[int, int]:
 
 
 def squashfs_command(
-    image: Path, compression: str = DEFAULT_COMPRESSION, block_size: str = DEFAULT_BLOCK_SIZE, fragments: bool = True
+    image: Path,
+    compression: str = DEFAULT_COMPRESSION,
+    block_size: str = DEFAULT_BLOCK_SIZE,
+    fragments: bool = DEFAULT_FRAGMENTS,
 ) -> list[str]:
     """The argv that makes ``image`` from a tar stream on stdin: ``sqfstar``,
     else ``mksquashfs - IMAGE -tar`` (both squashfs-tools >= 4.5)."""
@@ -285,7 +291,7 @@ def stream_tar(members: Iterator[Member], out: IO[bytes]) -> tuple[int, int]:
     dirs: set[str] = set()
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for m in members:
-            parts = m.name.split("/")
+            parts = safe_name(m.name).split("/")  # every source checks; a sink checks again
             for depth in range(1, len(parts)):
                 parent = "/".join(parts[:depth])
                 if parent not in dirs:
@@ -329,7 +335,7 @@ def _write_folder(members: Iterator[Member], work: Path) -> tuple[int, int]:
     files = total = 0
     work.mkdir()
     for m in members:
-        path = work.joinpath(*m.name.split("/"))
+        path = work.joinpath(*safe_name(m.name).split("/"))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # O_EXCL|O_NOFOLLOW: never through a link, never over a file written before.
@@ -402,7 +408,7 @@ def pack(
     overwrite: bool = False,
     compression: str = DEFAULT_COMPRESSION,
     block_size: str = DEFAULT_BLOCK_SIZE,
-    fragments: bool = True,
+    fragments: bool = DEFAULT_FRAGMENTS,
 ) -> PackResult:
     """Pack the frames root (or LMDB store) ``src`` into ``dest``: an LMDB
     store if it ends in ``.lmdb``, a SquashFS image if ``.sqfs``."""
