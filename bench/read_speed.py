@@ -226,10 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             contenders[name] = dataset(ann, str(mnt), {})
         # ... and one mount left as it is: frames read before come from the
         # kernel's page cache of the FUSE files (a dataset that fits in memory).
-        warm = f"squashfuse {first}, reread"
+        reread = f"squashfuse {first}, reread"
         mnt = work / "mnt-warm"
-        mounts[warm] = (mnt, mount(images[first], mnt, "squashfuse"))
-        contenders[warm] = dataset(ann, str(mnt), {})
+        mounts[reread] = (mnt, mount(images[first], mnt, "squashfuse"))
+        contenders[reread] = dataset(ann, str(mnt), {})
 
         def remount(name: str) -> None:
             if name in fresh:
