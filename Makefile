@@ -61,6 +61,7 @@ $(BENCH_STAMP): $(STAMP) setup.cfg setup.py pyproject.toml
 .PHONY: bench bench-segments bench-doctor
 bench: $(BENCH_STAMP) bench-segments bench-doctor
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	@echo "Read speed of packed stores (folders, LMDB, squashfuse) and pack's s/GB: make bench-read (loaders venv)"
 
 # Format (ruff format), style and bug checks (ruff) and types (mypy);
 # configured in pyproject.toml.  `make format` rewrites what --check refuses.
@@ -105,6 +106,14 @@ $(LOADERS_STAMP): loaders/requirements.txt setup.cfg setup.py
 .PHONY: test-loaders
 test-loaders: $(LOADERS_STAMP)
 	$(LOADERS_VENV)/bin/python -m pytest -p no:cacheprovider loaders
+
+# Frames/s through mmaction2's own RawFrameDecode from folders, an LMDB store
+# and squashfuse mounts of SquashFS images, and what `pack` costs in s/GB
+# (bench/read_speed.py; needs squashfs-tools and squashfuse).  Options:
+# BENCH_READ_ARGS="--rounds 9 --workers 0,2,4".
+.PHONY: bench-read
+bench-read: $(LOADERS_STAMP)
+	$(LOADERS_VENV)/bin/python bench/read_speed.py $(BENCH_READ_ARGS)
 
 # The reference pages (docs/reference/) are made from the code: config keys
 # from the schema, the CLI from its parser.  A test fails when they are stale.

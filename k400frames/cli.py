@@ -475,6 +475,37 @@ def cmd_subset(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    from .tools.pack import pack
+
+    result = pack(
+        Path(args.src),
+        Path(args.to),
+        overwrite=args.overwrite,
+        compression=args.compression,
+        block_size=args.block_size,
+        fragments=args.fragments,
+    )
+    ratio = result.dest_bytes / result.bytes if result.bytes else 0.0
+    print(
+        f"packed {plural(result.files, 'file')} ({result.bytes / 1e6:.1f} MB) of "
+        f"{plural(len(result.splits), 'split')} ({', '.join(result.splits)}) into {result.dest} "
+        f"({result.dest_bytes / 1e6:.1f} MB, {ratio:.3f}x)"
+    )
+    if result.skipped:
+        shown = ", ".join(result.skipped[:3]) + (", ..." if len(result.skipped) > 3 else "")
+        log.info("not packed, not clip files: %s (%s)", plural(len(result.skipped), "file"), shown)
+    return EXIT_OK
+
+
+def cmd_unpack(args: argparse.Namespace) -> int:
+    from .tools.pack import unpack
+
+    result = unpack(Path(args.store), Path(args.to), overwrite=args.overwrite)
+    print(f"unpacked {plural(result.files, 'file')} ({result.bytes / 1e6:.1f} MB) into {result.dest}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .tools.demo import run_demo
 
@@ -665,6 +696,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, metavar="FILE", help="the subset CSV to write")
     p.set_defaults(func=cmd_subset)
+
+    from .tools.pack import COMPRESSIONS, DEFAULT_BLOCK_SIZE, DEFAULT_COMPRESSION
+
+    p = sub.add_parser(
+        "pack", help="pack a frames root into one LMDB store (.lmdb) or SquashFS image (.sqfs)", parents=[common]
+    )
+    p.add_argument("src", help="the folder that holds the split folders (train/, val/), or an .lmdb store")
+    p.add_argument("--to", required=True, metavar="DEST", help="DEST.lmdb (mmaction2 io_backend='lmdb') or DEST.sqfs")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DEST (in one rename, when done)")
+    p.add_argument(
+        "--compression",
+        choices=COMPRESSIONS,
+        default=DEFAULT_COMPRESSION,
+        help=".sqfs: compression of the image (default: %(default)s; JPEG frames do not shrink)",
+    )
+    p.add_argument(
+        "--block-size", default=DEFAULT_BLOCK_SIZE, metavar="SIZE", help=".sqfs: block size (default: %(default)s)"
+    )
+    p.add_argument(
+        "--fragments",
+        action="store_true",
+        help=".sqfs: pack small files together into shared fragment blocks (default: each frame its own block, "
+        "faster to read)",
+    )
+    p.set_defaults(func=cmd_pack)
+
+    p = sub.add_parser("unpack", help="give back the folder tree of an .lmdb store or .sqfs image", parents=[common])
+    p.add_argument("store", help="an .lmdb store or .sqfs image made by pack")
+    p.add_argument("--to", required=True, metavar="DIR", help="new folder to hold the split folders")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DIR (in one rename, when done)")
+    p.set_defaults(func=cmd_unpack)
 
     p = sub.add_parser("demo", help="make a small synthetic dataset, extract and check it", parents=[common])
     p.add_argument("dir", nargs="?", default="k400frames-demo", help="where to put it (default: %(default)s)")

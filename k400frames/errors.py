@@ -79,6 +79,10 @@ class ListFormatError(K400Error):
     """A list file could not be written in a form its framework reads correctly."""
 
 
+class PackError(K400Error):
+    """pack/unpack cannot proceed: a missing tool, a refused name, a bad source."""
+
+
 class PreviewError(K400Error):
     """The contact sheet could not be made."""
 

@@ -33,6 +33,9 @@ LABELS_FILE = "labels.txt"
 SNIPPET_FILE = "lists.md"
 RECORD_KINDS = ("manifest", "failures")
 STORE_SUFFIX = ".lmdb"
+# A whole frames root packed into one file (`k400frames pack`): an LMDB
+# store (STORE_SUFFIX) or a SquashFS image whose root holds the split folders.
+SQUASHFS_SUFFIX = ".sqfs"
 
 
 _SHARD_LOCK = re.compile(r"\.(.*)\.shard-(\d+)-of-(\d+)\.lock", re.S)
@@ -41,6 +44,12 @@ _SHARD_LOCK = re.compile(r"\.(.*)\.shard-(\d+)-of-(\d+)\.lock", re.S)
 def shard_tag(shard: Shard | None) -> str:
     """``(3, 8)`` -> ``shard-3-of-8``; the unsharded run is ``""``."""
     return f"shard-{shard[0]}-of-{shard[1]}" if shard else ""
+
+
+def packing_partial(dest: Path, tag: str = "partial") -> Path:
+    """The hidden temp name beside ``dest`` that pack/unpack build into (or
+    move an old ``dest`` to, ``tag="trash"``) before one rename."""
+    return dest.with_name(f".{dest.name}.{os.getpid()}.{tag}")
 
 
 def non_ascii(names: Iterable[str]) -> list[str]:

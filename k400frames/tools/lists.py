@@ -46,6 +46,7 @@ from ..run.runner import PAD_WARN_SHARE
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
 from .leakage import Leak, find_leaks
+from .pack import mount_text
 from .verify import expected_csv, join_csv, join_segments, scan_store, store_of
 
 if TYPE_CHECKING:
@@ -408,6 +409,7 @@ def snippet_text(
                 list_file=list_path(cfg.target, fmt),
             )
         )
+    parts.append(mount_text(root))
     return "".join(parts)
 
 

@@ -1,0 +1,483 @@
+"""A frames tree as one file, and back: ``pack`` and ``unpack``.
+
+A frames root (the folder that holds the split folders) becomes
+
+* an **LMDB store** (``DEST.lmdb``), one key per file,
+  ``<split>/<class>/<clip>/frame_00001.jpg`` (``<split>/<class>/<clip>.mp4``
+  for videos): exactly the path mmaction2 builds from a list line and its
+  ``filename_tmpl``, so ``RawFrameDecode(io_backend='lmdb', db_path=...)``
+  reads it unmodified; or
+* a **SquashFS image** (``DEST.sqfs``) whose root holds the split folders:
+  mounted at ``/data`` (``squashfuse``, or Apptainer's
+  ``--bind img.sqfs:/data:image-src=/``) it shows
+  ``/data/train/<class>/<clip>/frame_00001.jpg`` to any path-based loader.
+  The image is made by ``sqfstar`` from a tar stream that :mod:`tarfile`
+  writes to its stdin, file by file: the tree is never copied.
+
+What is packed: the files of clips, ``<split>/<class>/<clip>/<frame>`` and
+``<split>/<class>/<clip>.<ext>``, hidden names skipped at every level (temp
+areas, locks, ``.DS_Store``).  Lists, ``labels.txt``, manifests and other
+files beside the split folders stay where they are: they are small, and the
+lists already hold paths relative to the root, so they work unchanged with
+the mount point as the prefix.
+
+``unpack`` gives back that folder tree byte for byte.  Every name that goes
+into a store or a tar stream or comes out of one is checked first: no
+absolute path, no ``..`` or ``.`` component, no NUL, no empty component, so
+a crafted store can never write outside the folder it is unpacked into.
+Every result is written under a temp name beside ``DEST`` and renamed when
+whole, so a name that exists is a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+from ..errors import PackError
+from ..files import fsync_path, publish
+from ..layout import SQUASHFS_SUFFIX, STORE_SUFFIX, Layout, hidden, packing_partial, walk_split
+from ..stores.lmdb import LmdbStore, is_store
+
+SQUASHFS_PACKAGE = "squashfs-tools"
+COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "xz")
+# Measured by bench/read_speed.py (docs/performance.md): frames are JPEG, which
+# no compressor shrinks, and uncompressed blocks spare every read a
+# decompression; without fragments a frame is its own block, so reading it
+# reads its bytes only, not a 128 KB block shared with other frames.
+DEFAULT_COMPRESSION = "none"
+DEFAULT_BLOCK_SIZE = "128K"
+DEFAULT_FRAGMENTS = False
+# An LMDB transaction holds its pages in memory until commit: bound it.
+_TXN_BYTES = 64 << 20
+_STDERR_TAIL = 600
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One file of a packed tree: its path under the root and how to read it."""
+
+    name: str  # "<split>/<class>/<clip>/frame_00001.jpg", checked by safe_name
+    size: int
+    mtime: float
+    read: Callable[[], bytes]
+
+
+@dataclasses.dataclass
+class PackResult:
+    dest: Path
+    files: int
+    bytes: int  # of the files packed
+    dest_bytes: int  # of the store or image made
+    skipped: list[str]  # files under the root that are no clip files: not packed
+    splits: list[str]
+
+
+@dataclasses.dataclass
+class UnpackResult:
+    dest: Path
+    files: int
+    bytes: int
+
+
+# ----------------------------------------------------------------------------
+# names
+# ----------------------------------------------------------------------------
+
+
+def safe_name(name: str | bytes) -> str:
+    """``name`` as a relative path that stays inside the root, else :class:`PackError`.
+
+    Refused: a name that is not UTF-8, empty, absolute, holds NUL, or has an
+    empty, ``.`` or ``..`` component (``a//b``, ``a/./b``, ``../x``)."""
+    if isinstance(name, bytes):
+        try:
+            name = name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PackError(f"refused name, not UTF-8: {name!r}") from None
+    parts = name.split("/")
+    if not name or "\0" in name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise PackError(f"refused name, it would leave the root: {name!r}")
+    return name
+
+
+def kind_of(path: Path) -> str:
+    """``lmdb``, ``sqfs`` or ``folder``, by suffix (a folder otherwise)."""
+    if path.name.endswith(STORE_SUFFIX):
+        return "lmdb"
+    if path.name.endswith(SQUASHFS_SUFFIX):
+        return "sqfs"
+    return "folder"
+
+
+# ----------------------------------------------------------------------------
+# sources: a frames root, or an LMDB store
+# ----------------------------------------------------------------------------
+
+
+def _reader(path: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    return read
+
+
+def folder_members(root: Path, skipped: list[str]) -> Iterator[Member]:
+    """The clip files of every split folder of ``root`` (and the keys of
+    every ``<split>.lmdb`` store in it), in sorted order; other visible files
+    go to ``skipped`` (as paths under ``root``)."""
+    for split in sorted(e.name for e in os.scandir(root) if not hidden(e.name)):
+        top = root / split
+        if split.endswith(STORE_SUFFIX) and is_store(top):
+            # A split extracted with store: lmdb; a shard's store is merged into it later.
+            if ".shard-" in split:
+                skipped.append(split)
+            else:
+                yield from lmdb_members(top)
+            continue
+        if not top.is_dir():
+            skipped.append(split)
+            continue
+        for entry in walk_split(top):
+            if not entry.class_name or not entry.name:
+                if entry.is_file:
+                    skipped.append(f"{split}/{entry.rel}")
+                continue
+            if entry.is_file:
+                st = os.stat(entry.path)
+                yield Member(f"{split}/{entry.rel}", st.st_size, st.st_mtime, _reader(entry.path))
+                continue
+            if not entry.is_dir:
+                continue
+            with os.scandir(entry.path) as children:
+                for child in sorted((c for c in children if not hidden(c.name)), key=lambda c: c.name):
+                    rel = f"{split}/{entry.rel}/{child.name}"
+                    if not child.is_file():
+                        skipped.append(rel)
+                        continue
+                    st = child.stat()
+                    yield Member(rel, st.st_size, st.st_mtime, _reader(child.path))
+
+
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
+def lmdb_members(path: Path) -> Iterator[Member]:
+    """Every key of the store ``path`` as a member (names checked), in key order."""
+    mtime = (path / "data.mdb").stat().st_mtime if is_store(path) else 0.0
+    store = LmdbStore.open_read(path)
+    try:
+        try:
+            for key, value in store.items():
+                data = bytes(value)
+                yield Member(safe_name(key), len(data), mtime, _constant(data))
+        except UnicodeDecodeError:
+            raise PackError(f"refused store {path}: a key is not ASCII, so no loader could ask for it") from None
+    finally:
+        store.close()
+
+
+def _split_folder_hint(src: Path) -> None:
+    """A split folder given where its root is meant would pack every key one level short."""
+    if any(Layout(src).record(kind).exists() for kind in ("manifest", "failures")):
+        raise PackError(f"{src} is a split folder; pack the folder that holds the split folders: {src.parent}")
+
+
+def members_of(src: Path, skipped: list[str]) -> Iterator[Member]:
+    kind = kind_of(src)
+    if kind == "lmdb":
+        return lmdb_members(src)
+    if kind == "sqfs":
+        raise PackError(
+            f"{src} is a SquashFS image already; to make a store of it, mount it (squashfuse {src} MOUNTPOINT) "
+            "and pack the mount point, or unpack it first"
+        )
+    if not src.is_dir():
+        raise PackError(f"no such frames root (the folder that holds the split folders): {src}")
+    _split_folder_hint(src)
+    return folder_members(src, skipped)
+
+
+# ----------------------------------------------------------------------------
+# sinks: an LMDB store, a SquashFS image, a folder
+# ----------------------------------------------------------------------------
+
+
+def _write_lmdb(members: Iterator[Member], work: Path) -> tuple[int, int]:
+    """Put every member into a new store at ``work``, in transactions of
+    about 64 MiB, then compact it.  Returns (files, bytes)."""
+    store = LmdbStore.open_write(work)
+    files = total = 0
+    batch: list[tuple[bytes, bytes]] = []
+    size = 0
+    seen = 0
+    try:
+        for m in members:
+            if not m.name.isascii():
+                raise PackError(
+                    f"{m.name!r} is not ASCII, and mmaction2 encodes LMDB keys as ASCII: "
+                    "rename it (class_names: underscore) or pack to .sqfs"
+                )
+            data = m.read()
+            batch.append((m.name.encode("ascii"), data))
+            files += 1
+            size += len(data)
+            total += len(data)
+            if size >= _TXN_BYTES:
+                store.put(batch)
+                batch, size = [], 0
+        store.put(batch)
+        seen = store.entries()
+    finally:
+        store.close(compact=True)
+    if seen != files:  # LMDB keeps one value per key: two members of one name
+        raise PackError(f"{files - seen} files share a name with another in the source; nothing packed")
+    return files, total
+
+
+def squashfs_command(
+    image: Path,
+    compression: str = DEFAULT_COMPRESSION,
+    block_size: str = DEFAULT_BLOCK_SIZE,
+    fragments: bool = DEFAULT_FRAGMENTS,
+) -> list[str]:
+    """The argv that makes ``image`` from a tar stream on stdin: ``sqfstar``,
+    else ``mksquashfs - IMAGE -tar`` (both squashfs-tools >= 4.5)."""
+    if compression not in COMPRESSIONS:
+        raise PackError(f"compression: expected one of {', '.join(COMPRESSIONS)}, got {compression!r}")
+    opts = ["-b", block_size, "-root-mode", "755", "-quiet", "-no-progress", "-no-xattrs", "-all-root"]
+    opts += ["-noI", "-noD", "-noF", "-noX"] if compression == "none" else ["-comp", compression]
+    if not fragments:
+        opts.append("-no-fragments")
+    sqfstar = shutil.which("sqfstar")
+    if sqfstar:
+        return [sqfstar, *opts, str(image)]
+    mksquashfs = shutil.which("mksquashfs")
+    if mksquashfs:
+        return [mksquashfs, "-", str(image), "-tar", *opts]
+    raise PackError(f"making a SquashFS image needs sqfstar (>= 4.5): install the package {SQUASHFS_PACKAGE}")
+
+
+def _tail(log: IO[bytes]) -> str:
+    log.seek(0)
+    text = log.read().decode("utf-8", "replace").strip()
+    return " ".join(text[-_STDERR_TAIL:].split())
+
+
+def _tar_dir(name: str, mtime: float) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = 0o755
+    info.mtime = mtime
+    return info
+
+
+def stream_tar(members: Iterator[Member], out: IO[bytes]) -> tuple[int, int]:
+    """Write ``members`` (and their parent folders) to ``out`` as one tar
+    stream: regular files and folders only, owned by root, mode 644/755."""
+    files = total = 0
+    dirs: set[str] = set()
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for m in members:
+            parts = safe_name(m.name).split("/")  # every source checks; a sink checks again
+            for depth in range(1, len(parts)):
+                parent = "/".join(parts[:depth])
+                if parent not in dirs:
+                    dirs.add(parent)
+                    tar.addfile(_tar_dir(parent, m.mtime))
+            data = m.read()
+            info = tarfile.TarInfo(m.name)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = m.mtime
+            tar.addfile(info, io.BytesIO(data))
+            files += 1
+            total += len(data)
+    return files, total
+
+
+def _write_squashfs(members: Iterator[Member], work: Path, argv: list[str]) -> tuple[int, int]:
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=log)
+        assert proc.stdin is not None
+        try:
+            counts = stream_tar(members, proc.stdin)
+            proc.stdin.close()
+        except BrokenPipeError:
+            counts = (0, 0)  # it stopped reading: its own message says why
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+        code = proc.wait()
+        if code != 0:
+            raise PackError(f"{Path(argv[0]).name} failed (exit {code}): {_tail(log)}")
+    fsync_path(work)
+    return counts
+
+
+def _write_folder(members: Iterator[Member], work: Path) -> tuple[int, int]:
+    files = total = 0
+    work.mkdir()
+    for m in members:
+        path = work.joinpath(*safe_name(m.name).split("/"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # O_EXCL|O_NOFOLLOW: never through a link, never over a file written before.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except (FileExistsError, NotADirectoryError):
+            raise PackError(f"{m.name!r} clashes with another file of the store") from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(m.read())
+        os.utime(path, (m.mtime, m.mtime))
+        files += 1
+        total += m.size
+    return files, total
+
+
+def _unsquashfs(image: Path, work: Path) -> None:
+    tool = shutil.which("unsquashfs")
+    if tool is None:
+        raise PackError(f"unpacking a SquashFS image needs unsquashfs: install the package {SQUASHFS_PACKAGE}")
+    with tempfile.TemporaryFile() as log:
+        code = subprocess.call(
+            [tool, "-quiet", "-no-progress", "-no-xattrs", "-dest", str(work), str(image)], stdout=log, stderr=log
+        )
+        if code != 0:
+            raise PackError(f"unsquashfs failed on {image} (exit {code}): {_tail(log)}")
+    # Our images hold folders and regular files only; a link or a device in
+    # one is a crafted image: refuse it rather than leave it in a tree.
+    for folder, dirs, names in os.walk(work):
+        for name in dirs + names:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                rel = os.path.relpath(os.path.join(folder, name), work)
+                raise PackError(f"refused image {image}: {rel!r} is neither a folder nor a regular file")
+
+
+# ----------------------------------------------------------------------------
+# pack, unpack
+# ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _building(dest: Path, overwrite: bool) -> Iterator[Path]:
+    """A temp name beside ``dest`` to build into; renamed to ``dest`` when the
+    body returns, removed when it raises (a killed run leaves only a hidden
+    ``.NAME.PID.partial``, never a ``dest``)."""
+    if os.path.lexists(dest) and not overwrite:
+        raise PackError(f"{dest} exists; remove it or give --overwrite")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = packing_partial(dest)
+    trash = packing_partial(dest, "trash")
+    _remove(work)
+    try:
+        yield work
+        publish(work, dest, trash, durable=True)
+    finally:
+        _remove(work)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def pack(
+    src: Path,
+    dest: Path,
+    *,
+    overwrite: bool = False,
+    compression: str = DEFAULT_COMPRESSION,
+    block_size: str = DEFAULT_BLOCK_SIZE,
+    fragments: bool = DEFAULT_FRAGMENTS,
+) -> PackResult:
+    """Pack the frames root (or LMDB store) ``src`` into ``dest``: an LMDB
+    store if it ends in ``.lmdb``, a SquashFS image if ``.sqfs``."""
+    src, dest = Path(src), Path(dest)
+    kind = kind_of(dest)
+    if kind == "folder":
+        raise PackError(f"--to: name a store ending in {STORE_SUFFIX} or an image ending in {SQUASHFS_SUFFIX}: {dest}")
+    if src.resolve() == dest.resolve():
+        raise PackError(f"{src} is both the source and the destination")
+    skipped: list[str] = []
+    splits: set[str] = set()
+
+    def counted(members: Iterator[Member]) -> Iterator[Member]:
+        for m in members:
+            splits.add(m.name.split("/", 1)[0])
+            yield m
+
+    members = counted(members_of(src, skipped))
+    argv = squashfs_command(dest, compression, block_size, fragments) if kind == "sqfs" else []
+    with _building(dest, overwrite) as work:
+        if kind == "lmdb":
+            files, total = _write_lmdb(members, work)
+        else:
+            argv[argv.index(str(dest))] = str(work)
+            files, total = _write_squashfs(members, work, argv)
+        if files == 0:
+            raise PackError(f"nothing to pack in {src}: no <split>/<class>/<clip> files")
+    dest_bytes = sum(p.stat().st_size for p in dest.iterdir()) if dest.is_dir() else dest.stat().st_size
+    return PackResult(dest, files, total, dest_bytes, skipped, sorted(splits))
+
+
+def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
+    """Write the folder tree held by ``store`` (``.lmdb`` or ``.sqfs``) to
+    the new folder ``dest``, byte for byte."""
+    store, dest = Path(store), Path(dest)
+    kind = kind_of(store)
+    if kind == "folder":
+        raise PackError(f"unpack: expected a store ending in {STORE_SUFFIX} or an image ending in {SQUASHFS_SUFFIX}")
+    if not store.exists():
+        raise PackError(f"no such store: {store}")
+    if dest.is_dir() and not any(dest.iterdir()):
+        dest.rmdir()  # an empty folder to fill is no folder to keep
+    with _building(dest, overwrite) as work:
+        if kind == "lmdb":
+            files, total = _write_folder(lmdb_members(store), work)
+        else:
+            _unsquashfs(store, work)
+            files = total = 0
+            for folder, _, names in os.walk(work):
+                for name in names:
+                    files += 1
+                    total += os.path.getsize(os.path.join(folder, name))
+    return UnpackResult(dest, files, total)
+
+
+# ----------------------------------------------------------------------------
+# how to use an image (lists.md and `lists` print this)
+# ----------------------------------------------------------------------------
+
+
+def mount_text(root: Path) -> str:
+    """Markdown: how to pack ``root`` into an image, mount it and which prefix to use."""
+    return (
+        "\n## A SquashFS image of this tree\n\n"
+        f"`k400frames pack {root} --to frames.sqfs` packs the split folders into one file. "
+        "Mount it and use the mount point as the prefix in place of the root above; the lists stay as they are:\n\n"
+        "```sh\n"
+        "squashfuse frames.sqfs /data          # no root needed; fusermount -u /data unmounts\n"
+        "apptainer exec --bind frames.sqfs:/data:image-src=/ IMAGE.sif python train.py\n"
+        "```\n\n"
+        "Then `train/<class>/<clip>` in a list reads `/data/train/<class>/<clip>`.\n"
+    )
