@@ -291,6 +291,10 @@ def cmd_lists(args: argparse.Namespace) -> int:
         f"labels: {result.labels} ({plural(result.classes, 'class', 'classes')}; {plural(result.clips, 'clip')} listed)"
     )
     print(f"config keys to paste: {result.snippet}")
+    if cfg.store == "files":
+        from .tools.pack import mount_hint  # why: only the command line prints it
+
+        print(mount_hint(cfg.target.parent))
     if result.pads is not None:
         counted = "real frames only" if result.frames == "decoded" else "all frames, pads included"
         print(f"pads: {result.pads.describe()}; the lists count {counted}")

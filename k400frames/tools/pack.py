@@ -469,6 +469,11 @@ def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
 # ----------------------------------------------------------------------------
 
 
+# How an image is mounted, without root: FUSE, or Apptainer's image binding.
+SQUASHFUSE_MOUNT = "squashfuse frames.sqfs /data"
+APPTAINER_MOUNT = "apptainer exec --bind frames.sqfs:/data:image-src=/ IMAGE.sif python train.py"
+
+
 def mount_text(root: Path) -> str:
     """Markdown: how to pack ``root`` into an image, mount it and which prefix to use."""
     return (
@@ -476,8 +481,16 @@ def mount_text(root: Path) -> str:
         f"`k400frames pack {root} --to frames.sqfs` packs the split folders into one file. "
         "Mount it and use the mount point as the prefix in place of the root above; the lists stay as they are:\n\n"
         "```sh\n"
-        "squashfuse frames.sqfs /data          # no root needed; fusermount -u /data unmounts\n"
-        "apptainer exec --bind frames.sqfs:/data:image-src=/ IMAGE.sif python train.py\n"
+        f"{SQUASHFUSE_MOUNT}          # no root needed; fusermount -u /data unmounts\n"
+        f"{APPTAINER_MOUNT}\n"
         "```\n\n"
         "Then `train/<class>/<clip>` in a list reads `/data/train/<class>/<clip>`.\n"
+    )
+
+
+def mount_hint(root: Path) -> str:
+    """The same in one line, for the command line."""
+    return (
+        f"one file instead of a tree: k400frames pack {root} --to frames.sqfs, then {SQUASHFUSE_MOUNT} "
+        f"(or {APPTAINER_MOUNT}); the prefix becomes /data"
     )
