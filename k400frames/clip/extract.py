@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .. import ffmpeg
 from ..errors import DiskFull, PreflightError
-from ..files import publish, tree_bytes
+from ..files import measure_tree, publish
 from ..layout import Layout
 from . import damage
 from .context import RunContext
@@ -47,6 +47,7 @@ class ClipResult:
     stderr_tail: str = ""
     interrupted: bool = False
     damaged: str = ""  # why the video is damaged (kept with damaged: keep, else a failure)
+    digest: str = ""  # of the published clip's names and bytes (files.measure_tree)
 
     def failure_record(self) -> dict:
         return {
@@ -169,6 +170,7 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
             publish(made.path, final, trash=work / "old", durable=cfg.durable)
         except OSError as exc:  # only this clip fails; a full disk raises DiskFull (no OSError) and stops the run
             return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
+        size, digest = measure_tree(final)
         return ClipResult(
             clip.rel,
             str(clip.source),
@@ -177,8 +179,9 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
             padded=finished.padded,
             cut=finished.cut,
             seconds=time.monotonic() - started,
-            bytes=tree_bytes(final),
+            bytes=size,
             damaged=damaged,
+            digest=digest,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

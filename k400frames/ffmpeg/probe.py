@@ -14,6 +14,8 @@ from .process import run
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _VIDEO_RATE = re.compile(r"Stream #\S+.*?: Video: .*?(\d+(?:\.\d+)?)(k?) fps")
+_VIDEO_CODEC = re.compile(r"Stream #\S+.*?: Video: (\w+)")
+_VIDEO_SIZE = re.compile(r"Stream #\S+.*?: Video: .*?, (\d+)x(\d+)[ ,\n]")
 _CONTAINER_START = re.compile(r"Duration:.*?, start: (-?\d+(?:\.\d+)?)")
 # ffmpeg prints a stream's own start only where it is not 0.
 _VIDEO_START = re.compile(r"Stream #\S+.*?: Video: .*?, start (-?\d+(?:\.\d+)?)")
@@ -27,6 +29,9 @@ class Header:
     fps: float | None  # the first video stream's frame rate
     start: float | None = None  # the container's start time (ffmpeg's -ss counts from it)
     video_start: float | None = None  # the first video stream's start time: its first frame
+    width: int | None = None  # the first video stream's coded size
+    height: int | None = None
+    codec: str | None = None  # the first video stream's codec (h264, vp9, ...)
 
     @property
     def video_offset(self) -> float:
@@ -52,11 +57,16 @@ def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
     start = _CONTAINER_START.search(result.stderr)
     video_start = _VIDEO_START.search(result.stderr)
     container_start = float(start[1]) if start else None
+    size = _VIDEO_SIZE.search(result.stderr)
+    codec = _VIDEO_CODEC.search(result.stderr)
     return Header(
         duration=int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3]) if duration else None,
         fps=float(rate[1]) * (1000 if rate[2] else 1) if rate else None,
         start=container_start,
         video_start=float(video_start[1]) if video_start else container_start,
+        width=int(size[1]) if size else None,
+        height=int(size[2]) if size else None,
+        codec=codec[1] if codec else None,
     )
 
 

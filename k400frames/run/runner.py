@@ -24,11 +24,12 @@ from typing import Protocol
 from ..clip.context import RunContext
 from ..clip.extract import ClipResult
 from ..config import Config
-from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DiskFull, K400Error, PreflightError
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CardNotReady, DiskFull, K400Error, PreflightError
 from ..files import replaced_atomically
 from ..layout import Layout
 from ..sources.tree import Collision
 from ..words import plural
+from .card import write_card
 from .executors import Executor, make_executor
 from .lock import TargetLock
 from .preflight import Resume, finished_before, plan, preflight, warn_if_short_of_space
@@ -61,6 +62,9 @@ class Summary:
     disk_full: str = ""
     annotations: Path | None = None  # where the run copied the config's annotations CSV
     error: str = ""  # what ended the run early (an OSError mid-run), if anything
+    card: Path | None = None  # the dataset card written at the end (whole split; None: not yet)
+    fingerprint: str = ""  # the card's fingerprint of the finished clips
+    card_note: str = ""  # why no card was written (a shard still running or not run)
 
     @property
     def frames_per_second(self) -> float:
@@ -94,6 +98,10 @@ def format_summary(summary: Summary) -> str:
         lines.append(f"skipped {plural(sum(summary.skipped_files.values()), 'file')} ({kinds})")
     if summary.annotations:
         lines.append(f"annotations: copied to {summary.annotations}")
+    if summary.card:
+        lines.append(f"card: {summary.card} (fingerprint {summary.fingerprint[:16]})")
+    elif summary.card_note:
+        lines.append(f"card: not yet ({summary.card_note})")
     if summary.failed:
         lines.append(f"failures: {summary.failures}")
     if summary.disk_full:
@@ -224,7 +232,24 @@ def run_extract(
             summary.annotations = copy
         except OSError as exc:
             summary.error = summary.error or f"cannot copy the annotations CSV: {_describe(exc)}"
+    if not summary.interrupted:
+        _write_card(cfg, summary)
     return summary
+
+
+def _write_card(cfg: Config, summary: Summary) -> None:
+    """The dataset card of the whole split, once nothing else runs on it: the
+    last shard of a job array to end writes it (or ``k400frames card``)."""
+    try:
+        card = write_card(cfg)
+    except CardNotReady as exc:
+        summary.card_note = str(exc).partition(": ")[2] or str(exc)
+        log.info("%s", exc)
+        return
+    except OSError as exc:
+        summary.error = summary.error or f"cannot write the dataset card: {_describe(exc)}"
+        return
+    summary.card, summary.fingerprint = card.json_path, card.fingerprint
 
 
 def _describe(exc: BaseException) -> str:
@@ -279,6 +304,7 @@ class _Recorder:
                 "seconds": round(result.seconds, 3),
                 "bytes": result.bytes,
                 "config": self.config_hash,
+                "digest": result.digest,
             }
             if result.damaged:
                 row["damaged"] = result.damaged
