@@ -50,7 +50,7 @@ from .records import read_records
 log = logging.getLogger(__name__)
 
 CARD_FORMAT = 1
-SOURCE_SAMPLE = 64  # source headers read for the fps / size / codec mix
+SOURCE_SAMPLE = 32  # source headers read for the fps / size / codec mix
 _NAMED = 20  # failed and missing clips named in the card (all are counted)
 
 

@@ -32,7 +32,7 @@ from ..words import plural
 from .card import write_card
 from .executors import Executor, make_executor
 from .lock import TargetLock
-from .preflight import Resume, finished_before, plan, preflight, warn_if_short_of_space
+from .preflight import FinalNames, Resume, finished_before, plan, preflight, warn_if_short_of_space
 from .records import RecordWriter
 
 log = logging.getLogger(__name__)
@@ -360,6 +360,7 @@ def _schedule(
             for future in done:
                 recorder.finished(future.result())  # re-raises DiskFull from a worker
 
+    names = FinalNames()
     for item in plan(cfg, shard, recorder.summary.skipped_files):
         if retry_failed and item.rel not in resume.failed:
             continue
@@ -375,7 +376,7 @@ def _schedule(
                 )
             )
             continue
-        state = finished_before(cfg, item, resume, overwrite)
+        state = finished_before(cfg, item, resume, overwrite, names)
         if state:
             recorder.skipped(item.rel, adopted=state == "unrecorded")
             continue
