@@ -305,7 +305,7 @@ def main() -> int:
         )
     if not args.no_overhead:
         ours, bare = overhead(root, args.clips, args.rounds)
-        extra = [o - b for o, b in zip(ours, bare)]
+        extra = [o - b for o, b in zip(ours, bare, strict=True)]
         print(
             f"per clip ({args.clips} one-frame clips, workers 2): ours {statistics.median(ours):.1f} ms, "
             f"bare ffmpeg {statistics.median(bare):.1f} ms, our own work {statistics.median(extra):+.1f} ms "
