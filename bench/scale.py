@@ -74,6 +74,13 @@ def run_op(op: str, root: Path, frames: int) -> None:
         summary = run_extract(cfg)
         assert summary.skipped == summary.total and summary.done == 0, summary
         detail = f"{summary.skipped} skipped"
+    elif op == "preflight":
+        # The resume's planning alone: checks, the manifest, and which clips are finished.
+        from k400frames.run.preflight import preflight
+
+        checked = preflight(cfg)
+        assert checked.finished == checked.total, checked
+        detail = f"{checked.finished} finished"
     elif op == "verify":
         from k400frames.tools.verify import verify_tree
 
@@ -124,16 +131,15 @@ def build_fake(root: Path, classes: int, per_class: int, frames: int) -> None:
     """A source of ``classes`` x ``per_class`` hard links to 3 real videos and
     a finished run of it: clip folders of hard-linked real frames, and the
     manifest a real run writes."""
-    from k400frames.clip.frames import FramesOutput  # noqa: F401 - imported for its side-effect-free class
+    shape = root / "shape.json"
+    want = {"classes": classes, "per_class": per_class, "frames": frames, "version": 3}
+    if shape.exists() and json.loads(shape.read_text()) == want:
+        return
     from k400frames.files import measure_tree
     from k400frames.run.records import json_line
     from k400frames.run.runner import run_extract
     from k400frames.tools.synth import make_video
 
-    shape = root / "shape.json"
-    want = {"classes": classes, "per_class": per_class, "frames": frames, "version": 3}
-    if shape.exists() and json.loads(shape.read_text()) == want:
-        return
     shutil.rmtree(root, ignore_errors=True)
     seeds = root / "seeds"
     for i, (seconds, fps) in enumerate([(0.3, 25), (0.5, 30), (0.2, 30)]):
@@ -277,7 +283,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=2, help="frames per clip in the fake finished run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clips", type=int, default=400, help="one-frame clips for the per-clip overhead")
-    parser.add_argument("--ops", default="dry-run,resume,verify,lists,plan,card")
+    parser.add_argument("--ops", default="dry-run,resume,preflight,verify,lists,plan,card")
     parser.add_argument("--no-overhead", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the fake tree for the next run")
     parser.add_argument("--op", help=argparse.SUPPRESS)

@@ -55,13 +55,14 @@ def test_final_names_tells_folders_from_files(tmp_path):
     (tmp_path / "c" / "video.mp4").write_bytes(b"x")
     os.symlink(tmp_path / "c" / "clip", tmp_path / "c" / "linked")
     names = FinalNames()
-    assert names.exists(tmp_path / "c" / "clip", folder=True)
-    assert not names.exists(tmp_path / "c" / "clip", folder=False)
-    assert names.exists(tmp_path / "c" / "video.mp4", folder=False)
-    assert not names.exists(tmp_path / "c" / "video.mp4", folder=True)
-    assert names.exists(tmp_path / "c" / "linked", folder=True)  # follows symlinks, as is_dir() did
-    assert not names.exists(tmp_path / "c" / "absent", folder=True)
-    assert not names.exists(tmp_path / "no-class" / "clip", folder=True)
+    assert names.exists(tmp_path, "c", "clip", folder=True)
+    assert not names.exists(tmp_path, "c", "clip", folder=False)
+    assert names.exists(tmp_path, "c", "video.mp4", folder=False)
+    assert not names.exists(tmp_path, "c", "video.mp4", folder=True)
+    assert names.exists(tmp_path, "c", "linked", folder=True)  # follows symlinks, as is_dir() did
+    assert not names.exists(tmp_path, "c", "absent", folder=True)
+    assert not names.exists(tmp_path, "no-class", "clip", folder=True)
+    assert not names.exists(tmp_path, "c", "../c/clip", folder=True)  # only entries of the class folder
 
 
 def test_cached_commands_differ_only_in_their_input(tmp_path, ffmpeg_exe):

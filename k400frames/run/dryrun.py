@@ -34,7 +34,7 @@ from ..clip.outputs import output_named
 from ..config import Config
 from ..sources.tree import Clip, Collision
 from ..words import plural
-from .preflight import existing_ancestor, finished_before, plan, preflight
+from .preflight import FinalNames, existing_ancestor, finished_before, plan, preflight
 
 # Clips extracted to measure a fresh run; also the fewest finished clips
 # whose sizes are trusted instead of sampling.
@@ -203,6 +203,7 @@ def dry_run(
     report = DryRun(target=cfg.target, classes={}, stale=resume.stale, running=[h.describe() for h in checked.holders])
     candidates = _EvenSample(_CANDIDATES)
     bad_rows = 0  # segment rows that fail without a decode (no video, bad times)
+    names = FinalNames()
     for item in plan(cfg, shard):
         if retry_failed and item.rel not in resume.failed:
             continue
@@ -212,7 +213,7 @@ def dry_run(
         counts = report.classes.setdefault(item.out_class, ClassPlan())
         counts.clips += 1
         report.clips += 1
-        if finished_before(cfg, item, resume, overwrite):
+        if finished_before(cfg, item, resume, overwrite, names):
             counts.done += 1
             report.done += 1
         else:

@@ -170,25 +170,28 @@ def plan(cfg: Config, shard: tuple[int, int] | None, skipped: Counter | None = N
 class FinalNames:
     """What the target's class folders hold, read with one ``scandir`` per
     class folder instead of one ``stat`` per clip: the plan yields clips
-    class by class, so only the current class's names are kept.  At 240,000
-    clips the stats cost resume seconds on a local disk and tens of seconds
-    on NFS (bench/scale.py).  A file type comes from the directory entry
-    (``d_type``), so only a symlink costs a stat."""
+    class by class, so only the current class's names are kept.  Names are
+    joined as strings: at 240,000 clips the stats and the pathlib objects
+    made for them were most of a resume's planning (bench/scale.py).  A file
+    type comes from the directory entry (``d_type``), so only a symlink
+    costs a stat."""
 
     def __init__(self) -> None:
-        self._folder: Path | None = None
+        self._folder: str | None = None
         self._entries: dict[str, os.DirEntry] = {}
 
-    def exists(self, final: Path, folder: bool) -> bool:
-        """Whether ``final`` exists as a folder (``folder``) or a regular file."""
-        if final.parent != self._folder:
-            self._folder = final.parent
+    def exists(self, target: Path, class_name: str, name: str, folder: bool) -> bool:
+        """Whether ``<target>/<class_name>/<name>`` exists as a folder
+        (``folder``) or as a regular file (symlinks followed)."""
+        path = os.path.join(target, class_name)
+        if path != self._folder:
+            self._folder = path
             try:
-                with os.scandir(final.parent) as entries:
+                with os.scandir(path) as entries:
                     self._entries = {entry.name: entry for entry in entries}
             except OSError:  # no class folder yet: nothing of this class is finished
                 self._entries = {}
-        entry = self._entries.get(final.name)
+        entry = self._entries.get(name)
         try:
             return entry is not None and (entry.is_dir() if folder else entry.is_file())
         except OSError:
@@ -205,15 +208,21 @@ def finished_before(
     look the final name up in (a pass over the plan shares one), else a stat."""
     if overwrite:
         return None
-    final = final_path(cfg, clip)
     output = output_named(cfg.output)
     if names is not None:
-        if not names.exists(final, output.is_folder):
+        # A name that is not a plain entry of its class folder (a "/" in it)
+        # matches no entry; final_path below refuses it before any write.
+        if not names.exists(cfg.target, clip.out_class, clip.stem + output.suffix, output.is_folder):
             return None
-    elif not (final.is_dir() if output.is_folder else final.is_file()):
-        return None
-    if clip.rel in resume.done:
-        return "recorded"
+        if clip.rel in resume.done:
+            return "recorded"
+        final = final_path(cfg, clip)
+    else:
+        final = final_path(cfg, clip)
+        if not (final.is_dir() if output.is_folder else final.is_file()):
+            return None
+        if clip.rel in resume.done:
+            return "recorded"
     return "unrecorded" if output.looks_complete(final, cfg) else None
 
 
