@@ -248,10 +248,12 @@ def overhead(root: Path, clips: int, rounds: int) -> tuple[list[float], list[flo
         subprocess.run(argv(sources[i]), cwd=folder, stdin=subprocess.DEVNULL, check=True)
 
     ours_ms, bare_ms, fixed_ms = [], [], []
+    cpu: dict[str, list[tuple[float, float]]] = {"ours": [], "bare": [], "fixed": []}
     for r in range(rounds + 1):  # round 0 warms caches and is not counted
         for kind in ("ours", "bare") if r % 2 == 0 else ("bare", "ours"):
             shutil.rmtree(base / "out", ignore_errors=True)
             shutil.rmtree(base / "bare", ignore_errors=True)
+            self_before, children_before = _cpu()
             started = time.perf_counter()
             if kind == "ours":
                 summary = run_extract(cfg)
@@ -260,16 +262,46 @@ def overhead(root: Path, clips: int, rounds: int) -> tuple[list[float], list[flo
                 with cf.ThreadPoolExecutor(2) as pool:
                     list(pool.map(bare_one, range(clips)))
             ms = (time.perf_counter() - started) * 1000 / clips
+            self_after, children_after = _cpu()
             if r:
                 (ours_ms if kind == "ours" else bare_ms).append(ms)
+                cpu[kind].append(
+                    ((self_after - self_before) * 1000 / clips, (children_after - children_before) * 1000 / clips)
+                )
             if kind == "ours":
                 # The run's fixed part (checks, the walk, the card), paid once
                 # whatever the number of clips: the same run again, all skipped.
+                self_before, children_before = _cpu()
                 started = time.perf_counter()
                 run_extract(cfg)
+                self_after, children_after = _cpu()
                 if r:
                     fixed_ms.append((time.perf_counter() - started) * 1000 / clips)
+                    cpu["fixed"].append(
+                        ((self_after - self_before) * 1000 / clips, (children_after - children_before) * 1000 / clips)
+                    )
+    for kind, values in cpu.items():
+        own = statistics.median(v[0] for v in values)
+        children = statistics.median(v[1] for v in values)
+        print(f"CPU per clip, {kind}: this process {own:.2f} ms, its children (ffmpeg, setpriv) {children:.2f} ms")
+    ours_cpu = [a + b for a, b in cpu["ours"]]
+    bare_cpu = [a + b for a, b in cpu["bare"]]
+    fixed_cpu = [a + b for a, b in cpu["fixed"]]
+    marginal = [o - f - b for o, f, b in zip(ours_cpu, fixed_cpu, bare_cpu, strict=True)]
+    print(
+        f"CPU per clip, ours over bare: {statistics.median(ours_cpu) - statistics.median(bare_cpu):+.2f} ms, "
+        f"of which the run's fixed part (the same run again, all skipped: checks, walk, card) "
+        f"{statistics.median(fixed_cpu):.2f} ms; per clip without it {statistics.median(marginal):+.2f} ms "
+        f"(rounds {', '.join(f'{m:+.2f}' for m in marginal)})",
+        flush=True,
+    )
     return ours_ms, bare_ms, fixed_ms
+
+
+def _cpu() -> tuple[float, float]:
+    """User + system seconds of this process, and of its reaped children."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 # ----------------------------------------------------------------------------
