@@ -17,7 +17,9 @@ Two parts:
 * **Per-clip overhead.**  ``--clips`` one-frame clips of one tiny real video
   through ``run_extract`` (``workers: 2``), against the very same ffmpeg argv
   run bare two at a time; the difference per clip is our own work (goal:
-  under 3 ms).  Rounds alternate the two; medians.
+  under 3 ms of CPU, this process and its children; wall time is printed
+  too, but on a shared machine it varies by more than that).  Rounds
+  alternate the two; medians; the run's fixed part is measured apart.
 
 Options: ``--dir`` (default ``.bench-cache/scale``; the fake tree is kept and
 reused while its shape is the same), ``--keep`` to leave it after the run.
@@ -295,7 +297,7 @@ def overhead(root: Path, clips: int, rounds: int) -> tuple[list[float], list[flo
         f"(rounds {', '.join(f'{m:+.2f}' for m in marginal)})",
         flush=True,
     )
-    return ours_ms, bare_ms, fixed_ms
+    return ours_ms, bare_ms, fixed_ms, statistics.median(marginal)
 
 
 def _cpu() -> tuple[float, float]:
@@ -346,7 +348,7 @@ def main() -> int:
             flush=True,
         )
     if not args.no_overhead:
-        ours, bare, fixed = overhead(root, args.clips, args.rounds)
+        ours, bare, fixed, cpu_marginal = overhead(root, args.clips, args.rounds)
         extra = [o - b for o, b in zip(ours, bare, strict=True)]
         marginal = [e - f for e, f in zip(extra, fixed, strict=True)]
         print(
@@ -354,10 +356,12 @@ def main() -> int:
             f"bare ffmpeg {statistics.median(bare):.1f} ms, our own work {statistics.median(extra):+.1f} ms "
             f"(rounds {', '.join(f'{e:+.1f}' for e in extra)}), of which the run's fixed part spread over the "
             f"clips {statistics.median(fixed):.1f} ms; per clip without it {statistics.median(marginal):+.1f} ms "
-            f"(rounds {', '.join(f'{m:+.1f}' for m in marginal)}); goal < {GOAL_MS:g} ms",
+            f"(rounds {', '.join(f'{m:+.1f}' for m in marginal)})",
             flush=True,
         )
-        failed |= statistics.median(marginal) >= GOAL_MS
+        # Gated on CPU: on a shared machine wall time per clip varies by more than the goal.
+        print(f"our CPU per clip over bare ffmpeg: {cpu_marginal:+.2f} ms; goal < {GOAL_MS:g} ms")
+        failed |= cpu_marginal >= GOAL_MS
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 1 if failed else 0
