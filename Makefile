@@ -83,6 +83,13 @@ format: $(LINT_STAMP)
 bench-doctor: $(BENCH_STAMP)
 	$(BIN)/python bench/doctor.py $(BENCH_DOCTOR_ARGS)
 
+# Costs that grow with the number of clips, on a faked finished split of
+# 240,000 clips (hard links; bench/scale.py), and the per-clip work over bare
+# ffmpeg.  A few minutes; the fake tree is built under .bench-cache/scale/.
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py $(BENCH_SCALE_ARGS)
+
 # Spans of long videos: segments (one step) against cut-then-extract (bench/segments.py).
 bench-segments: $(BENCH_STAMP)
 	$(BIN)/python bench/segments.py $(BENCH_SEGMENTS_ARGS)

@@ -224,6 +224,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from .run.card import write_card
+
+    cfg = config_from_args(args)
+    card = write_card(cfg)
+    data = card.data
+    print(
+        f"card: {card.json_path} and {card.md_path.name}: {data['clips']} clips in {data['classes']} classes, "
+        f"{data['failed']} failed, {data['missing']} missing"
+    )
+    print(f"fingerprint: {card.fingerprint}")
+    return EXIT_OK
+
+
 def cmd_annotate(args: argparse.Namespace) -> int:
     from .run.preflight import whitespace_warning
     from .tools.annotate import annotate, write_annotations
@@ -591,6 +605,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deep", action="store_true", help="also decode every frame with ffmpeg (slow)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "card",
+        help="write the dataset card (<split>.card.json and .md, with its fingerprint) once every shard is done",
+        parents=[common],
+    )
+    _add_config_args(p, required=False)
+    p.set_defaults(func=cmd_card)
 
     p = sub.add_parser(
         "annotate", help="write Kinetics CSVs (train.csv, val.csv) for your own <class>/<clip> tree", parents=[common]

@@ -52,6 +52,10 @@ class ConfigChanged(K400Error):
     """Finished clips were made with other output settings."""
 
 
+class CardNotReady(K400Error):
+    """A sharded split whose card cannot be written yet: a shard is running or has not run."""
+
+
 class DiskFull(K400Error):
     """The target filesystem is full; every later clip would fail too."""
 

@@ -9,6 +9,7 @@ in ``<root>``, live the files that belong to that split::
     <root>/<split>.shard-K-of-N.lmdb/                one shard's store, until `merge`
     <root>/<split>.manifest[.shard-K-of-N].jsonl     finished clips, one JSON line each
     <root>/<split>.failures[.shard-K-of-N].jsonl     failed clips of the latest run
+    <root>/<split>.card.json, <root>/<split>.card.md the dataset card (whole split, all shards)
     <root>/.<split>[.shard-K-of-N].lock              who is extracting into the split
     <root>/.<split>.tmp/<all | shard-K-of-N>/        work in progress; never trusted
     <root>/<split>.<format>.txt, <root>/<format>/<split>.csv   training lists
@@ -129,6 +130,32 @@ class Layout:
         unsharded = Layout(self.target).record(kind)
         shards = self.root.glob(f"{glob_escape(self.split)}.{kind}.shard-*-of-*.jsonl")
         return sorted({*shards, *([unsharded] if unsharded.exists() else [])})
+
+    @property
+    def card_json(self) -> Path:
+        """The dataset card of the whole split (every shard together)."""
+        return self.root / f"{self.split}.card.json"
+
+    @property
+    def card_md(self) -> Path:
+        """The dataset card's short Markdown twin, for people."""
+        return self.root / f"{self.split}.card.md"
+
+    def shard_counts(self) -> set[int]:
+        """The N of every ``shard-K-of-N`` record file of the split."""
+        counts = set()
+        for kind in RECORD_KINDS:
+            for path in self.root.glob(f"{glob_escape(self.split)}.{kind}.shard-*-of-*.jsonl"):
+                tag = path.name[len(self.split) + len(kind) + 2 : -len(".jsonl")]
+                parts = tag.split("-")
+                if len(parts) == 4 and parts[1].isdigit() and parts[3].isdigit():
+                    counts.add(int(parts[3]))
+        return counts
+
+    def shard_has_records(self, shard: Shard) -> bool:
+        """Whether shard ``K/N`` has run (left a manifest or a failures file)."""
+        ran = Layout(self.target, shard)
+        return any(ran.record(kind).exists() for kind in RECORD_KINDS)
 
     def lock(self, shard: Shard | None = None) -> Path:
         """The lock file of the whole split, or of one shard of it."""

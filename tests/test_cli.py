@@ -222,7 +222,13 @@ def test_clean_run_summary_names_the_csv_copy_and_leaves_no_failures_file(good_t
     proc = run_cli("extract", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
     assert f"annotations: copied to {tmp_path / 'out' / 'my_train.csv'}" in proc.stdout.splitlines()
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["my_train.csv", "train", "train.manifest.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "my_train.csv",
+        "train",
+        "train.card.json",
+        "train.card.md",
+        "train.manifest.jsonl",
+    ]
 
 
 def test_module_and_console_script_agree():

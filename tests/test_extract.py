@@ -151,15 +151,22 @@ def test_split_folder_holds_only_class_folders(make_clip, config, tmp_path):
     run_extract(cfg)
     assert sorted(p.name for p in cfg.target.iterdir()) == ["a", "b"]
     assert all(p.is_dir() for p in cfg.target.iterdir())
-    # Records sit beside the split folder; no temp area is left behind.
+    # Records and the card sit beside the split folder; no temp area is left behind.
     assert sorted(p.name for p in cfg.target.parent.iterdir()) == [
         "train",
+        "train.card.json",
+        "train.card.md",
         "train.failures.jsonl",
         "train.manifest.jsonl",
     ]
     (tmp_path / "src" / "b" / "broken.mp4").unlink()
     run_extract(cfg)  # a clean run leaves no empty failures file
-    assert sorted(p.name for p in cfg.target.parent.iterdir()) == ["train", "train.manifest.jsonl"]
+    assert sorted(p.name for p in cfg.target.parent.iterdir()) == [
+        "train",
+        "train.card.json",
+        "train.card.md",
+        "train.manifest.jsonl",
+    ]
 
 
 def test_frame_name_template(make_clip, config):

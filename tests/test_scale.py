@@ -115,10 +115,12 @@ def test_two_shards_in_turn_equal_one_unsharded_run(small_tree, config, tmp_path
     assert (tmp_path / "sharded" / "train.manifest.shard-0-of-2.jsonl").is_file()
     assert sorted(per_shard[0] + per_shard[1]) == sorted(small_tree)
     assert all(shard_of(rel, 2) == k for k in range(2) for rel in per_shard[k])
-    # Nothing but the per-shard records and the split folder beside the split
-    # (no failures files: nothing failed).
+    # Nothing but the per-shard records, the card (written by the last shard)
+    # and the split folder beside the split (no failures files: nothing failed).
     assert sorted(p.name for p in sharded.target.parent.iterdir()) == [
         "train",
+        "train.card.json",
+        "train.card.md",
         "train.manifest.shard-0-of-2.jsonl",
         "train.manifest.shard-1-of-2.jsonl",
     ]

@@ -96,7 +96,13 @@ def test_no_frame_file_touches_the_disk(clips, config, tmp_path, wrap_ffmpeg):
     assert run_extract(cfg).done == 3
     lines = [line for line in log.read_text().splitlines() if "-frames:v" in line]
     assert len(lines) == 3 and all(line.endswith("pipe:1") and "image2pipe" in line for line in lines)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["train", "train.lmdb", "train.manifest.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "train",
+        "train.card.json",
+        "train.card.md",
+        "train.lmdb",
+        "train.manifest.jsonl",
+    ]
 
 
 def test_video_store_is_within_five_percent_of_the_tree(make_clip, config, tmp_path):

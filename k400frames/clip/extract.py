@@ -9,6 +9,7 @@ that the local thread pool and a Dask worker run exactly the same code.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .. import ffmpeg
 from ..errors import DiskFull, PreflightError
-from ..files import publish, tree_bytes
+from ..files import measure_tree, members_digest, publish
 from ..layout import Layout
 from . import damage
 from .context import RunContext
@@ -47,6 +48,7 @@ class ClipResult:
     stderr_tail: str = ""
     interrupted: bool = False
     damaged: str = ""  # why the video is damaged (kept with damaged: keep, else a failure)
+    digest: str = ""  # of the published clip's names and bytes (files.measure_tree)
 
     def failure_record(self) -> dict:
         return {
@@ -179,10 +181,12 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
         try:
             finished = output.finish(made, count, cfg)
             if ctx.store is not None:  # one transaction: the clip is in the store whole, or not at all
-                written = ctx.store.put_clip(store_prefix(cfg, clip), output.members(made, cfg))
+                members = output.members(made, cfg)
+                written = ctx.store.put_clip(store_prefix(cfg, clip), members)
+                digest = members_digest(members, output.is_folder)
             else:
                 publish(made.path, final, trash=work / "old", durable=cfg.durable)
-                written = tree_bytes(final)
+                written, digest = measure_tree(final)
         except OSError as exc:  # only this clip fails; a full disk raises DiskFull (no OSError) and stops the run
             return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
         return ClipResult(
@@ -195,6 +199,10 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
             seconds=time.monotonic() - started,
             bytes=written,
             damaged=damaged,
+            digest=digest,
         )
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        try:
+            os.rmdir(work)  # published: the work folder is empty, one rmdir instead of a tree walk
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)

@@ -33,7 +33,7 @@ from .argv import (
     video_filters,
     video_input,
 )
-from .find import ENV_VAR, find_ffmpeg
+from .find import ENV_VAR, ffmpeg_version, find_ffmpeg
 from .probe import Header, probe, probe_duration, probe_header
 from .process import FFmpegResult, Processes, Streaming, run, run_checked, stream
 
@@ -52,6 +52,7 @@ __all__ = [
     "command",
     "extract_command",
     "file_url",
+    "ffmpeg_version",
     "find_ffmpeg",
     "from_graph",
     "image2_pattern",

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -226,7 +227,50 @@ def extract_command(
     time, and ``duration`` (input ``-t``) ends the decode there: a span of a
     long video costs the span, not the video.  ``select`` keeps only the
     frames it picks, so the output keeps their timestamps' gaps unfilled."""
-    threads = threads or FFMPEG_THREADS
+    argv = list(
+        _extract_template(
+            ffmpeg_exe,
+            max_frames,
+            frame_name,
+            fps,
+            tuple(size) if size else None,
+            short_side,
+            square_pixels,
+            tuple(sorted((encoder_options or {}).items())),
+            threads or FFMPEG_THREADS,
+            seek,
+            duration,
+            select,
+            raw_frames,
+            piped,
+        )
+    )
+    argv[argv.index(INPUT_STAND_IN)] = file_url(video)
+    return argv
+
+
+# Building a graph with ffmpeg-python costs about 0.4 ms; the clips of a run
+# share their settings, so each distinct command is built once, on the input
+# stand-in, and only the input URL differs between clips.
+@functools.lru_cache(maxsize=256)
+def _extract_template(
+    ffmpeg_exe: str,
+    max_frames: int,
+    frame_name: str,
+    fps: float | None,
+    size: tuple[int, int] | None,
+    short_side: int | None,
+    square_pixels: bool,
+    encoder_options: tuple[tuple[str, object], ...],
+    threads: int | None,
+    seek: float | None,
+    duration: float | None,
+    select: str | None,
+    raw_frames: bool,
+    piped: bool,
+) -> tuple[str, ...]:
+    import ffmpeg  # ffmpeg-python; imported here so `import k400frames` stays cheap
+
     source = video_input(seek, duration, threads)
     # 'V', not 'v': the first real video stream, never cover art or a
     # thumbnail (yt-dlp embeds those), which would give one frame and 299 pads.
@@ -237,12 +281,14 @@ def extract_command(
         output_options = {"frames:v": max_frames, **RAW_FRAME_OPTIONS}
     elif piped:
         # image2 picks mjpeg from the .jpg name; a pipe has no name, so say it.
-        output_options = {"frames:v": max_frames, "f": "image2pipe", "c:v": "mjpeg", **(encoder_options or {})}
+        output_options = {"frames:v": max_frames, "f": "image2pipe", "c:v": "mjpeg", **dict(encoder_options)}
     else:
-        output_options = {"frames:v": max_frames, "f": "image2", **(encoder_options or {})}
+        output_options = {"frames:v": max_frames, "f": "image2", **dict(encoder_options)}
     if select:
         output_options["fps_mode"] = "passthrough"  # cfr would copy frames into the gaps select leaves
     if threads:
         output_options["threads"] = threads
     out = stream.output("pipe:1" if raw_frames or piped else image2_pattern(frame_name), **output_options)
-    return from_graph(ffmpeg_exe, out, video, threads=threads)
+    # The stand-in stays in: the caller puts each clip's URL in its place.
+    filter_threads = ["-filter_complex_threads", str(threads)] if threads else []
+    return tuple(command(ffmpeg_exe, *filter_threads, *ffmpeg.get_args(out)))

@@ -36,6 +36,20 @@ def _works(exe: str) -> bool:
 
 
 @functools.cache
+def ffmpeg_version(exe: str) -> str:
+    """``exe -version``'s first line without its copyright (``ffmpeg version
+    7.0.2-static``), "" when it cannot be read; cached."""
+    try:
+        proc = subprocess.run(
+            [exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    first = proc.stdout.decode("utf-8", "replace").partition("\n")[0]
+    return first.partition(" Copyright")[0].strip()
+
+
+@functools.cache
 def find_ffmpeg(configured: str | None = None) -> str:
     """Return a working ffmpeg: config key, then $K400FRAMES_FFMPEG, then PATH,
     then imageio-ffmpeg's bundled binary.  Checked with ``-version`` once and

@@ -38,7 +38,7 @@ from ..layout import Layout
 from ..sources.flat import NO_ROW
 from ..sources.tree import Clip, Collision
 from ..words import plural
-from .preflight import existing_ancestor, finished_before, plan, preflight, resume_stores
+from .preflight import FinalNames, existing_ancestor, finished_before, plan, preflight, resume_stores
 
 # Clips extracted to measure a fresh run; also the fewest finished clips
 # whose sizes are trusted instead of sampling.
@@ -230,6 +230,7 @@ def dry_run(
     candidates = _EvenSample(_CANDIDATES)
     bad_rows = 0  # CSV rows that fail without a decode (no video, bad times)
     skipped: Counter = Counter()
+    names = FinalNames()
     with resume_stores(cfg, shard) as stores:
         for item in plan(cfg, shard, skipped):
             if retry_failed and item.rel not in resume.failed:
@@ -240,7 +241,7 @@ def dry_run(
             counts = report.classes.setdefault(item.out_class, ClassPlan())
             counts.clips += 1
             report.clips += 1
-            if finished_before(cfg, item, resume, overwrite, stores):
+            if finished_before(cfg, item, resume, overwrite, stores, names):
                 counts.done += 1
                 report.done += 1
             else:

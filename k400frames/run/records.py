@@ -34,6 +34,11 @@ RECORD_FIELDS = {
         "hash of the output settings (the config keys marked as changing the output); "
         "resume skips a clip only when it matches",
     ),
+    "digest": (
+        "manifest",
+        "BLAKE2b-128 (hex) of the published clip: every file name and byte; "
+        "the dataset card's fingerprint hashes these",
+    ),
     "damaged": ("manifest", "why the video is damaged, for a clip kept with `damaged: keep`"),
     "adopted": (
         "manifest",

@@ -24,14 +24,15 @@ from typing import Protocol
 from ..clip.context import RunContext
 from ..clip.extract import ClipResult
 from ..config import Config
-from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DiskFull, K400Error, PreflightError
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CardNotReady, DiskFull, K400Error, PreflightError
 from ..files import replaced_atomically
 from ..layout import Layout
 from ..sources.tree import Collision
 from ..words import plural
+from .card import write_card
 from .executors import Executor, make_executor
 from .lock import TargetLock
-from .preflight import Resume, finished_before, plan, preflight, resume_store_paths, warn_if_short_of_space
+from .preflight import FinalNames, Resume, finished_before, plan, preflight, resume_store_paths, warn_if_short_of_space
 from .records import RecordWriter, decoded_counts
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,9 @@ class Summary:
     # (pad frames, frames) of every clip of the split the manifest records, this run's included
     split_pads: tuple[int, int] | None = None
     store: Path | None = None  # store: lmdb: where the clips went
+    card: Path | None = None  # the dataset card written at the end (whole split; None: not yet)
+    fingerprint: str = ""  # the card's fingerprint of the finished clips
+    card_note: str = ""  # why no card was written (a shard still running or not run)
 
     @property
     def frames_per_second(self) -> float:
@@ -116,6 +120,10 @@ def format_summary(summary: Summary) -> str:
         lines.append(f"skipped {plural(sum(summary.skipped_files.values()), 'file')} ({kinds})")
     if summary.annotations:
         lines.append(f"annotations: copied to {summary.annotations}")
+    if summary.card:
+        lines.append(f"card: {summary.card} (fingerprint {summary.fingerprint[:16]})")
+    elif summary.card_note:
+        lines.append(f"card: not yet ({summary.card_note})")
     if summary.failed:
         lines.append(f"failures: {summary.failures}")
     if summary.disk_full:
@@ -263,6 +271,8 @@ def run_extract(
             summary.annotations = copy
         except OSError as exc:
             summary.error = summary.error or f"cannot copy the annotations CSV: {_describe(exc)}"
+    if not summary.interrupted:
+        _write_card(cfg, summary)
     return summary
 
 
@@ -296,6 +306,21 @@ def close_stores(stores: list, compact: bool) -> None:
             stores[0].close(compact=compact and not empty)
             if empty:
                 shutil.rmtree(stores[0].path, ignore_errors=True)
+
+
+def _write_card(cfg: Config, summary: Summary) -> None:
+    """The dataset card of the whole split, once nothing else runs on it: the
+    last shard of a job array to end writes it (or ``k400frames card``)."""
+    try:
+        card = write_card(cfg)
+    except CardNotReady as exc:
+        summary.card_note = str(exc).partition(": ")[2] or str(exc)
+        log.info("%s", exc)
+        return
+    except OSError as exc:
+        summary.error = summary.error or f"cannot write the dataset card: {_describe(exc)}"
+        return
+    summary.card, summary.fingerprint = card.json_path, card.fingerprint
 
 
 def _describe(exc: BaseException) -> str:
@@ -350,6 +375,7 @@ class _Recorder:
                 "seconds": round(result.seconds, 3),
                 "bytes": result.bytes,
                 "config": self.config_hash,
+                "digest": result.digest,
             }
             if result.damaged:
                 row["damaged"] = result.damaged
@@ -409,6 +435,7 @@ def _schedule(
             for future in done:
                 recorder.finished(future.result())  # re-raises DiskFull from a worker
 
+    names = FinalNames()
     for item in plan(cfg, shard, recorder.summary.skipped_files):
         if retry_failed and item.rel not in resume.failed:
             continue
@@ -424,7 +451,7 @@ def _schedule(
                 )
             )
             continue
-        state = finished_before(cfg, item, resume, overwrite, stores or ())
+        state = finished_before(cfg, item, resume, overwrite, stores or (), names)
         if state:
             recorder.skipped(item.rel, adopted=state == "unrecorded")
             continue
