@@ -60,6 +60,8 @@ DEFAULT_EXTENSIONS = (
     ".ogv",
 )
 
+ENCODERS = ("ffmpeg", "turbo")  # who writes the JPEGs (clip/turbo.py for the second)
+
 # ``output`` in a key's metadata: whether its value changes the bytes written.
 ALWAYS = "always"  # part of the resume fingerprint
 UNLESS_DEFAULT = "unless-default"  # added later: hashed only when not at its default, so trees
@@ -143,7 +145,7 @@ def _store(key: str, value: Any) -> str:
 
 
 def _encoder(key: str, value: Any) -> str:
-    value = _choice("ffmpeg", "turbo")(key, value)
+    value = _choice(*ENCODERS)(key, value)
     if value == "turbo":
         try:
             load_codec()  # a missing wheel is a config error, before any work
@@ -243,6 +245,12 @@ def key(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def one_of(default: str, choices: tuple[str, ...], doc: str, *, output: str | None = None) -> Any:
+    """A key whose value is one of ``choices``: its check, and the values the
+    CLI and the reference offer, come from the same tuple."""
+    return key(default, _choice(*choices), doc, output=output, choices=choices)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Everything one extraction run needs.  Build it with :func:`load_config`
@@ -279,7 +287,7 @@ class Config:
         "who writes the JPEGs: `ffmpeg` (its mjpeg encoder) or `turbo` "
         "(libjpeg-turbo in the worker; `pip install 'k400frames[turbo]'`)",
         output=UNLESS_DEFAULT,
-        choices=("ffmpeg", "turbo"),
+        choices=ENCODERS,
     )
     frame_name: str = key(
         "frame_{:05d}.jpg",
@@ -310,37 +318,27 @@ class Config:
         "the ffmpeg to use; null: `$K400FRAMES_FFMPEG`, then `PATH`, then the one bundled with imageio-ffmpeg",
     )
     timeout_s: float = key(600.0, _timeout, "a clip whose ffmpeg runs longer is killed and recorded as failed")
-    pad: str = key(
-        "copy",
-        _choice("copy", "hardlink"),
-        "pads as copies of the last frame, or as hard links to it",
-        choices=("copy", "hardlink"),
-    )
-    class_names: str = key(
+    pad: str = one_of("copy", ("copy", "hardlink"), "pads as copies of the last frame, or as hard links to it")
+    class_names: str = one_of(
         "keep",
-        _choice("keep", "underscore"),
+        ("keep", "underscore"),
         "class folders as on disk, or with spaces as `_` (in output folders and list paths)",
         output=ALWAYS,
-        choices=("keep", "underscore"),
     )
-    clip_names: str = key(
+    clip_names: str = one_of(
         "keep",
-        _choice("keep", "underscore"),
+        ("keep", "underscore"),
         "clip names as on disk, or with every whitespace character as `_` (in output names and list paths; "
         "list readers split on whitespace)",
         output=UNLESS_DEFAULT,
-        choices=("keep", "underscore"),
     )
-    damaged: str = key(
+    damaged: str = one_of(
         "fail",
-        _choice("fail", "keep"),
+        ("fail", "keep"),
         "a video with decode errors or cut short: `fail` "
         "(recorded, nothing published) or `keep` (published, marked in the manifest)",
-        choices=("fail", "keep"),
     )
-    executor: str = key(
-        "local", _choice("local", "dask"), "where clips run: threads here, or a Dask cluster", choices=("local", "dask")
-    )
+    executor: str = one_of("local", ("local", "dask"), "where clips run: threads here, or a Dask cluster")
     dask_scheduler: str | None = key(
         None,
         _optional_str,
@@ -350,19 +348,17 @@ class Config:
     segments: Path | None = key(
         None, _optional_path, "a segments CSV: cut each row's span from a long video instead of taking whole clips"
     )
-    output: str = key(
+    output: str = one_of(
         "frames",
-        _choice(*OUTPUTS),
+        tuple(OUTPUTS),
         "what a clip becomes: " + "; ".join(f"`{name}`, {doc}" for name, (_, _, doc) in OUTPUTS.items()),
         output=UNLESS_DEFAULT,
-        choices=tuple(OUTPUTS),
     )
-    sampling: str = key(
+    sampling: str = one_of(
         "first",
-        _choice("first", "uniform"),
+        ("first", "uniform"),
         "`first` N frames, or `uniform`: N frames spread over the whole clip or span",
         output=UNLESS_DEFAULT,
-        choices=("first", "uniform"),
     )
     keep_audio: bool = key(
         False, _bool, "with `output: video`, keep the first audio stream (AAC 128k)", output=UNLESS_DEFAULT

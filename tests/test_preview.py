@@ -100,7 +100,8 @@ def test_demo_ends_with_verify_and_a_preview_of_the_padded_clip(tmp_path):
     text = "\n".join(lines)
     # verify counts the deliberately broken download as failed in the run (issue 20).
     assert "verify FAILED:" in text and "(8 clips, 2400 frames)" in text and "1 failed in the run" in text
-    assert "playing (guitar)/broken_000000_000010: truncated or incomplete MP4" in text
+    assert "playing_(guitar)/broken_000000_000010: truncated or incomplete MP4" in text
+    assert "whitespace" not in text  # the demo writes list-ready names (class_names, clip_names: underscore)
     sheet = tmp_path / "demo" / "preview_short_clip_000000_000004.jpg"
     assert f"120 real frames padded to 300, padding framed in red): {sheet}" in text
     assert jpeg_size(sheet.read_bytes()) == expected_size(6, 5, tile=(320, 240))

@@ -251,41 +251,29 @@ def verify_tree(
         raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
     if deep:
         ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
+    store = None
     if store_path is not None:
         from ..stores.lmdb import LmdbStore  # why: only a store loads the lmdb binding
 
         store = LmdbStore.open_read(store_path)
-        try:
-            return _verify(
-                store_path,
-                num_frames,
-                frame_name,
-                csv,
-                segments,
-                class_names,
-                clip_names,
-                deep,
-                ffmpeg_exe,
-                workers,
-                progress,
-                store,
-            )
-        finally:
+    try:
+        return _verify(
+            store_path or frames,
+            num_frames,
+            frame_name,
+            csv,
+            segments,
+            class_names,
+            clip_names,
+            deep,
+            ffmpeg_exe,
+            workers,
+            progress,
+            store,
+        )
+    finally:
+        if store is not None:
             store.close()
-    return _verify(
-        frames,
-        num_frames,
-        frame_name,
-        csv,
-        segments,
-        class_names,
-        clip_names,
-        deep,
-        ffmpeg_exe,
-        workers,
-        progress,
-        None,
-    )
 
 
 def store_of(frames: Path) -> Path | None:
