@@ -21,7 +21,6 @@ worth it, so a ``cp`` or ``rsync`` of a finished store carries no holes.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import threading
@@ -29,7 +28,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import DiskFull, K400Error, MissingExtra
+from ..errors import DiskFull, K400Error, MissingExtra, raise_if_disk_full
+from ..files import fsync_path
 
 INSTALL_HINT = "pip install 'k400frames[lmdb]' (or pip install lmdb)"
 
@@ -117,7 +117,7 @@ class LmdbStore:
                 max_dbs=0,
             )
         except OSError as exc:
-            _raise_if_full(exc, path)
+            raise_if_disk_full(exc, path)
             raise StoreError(f"cannot open the store {path} for writing ({exc.strerror or exc})") from None
         except lmdb.Error as exc:
             raise StoreError(f"cannot open the store {path} for writing: {exc}") from None
@@ -172,15 +172,14 @@ class LmdbStore:
                 except lmdb.DiskError as exc:  # py-lmdb's name for ENOSPC
                     raise DiskFull(f"no space left on the target filesystem (writing {self.path}: {exc})") from None
                 except OSError as exc:
-                    _raise_if_full(exc, self.path)
+                    raise_if_disk_full(exc, self.path)
                     raise
 
     def delete_clip(self, prefix: str) -> None:
-        """Remove every key of the clip ``prefix`` (both kinds of member)."""
+        """Remove every key of the clip ``prefix``: its frames or its video."""
         with self._write_lock, self._env.begin(write=True) as txn:
             _delete_prefix(txn, encode_key(prefix + "/"))
-            for suffix in (".mp4",):
-                txn.delete(encode_key(prefix + suffix))
+            txn.delete(encode_key(prefix + ".mp4"))
 
     def _grow(self) -> None:
         current = self._env.info()["map_size"]
@@ -274,7 +273,7 @@ class LmdbStore:
         try:
             with self._write_lock:
                 self._env.copy(str(new), compact=True)
-            _fsync(new / DATA_FILE)
+            fsync_path(new / DATA_FILE)
         except BaseException:
             shutil.rmtree(new, ignore_errors=True)
             raise
@@ -320,19 +319,6 @@ def _delete_prefix(txn: Any, start: bytes) -> None:
     while cursor.key().startswith(start):
         if not cursor.delete():  # moves to the next key; False at the end
             return
-
-
-def _raise_if_full(exc: OSError, path: Path) -> None:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        raise DiskFull(f"no space left on the target filesystem (writing {path})") from None
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _swap_name(path: Path, what: str) -> str:
