@@ -34,30 +34,28 @@ def defect(path: Path | str) -> str | None:
         with open(path, "rb") as handle:
             head = handle.read(2)
             size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                return "empty file"
-            if size < 4:
-                return f"only {size} bytes"
-            handle.seek(-2, os.SEEK_END)
-            tail = handle.read(2)
+            tail = b""
+            if size >= 4:
+                handle.seek(-2, os.SEEK_END)
+                tail = handle.read(2)
     except OSError as exc:
         return f"unreadable ({exc.strerror or exc})"
-    if head != SOI:
-        return "not a JPEG (no SOI marker FFD8 at the start)"
-    if tail != EOI:
-        return "truncated JPEG (no EOI marker FFD9 at the end)"
-    return None
+    return _ends_defect(size, head, tail, "empty file")
 
 
 def defect_of(data: bytes) -> str | None:
     """:func:`defect` of a JPEG held in memory (a value in a store)."""
-    if not data:
-        return "empty value"
-    if len(data) < 4:
-        return f"only {len(data)} bytes"
-    if data[:2] != SOI:
+    return _ends_defect(len(data), data[:2], data[-2:], "empty value")
+
+
+def _ends_defect(size: int, head: bytes, tail: bytes, empty: str) -> str | None:
+    if size == 0:
+        return empty
+    if size < 4:
+        return f"only {size} bytes"
+    if head != SOI:
         return "not a JPEG (no SOI marker FFD8 at the start)"
-    if data[-2:] != EOI:
+    if tail != EOI:
         return "truncated JPEG (no EOI marker FFD9 at the end)"
     return None
 

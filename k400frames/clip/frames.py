@@ -94,8 +94,9 @@ class FramesOutput(Output):
         start = prefix + "/"
         values = {key[len(start) :]: data for key, data in store.items(start)}
         problems, intact, present = _check_names(values.keys(), rel, num_frames, frame_name)
-        damaged = [f"{name} ({why})" for name in intact if (why := codec.defect_of(values[name]))]
-        intact = [name for name in intact if not codec.defect_of(values[name])]
+        defects = {name: codec.defect_of(values[name]) for name in intact}
+        damaged = [f"{name} ({why})" for name, why in defects.items() if why]
+        intact = [name for name, why in defects.items() if not why]
         if damaged:
             problems.append(Problem(rel, "bad-jpeg", f"{len(damaged)} damaged frames: {_names(damaged)}"))
         if deep and intact:
