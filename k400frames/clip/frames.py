@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,9 +72,7 @@ class FramesOutput(Output):
         return {key[len(start) :]: size for key, size in store.scan(start)}
 
     def looks_complete_stored(self, store: LmdbStore, prefix: str, cfg: Config) -> bool:
-        sizes = self.stored(store, prefix)
-        expected = {cfg.frame_name.format(i) for i in range(1, cfg.num_frames + 1)}
-        return sizes.keys() == expected and all(sizes.values())
+        return _whole(self.stored(store, prefix), cfg)
 
     def clip_of_key(self, rel: str) -> tuple[str, str] | None:
         parts = rel.split("/")
@@ -119,11 +117,8 @@ class FramesOutput(Output):
         return problems, present
 
     def listed_frames_stored(self, store: LmdbStore, prefix: str, frame_name: str) -> int:
-        names = self.stored(store, prefix)
-        count = 0
-        while names.get(frame_name.format(count + 1)):
-            count += 1
-        return count
+        sizes = self.stored(store, prefix)
+        return _leading_frames(lambda name: bool(sizes.get(name)), frame_name)
 
     def claims(self, entry: Entry) -> bool:
         return entry.is_dir
@@ -135,8 +130,7 @@ class FramesOutput(Output):
                 sizes = {e.name: e.stat().st_size for e in entries}
         except OSError:
             return False
-        expected = {cfg.frame_name.format(i) for i in range(1, cfg.num_frames + 1)}
-        return sizes.keys() == expected and all(sizes.values())
+        return _whole(sizes, cfg)
 
     def size(self, path: Path) -> tuple[int, int]:
         inodes = len({os.stat(e.path).st_ino for e in os.scandir(path)}) + 1  # + the folder
@@ -179,11 +173,21 @@ class FramesOutput(Output):
 
     def listed_frames(self, path: Path, frame_name: str) -> int:
         """Frames 1..k present by the template (a loader reads exactly those)."""
-        names = set(os.listdir(path))
-        count = 0
-        while frame_name.format(count + 1) in names:
-            count += 1
-        return count
+        return _leading_frames(set(os.listdir(path)).__contains__, frame_name)
+
+
+def _whole(sizes: dict[str, int], cfg: Config) -> bool:
+    """Whether a clip's members (name -> bytes) are exactly frames 1..N, each non-empty."""
+    expected = {cfg.frame_name.format(i) for i in range(1, cfg.num_frames + 1)}
+    return sizes.keys() == expected and all(sizes.values())
+
+
+def _leading_frames(present: Callable[[str], bool], frame_name: str) -> int:
+    """How many frames 1..k are present by the template, counting from 1."""
+    count = 0
+    while present(frame_name.format(count + 1)):
+        count += 1
+    return count
 
 
 def _check_names(
@@ -301,11 +305,17 @@ def _run_piped(argv: list[str], cwd: Path, timeout: float, ctx: RunContext, fram
 def trim_and_pad_frames(frames: list[bytes], num_frames: int, count: int) -> Finished:
     """:func:`trim_and_pad` of frames held in memory: pads are the very
     bytes of the last real frame."""
+    finished = _finished(count, num_frames)
+    del frames[finished.decoded :]
+    frames.extend([frames[-1]] * finished.padded)
+    return finished
+
+
+def _finished(count: int, num_frames: int) -> Finished:
+    """What a clip of ``count`` decoded frames holds once trimmed and padded to ``num_frames``."""
     if count < 1:
         raise ValueError("a clip needs at least one decoded frame")
     kept = min(count, num_frames)
-    del frames[kept:]
-    frames.extend([frames[-1]] * (num_frames - kept))
     return Finished(decoded=kept, padded=num_frames - kept, cut=count > num_frames)
 
 
@@ -323,9 +333,8 @@ def trim_and_pad(folder: Path, num_frames: int, frame_name: str, count: int, pad
 
     ``count`` may be ``num_frames + 1``: ffmpeg is asked for one frame more
     than needed so we can tell a cut clip from one of exactly N."""
-    if count < 1:
-        raise ValueError("a clip needs at least one decoded frame")
-    kept = min(count, num_frames)
+    finished = _finished(count, num_frames)
+    kept = finished.decoded
     try:
         for index in range(kept + 1, count + 1):
             os.unlink(folder / frame_name.format(index))
@@ -336,7 +345,7 @@ def trim_and_pad(folder: Path, num_frames: int, frame_name: str, count: int, pad
     except OSError as exc:
         raise_if_disk_full(exc, exc.filename or folder)
         raise
-    return Finished(decoded=kept, padded=num_frames - kept, cut=count > num_frames)
+    return finished
 
 
 # ----------------------------------------------------------------------------
