@@ -15,6 +15,7 @@ an empty or cut file is a failure, not a clip.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,13 +91,8 @@ class VideoOutput(Output):
     ) -> tuple[list[Problem], int]:
         """Complete with video frames by its own index (a few hundred bytes
         per file); ``deep`` also decodes every frame."""
-        try:
-            frames = mp4_video_frames(path)
-        except BadVideo as exc:
-            return [Problem(rel, "bad-video", str(exc))], 0
-        if frames == 0:
-            return [Problem(rel, "bad-video", "no video frames")], 0
-        if deep:
+        problems, frames = _by_index(lambda: mp4_video_frames(path), rel)
+        if deep and not problems:
             argv = ffmpeg.command(
                 ffmpeg_exe or ffmpeg.find_ffmpeg(),
                 "-i",
@@ -111,7 +107,7 @@ class VideoOutput(Output):
             clean, message = decodes_clean(argv, 600.0)
             if not clean:
                 return [Problem(rel, "decode", message or "ffmpeg failed")], frames
-        return [], frames
+        return problems, frames
 
     def listed_frames(self, path: Path, frame_name: str) -> int | None:
         return None if path.stat().st_size else 0  # video lines hold no count; an empty file is not listed
@@ -151,11 +147,7 @@ class VideoOutput(Output):
         if data is None:
             return [Problem(rel, "bad-video", "missing from the store")], 0
         if not deep:
-            try:
-                frames = video_frames_of(data)
-            except BadVideo as exc:
-                return [Problem(rel, "bad-video", str(exc))], 0
-            return ([Problem(rel, "bad-video", "no video frames")], 0) if frames == 0 else ([], frames)
+            return _by_index(lambda: video_frames_of(data), rel)
         # ffmpeg reads a file: the video goes to a temp folder outside the target for this check only.
         with tempfile.TemporaryDirectory(prefix="k400frames-verify-") as work:
             path = Path(work) / f"clip{VIDEO_SUFFIX}"
@@ -164,6 +156,17 @@ class VideoOutput(Output):
 
     def listed_frames_stored(self, store: LmdbStore, prefix: str, frame_name: str) -> int | None:
         return None if self.stored(store, prefix).get(VIDEO_SUFFIX) else 0
+
+
+def _by_index(count_frames: Callable[[], int], rel: str) -> tuple[list[Problem], int]:
+    """A clip's problems and frames by its mp4 index (from a file or from bytes)."""
+    try:
+        frames = count_frames()
+    except BadVideo as exc:
+        return [Problem(rel, "bad-video", str(exc))], 0
+    if frames == 0:
+        return [Problem(rel, "bad-video", "no video frames")], 0
+    return [], frames
 
 
 def video_filters(cfg, keep_audio: bool) -> list[tuple[str, dict]]:
