@@ -168,34 +168,27 @@ def join_csv(pairs: Sequence[tuple[str, str]], csv_path: Path) -> tuple[int, lis
     return len(rows), sorted(dict.fromkeys(missing)), unexpected
 
 
-def damaged_clips(frames: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Damaged videos the run records of the split folder ``frames`` name:
-    (kept and in the tree, refused), each as sorted (rel, reason).  The
-    latest line about a clip wins, as a rerun may have replaced the video."""
-    kept: dict[str, str] = {}
+def _add_records(report: VerifyReport, frames: Path, on_disk: set[str]) -> None:
+    """List what the run records of the split folder ``frames`` name:
+    damaged clips (kept ones on disk, refused ones not) and the other clips
+    that failed and are not on disk.  The latest line about a clip wins, as
+    a rerun may have replaced the video."""
     layout = Layout(frames)
+    kept: dict[str, str] = {}
     for row in read_records(layout.all_records("manifest")):
         kept.pop(row["rel"], None)
         if isinstance(row.get("damaged"), str):
             kept[row["rel"]] = row["damaged"]
-    refused = {
-        row["rel"]: row.get("reason", "")
-        for row in read_records(layout.all_records("failures"))
-        if row.get("stage") == "damaged" and row["rel"] not in kept
-    }
-    return sorted(kept.items()), sorted(refused.items())
-
-
-def _add_records(report: VerifyReport, frames: Path, on_disk: set[str]) -> None:
-    """List what the run records name: damaged clips (kept ones on disk,
-    refused ones not) and the other clips that failed and are not on disk."""
-    kept, refused = damaged_clips(frames)
-    report.damaged = [(rel, reason) for rel, reason in kept if rel in on_disk]
-    report.damaged_failed = [(rel, reason) for rel, reason in refused if rel not in on_disk]
+    refused: dict[str, str] = {}
     failed: dict[str, str] = {}
-    for row in read_records(Layout(frames).all_records("failures")):
-        if row.get("stage") != "damaged" and row["rel"] not in on_disk:
+    for row in read_records(layout.all_records("failures")):
+        if row.get("stage") == "damaged":
+            if row["rel"] not in kept:
+                refused[row["rel"]] = row.get("reason", "")
+        elif row["rel"] not in on_disk:
             failed[row["rel"]] = str(row.get("reason", ""))
+    report.damaged = [(rel, reason) for rel, reason in sorted(kept.items()) if rel in on_disk]
+    report.damaged_failed = [(rel, reason) for rel, reason in sorted(refused.items()) if rel not in on_disk]
     report.failed = sorted(failed.items())
 
 
