@@ -85,8 +85,9 @@ def find_leaks(target: Path, clips: Iterable[str] = (), csvs: Iterable[Path] = (
     target = Path(target)
     root = target.parent
     folders: dict[str, set[str]] = {target.name: {recording_of(stem) for stem in clips}}
-    for manifest in sorted(root.glob("*.manifest*.jsonl")):
-        split = manifest.name[: manifest.name.index(".manifest")]
+    # Each split once, though its shards each leave a manifest file.
+    splits = {manifest.name[: manifest.name.index(".manifest")] for manifest in root.glob("*.manifest*.jsonl")}
+    for split in sorted(splits):
         ids = folders.setdefault(split, set())
         for row in read_records(Layout(root / split).all_records("manifest")):
             ids.add(recording_of(str(row["rel"]).rpartition("/")[2]))
