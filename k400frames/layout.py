@@ -39,12 +39,32 @@ STORE_SUFFIX = ".lmdb"
 SQUASHFS_SUFFIX = ".sqfs"
 
 
-_SHARD_LOCK = re.compile(r"\.(.*)\.shard-(\d+)-of-(\d+)\.lock", re.S)
+_SHARD_TAG = re.compile(r"shard-(\d+)-of-(\d+)")
 
 
 def shard_tag(shard: Shard | None) -> str:
     """``(3, 8)`` -> ``shard-3-of-8``; the unsharded run is ``""``."""
     return f"shard-{shard[0]}-of-{shard[1]}" if shard else ""
+
+
+def _dotted_tag(shard: Shard | None) -> str:
+    """The tag as it stands in a file name: ``.shard-3-of-8``, or ``""``."""
+    return f".{shard_tag(shard)}" if shard else ""
+
+
+def parse_shard_tag(tag: str) -> Shard | None:
+    """``shard-3-of-8`` -> ``(3, 8)``; None for anything else (also a tag
+    that :func:`shard_tag` would not write, such as ``shard-03-of-8``)."""
+    match = _SHARD_TAG.fullmatch(tag)
+    shard = (int(match[1]), int(match[2])) if match else None
+    return shard if shard and shard_tag(shard) == tag else None
+
+
+def split_of_store(store_path: Path) -> Path:
+    """The split folder a store stands for: ``train.lmdb`` or ``train.shard-1-of-4.lmdb`` -> ``train``."""
+    name = store_path.name.removesuffix(STORE_SUFFIX)
+    split, dot, tag = name.rpartition(".")
+    return store_path.with_name(split if dot and parse_shard_tag(tag) else name)
 
 
 def packing_partial(dest: Path, tag: str = "partial") -> Path:
@@ -109,8 +129,7 @@ class Layout:
         of one shard, or (``None``) of the whole split: ``<root>/<split>.lmdb``
         or ``<root>/<split>.shard-K-of-N.lmdb``."""
         which = self.shard if shard is False else shard
-        tag = f".{shard_tag(which)}" if which else ""  # type: ignore[arg-type]
-        return self.root / f"{self.split}{tag}{STORE_SUFFIX}"
+        return self.root / f"{self.split}{_dotted_tag(which)}{STORE_SUFFIX}"  # type: ignore[arg-type]
 
     def all_stores(self) -> list[Path]:
         """The split's store and every shard's store that exist, sorted."""
@@ -122,8 +141,7 @@ class Layout:
 
     def record(self, kind: str) -> Path:
         """This run's ``kind`` file (``manifest`` or ``failures``)."""
-        tag = f".{shard_tag(self.shard)}" if self.shard else ""
-        return self.root / f"{self.split}.{kind}{tag}.jsonl"
+        return self.root / f"{self.split}.{kind}{_dotted_tag(self.shard)}.jsonl"
 
     def all_records(self, kind: str) -> list[Path]:
         """Every shard's (and the unsharded run's) ``kind`` file, sorted."""
@@ -146,10 +164,9 @@ class Layout:
         counts = set()
         for kind in RECORD_KINDS:
             for path in self.root.glob(f"{glob_escape(self.split)}.{kind}.shard-*-of-*.jsonl"):
-                tag = path.name[len(self.split) + len(kind) + 2 : -len(".jsonl")]
-                parts = tag.split("-")
-                if len(parts) == 4 and parts[1].isdigit() and parts[3].isdigit():
-                    counts.add(int(parts[3]))
+                shard = parse_shard_tag(path.name[len(self.split) + len(kind) + 2 : -len(".jsonl")])
+                if shard is not None:
+                    counts.add(shard[1])
         return counts
 
     def shard_has_records(self, shard: Shard) -> bool:
@@ -159,16 +176,14 @@ class Layout:
 
     def lock(self, shard: Shard | None = None) -> Path:
         """The lock file of the whole split, or of one shard of it."""
-        tag = f".{shard_tag(shard)}" if shard else ""
-        return self.root / f".{self.split}{tag}.lock"
+        return self.root / f".{self.split}{_dotted_tag(shard)}.lock"
 
     def shard_of_lock(self, name: str) -> Shard | None:
         """The shard whose lock file is called ``name`` in the root, or None."""
-        match = _SHARD_LOCK.fullmatch(name)
-        if not match or match[1] != self.split:
+        prefix, suffix = f".{self.split}.", ".lock"
+        if not (name.startswith(prefix) and name.endswith(suffix)):
             return None
-        shard = (int(match[2]), int(match[3]))
-        return shard if self.lock(shard).name == name else None
+        return parse_shard_tag(name[len(prefix) : -len(suffix)])
 
     @property
     def tmp_area(self) -> Path:

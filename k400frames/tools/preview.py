@@ -26,7 +26,7 @@ from ..clip import codec
 from ..clip.frames import link_sequence
 from ..errors import PreviewError
 from ..files import replaced_atomically
-from ..layout import STORE_SUFFIX, Layout
+from ..layout import STORE_SUFFIX, Layout, split_of_store
 from ..run.records import read_records
 
 # Layout, in pixels.  Exported so tests and callers can predict the size.
@@ -353,7 +353,6 @@ def make_store_preview(
     store ``store_path``: its frames are read out into a temp folder outside
     the store for ffmpeg, which reads files, and removed after."""
     from ..stores.lmdb import LmdbStore, StoreError  # why: only a store preview loads the lmdb binding
-    from .verify import split_of_store  # why: verify owns how a store's name maps to its split
 
     if rel.count("/") != 1 or any(part in ("", ".", "..") for part in rel.split("/")):
         raise PreviewError(f"name a clip in the store as STORE.lmdb:<class>/<clip>, got {rel!r}")

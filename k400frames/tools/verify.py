@@ -20,7 +20,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .. import ffmpeg
 from ..clip.outputs import Output, Problem, all_outputs, detect, output_named
 from ..errors import PreflightError
-from ..layout import STORE_SUFFIX, Layout, walk_split
+from ..layout import Layout, split_of_store, walk_split
 from ..run.records import read_records
 from ..sources.kinetics import label_folder_candidates, read_kinetics_csv
 from ..sources.segments import expected_rels
@@ -280,13 +279,6 @@ def store_of(frames: Path) -> Path | None:
     store = Layout(frames).store(None)
     folder_has_clips = frames.is_dir() and any(e.class_name and e.name for e in walk_split(frames))
     return store if is_store(store) and not folder_has_clips else None
-
-
-def split_of_store(store_path: Path) -> Path:
-    """The split folder a store stands for: ``train.lmdb`` or ``train.shard-1-of-4.lmdb`` -> ``train``."""
-    name = store_path.name.removesuffix(STORE_SUFFIX)
-    name = re.sub(r"\.shard-\d+-of-\d+$", "", name)
-    return store_path.with_name(name)
 
 
 def scan_store(store: LmdbStore, split: str) -> tuple[Output, list[tuple[str, str]], list[Problem]]:
