@@ -52,21 +52,22 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return shard
 
 
-def config_from_args(args: argparse.Namespace, needs_source: bool = True) -> Config:
+def config_from_args(args: argparse.Namespace, needs: tuple[str, ...] = ("source", "target")) -> Config:
     """The config of ``--config FILE`` and ``--set`` overrides, or of ``--set``
-    alone.  Commands that only read a split folder (verify, lists) pass
-    ``needs_source=False``: they never open the videos, so a config without
-    ``source`` is fine for them."""
+    alone.  A command that never opens the videos (verify, lists, merge)
+    ``needs`` only the ``target``; one that writes nothing (doctor) only the
+    ``source``: a config without the other key is fine for them."""
     overrides = parse_overrides(args.set or [])
     if getattr(args, "executor", None):
         overrides["executor"] = args.executor
     path = Path(args.config) if args.config else None
-    wanted = ("source", "target") if needs_source else ("target",)
-    if path is None and any(key not in overrides for key in wanted):
-        raise ConfigError(f"{args.command}: give --config FILE (or {' '.join(f'--set {k}=...' for k in wanted)})")
-    if not needs_source and "source" not in overrides and "source" not in (read_yaml(path) if path else {}):
-        # A stand-in that is never a folder keeps the validation of the other keys whole.
-        overrides["source"] = os.devnull
+    if path is None and any(key not in overrides for key in needs):
+        raise ConfigError(f"{args.command}: give --config FILE (or {' '.join(f'--set {k}=...' for k in needs)})")
+    written = read_yaml(path) if path else {}
+    for key in ("source", "target"):
+        if key not in needs and key not in overrides and key not in written:
+            # A stand-in that is never a folder keeps the validation of the other keys whole.
+            overrides[key] = os.devnull
     return load_config(path, overrides)
 
 
@@ -189,7 +190,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     configured_ffmpeg = None
     segments, class_names, clip_names = None, "keep", "keep"
     if from_config:
-        cfg = config_from_args(args, needs_source=False)
+        cfg = config_from_args(args, needs=("target",))
         frames, num_frames, frame_name = cfg.target, cfg.num_frames, cfg.frame_name
         # What the run was asked for: its annotations (the copy it left beside the split) or segments.
         csv = expected_csv(frames, cfg.annotations) if cfg.annotations or not cfg.segments else None
@@ -296,7 +297,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
     from .tools.leakage import format_leaks
     from .tools.lists import pad_advice, write_lists
 
-    cfg = config_from_args(args, needs_source=False)
+    cfg = config_from_args(args, needs=("target",))
     _warn_if_running(cfg.target)
     result = write_lists(cfg, (args.format,), frames=args.frames)
     for fmt, path in result.lists.items():
@@ -353,7 +354,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from .run.merge import merge_shards
 
-    result = merge_shards(config_from_args(args, needs_source=False))
+    result = merge_shards(config_from_args(args, needs=("target",)))
     print(
         f"merged {plural(len(result.shards), 'shard store')} ({result.keys:,} keys) into {result.store} "
         f"({result.bytes / 1e6:.1f} MB); removed {', '.join(p.name for p in result.shards)}"
@@ -413,14 +414,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from .tools.doctor import diagnose, format_report, write_redownload
 
-    overrides = parse_overrides(args.set or [])
-    path = Path(args.config) if args.config else None
-    if path is None and "source" not in overrides:
-        raise ConfigError("doctor: give --config FILE (or --set source=...)")
-    if "target" not in overrides and "target" not in (read_yaml(path) if path else {}):
-        # The doctor writes nothing there: a stand-in keeps the other keys' checks whole.
-        overrides["target"] = os.devnull
-    cfg = load_config(path, overrides)
+    cfg = config_from_args(args, needs=("source",))  # the doctor writes nothing: no target needed
     csv = Path(args.csv) if args.csv else cfg.annotations
     if csv is None:
         raise ConfigError("doctor: needs the Kinetics CSV: set the config key 'annotations', or give --csv FILE")
