@@ -134,8 +134,11 @@ class Layout:
     def all_stores(self) -> list[Path]:
         """The split's store and every shard's store that exist, sorted."""
         whole = self.store(None)
-        shards = self.root.glob(f"{glob_escape(self.split)}.shard-*-of-*{STORE_SUFFIX}")
-        return sorted({*shards, *([whole] if whole.exists() else [])})
+        return sorted({*self.shard_stores(), *([whole] if whole.exists() else [])})
+
+    def shard_stores(self) -> list[Path]:
+        """The stores of the split's shards that exist, sorted."""
+        return sorted(self.root.glob(f"{glob_escape(self.split)}.shard-*-of-*{STORE_SUFFIX}"))
 
     # -- records, locks, temp area ----------------------------------------
 

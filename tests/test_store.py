@@ -394,6 +394,44 @@ def test_shards_write_their_own_stores_and_merge_equals_an_unsharded_run(make_cl
     assert nothing.returncode == 2 and "no shard stores" in nothing.stderr
 
 
+def test_the_first_run_of_the_whole_split_after_the_shards_merges_their_stores(make_clip, config, tmp_path):
+    for i in range(6):
+        make_clip(f"c{i % 3}/clip{i}.mp4", seconds=0.3 + i / 20, fps=10)
+    out = tmp_path / "out"
+    sharded = config(num_frames=4, store="lmdb")
+    first = run_extract(sharded, shard=(0, 2)).done
+    assert 0 < first < 6
+    shard_keys = store_values(out / "train.shard-0-of-2.lmdb")
+    # shard 1/2 never ran: the whole split's dry run counts shard 0's clips as done ...
+    dry = run_cli(
+        "extract",
+        "--dry-run",
+        "--set",
+        f"source={tmp_path / 'src'}",
+        "--set",
+        f"target={sharded.target}",
+        "--set",
+        "store=lmdb",
+        "--set",
+        "num_frames=4",
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert f"{first} already done, {6 - first} to do" in dry.stdout, dry.stdout
+    assert "note: the run first merges 1 shard store into" in dry.stdout
+    assert (out / "train.shard-0-of-2.lmdb").is_dir()  # a dry run writes nothing
+    # ... and its run takes shard 0's store in, without redoing those clips, and does the others
+    summary = run_extract(sharded)
+    assert (summary.skipped, summary.done, summary.merged_shards) == (first, 6 - first, 1)
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".lmdb")) == ["train.lmdb"]
+    merged = store_values(out / "train.lmdb")
+    assert all(merged[key] == value for key, value in shard_keys.items())
+    whole = config(num_frames=4, store="lmdb", target=str(tmp_path / "whole" / "train"))
+    run_extract(whole)
+    assert merged == store_values(tmp_path / "whole" / "train.lmdb")
+    again = run_extract(sharded)
+    assert (again.skipped, again.done, again.merged_shards) == (6, 0, 0)
+
+
 def test_retry_failed_and_durable_on_a_store(clips, config, tmp_path):
     broken = tmp_path / "src" / "b" / "broken.mp4"
     broken.write_bytes(b"not a video")

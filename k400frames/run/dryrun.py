@@ -300,6 +300,12 @@ def dry_run(
     elif report.todo:
         report.notes.append("no estimate: too few finished clips and sampling is off")
 
+    shard_stores = Layout(cfg.target).shard_stores() if cfg.store != "files" and shard is None else []
+    if shard_stores:
+        report.notes.append(
+            f"the run first merges {plural(len(shard_stores), 'shard store')} into "
+            f"{Layout(cfg.target).store(None)} (their clips count as done above)"
+        )
     if per_clip is not None:
         (report.bytes_per_clip_low, report.bytes_per_clip, report.bytes_per_clip_high) = per_clip.bytes
         (inodes_low, report.inodes_per_clip, report.inodes_per_clip_high) = per_clip.inodes

@@ -3,15 +3,16 @@ run (``<root>/<split>.shard-K-of-N.lmdb``), combined into the split's store
 ``<root>/<split>.lmdb`` key by key, without decoding anything.
 
 It holds the split's lock exclusively, so no shard runs while it merges;
-the merged store is on disk (compacted, synced) before the shard stores are
-removed, so a merge killed at any point loses nothing: rerun it.  A shard
-run after a merge finds its finished clips in the merged store.
+the merged store is on disk before the shard stores are removed, so a
+merge killed at any point loses nothing: rerun it.  A shard run after a
+merge finds its finished clips in the merged store.  The first run of the
+whole split (no ``--shard``) after the shards does the same merge itself
+before it starts (:func:`~k400frames.run.runner.open_run_stores`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 from ..config import Config
@@ -40,28 +41,20 @@ def merge_shards(cfg: Config) -> MergeResult:
             f"merge: combines the shard stores of store: lmdb; this config has store: {cfg.store}, "
             f"whose shards already share one folder tree"
         )
-    from ..stores.lmdb import LmdbStore, merge_into, store_bytes  # why: only a store run loads the lmdb binding
+    from ..stores.lmdb import LmdbStore, move_into, store_bytes  # why: only a store run loads the lmdb binding
 
     layout = Layout(cfg.target)
     whole = layout.store(None)
-    shards = [path for path in layout.all_stores() if path != whole]
+    shards = layout.shard_stores()
     if not shards:
         raise PreflightError(
             f"merge: no shard stores beside {cfg.target} (expected {cfg.target.name}.shard-K-of-N.lmdb in "
             f"{layout.root}, written by extract --shard K/N)"
         )
-    keys = 0
     with TargetLock(cfg.target):  # exclusive: no shard writes while its store is copied
         target = LmdbStore.open_write(whole, durable=True)
         try:
-            for path in shards:
-                source = LmdbStore.open_read(path)
-                try:
-                    keys += merge_into(target, [source])
-                finally:
-                    source.close()
+            keys = move_into(target, shards)
         finally:
             target.close(compact=True)
-        for path in shards:
-            shutil.rmtree(path)
     return MergeResult(store=whole, shards=shards, keys=keys, bytes=store_bytes(whole))

@@ -284,10 +284,12 @@ def finished_before(
 
 
 def resume_store_paths(cfg: Config, shard: tuple[int, int] | None) -> list[Path]:
-    """Where finished clips of this run may be: its own store, and for a
-    shard also the split's store that ``merge`` fills."""
+    """Where finished clips of this run may be, its own store first: for a
+    shard also the split's store that ``merge`` fills; for the whole split
+    also the shard stores (which the run merges into its store first)."""
     layout = Layout(cfg.target, shard)
-    return list(dict.fromkeys([layout.store(), layout.store(None)]))
+    others = [layout.store(None)] if shard is not None else layout.shard_stores()
+    return list(dict.fromkeys([layout.store(), *others]))
 
 
 @contextlib.contextmanager

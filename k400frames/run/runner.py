@@ -69,6 +69,7 @@ class Summary:
     # (pad frames, frames) of every clip of the split the manifest records, this run's included
     split_pads: tuple[int, int] | None = None
     store: Path | None = None  # store: lmdb: where the clips went
+    merged_shards: int = 0  # shard stores this run merged into the store before it started
     card: Path | None = None  # the dataset card written at the end (whole split; None: not yet)
     fingerprint: str = ""  # the card's fingerprint of the finished clips
     card_note: str = ""  # why no card was written (a shard still running or not run)
@@ -92,12 +93,13 @@ def format_summary(summary: Summary) -> str:
         where = f"frames: {summary.target}"
     else:  # a video keeps its clip's own frames: nothing padded, nothing cut
         shape, where = "", f"{summary.output}s: {summary.target}"
+    merged = f" ({plural(summary.merged_shards, 'shard store')} merged into it first)" if summary.merged_shards else ""
     lines = [
         f"clips: {summary.done} extracted{shape}, {summary.skipped} already done, {summary.failed} failed, "
         f"of {summary.total}",
         f"speed: {summary.frames} frames in {summary.seconds:.1f} s = {summary.frames_per_second:.0f} frames/s, "
         f"{summary.bytes / 1e6:.1f} MB written",
-        f"store: {summary.store}" if summary.store else where,
+        (f"store: {summary.store}" + merged) if summary.store else where,
         f"manifest: {summary.manifest}",
     ]
     if summary.output == "frames" and summary.split_pads and summary.split_pads[1]:
@@ -191,8 +193,9 @@ def run_extract(
     stores: list = []
     try:
         # The store is opened for writing once per run, under the lock; for a
-        # shard, the split's merged store is read too (resume).
-        stores = open_run_stores(cfg, shard)
+        # shard, the split's merged store is read too (resume); the whole
+        # split's run first merges the shard stores into its own.
+        stores, merged = open_run_stores(cfg, shard)
         ctx = RunContext(stores[0] if stores else None)
         if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
             warn_if_short_of_space(cfg, total - checked.finished, resume.bytes_per_clip)
@@ -206,7 +209,7 @@ def run_extract(
     tmp_root = layout.tmp_area
     summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total, output=cfg.output)
     if stores:
-        summary.store = stores[0].path
+        summary.store, summary.merged_shards = stores[0].path, merged
     writers: list[RecordWriter] = []
     finished = threading.Event()
     started = time.monotonic()
@@ -276,21 +279,31 @@ def run_extract(
     return summary
 
 
-def open_run_stores(cfg: Config, shard: tuple[int, int] | None) -> list:
-    """``store: lmdb``: this run's store open for writing, then the other
-    stores a resume looks in, open for reading; ``[]`` for folders."""
-    if cfg.store == "files":
-        return []
-    from ..stores.lmdb import LmdbStore, is_store  # why: only a store run loads the lmdb binding
+def open_run_stores(cfg: Config, shard: tuple[int, int] | None) -> tuple[list, int]:
+    """``store: lmdb``: (this run's store open for writing, then the other
+    stores a resume looks in, open for reading; how many shard stores were
+    merged); ``([], 0)`` for folders.
 
-    mine, *others = resume_store_paths(cfg, shard)
+    A run of the whole split (no shard) is the first after a job array's
+    shards, or comes after ``merge``: it moves any shard stores into the
+    split's store before it starts (it holds the split's lock, so no shard
+    runs), so a split ends as one store without a separate ``merge``."""
+    if cfg.store == "files":
+        return [], 0
+    from ..stores.lmdb import LmdbStore, is_store, move_into  # why: only a store run loads the lmdb binding
+
+    mine, *maybe = resume_store_paths(cfg, shard)
+    others = [path for path in maybe if is_store(path)]
     stores = [LmdbStore.open_write(mine, durable=cfg.durable)]
     try:
-        stores.extend(LmdbStore.open_read(path) for path in others if is_store(path))
+        if shard is None:
+            move_into(stores[0], others)
+            return stores, len(others)
+        stores.extend(LmdbStore.open_read(path) for path in others)
     except BaseException:
         close_stores(stores, compact=False)
         raise
-    return stores
+    return stores, 0
 
 
 def close_stores(stores: list, compact: bool) -> None:

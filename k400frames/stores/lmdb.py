@@ -175,6 +175,12 @@ class LmdbStore:
                     raise_if_disk_full(exc, self.path)
                     raise
 
+    def flush(self) -> None:
+        """Have every committed transaction on disk, meta page included,
+        whatever ``durable`` said at the opening."""
+        with self._write_lock:
+            self._env.sync(True)
+
     def delete_clip(self, prefix: str) -> None:
         """Remove every key of the clip ``prefix``: its frames or its video."""
         with self._write_lock, self._env.begin(write=True) as txn:
@@ -296,6 +302,26 @@ def merge_into(target: LmdbStore, sources: Iterable[LmdbStore], batch_bytes: int
         if batch:
             copied += len(batch)
             target.put(batch)
+    return copied
+
+
+def move_into(target: LmdbStore, paths: Sequence[Path]) -> int:
+    """Move every key of the stores at ``paths`` into ``target`` (the shard
+    stores of a split into its store): copied as they are, ``target``
+    flushed to disk, and only then the stores removed, so a kill at any
+    point leaves each key in one store or in both, never in none.  Returns
+    the keys copied."""
+    copied = 0
+    for path in paths:
+        source = LmdbStore.open_read(path)
+        try:
+            copied += merge_into(target, [source])
+        finally:
+            source.close()
+    if paths:
+        target.flush()
+    for path in paths:
+        shutil.rmtree(path)
     return copied
 
 
