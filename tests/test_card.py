@@ -169,3 +169,14 @@ def test_card_hashes_clips_without_a_digest_from_disk(tree, config):
     assert result.returncode == 0, result.stderr
     card = card_of(cfg.target)
     assert card["hashed_at_card_time"] == 1 and card["fingerprint"] == summary.fingerprint
+
+
+def test_source_mix_reads_mp4_indexes_and_asks_ffmpeg_for_other_containers(make_clip, config):
+    make_clip("a/one_000000_000010.mp4", seconds=0.3, fps=25)
+    make_clip("a/two_000000_000010.mkv", seconds=0.3, fps=30)
+    cfg = config(num_frames=4)
+    assert run_extract(cfg).done == 2
+    sources = card_of(cfg.target)["sources"]
+    # both readers name the codec and the rate alike: one mix, whatever the container
+    assert sources["codec"] == {"h264": 2} and sources["fps"] == {"25": 1, "30": 1}
+    assert sources["size"] == {"64x48": 2} and sources["unreadable"] == 0

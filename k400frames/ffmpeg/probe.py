@@ -1,5 +1,6 @@
 """What a video's header says (duration, start times, frame rate), from
-``ffmpeg -i`` (imageio-ffmpeg ships no ffprobe)."""
+``ffmpeg -i`` (imageio-ffmpeg ships no ffprobe); :func:`read_header` reads
+an MP4's own index instead (:mod:`.mp4`) and asks ffmpeg only for the rest."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import dataclasses
 import functools
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+from . import mp4
 from .argv import VIDEO_DEMUXERS, command, file_url
 from .process import run
 
@@ -85,3 +88,51 @@ def probe(exe: str, video: Path) -> Header:
     """:func:`probe_header` of ``video``, cached per file version."""
     st = os.stat(video)
     return _cached_header(exe, str(video), st.st_size, st.st_mtime_ns)
+
+
+# MP4 sample entries under ffmpeg's codec names, so one mix counts both readers alike.
+_CODEC_NAMES = {
+    "avc1": "h264",
+    "avc3": "h264",
+    "hvc1": "hevc",
+    "hev1": "hevc",
+    "vp08": "vp8",
+    "vp09": "vp9",
+    "av01": "av1",
+    "mp4v": "mpeg4",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoHeader:
+    """What a file's header says of its video, from its MP4 index or from ffmpeg (:func:`read_header`)."""
+
+    duration: float | None
+    fps: float | None
+    width: int | None
+    height: int | None
+    codec: str | None
+
+
+def read_header(path: Path, ffmpeg_exe: Callable[[], str]) -> tuple[VideoHeader | None, str | None, str, bool]:
+    """(header, fault kind, detail, read by ffmpeg) for the video at ``path``:
+    its MP4 index where it has one, else ``ffmpeg -i`` (``ffmpeg_exe()`` is
+    called only then).  The fault kinds are :mod:`.mp4`'s."""
+    try:
+        track = mp4.mp4_video_track(path)
+    except mp4.BadVideo as exc:
+        if exc.kind != mp4.NOT_MP4:
+            return None, exc.kind, str(exc), False
+    else:
+        if track is not None:
+            codec = _CODEC_NAMES.get(track.codec, track.codec)
+            return VideoHeader(track.duration, track.fps, track.width, track.height, codec), None, "", False
+    if path.stat().st_size == 0:
+        return None, mp4.EMPTY, "empty file", False
+    header = probe_header(ffmpeg_exe(), path)
+    if header.video_codec is None:
+        if header.duration is None:
+            return None, mp4.UNREADABLE, "ffmpeg cannot read its header", True
+        return None, mp4.NO_VIDEO, "no video stream", True
+    found = VideoHeader(header.duration, header.fps, header.width, header.height, header.video_codec)
+    return found, None, "", True

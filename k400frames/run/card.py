@@ -154,15 +154,23 @@ def _source_mix(cfg: Config, sample: list[str], clips: int) -> dict[str, Any]:
     unreadable = 0
     if sample:
         exe = ffmpeg.find_ffmpeg(cfg.ffmpeg)
+
+        def read(source: str) -> ffmpeg.VideoHeader | None:
+            # An MP4's own index (no process), as doctor reads it; ffmpeg for other containers.
+            try:
+                return ffmpeg.read_header(Path(source), lambda: exe)[0]
+            except OSError:  # gone or unreadable since it was extracted
+                return None
+
         with cf.ThreadPoolExecutor(max_workers=max(1, min(cfg.worker_count, 4))) as pool:
-            headers = list(pool.map(lambda source: ffmpeg.probe_header(exe, Path(source), timeout=30), sample))
+            headers = list(pool.map(read, sample))
         for header in headers:
-            if header.fps is None and header.width is None:
+            if header is None:
                 unreadable += 1
                 continue
-            fps[f"{header.fps:g}" if header.fps else "unknown"] += 1
+            fps[format(round(header.fps, 2), "g") if header.fps else "unknown"] += 1
             size[f"{header.width}x{header.height}" if header.width else "unknown"] += 1
-            codec[header.video_codec or "unknown"] += 1
+            codec[header.codec or "unknown"] += 1
     return {
         "sampled": len(sample),
         "of": clips,

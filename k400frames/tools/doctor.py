@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import ffmpeg
-from ..ffmpeg import mp4
 from ..sources.flat import index_videos, row_files
 from ..sources.kinetics import Row, parse_clip_stem, read_kinetics_csv, write_kinetics_csv
 from ..words import plural
@@ -50,17 +49,6 @@ NOT_FAULTS = ("short",)
 # spans are 10 s; yt-dlp cuts land within a frame or two of that).
 SHORT_SHARE = 0.8
 HEADER_BATCH = 512
-# MP4 sample entries under ffmpeg's codec names, so one mix counts both readers alike.
-_CODEC_NAMES = {
-    "avc1": "h264",
-    "avc3": "h264",
-    "hvc1": "hevc",
-    "hev1": "hevc",
-    "vp08": "vp8",
-    "vp09": "vp9",
-    "av01": "av1",
-    "mp4v": "mpeg4",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,17 +64,6 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class Header:
-    """What a file's header says (from its MP4 index or from ffmpeg)."""
-
-    duration: float | None
-    fps: float | None
-    width: int | None
-    height: int | None
-    codec: str | None
 
 
 @dataclasses.dataclass
@@ -131,28 +108,6 @@ class DoctorReport:
 
 def _mix(counter: Counter) -> dict[str, int]:
     return {str(key): n for key, n in counter.most_common()}
-
-
-def read_header(path: Path, ffmpeg_exe: Callable[[], str]) -> tuple[Header | None, str | None, str, bool]:
-    """(header, fault kind, detail, read by ffmpeg) for the video at ``path``."""
-    try:
-        track = mp4.mp4_video_track(path)
-    except mp4.BadVideo as exc:
-        if exc.kind != mp4.NOT_MP4:
-            return None, exc.kind, str(exc), False
-    else:
-        if track is not None:
-            codec = _CODEC_NAMES.get(track.codec, track.codec)
-            return Header(track.duration, track.fps, track.width, track.height, codec), None, "", False
-    if path.stat().st_size == 0:
-        return None, mp4.EMPTY, "empty file", False
-    header = ffmpeg.probe_header(ffmpeg_exe(), path)
-    if header.video_codec is None:
-        if header.duration is None:
-            return None, mp4.UNREADABLE, "ffmpeg cannot read its header", True
-        return None, mp4.NO_VIDEO, "no video stream", True
-    found = Header(header.duration, header.fps, header.width, header.height, header.video_codec)
-    return found, None, "", True
 
 
 def diagnose(
@@ -270,7 +225,7 @@ def diagnose(
         with cf.ThreadPoolExecutor(max(1, workers)) as pool:
             for at in range(0, len(all_paths), HEADER_BATCH):
                 batch = all_paths[at : at + HEADER_BATCH]
-                yield from zip(batch, pool.map(lambda p: read_header(p, find_exe), batch), strict=True)
+                yield from zip(batch, pool.map(lambda p: ffmpeg.read_header(p, find_exe), batch), strict=True)
 
     for done, (path, (header, fault, detail, by_ffmpeg)) in enumerate(headers(), 1):
         report.by_ffmpeg += by_ffmpeg
