@@ -73,6 +73,28 @@ def packing_partial(dest: Path, tag: str = "partial") -> Path:
     return dest.with_name(f".{dest.name}.{os.getpid()}.{tag}")
 
 
+def dead_packing_leftovers(dest: Path) -> list[Path]:
+    """The :func:`packing_partial` names beside ``dest`` that a pack or
+    unpack killed mid-way left behind: those whose process is gone (one
+    still running, or a PID taken since by another process, is kept)."""
+    leftovers = []
+    for path in dest.parent.glob(f".{glob_escape(dest.name)}.*.*"):
+        pid, _, tag = path.name[len(dest.name) + 2 :].partition(".")
+        if tag in ("partial", "trash") and pid.isdigit() and not _running(int(pid)):
+            leftovers.append(path)
+    return sorted(leftovers)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def non_ascii(names: Iterable[str]) -> list[str]:
     """The names that are not ASCII (an LMDB key must be: mmengine encodes
     the path it reads as ASCII)."""

@@ -238,10 +238,35 @@ def test_a_killed_pack_leaves_no_finished_looking_dest(frames_root, tmp_path):
         proc.wait()
     assert not dest.exists()
     assert [p.name for p in dest.parent.iterdir()] == [f".f.sqfs.{proc.pid}.partial"]
-    # A later pack builds its own image beside the leftover and publishes it.
+    # A later pack removes the dead run's leftover and publishes its own image.
     need_tools(*SQUASHFS_TOOLS, package="squashfs-tools")
     pack(frames_root, dest)
+    assert [p.name for p in dest.parent.iterdir()] == ["f.sqfs"]
     assert tree_of(unpack(dest, tmp_path / "u").dest) == clip_files(frames_root)
+
+
+def test_pack_removes_the_leftovers_of_dead_runs_only(frames_root, tmp_path):
+    dest = tmp_path / "packs" / "f.lmdb"
+    dest.parent.mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    running = subprocess.Popen(["sleep", "60"])  # another pack of the same destination, still running
+    dead_pid, live_pid = int(gone.stdout), running.pid
+    leftovers = {
+        f".f.lmdb.{dead_pid}.partial": True,  # (name, removed?)
+        f".f.lmdb.{dead_pid}.trash": True,
+        f".f.lmdb.{live_pid}.partial": False,  # a pack still running: not ours to touch
+        f".other.lmdb.{dead_pid}.partial": False,  # another destination's
+    }
+    for name in leftovers:
+        (dest.parent / name).mkdir()
+        (dest.parent / name / "data.mdb").write_bytes(b"x" * 100)
+    try:
+        pack(frames_root, dest)
+    finally:
+        running.kill()
+        running.wait()
+    left = {p.name for p in dest.parent.iterdir()}
+    assert left == {"f.lmdb", *(name for name, removed in leftovers.items() if not removed)}
 
 
 def test_lists_say_how_to_mount_an_image(frames_root, tmp_path, config):

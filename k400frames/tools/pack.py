@@ -46,7 +46,15 @@ from typing import IO
 
 from ..errors import PackError
 from ..files import fsync_path, publish
-from ..layout import SQUASHFS_SUFFIX, STORE_SUFFIX, Layout, hidden, packing_partial, walk_split
+from ..layout import (
+    SQUASHFS_SUFFIX,
+    STORE_SUFFIX,
+    Layout,
+    dead_packing_leftovers,
+    hidden,
+    packing_partial,
+    walk_split,
+)
 from ..stores.lmdb import LmdbStore, is_store
 
 SQUASHFS_PACKAGE = "squashfs-tools"
@@ -379,10 +387,12 @@ def _unsquashfs(image: Path, work: Path) -> None:
 def _building(dest: Path, overwrite: bool) -> Iterator[Path]:
     """A temp name beside ``dest`` to build into; renamed to ``dest`` when the
     body returns, removed when it raises (a killed run leaves only a hidden
-    ``.NAME.PID.partial``, never a ``dest``)."""
+    ``.NAME.PID.partial``, never a ``dest``, and the next run removes it)."""
     if os.path.lexists(dest) and not overwrite:
         raise PackError(f"{dest} exists; remove it or give --overwrite")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in dead_packing_leftovers(dest):  # a whole image's worth of disk each
+        _remove(leftover)
     work = packing_partial(dest)
     trash = packing_partial(dest, "trash")
     _remove(work)
