@@ -121,10 +121,11 @@ def bound_argv(exe: str, clip: Path, s: Settings) -> list[str]:
     ]
 
 
-def same_argv(exe: str, clip: Path, s: Settings) -> list[str]:
+def same_argv(exe: str, clip: Path, s: Settings, piped: bool = False) -> list[str]:
     """Exactly the command k400frames runs for a clip (threads, scaler,
     encoder, safety flags), asking for N frames: what is left between this and
-    k400frames is our orchestration, post-processing and padding."""
+    k400frames is our orchestration, post-processing and padding.  With
+    ``piped``, the JPEGs go to stdout, as ``store: lmdb`` runs it."""
     return kff.extract_command(
         exe,
         clip,
@@ -132,19 +133,7 @@ def same_argv(exe: str, clip: Path, s: Settings) -> list[str]:
         frame_name="{:06d}.jpg",
         size=(s.width, s.height),
         encoder_options=codec.ffmpeg_output_options(s.quality),
-    )
-
-
-def piped_argv(exe: str, clip: Path, s: Settings) -> list[str]:
-    """:func:`same_argv` with the JPEGs on stdout, as ``store: lmdb`` runs it."""
-    return kff.extract_command(
-        exe,
-        clip,
-        s.num_frames,
-        frame_name="{:06d}.jpg",
-        size=(s.width, s.height),
-        encoder_options=codec.ffmpeg_output_options(s.quality),
-        piped=True,
+        piped=piped,
     )
 
 
@@ -157,7 +146,9 @@ def run_floor(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
     exe = kff.find_ffmpeg()
 
     def one(clip: Path) -> None:
-        subprocess.run(piped_argv(exe, clip, s), check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            same_argv(exe, clip, s, piped=True), check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
 
     with ThreadPoolExecutor(max_workers=s.cores) as pool:
         list(pool.map(one, clips))
