@@ -24,6 +24,9 @@
 # once, naming the task that holds its shard, and the running one goes on.
 # Afterwards, one unsharded `k400frames extract --config ...` (it skips
 # everything) or `k400frames verify --config ...` summarises the whole split.
+# With `store: lmdb` each task writes its own train.shard-K-of-N.lmdb; that
+# unsharded extract (or `k400frames merge --config ...`) first merges them
+# into train.lmdb, the one store the lists point at.
 #
 # Exit status per task: 0 all done, 1 some clips failed (see the failures
 # file), 2 config or usage error, 130 stopped (scancel or the time limit sends
