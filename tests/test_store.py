@@ -403,25 +403,19 @@ def test_the_first_run_of_the_whole_split_after_the_shards_merges_their_stores(m
     assert 0 < first < 6
     shard_keys = store_values(out / "train.shard-0-of-2.lmdb")
     # shard 1/2 never ran: the whole split's dry run counts shard 0's clips as done ...
-    dry = run_cli(
-        "extract",
-        "--dry-run",
-        "--set",
-        f"source={tmp_path / 'src'}",
-        "--set",
-        f"target={sharded.target}",
-        "--set",
-        "store=lmdb",
-        "--set",
-        "num_frames=4",
-    )
+    settings = [f"source={tmp_path / 'src'}", f"target={sharded.target}", "store=lmdb", "num_frames=4"]
+    args = [arg for setting in settings for arg in ("--set", setting)]
+    dry = run_cli("extract", "--dry-run", *args)
     assert dry.returncode == 0, dry.stderr
     assert f"{first} already done, {6 - first} to do" in dry.stdout, dry.stdout
     assert "note: the run first merges 1 shard store into" in dry.stdout
     assert (out / "train.shard-0-of-2.lmdb").is_dir()  # a dry run writes nothing
     # ... and its run takes shard 0's store in, without redoing those clips, and does the others
-    summary = run_extract(sharded)
-    assert (summary.skipped, summary.done, summary.merged_shards) == (first, 6 - first, 1)
+    run = run_cli("extract", *args)
+    assert run.returncode == 0, run.stderr
+    assert "merging 1 shard store (" in run.stderr and f"into {out / 'train.lmdb'} first" in run.stderr
+    assert f"clips: {6 - first} extracted" in run.stdout and f"{first} already done" in run.stdout
+    assert f"store: {out / 'train.lmdb'} (1 shard store merged into it first)" in run.stdout
     assert sorted(p.name for p in out.iterdir() if p.name.endswith(".lmdb")) == ["train.lmdb"]
     merged = store_values(out / "train.lmdb")
     assert all(merged[key] == value for key, value in shard_keys.items())
@@ -430,6 +424,37 @@ def test_the_first_run_of_the_whole_split_after_the_shards_merges_their_stores(m
     assert merged == store_values(tmp_path / "whole" / "train.lmdb")
     again = run_extract(sharded)
     assert (again.skipped, again.done, again.merged_shards) == (6, 0, 0)
+
+
+def test_a_merge_that_fails_midway_loses_no_key(tmp_path, monkeypatch):
+    import k400frames.stores.lmdb as lmdb_store
+
+    shards = [tmp_path / f"train.shard-{k}-of-2.lmdb" for k in (0, 1)]
+    for k, path in enumerate(shards):
+        store = LmdbStore.open_write(path)
+        store.put_clip(f"train/c/clip{k}", [("/frame_00001.jpg", bytes([k]) * 3000)])
+        store.close()
+    real, calls = lmdb_store.merge_into, []
+
+    def fails_on_the_second(target, sources):
+        calls.append(1)
+        if len(calls) == 2:
+            raise DiskFull("no space left (a stand-in)")
+        return real(target, sources)
+
+    monkeypatch.setattr(lmdb_store, "merge_into", fails_on_the_second)
+    target = LmdbStore.open_write(tmp_path / "train.lmdb")
+    with pytest.raises(DiskFull):
+        lmdb_store.move_into(target, shards)
+    target.close()
+    # the first shard's key is in the split's store and its store is gone; the second is untouched
+    assert not shards[0].exists() and store_values(shards[1]) == {"train/c/clip1/frame_00001.jpg": b"\x01" * 3000}
+    assert store_values(tmp_path / "train.lmdb") == {"train/c/clip0/frame_00001.jpg": b"\x00" * 3000}
+    monkeypatch.setattr(lmdb_store, "merge_into", real)
+    target = LmdbStore.open_write(tmp_path / "train.lmdb")
+    assert lmdb_store.move_into(target, [shards[1]]) == 1
+    target.close()
+    assert len(store_values(tmp_path / "train.lmdb")) == 2 and not shards[1].exists()
 
 
 def test_retry_failed_and_durable_on_a_store(clips, config, tmp_path):

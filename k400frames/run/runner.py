@@ -290,13 +290,21 @@ def open_run_stores(cfg: Config, shard: tuple[int, int] | None) -> tuple[list, i
     runs), so a split ends as one store without a separate ``merge``."""
     if cfg.store == "files":
         return [], 0
-    from ..stores.lmdb import LmdbStore, is_store, move_into  # why: only a store run loads the lmdb binding
+    from ..stores.lmdb import (
+        LmdbStore,
+        is_store,
+        move_into,
+        store_bytes,
+    )  # why: only a store run loads the lmdb binding
 
     mine, *maybe = resume_store_paths(cfg, shard)
     others = [path for path in maybe if is_store(path)]
     stores = [LmdbStore.open_write(mine, durable=cfg.durable)]
     try:
         if shard is None:
+            if others:  # a copy of every shard's bytes: minutes for a big split, so say it first
+                size = sum(store_bytes(path) for path in others)
+                log.info("merging %s (%.1f GB) into %s first", plural(len(others), "shard store"), size / 1e9, mine)
             move_into(stores[0], others)
             return stores, len(others)
         stores.extend(LmdbStore.open_read(path) for path in others)

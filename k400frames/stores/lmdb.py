@@ -307,10 +307,11 @@ def merge_into(target: LmdbStore, sources: Iterable[LmdbStore], batch_bytes: int
 
 def move_into(target: LmdbStore, paths: Sequence[Path]) -> int:
     """Move every key of the stores at ``paths`` into ``target`` (the shard
-    stores of a split into its store): copied as they are, ``target``
-    flushed to disk, and only then the stores removed, so a kill at any
-    point leaves each key in one store or in both, never in none.  Returns
-    the keys copied."""
+    stores of a split into its store), one store at a time: its keys copied
+    as they are, ``target`` flushed to disk, and only then that store
+    removed.  So a kill at any point leaves each key in one store or in
+    both, never in none, and the disk holds at most one store twice.
+    Returns the keys copied."""
     copied = 0
     for path in paths:
         source = LmdbStore.open_read(path)
@@ -318,9 +319,7 @@ def move_into(target: LmdbStore, paths: Sequence[Path]) -> int:
             copied += merge_into(target, [source])
         finally:
             source.close()
-    if paths:
         target.flush()
-    for path in paths:
         shutil.rmtree(path)
     return copied
 
