@@ -290,12 +290,12 @@ def open_run_stores(cfg: Config, shard: tuple[int, int] | None) -> tuple[list, i
     runs), so a split ends as one store without a separate ``merge``."""
     if cfg.store == "files":
         return [], 0
-    from ..stores.lmdb import (
+    from ..stores.lmdb import (  # why: only a store run loads the lmdb binding
         LmdbStore,
         is_store,
         move_into,
         store_bytes,
-    )  # why: only a store run loads the lmdb binding
+    )
 
     mine, *maybe = resume_store_paths(cfg, shard)
     others = [path for path in maybe if is_store(path)]
