@@ -333,6 +333,13 @@ def main(argv: list[str] | None = None) -> int:
         default=HERE.parent / ".bench-cache",
         help="where corpora and the placeholder tree are built once",
     )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="where the contenders write (default: under --cache); a folder on another filesystem "
+        "(NFS, a FUSE mount) measures the cost of its files",
+    )
     parser.add_argument("--workers", type=int, default=0, help="k400frames workers (default 0: its own default)")
     parser.add_argument("--pad", default="copy", choices=("copy", "hardlink"), help="k400frames pad method")
     parser.add_argument("--split-clips", type=int, default=8, help="k400 clips for the CPU split (0 skips it)")
@@ -358,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         f"load average at start {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     roots = {name: corpus.build(args.cache, name) for name in args.corpus.split(",")}
-    work = Path(tempfile.mkdtemp(prefix="k400frames-bench-", dir=args.cache))
+    work = Path(tempfile.mkdtemp(prefix="k400frames-bench-", dir=args.work or args.cache))
     results, loads, splits = {}, {}, []
     try:
         for name, root in roots.items():
