@@ -95,7 +95,7 @@ def test_no_frame_file_touches_the_disk(clips, config, tmp_path, wrap_ffmpeg):
     cfg = config(num_frames=4, store="lmdb", ffmpeg=spy)
     assert run_extract(cfg).done == 3
     lines = [line for line in log.read_text().splitlines() if "-frames:v" in line]
-    assert len(lines) == 3 and all(line.endswith("pipe:1") and "image2pipe" in line for line in lines)
+    assert len(lines) == 3 and all(line.endswith("pipe:1") and "-f mpjpeg" in line for line in lines)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "train",
         "train.card.json",
@@ -487,13 +487,27 @@ def test_a_compaction_killed_between_its_renames_is_finished_by_the_next_open(tm
     assert store_values(path) == {"train/a/one/frame_00001.jpg": b"1"}
 
 
-def test_split_jpegs_keeps_whole_frames_and_says_where_a_stream_is_cut(clips, config, tmp_path):
+def test_split_jpegs_keeps_whole_frames_and_says_where_a_stream_is_cut(clips, config, tmp_path, ffmpeg_exe):
+    from k400frames import ffmpeg
     from k400frames.clip import codec
 
     files, _, _ = both(config, tmp_path, num_frames=3)
     frames = [files[f"train/a/long/frame_{i:05d}.jpg"] for i in (1, 2, 3)]
-    stream = b"".join(frames)
+    # ffmpeg's own piped stream of that clip: the very bytes folder mode wrote, frame by frame
+    argv = ffmpeg.extract_command(
+        ffmpeg_exe, clips[0], 3, encoder_options=codec.ffmpeg_output_options(config().jpeg_quality), piped=True
+    )
+    stream = subprocess.run(argv, capture_output=True, check=True).stdout
     assert codec.split_jpegs(stream) == (frames, "")
-    whole, problem = codec.split_jpegs(stream[:-10])
-    assert whole == frames[:2] and "frame 3 is cut short" in problem
-    assert codec.split_jpegs(b"junk")[1].startswith("frame 1: no JPEG start marker")
+    # the frames' own bytes are never searched: a frame that holds the boundary line is still one frame
+    assert ffmpeg.PIPE_BOUNDARY.encode() not in b"".join(frames)
+    whole, problem = codec.split_jpegs(stream[: stream.rindex(b"\xff\xd9") - 100])
+    assert whole == frames[:2] and problem == "frame 3 is cut short"
+    assert codec.split_jpegs(stream[: len(stream) - len(b"--k400frames\r\n")]) == (
+        frames,
+        "",
+    )  # killed before the trailer
+    assert codec.split_jpegs(b"junk")[1] == "frame 1: no part boundary at byte 0"
+    second_end = stream.index(frames[1]) + len(frames[1])
+    damaged = stream[: second_end - 2] + b"\x00\x00" + stream[second_end:]  # frame 2 loses its end marker
+    assert codec.split_jpegs(damaged) == (frames[:1], "frame 2: truncated JPEG (no EOI marker FFD9 at the end)")

@@ -4,7 +4,10 @@ encoder options, and what a whole frame looks like to a reader."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from .. import ffmpeg
 
 SUFFIXES = (".jpg", ".jpeg")
 SOI = b"\xff\xd8"  # every JPEG starts with this marker ...
@@ -74,40 +77,40 @@ def dimensions(data: bytes) -> tuple[int, int] | None:
 
 
 def split_jpegs(data: bytes) -> tuple[list[bytes], str]:
-    """The JPEGs of a stream of them back to back (ffmpeg's ``image2pipe``),
-    each exactly as the encoder wrote it.  Walks each frame's marker segments
-    (by their lengths, so table bytes are never taken for markers) to its
-    start of scan; from there the frame ends at the first ``FFD9``, because
-    inside entropy-coded data ``FF`` is only ever followed by a stuffed
-    ``00`` or a restart marker (one C-speed search per frame).  Returns the
-    whole frames and, for a stream that is cut short or is not JPEG, what
-    is wrong ("" when nothing is)."""
+    """The JPEGs of ffmpeg's piped stream (``extract_command(piped=True)``:
+    the mpjpeg muxer), each exactly as the encoder wrote it.  Each frame is a
+    MIME part: the boundary line, headers that give its length, a blank
+    line, the JPEG, CRLF; the boundary line alone ends the stream.  The
+    lengths cut the stream without a search through the frames' bytes, and
+    each frame must still be a whole JPEG.  Returns the whole frames and,
+    for a stream that is cut short or is not such a stream, what is wrong
+    ("" when nothing is)."""
     frames: list[bytes] = []
-    try:
-        _split(data, frames)
-    except ValueError as exc:
-        return frames, str(exc)
+    pos, end = 0, len(data)
+    while pos < end:
+        number = len(frames) + 1
+        if not data.startswith(_BOUNDARY_LINE, pos):
+            return frames, f"frame {number}: no part boundary at byte {pos}"
+        pos += len(_BOUNDARY_LINE)
+        if pos == end:
+            break  # the closing boundary
+        head_end = data.find(b"\r\n\r\n", pos, pos + _PART_HEAD_MAX)
+        length = _CONTENT_LENGTH.search(data, pos, head_end) if head_end >= 0 else None
+        if length is None:
+            return frames, f"frame {number}: its part header is cut short or gives no length (byte {pos})"
+        start = head_end + 4
+        stop = start + int(length[1])
+        if stop + 2 > end:
+            return frames, f"frame {number} is cut short"
+        frame = data[start:stop]
+        defect = defect_of(frame) or (None if data[stop : stop + 2] == b"\r\n" else "no line end after it")
+        if defect:
+            return frames, f"frame {number}: {defect}"
+        frames.append(frame)
+        pos = stop + 2
     return frames, ""
 
 
-def _split(data: bytes, frames: list[bytes]) -> None:
-    pos, end = 0, len(data)
-    while pos < end:
-        if data[pos : pos + 2] != SOI:
-            raise ValueError(f"frame {len(frames) + 1}: no JPEG start marker at byte {pos}")
-        start, pos = pos, pos + 2
-        while True:  # marker segments up to the start of scan
-            if pos + 4 > end or data[pos] != 0xFF:
-                raise ValueError(f"frame {len(frames) + 1} is cut short or damaged (byte {pos})")
-            marker = data[pos + 1]
-            if marker == 0xD9:  # EOI without a scan
-                pos += 2
-                break
-            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
-            if marker == 0xDA:
-                eoi = data.find(EOI, pos)
-                if eoi < 0:
-                    raise ValueError(f"frame {len(frames) + 1} is cut short (no end marker)")
-                pos = eoi + 2
-                break
-        frames.append(data[start:pos])
+_BOUNDARY_LINE = f"--{ffmpeg.PIPE_BOUNDARY}\r\n".encode("ascii")
+_CONTENT_LENGTH = re.compile(rb"Content-length: (\d+)", re.IGNORECASE)
+_PART_HEAD_MAX = 256  # ffmpeg writes about 50 bytes of part headers

@@ -110,6 +110,11 @@ def image2_pattern(frame_name: str) -> str:
 # not valid UTF-8 (kept by os.fsdecode as surrogates) cannot pass through it.
 # Commands are built around these stand-ins and the real URLs put in after
 # (:func:`from_graph`).
+# ``piped`` JPEGs go out through ffmpeg's mpjpeg muxer (MIME multipart):
+# each frame is a part that states its length, so a reader cuts the stream
+# into frames without searching their bytes (k400frames.clip.codec.split_jpegs).
+PIPE_BOUNDARY = "k400frames"
+
 INPUT_STAND_IN = "file:k400frames-input"
 OUTPUT_STAND_IN = "file:k400frames-output"
 
@@ -218,7 +223,8 @@ def extract_command(
     ``raw_frames``, the same frames go to stdout instead, unencoded, for
     :mod:`k400frames.clip.turbo` to encode (see :data:`RAW_FRAME_OPTIONS`).
     With ``piped``, the same JPEGs (same encoder, same options) go to stdout
-    one after another (``image2pipe``), for a store to split and keep.
+    one after another, each a part of ffmpeg's ``mpjpeg`` stream with its
+    length (:data:`PIPE_BOUNDARY`), for a store to split and keep.
 
     ``-frames:v`` makes ffmpeg stop decoding once enough frames are out.
     Without ``seek``, frame 1 is the first decoded frame (see
@@ -281,7 +287,13 @@ def _extract_template(
         output_options = {"frames:v": max_frames, **RAW_FRAME_OPTIONS}
     elif piped:
         # image2 picks mjpeg from the .jpg name; a pipe has no name, so say it.
-        output_options = {"frames:v": max_frames, "f": "image2pipe", "c:v": "mjpeg", **dict(encoder_options)}
+        output_options = {
+            "frames:v": max_frames,
+            "f": "mpjpeg",
+            "boundary_tag": PIPE_BOUNDARY,
+            "c:v": "mjpeg",
+            **dict(encoder_options),
+        }
     else:
         output_options = {"frames:v": max_frames, "f": "image2", **dict(encoder_options)}
     if select:
