@@ -499,8 +499,12 @@ def test_split_jpegs_keeps_whole_frames_and_says_where_a_stream_is_cut(clips, co
     )
     stream = subprocess.run(argv, capture_output=True, check=True).stdout
     assert codec.split_jpegs(stream) == (frames, "")
-    # the frames' own bytes are never searched: a frame that holds the boundary line is still one frame
-    assert ffmpeg.PIPE_BOUNDARY.encode() not in b"".join(frames)
+    # a frame's own bytes are never searched: one whose comment segment holds a boundary line stays whole
+    fake_part = b"\r\n--" + ffmpeg.PIPE_BOUNDARY.encode() + b"\r\nContent-length: 3\r\n\r\n"
+    odd = frames[0][:2] + b"\xff\xfe" + (len(fake_part) + 2).to_bytes(2, "big") + fake_part + frames[0][2:]
+    boundary = b"--" + ffmpeg.PIPE_BOUNDARY.encode() + b"\r\n"
+    parts = [boundary + b"Content-length: %d\r\n\r\n" % len(f) + f + b"\r\n" for f in (odd, frames[1])]
+    assert codec.split_jpegs(b"".join(parts) + boundary) == ([odd, frames[1]], "")
     whole, problem = codec.split_jpegs(stream[: stream.rindex(b"\xff\xd9") - 100])
     assert whole == frames[:2] and problem == "frame 3 is cut short"
     assert codec.split_jpegs(stream[: len(stream) - len(b"--k400frames\r\n")]) == (

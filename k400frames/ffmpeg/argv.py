@@ -110,13 +110,13 @@ def image2_pattern(frame_name: str) -> str:
 # not valid UTF-8 (kept by os.fsdecode as surrogates) cannot pass through it.
 # Commands are built around these stand-ins and the real URLs put in after
 # (:func:`from_graph`).
+INPUT_STAND_IN = "file:k400frames-input"
+OUTPUT_STAND_IN = "file:k400frames-output"
+
 # ``piped`` JPEGs go out through ffmpeg's mpjpeg muxer (MIME multipart):
 # each frame is a part that states its length, so a reader cuts the stream
 # into frames without searching their bytes (k400frames.clip.codec.split_jpegs).
 PIPE_BOUNDARY = "k400frames"
-
-INPUT_STAND_IN = "file:k400frames-input"
-OUTPUT_STAND_IN = "file:k400frames-output"
 
 
 def from_graph(
