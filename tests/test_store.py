@@ -455,6 +455,14 @@ def test_a_merge_that_fails_midway_loses_no_key(tmp_path, monkeypatch):
     assert lmdb_store.move_into(target, [shards[1]]) == 1
     target.close()
     assert len(store_values(tmp_path / "train.lmdb")) == 2 and not shards[1].exists()
+    # a shard store whose removal was killed between its unlinks (lock.mdb left, no data.mdb) is removed too
+    husk = tmp_path / "train.shard-0-of-3.lmdb"
+    husk.mkdir()
+    (husk / "lock.mdb").write_bytes(b"\0" * 64)
+    target = LmdbStore.open_write(tmp_path / "train.lmdb")
+    assert lmdb_store.move_into(target, [husk]) == 0
+    target.close()
+    assert not husk.exists() and len(store_values(tmp_path / "train.lmdb")) == 2
 
 
 def test_retry_failed_and_durable_on_a_store(clips, config, tmp_path):

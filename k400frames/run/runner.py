@@ -297,8 +297,7 @@ def open_run_stores(cfg: Config, shard: tuple[int, int] | None) -> tuple[list, i
         store_bytes,
     )
 
-    mine, *maybe = resume_store_paths(cfg, shard)
-    others = [path for path in maybe if is_store(path)]
+    mine, *others = resume_store_paths(cfg, shard)
     stores = [LmdbStore.open_write(mine, durable=cfg.durable)]
     try:
         if shard is None:
@@ -307,7 +306,7 @@ def open_run_stores(cfg: Config, shard: tuple[int, int] | None) -> tuple[list, i
                 log.info("merging %s (%.1f GB) into %s first", plural(len(others), "shard store"), size / 1e9, mine)
             move_into(stores[0], others)
             return stores, len(others)
-        stores.extend(LmdbStore.open_read(path) for path in others)
+        stores.extend(LmdbStore.open_read(path) for path in others if is_store(path))
     except BaseException:
         close_stores(stores, compact=False)
         raise

@@ -310,10 +310,14 @@ def move_into(target: LmdbStore, paths: Sequence[Path]) -> int:
     stores of a split into its store), one store at a time: its keys copied
     as they are, ``target`` flushed to disk, and only then that store
     removed.  So a kill at any point leaves each key in one store or in
-    both, never in none, and the disk holds at most one store twice.
+    both, never in none, and the disk holds at most one store twice.  The
+    caller holds the split's lock, so no run writes to those stores.
     Returns the keys copied."""
     copied = 0
     for path in paths:
+        if not is_store(path):  # what a removal killed between its unlinks left: no data to move
+            shutil.rmtree(path)
+            continue
         source = LmdbStore.open_read(path)
         try:
             copied += merge_into(target, [source])
