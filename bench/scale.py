@@ -215,7 +215,7 @@ def overhead(root: Path, clips: int, rounds: int) -> tuple[list[float], list[flo
     import logging
 
     from k400frames import ffmpeg
-    from k400frames.clip import codec
+    from k400frames.clip.frames import frames_command
     from k400frames.run.runner import run_extract
     from k400frames.tools.synth import make_video
 
@@ -232,17 +232,7 @@ def overhead(root: Path, clips: int, rounds: int) -> tuple[list[float], list[flo
     sources = sorted((base / "src").rglob("*.mp4"))
 
     def argv(source: Path) -> list[str]:
-        return ffmpeg.extract_command(
-            exe,
-            source,
-            2,
-            frame_name=cfg.frame_name,
-            fps=cfg.fps,
-            size=cfg.size,
-            short_side=cfg.short_side,
-            square_pixels=cfg.square_pixels,
-            encoder_options=codec.ffmpeg_output_options(cfg.jpeg_quality),
-        )
+        return frames_command(exe, source, cfg, 2)
 
     def bare_one(i: int) -> None:
         folder = base / "bare" / f"{i:06d}"

@@ -498,13 +498,12 @@ def test_a_compaction_killed_between_its_renames_is_finished_by_the_next_open(tm
 def test_split_jpegs_keeps_whole_frames_and_says_where_a_stream_is_cut(clips, config, tmp_path, ffmpeg_exe):
     from k400frames import ffmpeg
     from k400frames.clip import codec
+    from k400frames.clip.frames import frames_command
 
     files, _, _ = both(config, tmp_path, num_frames=3)
     frames = [files[f"train/a/long/frame_{i:05d}.jpg"] for i in (1, 2, 3)]
     # ffmpeg's own piped stream of that clip: the very bytes folder mode wrote, frame by frame
-    argv = ffmpeg.extract_command(
-        ffmpeg_exe, clips[0], 3, encoder_options=codec.ffmpeg_output_options(config().jpeg_quality), piped=True
-    )
+    argv = frames_command(ffmpeg_exe, clips[0], config(num_frames=3), 3, piped=True)
     stream = subprocess.run(argv, capture_output=True, check=True).stdout
     assert codec.split_jpegs(stream) == (frames, "")
     # a frame's own bytes are never searched: one whose comment segment holds a boundary line stays whole

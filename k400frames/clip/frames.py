@@ -240,21 +240,8 @@ def decode_frames(
     plan = decode.decode_plan(clip, cfg.num_frames, cfg.fps, cfg.sampling, exe)
     turbo = cfg.encoder == "turbo"
     while True:
-        argv = ffmpeg.extract_command(
-            exe,
-            clip.source,
-            max_frames,
-            frame_name=cfg.frame_name,
-            fps=cfg.fps,
-            size=cfg.size,
-            short_side=cfg.short_side,
-            square_pixels=cfg.square_pixels,
-            encoder_options=codec.ffmpeg_output_options(cfg.jpeg_quality),
-            seek=plan.seek,
-            duration=plan.duration,
-            select=plan.select,
-            raw_frames=turbo,
-            piped=frames is not None and not turbo,
+        argv = frames_command(
+            exe, clip.source, cfg, max_frames, plan, raw_frames=turbo, piped=frames is not None and not turbo
         )
         if turbo:  # the same frames, encoded by libjpeg-turbo here
             run = turbo_encoder.encode(
@@ -285,6 +272,39 @@ def decode_frames(
         else:
             shutil.rmtree(folder)
             folder.mkdir()
+
+
+def frames_command(
+    exe: str,
+    source: Path,
+    cfg: Config,
+    max_frames: int,
+    plan: decode.DecodePlan | None = None,
+    *,
+    raw_frames: bool = False,
+    piped: bool = False,
+) -> list[str]:
+    """The ffmpeg command that turns ``source`` into ``cfg``'s frames (rate,
+    size, JPEG quality, names), at most ``max_frames``, read by the decode
+    ``plan`` (a span's seek and length, uniform picks; None: from the start).
+    ``raw_frames`` and ``piped`` as in :func:`~k400frames.ffmpeg.extract_command`."""
+    plan = plan or decode.DecodePlan()
+    return ffmpeg.extract_command(
+        exe,
+        source,
+        max_frames,
+        frame_name=cfg.frame_name,
+        fps=cfg.fps,
+        size=cfg.size,
+        short_side=cfg.short_side,
+        square_pixels=cfg.square_pixels,
+        encoder_options=codec.ffmpeg_output_options(cfg.jpeg_quality),
+        seek=plan.seek,
+        duration=plan.duration,
+        select=plan.select,
+        raw_frames=raw_frames,
+        piped=piped,
+    )
 
 
 def _run_piped(argv: list[str], cwd: Path, timeout: float, ctx: RunContext, frames: list[bytes]) -> ffmpeg.FFmpegResult:
