@@ -130,8 +130,12 @@ def members_digest(members: list[tuple[str, bytes]], folder: bool) -> str:
     if not folder:
         return hashlib.blake2b(members[0][1], digest_size=16).hexdigest()
     outer = hashlib.blake2b(digest_size=16)
+    # Pads are the last frame's very bytes object: hash it once, as measure_tree does a hardlinked pad.
+    by_object: dict[int, bytes] = {}
     for name, data in sorted((name.lstrip("/"), data) for name, data in members):
-        inner = hashlib.blake2b(data, digest_size=16).digest()
+        inner = by_object.get(id(data))
+        if inner is None:
+            inner = by_object[id(data)] = hashlib.blake2b(data, digest_size=16).digest()
         outer.update(os.fsencode(name) + b"\0" + len(data).to_bytes(8, "big") + inner)
     return outer.hexdigest()
 
