@@ -27,6 +27,11 @@ def run_cli(
     )
 
 
+def set_args(*settings: str) -> list[str]:
+    """``--set KEY=VALUE`` for each of ``settings``, as the CLI takes them."""
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
 def decode_reference(
     ffmpeg_exe: str, video: Path, out_dir: Path, frames: int, vf: str | None = None, extra: list[str] | None = None
 ) -> list[bytes]:

@@ -17,7 +17,7 @@ from k400frames.config import make_config
 from k400frames.errors import ConfigChanged
 from k400frames.run.runner import run_extract
 
-from helpers import frame_files, live_processes_mentioning, record_file, run_cli, wait_for
+from helpers import frame_files, live_processes_mentioning, record_file, run_cli, set_args, wait_for
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
@@ -52,16 +52,7 @@ def test_sigkill_then_rerun_completes_without_redoing(clips, config, wrap_ffmpeg
     cfg = config(num_frames=8, workers=1)
     proc = start_cli(
         "extract",
-        "--set",
-        f"source={cfg.source}",
-        "--set",
-        f"target={cfg.target}",
-        "--set",
-        "num_frames=8",
-        "--set",
-        "workers=1",
-        "--set",
-        f"ffmpeg={slow}",
+        *set_args(f"source={cfg.source}", f"target={cfg.target}", "num_frames=8", "workers=1", f"ffmpeg={slow}"),
     )
     assert wait_for(lambda: len(manifest_rows(cfg)) >= 3)
     proc.kill()  # SIGKILL: no handler runs
@@ -90,16 +81,7 @@ def test_interrupt_exits_130_and_leaves_nothing_half_done(clips, config, wrap_ff
     cfg = config(num_frames=8)
     proc = start_cli(
         "extract",
-        "--set",
-        f"source={cfg.source}",
-        "--set",
-        f"target={cfg.target}",
-        "--set",
-        "num_frames=8",
-        "--set",
-        "workers=2",
-        "--set",
-        f"ffmpeg={hang}",
+        *set_args(f"source={cfg.source}", f"target={cfg.target}", "num_frames=8", "workers=2", f"ffmpeg={hang}"),
     )
     assert wait_for(started.exists)
     proc.send_signal(sig)

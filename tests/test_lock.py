@@ -17,7 +17,7 @@ from k400frames.run.lock import TargetLock, shards_overlap
 from k400frames.run.runner import run_extract
 from k400frames.sources.tree import shard_of
 
-from helpers import frame_files, record_file, run_cli, wait_for
+from helpers import frame_files, record_file, run_cli, set_args, wait_for
 
 
 def start_cli(*args: str) -> subprocess.Popen:
@@ -38,18 +38,8 @@ def holds_lock(path, pid) -> bool:
 
 
 def cli_args(cfg, ffmpeg=None, *extra):
-    args = [
-        "extract",
-        "--set",
-        f"source={cfg.source}",
-        "--set",
-        f"target={cfg.target}",
-        "--set",
-        f"num_frames={cfg.num_frames}",
-        "--set",
-        "workers=1",
-    ]
-    return [*args, *(["--set", f"ffmpeg={ffmpeg}"] if ffmpeg else []), *extra]
+    settings = [f"source={cfg.source}", f"target={cfg.target}", f"num_frames={cfg.num_frames}", "workers=1"]
+    return ["extract", *set_args(*settings, *([f"ffmpeg={ffmpeg}"] if ffmpeg else [])), *extra]
 
 
 @pytest.fixture

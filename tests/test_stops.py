@@ -16,7 +16,7 @@ import pytest
 
 from k400frames.run.runner import run_extract
 
-from helpers import live_processes_mentioning, wait_for
+from helpers import live_processes_mentioning, set_args, wait_for
 
 
 @pytest.fixture
@@ -32,16 +32,7 @@ def hung_run(make_clip, config, wrap_ffmpeg, tmp_path):
         "-m",
         "k400frames",
         "extract",
-        "--set",
-        f"source={cfg.source}",
-        "--set",
-        f"target={cfg.target}",
-        "--set",
-        "num_frames=4",
-        "--set",
-        "workers=1",
-        "--set",
-        f"ffmpeg={hang}",
+        *set_args(f"source={cfg.source}", f"target={cfg.target}", "num_frames=4", "workers=1", f"ffmpeg={hang}"),
     ]
     return argv, cfg, started
 

@@ -18,7 +18,7 @@ from k400frames.run.lock import TargetLock
 from k400frames.run.runner import run_extract
 from k400frames.stores.lmdb import LmdbStore, store_bytes
 
-from helpers import live_processes_mentioning, record_file, run_cli, wait_for
+from helpers import live_processes_mentioning, record_file, run_cli, set_args, wait_for
 
 lmdb = pytest.importorskip("lmdb", reason="store: lmdb needs the lmdb package (pip install 'k400frames[lmdb]')")
 
@@ -403,8 +403,7 @@ def test_the_first_run_of_the_whole_split_after_the_shards_merges_their_stores(m
     assert 0 < first < 6
     shard_keys = store_values(out / "train.shard-0-of-2.lmdb")
     # shard 1/2 never ran: the whole split's dry run counts shard 0's clips as done ...
-    settings = [f"source={tmp_path / 'src'}", f"target={sharded.target}", "store=lmdb", "num_frames=4"]
-    args = [arg for setting in settings for arg in ("--set", setting)]
+    args = set_args(f"source={tmp_path / 'src'}", f"target={sharded.target}", "store=lmdb", "num_frames=4")
     dry = run_cli("extract", "--dry-run", *args)
     assert dry.returncode == 0, dry.stderr
     assert f"{first} already done, {6 - first} to do" in dry.stdout, dry.stdout
