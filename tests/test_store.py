@@ -519,3 +519,24 @@ def test_split_jpegs_keeps_whole_frames_and_says_where_a_stream_is_cut(clips, co
     second_end = stream.index(frames[1]) + len(frames[1])
     damaged = stream[: second_end - 2] + b"\x00\x00" + stream[second_end:]  # frame 2 loses its end marker
     assert codec.split_jpegs(damaged) == (frames[:1], "frame 2: truncated JPEG (no EOI marker FFD9 at the end)")
+
+
+def test_a_clip_is_found_in_a_store_by_its_own_keys_only(tmp_path):
+    from k400frames.clip.outputs import output_named
+
+    store = LmdbStore.open_write(tmp_path / "train.lmdb")
+    store.put_clip("train/a/c10", [("/frame_00001.jpg", b"\xff\xd8" + b"x" * 5000 + b"\xff\xd9")])
+    store.put_clip("train/a/v", [(".mp4", b"y" * 7000)])
+    store.close()
+    store = LmdbStore.open_read(tmp_path / "train.lmdb")
+    try:
+        frames, video = output_named("frames"), output_named("video")
+        # c1 is a prefix of c10's keys but not a clip of its own; the video is only its .mp4 key
+        assert frames.in_store(store, "train/a/c10") and not frames.in_store(store, "train/a/c1")
+        assert video.in_store(store, "train/a/v") and not frames.in_store(store, "train/a/v")
+        assert not video.in_store(store, "train/a/c10") and not frames.in_store(store, "train/b/c10")
+        assert dict(store.scan("train/a/c10/")) == {"train/a/c10/frame_00001.jpg": 5004}
+        assert (store.size("train/a/v.mp4"), store.size("train/a/v")) == (7000, None)
+        assert video.stored(store, "train/a/v") == {".mp4": 7000}
+    finally:
+        store.close()

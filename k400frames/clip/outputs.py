@@ -138,6 +138,12 @@ class Output:
         empty when it is not there."""
         raise NotImplementedError
 
+    def in_store(self, store: LmdbStore, prefix: str) -> bool:
+        """Whether ``store`` holds any member of the clip ``prefix``: its keys
+        start ``<prefix>/`` (a folder's members) or are ``<prefix><suffix>``.
+        Reads one key, no value (a resume asks it of every finished clip)."""
+        return store.has_prefix(prefix + ("/" if self.is_folder else self.suffix))
+
     def looks_complete_stored(self, store: LmdbStore, prefix: str, cfg: Config) -> bool:
         """Whether the clip ``prefix`` is whole in ``store`` (adopted on resume)."""
         raise NotImplementedError

@@ -118,8 +118,8 @@ class VideoOutput(Output):
         return [(VIDEO_SUFFIX, made.path.read_bytes())]
 
     def stored(self, store: LmdbStore, prefix: str) -> dict[str, int]:
-        data = store.get(prefix + VIDEO_SUFFIX)
-        return {} if data is None else {VIDEO_SUFFIX: len(data)}
+        size = store.size(prefix + VIDEO_SUFFIX)
+        return {} if size is None else {VIDEO_SUFFIX: size}
 
     def looks_complete_stored(self, store: LmdbStore, prefix: str, cfg: Config) -> bool:
         data = store.get(prefix + VIDEO_SUFFIX)

@@ -259,7 +259,7 @@ def finished_before(
     if cfg.store != "files":
         prefix = store_prefix(cfg, clip)
         for store in stores:
-            if not output.stored(store, prefix):
+            if not output.in_store(store, prefix):
                 continue
             if clip.rel in resume.done:
                 return "recorded"
