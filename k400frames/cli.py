@@ -25,6 +25,7 @@ from .errors import (
     ConfigError,
     K400Error,
 )
+from .stores import store_class
 from .words import plural
 
 log = logging.getLogger("k400frames")
@@ -306,7 +307,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
         f"labels: {result.labels} ({plural(result.classes, 'class', 'classes')}; {plural(result.clips, 'clip')} listed)"
     )
     print(f"config keys to paste: {result.snippet}")
-    if cfg.store == "files":
+    if not store_class(cfg.store).packed:
         from .tools.pack import mount_hint  # why: only the command line prints it
 
         print(mount_hint(cfg.target.parent))

@@ -30,11 +30,8 @@ from typing import Any
 
 import yaml
 
-from .clip.outputs import OUTPUTS
-from .clip.turbo import load_codec
-from .errors import ConfigError, MissingExtra
+from .errors import ConfigError
 from .ffmpeg.argv import image2_pattern
-from .stores import STORES
 
 # Every extension here is read by a demuxer of ffmpeg.VIDEO_DEMUXERS: camera
 # and broadcast recordings (.mts, .m2ts, .ts), DVD rips (.vob), Windows (.wmv,
@@ -60,6 +57,21 @@ DEFAULT_EXTENSIONS = (
     ".ogv",
 )
 
+# The values of the keys that pick a registered kind, with their doc lines:
+# plain data, so that reading a config loads no stage.  Each registry is
+# held equal to its table by a test (clip/outputs.OUTPUTS, stores.STORES);
+# whether an optional library is installed is checked by preflight.
+OUTPUT_DOCS = {
+    "frames": "a folder of exactly `num_frames` JPEGs per clip",
+    "video": "one normalized H.264 `<class>/<clip>.mp4` per clip",
+}
+STORE_DOCS = {
+    "files": "a folder tree",
+    "lmdb": "every clip of the split in one LMDB `<root>/<split>.lmdb` (keys "
+    "`<split>/<class>/<clip>/frame_00001.jpg`), as mmaction2 reads it",
+}
+# Stores that one process writes: a split in them is spread over machines by shards, not by Dask.
+ONE_WRITER_STORES = ("lmdb",)
 ENCODERS = ("ffmpeg", "turbo")  # who writes the JPEGs (clip/turbo.py for the second)
 
 # ``output`` in a key's metadata: whether its value changes the bytes written.
@@ -129,28 +141,6 @@ def _short_side(key: str, value: Any) -> int | None:
 def _jpeg_quality(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 31:
         raise ConfigError(f"{key}: expected an integer from 1 (best) to 31 (ffmpeg -q:v), got {value!r}")
-    return value
-
-
-def _store(key: str, value: Any) -> str:
-    value = _choice(*STORES)(key, value)
-    if value == "lmdb":
-        from .stores.lmdb import load_lmdb  # why: only a config that asks for a store loads its module
-
-        try:
-            load_lmdb()  # a missing wheel is a config error, before any work
-        except MissingExtra as exc:
-            raise ConfigError(str(exc)) from None
-    return value
-
-
-def _encoder(key: str, value: Any) -> str:
-    value = _choice(*ENCODERS)(key, value)
-    if value == "turbo":
-        try:
-            load_codec()  # a missing wheel is a config error, before any work
-        except MissingExtra as exc:
-            raise ConfigError(str(exc)) from None  # "encoder 'turbo' needs simplejpeg ..." names the key
     return value
 
 
@@ -283,7 +273,7 @@ class Config:
     jpeg_quality: int = key(2, _jpeg_quality, "ffmpeg `-q:v`, 1 (best) to 31", output=ALWAYS)
     encoder: str = key(
         "ffmpeg",
-        _encoder,
+        _choice(*ENCODERS),
         "who writes the JPEGs: `ffmpeg` (its mjpeg encoder) or `turbo` "
         "(libjpeg-turbo in the worker; `pip install 'k400frames[turbo]'`)",
         output=UNLESS_DEFAULT,
@@ -350,8 +340,8 @@ class Config:
     )
     output: str = one_of(
         "frames",
-        tuple(OUTPUTS),
-        "what a clip becomes: " + "; ".join(f"`{name}`, {doc}" for name, (_, _, doc) in OUTPUTS.items()),
+        tuple(OUTPUT_DOCS),
+        "what a clip becomes: " + "; ".join(f"`{name}`, {doc}" for name, doc in OUTPUT_DOCS.items()),
         output=UNLESS_DEFAULT,
     )
     sampling: str = one_of(
@@ -364,12 +354,10 @@ class Config:
         False, _bool, "with `output: video`, keep the first audio stream (AAC 128k)", output=UNLESS_DEFAULT
     )
     durable: bool = key(False, _bool, "flush each clip to disk before recording it (power-loss safety)")
-    store: str = key(
+    store: str = one_of(
         "files",
-        _store,
-        "where clips go: `files` (a folder tree) or `lmdb`, every clip of the split in one LMDB "
-        "`<root>/<split>.lmdb` (keys `<split>/<class>/<clip>/frame_00001.jpg`), as mmaction2 reads it",
-        choices=STORES,
+        tuple(STORE_DOCS),
+        "where clips go: " + "; ".join(f"`{name}`, {doc}" for name, doc in STORE_DOCS.items()),
     )
 
     @property
@@ -453,9 +441,9 @@ def make_config(raw: Mapping[str, Any]) -> Config:
             "sampling: only applies to output: frames (a video keeps every frame of its clip or span); "
             "with output: video set sampling: first (--set sampling=first)"
         )
-    if values.get("store") == "lmdb" and values.get("executor") == "dask":
+    if values.get("store") in ONE_WRITER_STORES and values.get("executor") == "dask":
         raise ConfigError(
-            "store: lmdb runs with executor: local (one process writes a store); "
+            f"store: {values['store']} runs with executor: local (one process writes a store); "
             "to spread a split over machines, give each a shard (--shard K/N) and run k400frames merge after"
         )
     source, target = values["source"], values["target"]

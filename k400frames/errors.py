@@ -99,3 +99,7 @@ class FFmpegFailed(K400Error):
 
 class SegmentsError(K400Error):
     """The segments CSV cannot be read at all (missing, not a CSV, wrong header)."""
+
+
+class StoreError(K400Error):
+    """A store cannot be opened or read (not a store of its kind, damaged)."""

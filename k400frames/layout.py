@@ -5,8 +5,9 @@ in ``<root>``, live the files that belong to that split::
 
     <root>/<split>/<class>/<clip>/frame_00001.jpg    a clip (output: frames)
     <root>/<split>/<class>/<clip>.mp4                a clip (output: video)
-    <root>/<split>.lmdb/                             every clip in one LMDB (store: lmdb)
-    <root>/<split>.shard-K-of-N.lmdb/                one shard's store, until `merge`
+    <root>/<split><suffix>                           every clip in one packed store (a store's suffix)
+    <root>/<split>.shard-K-of-N<suffix>              one shard's packed store, until `merge`
+    <root>/<split>.journal[.shard-K-of-N].jsonl      records of clips about to be published (folders)
     <root>/<split>.manifest[.shard-K-of-N].jsonl     finished clips, one JSON line each
     <root>/<split>.failures[.shard-K-of-N].jsonl     failed clips of the latest run
     <root>/<split>.card.json, <root>/<split>.card.md the dataset card (whole split, all shards)
@@ -25,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 Shard = tuple[int, int]
@@ -33,9 +34,8 @@ Shard = tuple[int, int]
 LABELS_FILE = "labels.txt"
 SNIPPET_FILE = "lists.md"
 RECORD_KINDS = ("manifest", "failures")
-STORE_SUFFIX = ".lmdb"
-# A whole frames root packed into one file (`k400frames pack`): an LMDB
-# store (STORE_SUFFIX) or a SquashFS image whose root holds the split folders.
+# A whole frames root packed into one file (`k400frames pack`): a SquashFS
+# image whose root holds the split folders.
 SQUASHFS_SUFFIX = ".sqfs"
 
 
@@ -60,9 +60,10 @@ def parse_shard_tag(tag: str) -> Shard | None:
     return shard if shard and shard_tag(shard) == tag else None
 
 
-def split_of_store(store_path: Path) -> Path:
-    """The split folder a store stands for: ``train.lmdb`` or ``train.shard-1-of-4.lmdb`` -> ``train``."""
-    name = store_path.name.removesuffix(STORE_SUFFIX)
+def split_of_store(store_path: Path, suffix: str) -> Path:
+    """The split folder a packed store stands for: ``train<suffix>`` or
+    ``train.shard-1-of-4<suffix>`` -> ``train``."""
+    name = store_path.name.removesuffix(suffix)
     split, dot, tag = name.rpartition(".")
     return store_path.with_name(split if dot and parse_shard_tag(tag) else name)
 
@@ -93,12 +94,6 @@ def _running(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
-
-
-def non_ascii(names: Iterable[str]) -> list[str]:
-    """The names that are not ASCII (an LMDB key must be: mmengine encodes
-    the path it reads as ASCII)."""
-    return [name for name in names if not name.isascii()]
 
 
 def glob_escape(name: str) -> str:
@@ -146,21 +141,16 @@ class Layout:
 
     # -- packed stores -------------------------------------------------------
 
-    def store(self, shard: Shard | None | bool = False) -> Path:
-        """The LMDB store of this run (``shard`` False: this layout's shard),
-        of one shard, or (``None``) of the whole split: ``<root>/<split>.lmdb``
-        or ``<root>/<split>.shard-K-of-N.lmdb``."""
+    def store(self, suffix: str, shard: Shard | None | bool = False) -> Path:
+        """The packed store (a store's ``suffix``) of this run (``shard``
+        False: this layout's shard), of one shard, or (``None``) of the whole
+        split: ``<root>/<split><suffix>`` or ``<root>/<split>.shard-K-of-N<suffix>``."""
         which = self.shard if shard is False else shard
-        return self.root / f"{self.split}{_dotted_tag(which)}{STORE_SUFFIX}"  # type: ignore[arg-type]
+        return self.root / f"{self.split}{_dotted_tag(which)}{suffix}"  # type: ignore[arg-type]
 
-    def all_stores(self) -> list[Path]:
-        """The split's store and every shard's store that exist, sorted."""
-        whole = self.store(None)
-        return sorted({*self.shard_stores(), *([whole] if whole.exists() else [])})
-
-    def shard_stores(self) -> list[Path]:
-        """The stores of the split's shards that exist, sorted."""
-        return sorted(self.root.glob(f"{glob_escape(self.split)}.shard-*-of-*{STORE_SUFFIX}"))
+    def shard_stores(self, suffix: str) -> list[Path]:
+        """The packed stores of the split's shards that exist, sorted."""
+        return sorted(self.root.glob(f"{glob_escape(self.split)}.shard-*-of-*{glob_escape(suffix)}"))
 
     # -- records, locks, temp area ----------------------------------------
 

@@ -7,10 +7,14 @@ import json
 import os
 import shutil
 
+import pytest
+
 from k400frames import ffmpeg
+from k400frames.layout import Layout
 from k400frames.run import preflight
-from k400frames.run.preflight import FinalNames
 from k400frames.run.runner import run_extract
+from k400frames.stores import ClipKey
+from k400frames.stores.folder import FolderStore
 
 from helpers import frame_files, record_file
 
@@ -50,19 +54,20 @@ def test_resume_redoes_deleted_and_half_clips_and_adopts_whole_ones(make_clip, c
     assert sorted(class_scans) == sorted([str(cfg.target / "a"), str(cfg.target / "b")] * 2)
 
 
-def test_final_names_tells_folders_from_files(tmp_path):
+def test_the_folder_store_tells_folders_from_files(tmp_path):
     (tmp_path / "c" / "clip").mkdir(parents=True)
     (tmp_path / "c" / "video.mp4").write_bytes(b"x")
     os.symlink(tmp_path / "c" / "clip", tmp_path / "c" / "linked")
-    names = FinalNames()
-    assert names.exists(tmp_path, "c", "clip", folder=True)
-    assert not names.exists(tmp_path, "c", "clip", folder=False)
-    assert names.exists(tmp_path, "c", "video.mp4", folder=False)
-    assert not names.exists(tmp_path, "c", "video.mp4", folder=True)
-    assert names.exists(tmp_path, "c", "linked", folder=True)  # follows symlinks, as is_dir() did
-    assert not names.exists(tmp_path, "c", "absent", folder=True)
-    assert not names.exists(tmp_path, "no-class", "clip", folder=True)
-    assert not names.exists(tmp_path, "c", "../c/clip", folder=True)  # only entries of the class folder
+    store = FolderStore(Layout(tmp_path))
+    assert store.has(ClipKey("c", "clip", folder=True))
+    assert not store.has(ClipKey("c", "clip", folder=False))
+    assert store.has(ClipKey("c", "video.mp4", folder=False))
+    assert not store.has(ClipKey("c", "video.mp4", folder=True))
+    assert store.has(ClipKey("c", "linked", folder=True))  # follows symlinks, as is_dir() did
+    assert not store.has(ClipKey("c", "absent", folder=True))
+    assert not store.has(ClipKey("no-class", "clip", folder=True))
+    with pytest.raises(ValueError):  # only entries of the class folder
+        store.has(ClipKey("c", "../c/clip", folder=True))
 
 
 def test_cached_commands_differ_only_in_their_input(tmp_path, ffmpeg_exe):

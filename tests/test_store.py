@@ -16,7 +16,7 @@ from k400frames.files import tree_bytes
 from k400frames.layout import Layout
 from k400frames.run.lock import TargetLock
 from k400frames.run.runner import run_extract
-from k400frames.stores.lmdb import LmdbStore, store_bytes
+from k400frames.stores.lmdb import RECORD_PREFIX, LmdbEnv, store_bytes
 
 from helpers import live_processes_mentioning, record_file, run_cli, set_args, wait_for
 
@@ -33,10 +33,24 @@ def folder_values(root) -> dict[str, bytes]:
     return values
 
 
-def store_values(path) -> dict[str, bytes]:
-    store = LmdbStore.open_read(path)
+def delete_keys(path, prefix: bytes) -> None:
+    """Remove the keys under ``prefix`` from the LMDB at ``path``, as damage would."""
+    import lmdb
+
+    env = lmdb.open(str(path), subdir=True)
     try:
-        return dict(store.items())
+        with env.begin(write=True) as txn:
+            for key in [k for k, _ in txn.cursor() if k.startswith(prefix)]:
+                txn.delete(key)
+    finally:
+        env.close()
+
+
+def store_values(path) -> dict[str, bytes]:
+    """The store's clip members (its keys less the records kept beside them)."""
+    store = LmdbEnv.open_read(path)
+    try:
+        return {k: v for k, v in store.items() if not k.startswith(RECORD_PREFIX)}
     finally:
         store.close()
 
@@ -58,7 +72,7 @@ def both(config, tmp_path, **settings):
     assert run_extract(folders).failed == 0
     summary = run_extract(store)
     assert summary.failed == 0 and summary.done == 3
-    path = Layout(store.target).store()
+    path = Layout(store.target).store(".lmdb")
     assert path == tmp_path / "stored" / "train.lmdb"
     return folder_values(tmp_path / "folders" / "train" / ".."), store_values(path), path
 
@@ -122,7 +136,7 @@ def test_frame_store_holds_only_page_rounded_values_after_overwrite(clips, confi
     cfg = config(num_frames=6, store="lmdb", size="320x240")
     run_extract(cfg)
     run_extract(config(num_frames=6, store="lmdb", size="320x240", jpeg_quality=3), overwrite=True)
-    path = Layout(cfg.target).store()
+    path = Layout(cfg.target).store(".lmdb")
     values = store_values(path)
     pages = sum(-(-(len(v) + 16) // 4096) if len(v) > 2000 else len(v) / 4096 for v in values.values())
     data = (path / "data.mdb").stat().st_size
@@ -163,25 +177,29 @@ def test_resume_overwrite_and_adoption(clips, config, tmp_path):
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows if r["rel"] != "a/short"))
     adopted = run_extract(cfg)
     assert adopted.done == 0 and adopted.skipped == 3
-    assert any(json.loads(line).get("adopted") for line in manifest.read_text().splitlines())
+    # the adopted line has the counts and digest that travelled with the clip in its transaction
+    (line,) = [row for row in map(json.loads, manifest.read_text().splitlines()) if row.get("adopted")]
+    original = next(row for row in rows if row["rel"] == "a/short")
+    assert line["rel"] == "a/short" and original["padded"] > 0
+    assert [line[k] for k in ("decoded", "padded", "cut", "digest")] == [
+        original[k] for k in ("decoded", "padded", "cut", "digest")
+    ]
     # a clip missing from the store is redone even though its row says done
-    store = LmdbStore.open_write(Layout(cfg.target).store())
-    store.delete_clip("train/b/exact")
-    store.close()
+    delete_keys(Layout(cfg.target).store(".lmdb"), b"train/b/exact/")
     redo = run_extract(cfg)
     assert redo.done == 1 and redo.skipped == 2
     # --overwrite redoes all, and leaves no frame of a longer old clip behind
     bigger = config(num_frames=6, store="lmdb")
     over = run_extract(bigger, overwrite=True)
     assert over.done == 3
-    keys = store_values(Layout(cfg.target).store())
+    keys = store_values(Layout(cfg.target).store(".lmdb"))
     assert len(keys) == 18
 
 
 def test_full_store_loses_only_the_clip_being_put(clips, config, tmp_path, monkeypatch):
     cfg = config(num_frames=4, store="lmdb", workers=1)
     puts = []
-    real_put = LmdbStore.put
+    real_put = LmdbEnv.put
 
     def failing_put(self, items, **kwargs):
         if len(puts) == 1:
@@ -192,11 +210,11 @@ def test_full_store_loses_only_the_clip_being_put(clips, config, tmp_path, monke
         puts.append(items)
         return real_put(self, items, **kwargs)
 
-    monkeypatch.setattr(LmdbStore, "put", failing_put)
+    monkeypatch.setattr(LmdbEnv, "put", failing_put)
     summary = run_extract(cfg)
     assert summary.disk_full and summary.done == 1
     monkeypatch.undo()
-    keys = store_values(Layout(cfg.target).store())
+    keys = store_values(Layout(cfg.target).store(".lmdb"))
     assert set(k.rsplit("/", 1)[0] for k in keys) == {"train/a/long"}  # only the committed clip
     rows = [json.loads(line)["rel"] for line in record_file(cfg.target, "manifest").read_text().splitlines()]
     assert rows == ["a/long"]
@@ -205,7 +223,7 @@ def test_full_store_loses_only_the_clip_being_put(clips, config, tmp_path, monke
 
 
 def test_a_map_that_cannot_grow_stops_the_run_and_keeps_what_committed(tmp_path):
-    store = LmdbStore.open_write(tmp_path / "s.lmdb", max_map_size=256 << 10)
+    store = LmdbEnv.open_write(tmp_path / "s.lmdb", max_map_size=256 << 10)
     store.put_clip("train/a/one", [("/frame_00001.jpg", b"x" * 1000)])
     with pytest.raises(DiskFull, match="full"):
         store.put_clip("train/a/two", [(f"/frame_{i:05d}.jpg", os.urandom(9000)) for i in range(1, 60)])
@@ -214,7 +232,7 @@ def test_a_map_that_cannot_grow_stops_the_run_and_keeps_what_committed(tmp_path)
 
 
 def test_map_grows_from_small(tmp_path):
-    store = LmdbStore.open_write(tmp_path / "s.lmdb")
+    store = LmdbEnv.open_write(tmp_path / "s.lmdb")
     store._env.set_mapsize(256 << 10)
     store.put_clip("train/a/big", [(f"/frame_{i:05d}.jpg", os.urandom(9000)) for i in range(1, 100)])
     assert store._env.info()["map_size"] > 256 << 10
@@ -231,10 +249,8 @@ def test_two_runs_on_one_store_are_refused(clips, config):
 
 def test_reader_sees_only_committed_clips(tmp_path):
     # LMDB refuses a second handle on one store in one process: the reader is another process.
-    read = (
-        "import sys; from k400frames.stores.lmdb import LmdbStore; print(list(LmdbStore.open_read(sys.argv[1]).keys()))"
-    )
-    writer = LmdbStore.open_write(tmp_path / "s.lmdb")
+    read = "import sys; from k400frames.stores.lmdb import LmdbEnv; print(list(LmdbEnv.open_read(sys.argv[1]).keys()))"
+    writer = LmdbEnv.open_write(tmp_path / "s.lmdb")
     writer.put_clip("train/a/one", [("/frame_00001.jpg", b"1")])
     with writer._env.begin(write=True) as txn:  # a clip half put, not committed
         txn.put(b"train/a/two/frame_00001.jpg", b"2")
@@ -258,11 +274,11 @@ def test_kill_9_then_resume(make_clip, config, tmp_path, wrap_ffmpeg):
     wait_for(lambda: not live_processes_mentioning(str(tmp_path)), timeout=10)
     done = {json.loads(line)["rel"] for line in manifest.read_text().splitlines()}
     assert 2 <= len(done) < 6
-    before = store_values(Layout(cfg.target).store())
+    before = store_values(Layout(cfg.target).store(".lmdb"))
     assert {k.split("/")[1] + "/" + k.split("/")[2] for k in before} >= done  # every row's clip committed
     summary = run_extract(config(num_frames=4, store="lmdb", workers=1))
     assert summary.failed == 0 and summary.done + summary.skipped == 6 and summary.skipped >= len(done)
-    after = store_values(Layout(cfg.target).store())
+    after = store_values(Layout(cfg.target).store(".lmdb"))
     assert len(after) == 24 and all(after[k] == v for k, v in before.items())
 
 
@@ -294,10 +310,10 @@ def test_dry_run_counts_bytes_and_one_store_instead_of_inodes(clips, config, tmp
     report = dry_run(cfg)
     assert report.todo == 3 and report.need_inodes == 3 and report.inodes_per_clip == 0
     assert report.store == tmp_path / "out" / "train.lmdb"
-    assert "every clip in one LMDB" in format_dry_run(report)
+    assert "every clip in one lmdb store" in format_dry_run(report)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     run_extract(cfg)
-    real = store_bytes(Layout(cfg.target).store())
+    real = store_bytes(Layout(cfg.target).store(".lmdb"))
     assert report.need_bytes_low <= real * 1.2 and real <= report.need_bytes * 1.2 + 16384
     after = dry_run(cfg)
     assert after.done == 3 and after.todo == 0
@@ -308,11 +324,11 @@ def test_verify_finds_a_missing_and_a_damaged_key(clips, config, tmp_path):
 
     cfg = config(num_frames=4, store="lmdb")
     run_extract(cfg)
-    path = Layout(cfg.target).store()
+    path = Layout(cfg.target).store(".lmdb")
     clean = verify_tree(path, 4, deep=True)
     assert clean.ok and clean.clips == 3 and clean.frames_checked == 12
     assert verify_tree(cfg.target, 4).ok  # the split folder leads to its store
-    store = LmdbStore.open_write(path)
+    store = LmdbEnv.open_write(path)
     good = store.get("train/b/exact/frame_00002.jpg")
     with store._env.begin(write=True) as txn:
         txn.delete(b"train/a/long/frame_00003.jpg")
@@ -332,7 +348,7 @@ def test_verify_a_video_store(clips, config):
 
     cfg = config(num_frames=4, store="lmdb", output="video")
     run_extract(cfg)
-    report = verify_tree(Layout(cfg.target).store(), 4, deep=True)
+    report = verify_tree(Layout(cfg.target).store(".lmdb"), 4, deep=True)
     assert report.ok and report.clips == 3
 
 
@@ -346,12 +362,12 @@ def test_lists_of_a_store_give_the_keys_and_the_lmdb_snippet(clips, config, tmp_
     assert list(result.lists) == ["mmaction2"] and "paddlevideo" in result.skipped_formats
     lines = result.lists["mmaction2"].read_text().splitlines()
     assert lines == ["train/a/long 4 0", "train/a/short 4 0", "train/b/exact 4 1"]
-    stored = store_values(Layout(cfg.target).store())
+    stored = store_values(Layout(cfg.target).store(".lmdb"))
     assert all(f"{line.split()[0]}/frame_00004.jpg" in stored for line in lines)  # path + frame = a key
     text = result.snippet_text
     assert "io_backend='lmdb'" in text and f"db_path='{tmp_path / 'out' / 'train.lmdb'}'" in text
     assert "data_prefix=dict(img='')" in text
-    with pytest.raises(ListFormatError, match="cannot read the LMDB store"):
+    with pytest.raises(ListFormatError, match="cannot read the store .*train.lmdb; formats for store: lmdb: mmaction2"):
         write_lists(cfg, ("paddlevideo",))
     videos = config(num_frames=4, store="lmdb", output="video", target=str(tmp_path / "v" / "val"))
     run_extract(videos)
@@ -382,7 +398,7 @@ def test_shards_write_their_own_stores_and_merge_equals_an_unsharded_run(make_cl
     assert (out / "train.shard-0-of-2.lmdb").is_dir() and (out / "train.shard-1-of-2.lmdb").is_dir()
     result = run_cli("merge", "--set", f"target={sharded.target}", "--set", "store=lmdb")
     assert result.returncode == 0, result.stderr
-    assert "merged 2 shard stores (24 keys)" in result.stdout
+    assert "merged 2 shard stores (30 keys)" in result.stdout  # 24 frames and 6 clip records
     assert sorted(p.name for p in out.iterdir() if p.name.endswith(".lmdb")) == ["train.lmdb"]
     whole = config(num_frames=4, store="lmdb", target=str(tmp_path / "whole" / "train"))
     run_extract(whole)
@@ -430,7 +446,7 @@ def test_a_merge_that_fails_midway_loses_no_key(tmp_path, monkeypatch):
 
     shards = [tmp_path / f"train.shard-{k}-of-2.lmdb" for k in (0, 1)]
     for k, path in enumerate(shards):
-        store = LmdbStore.open_write(path)
+        store = LmdbEnv.open_write(path)
         store.put_clip(f"train/c/clip{k}", [("/frame_00001.jpg", bytes([k]) * 3000)])
         store.close()
     real, calls = lmdb_store.merge_into, []
@@ -442,7 +458,7 @@ def test_a_merge_that_fails_midway_loses_no_key(tmp_path, monkeypatch):
         return real(target, sources)
 
     monkeypatch.setattr(lmdb_store, "merge_into", fails_on_the_second)
-    target = LmdbStore.open_write(tmp_path / "train.lmdb")
+    target = LmdbEnv.open_write(tmp_path / "train.lmdb")
     with pytest.raises(DiskFull):
         lmdb_store.move_into(target, shards)
     target.close()
@@ -450,7 +466,7 @@ def test_a_merge_that_fails_midway_loses_no_key(tmp_path, monkeypatch):
     assert not shards[0].exists() and store_values(shards[1]) == {"train/c/clip1/frame_00001.jpg": b"\x01" * 3000}
     assert store_values(tmp_path / "train.lmdb") == {"train/c/clip0/frame_00001.jpg": b"\x00" * 3000}
     monkeypatch.setattr(lmdb_store, "merge_into", real)
-    target = LmdbStore.open_write(tmp_path / "train.lmdb")
+    target = LmdbEnv.open_write(tmp_path / "train.lmdb")
     assert lmdb_store.move_into(target, [shards[1]]) == 1
     target.close()
     assert len(store_values(tmp_path / "train.lmdb")) == 2 and not shards[1].exists()
@@ -458,7 +474,7 @@ def test_a_merge_that_fails_midway_loses_no_key(tmp_path, monkeypatch):
     husk = tmp_path / "train.shard-0-of-3.lmdb"
     husk.mkdir()
     (husk / "lock.mdb").write_bytes(b"\0" * 64)
-    target = LmdbStore.open_write(tmp_path / "train.lmdb")
+    target = LmdbEnv.open_write(tmp_path / "train.lmdb")
     assert lmdb_store.move_into(target, [husk]) == 0
     target.close()
     assert not husk.exists() and len(store_values(tmp_path / "train.lmdb")) == 2
@@ -474,22 +490,22 @@ def test_retry_failed_and_durable_on_a_store(clips, config, tmp_path):
     clips[0].rename(broken)  # the broken clip is fixed (a/long moves there)
     retried = run_extract(cfg, retry_failed=True)
     assert retried.total == 1 and retried.done == 1 and retried.failed == 0
-    keys = store_values(Layout(cfg.target).store())
+    keys = store_values(Layout(cfg.target).store(".lmdb"))
     assert sum(k.startswith("train/b/broken/") for k in keys) == 4
-    store = LmdbStore.open_write(Layout(cfg.target).store(), durable=True)
+    store = LmdbEnv.open_write(Layout(cfg.target).store(".lmdb"), durable=True)
     assert store._env.flags()["metasync"] and store._env.flags()["sync"]
     store.close()
 
 
 def test_a_compaction_killed_between_its_renames_is_finished_by_the_next_open(tmp_path):
     path = tmp_path / "train.lmdb"
-    store = LmdbStore.open_write(path)
+    store = LmdbEnv.open_write(path)
     store.put_clip("train/a/one", [("/frame_00001.jpg", b"1")])
     store._compact()  # the compacted copy is whole in .train.lmdb.new ...
     store._env.close()
     os.rename(path, tmp_path / ".train.lmdb.old")  # ... and the run died after the first rename
     assert not path.exists()
-    LmdbStore.open_write(path).close()
+    LmdbEnv.open_write(path).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.lmdb"]
     assert store_values(path) == {"train/a/one/frame_00001.jpg": b"1"}
 
@@ -523,20 +539,21 @@ def test_split_jpegs_keeps_whole_frames_and_says_where_a_stream_is_cut(clips, co
 
 def test_a_clip_is_found_in_a_store_by_its_own_keys_only(tmp_path):
     from k400frames.clip.outputs import output_named
+    from k400frames.stores.lmdb import LmdbStore
 
-    store = LmdbStore.open_write(tmp_path / "train.lmdb")
-    store.put_clip("train/a/c10", [("/frame_00001.jpg", b"\xff\xd8" + b"x" * 5000 + b"\xff\xd9")])
-    store.put_clip("train/a/v", [(".mp4", b"y" * 7000)])
-    store.close()
-    store = LmdbStore.open_read(tmp_path / "train.lmdb")
+    env = LmdbEnv.open_write(tmp_path / "train.lmdb")
+    env.put_clip("train/a/c10", [("/frame_00001.jpg", b"\xff\xd8" + b"x" * 5000 + b"\xff\xd9")])
+    env.put_clip("train/a/v", [(".mp4", b"y" * 7000)])
+    env.close()
+    store = LmdbStore.open_split(tmp_path / "train.lmdb")
     try:
         frames, video = output_named("frames"), output_named("video")
         # c1 is a prefix of c10's keys but not a clip of its own; the video is only its .mp4 key
-        assert frames.in_store(store, "train/a/c10") and not frames.in_store(store, "train/a/c1")
-        assert video.in_store(store, "train/a/v") and not frames.in_store(store, "train/a/v")
-        assert not video.in_store(store, "train/a/c10") and not frames.in_store(store, "train/b/c10")
-        assert dict(store.scan("train/a/c10/")) == {"train/a/c10/frame_00001.jpg": 5004}
-        assert (store.size("train/a/v.mp4"), store.size("train/a/v")) == (7000, None)
-        assert video.stored(store, "train/a/v") == {".mp4": 7000}
+        assert store.has(frames.key_of("a", "c10")) and not store.has(frames.key_of("a", "c1"))
+        assert store.has(video.key_of("a", "v")) and not store.has(frames.key_of("a", "v"))
+        assert not store.has(video.key_of("a", "c10")) and not store.has(frames.key_of("b", "c10"))
+        assert store.view(frames.key_of("a", "c10")).sizes() == {"frame_00001.jpg": 5004}
+        assert store.view(video.key_of("a", "v")).sizes() == {"v.mp4": 7000}
+        assert store.view(video.key_of("a", "c10")).sizes() == {}
     finally:
         store.close()

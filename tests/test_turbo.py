@@ -279,10 +279,13 @@ def test_encoder_change_is_refused_on_resume(make_clip, config):
         run_extract(config(num_frames=N, encoder="turbo"))
 
 
-def test_missing_wheel_is_a_clear_config_error(config, monkeypatch):
+def test_missing_wheel_is_a_clear_error_before_any_work(make_clip, config, monkeypatch):
+    make_clip("cls/a.mp4", seconds=0.3, fps=10)
     monkeypatch.setitem(sys.modules, "simplejpeg", None)  # import simplejpeg now raises ImportError
-    with pytest.raises(ConfigError, match=r"encoder 'turbo' needs simplejpeg.*pip install"):
-        config(encoder="turbo")
+    cfg = config(encoder="turbo")  # reading a config loads no encoder: preflight checks the wheel
+    with pytest.raises(MissingExtra, match=r"encoder 'turbo' needs simplejpeg.*pip install"):
+        run_extract(cfg)
+    assert not cfg.target.exists()
     with pytest.raises(MissingExtra):
         turbo.load_codec()
     assert config(encoder="ffmpeg").encoder == "ffmpeg"  # the ffmpeg encoder does not need it

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 from .. import ffmpeg
 
 if TYPE_CHECKING:
-    from ..stores.lmdb import LmdbStore
+    from ..stores.base import Store
 
 
 class RunContext:
-    """One run's stop flag, its ffmpeg processes, and (``store: lmdb``) the
-    store its clips go into, opened once for the whole run."""
+    """One run's stop flag, its ffmpeg processes, and the store its clips go
+    into, opened once for the whole run."""
 
-    def __init__(self, store: LmdbStore | None = None) -> None:
+    def __init__(self, store: Store | None = None) -> None:
         self.processes = ffmpeg.Processes()
         self.store = store
         self._stopped = threading.Event()

@@ -1,5 +1,5 @@
-"""Extract one clip: its output kind makes it in a temp folder, then it is
-checked, finished (trim, pad) and published with one rename.
+"""Extract one clip: its output kind makes it, then it is checked, finished
+(trim, pad) and put in the run's store, whole or not at all, with its record.
 
 :func:`extract_clip` is a plain top-level function of picklable arguments
 (and the run's context, which stays in the process that runs the clip), so
@@ -9,7 +9,6 @@ that the local thread pool and a Dask worker run exactly the same code.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
 import time
@@ -18,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from .. import ffmpeg
 from ..errors import DiskFull, PreflightError
-from ..files import measure_tree, members_digest, publish
+from ..files import members_digest
 from ..layout import Layout
+from ..stores import Store, store_class
 from . import damage
 from .context import RunContext
 from .decode import SpanError
@@ -50,6 +50,22 @@ class ClipResult:
     damaged: str = ""  # why the video is damaged (kept with damaged: keep, else a failure)
     digest: str = ""  # of the published clip's names and bytes (files.measure_tree)
 
+    def record(self, config: str) -> dict:
+        """The manifest line of a finished clip, less its timing and size: what
+        its store keeps with it (``config``: the output settings' hash)."""
+        row = {
+            "rel": self.rel,
+            "source": self.source,
+            "decoded": self.decoded,
+            "padded": self.padded,
+            "cut": self.cut,
+            "config": config,
+            "digest": self.digest,
+        }
+        if self.damaged:
+            row["damaged"] = self.damaged
+        return row
+
     def failure_record(self) -> dict:
         return {
             "rel": self.rel,
@@ -62,20 +78,13 @@ class ClipResult:
 
 
 def final_path(cfg: Config, clip: Clip) -> Path:
-    """Where ``clip`` is published: ``<target>/<class>/<clip>`` (a folder of
-    frames) or ``<clip>.mp4``, by the config's output kind."""
+    """Where ``clip`` lands in a folder tree: ``<target>/<class>/<clip>`` (a
+    folder of frames) or ``<clip>.mp4``, by the config's output kind."""
+    key = output_named(cfg.output).key(clip)
     try:
-        return output_named(cfg.output).final(Layout(cfg.target), clip)
+        return Layout(cfg.target).clip_path(key.class_name, key.name)
     except ValueError:  # names come from listings and CSVs; never let one leave the target
         raise PreflightError(f"refusing a clip whose output would leave the target: {clip.source}") from None
-
-
-def store_prefix(cfg: Config, clip: Clip) -> str:
-    """The key prefix of ``clip`` in the split's store: ``<split>/<class>/<clip>``."""
-    try:
-        return Layout(cfg.target).clip_key(clip.out_class, clip.stem)
-    except ValueError:
-        raise PreflightError(f"refusing a clip whose key would leave the split: {clip.source}") from None
 
 
 def promised_frames(clip: Clip, cfg: Config, exe: str) -> int | None:
@@ -99,8 +108,15 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext | None
     run.  ``ctx``: the run's stop and ffmpegs (a clip alone gets its own)."""
     ctx = ctx or RunContext()
     started = time.monotonic()
+    store = ctx.store
     try:
-        return _extract(clip, cfg, tmp_root, ctx, started)
+        if store is None:  # a clip alone, or on a Dask worker: the split's store, for this clip
+            store = store_class(cfg.store).open_run(Layout(cfg.target), durable=cfg.durable, pad=cfg.pad)
+        try:
+            return _extract(clip, cfg, tmp_root, ctx, store, started)
+        finally:
+            if store is not ctx.store:
+                store.close()
     except DiskFull:
         raise
     except Exception as exc:  # noqa: BLE001 - one clip's surprise must not end a 240k-clip run
@@ -115,7 +131,7 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext | None
         )
 
 
-def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: float) -> ClipResult:
+def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, store: Store, started: float) -> ClipResult:
     def failed(stage: str, reason: str, run: ffmpeg.FFmpegResult | None = None, damaged: str = "") -> ClipResult:
         return ClipResult(
             clip.rel,
@@ -144,8 +160,6 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
     work = Path(tempfile.mkdtemp(prefix="clip-", dir=tmp_root))
     try:
         exe = ffmpeg.find_ffmpeg(cfg.ffmpeg)
-        if cfg.store != "files" and ctx.store is None:
-            raise PreflightError(f"store: {cfg.store} needs a run that opened the store (run_extract does)")
         try:
             made = output.make(clip, cfg, work, exe, ctx)
         except SpanError as exc:
@@ -177,32 +191,27 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, started: 
                     "damaged", damaged + "; set damaged: keep to extract such clips anyway", run, damaged=damaged
                 )
 
-        final = final_path(cfg, clip)
+        key = output.key(clip)
         try:
             finished = output.finish(made, count, cfg)
-            if ctx.store is not None:  # one transaction: the clip is in the store whole, or not at all
-                members = output.members(made, cfg)
-                written = ctx.store.put_clip(store_prefix(cfg, clip), members)
-                digest = members_digest(members, output.is_folder)
-            else:
-                publish(made.path, final, trash=work / "old", durable=cfg.durable)
-                written, digest = measure_tree(final)
+            members = output.members(made, cfg, key)
+            result = ClipResult(
+                clip.rel,
+                str(clip.source),
+                ok=True,
+                decoded=finished.decoded,
+                padded=finished.padded,
+                cut=finished.cut,
+                damaged=damaged,
+                digest=members_digest(members, output.is_folder),
+            )
+            # The record travels with the clip: in its transaction, or ahead of its rename.
+            result.bytes = store.put(key, members, result.record(cfg.output_hash()), work)
+        except ValueError:  # names come from listings and CSVs; never let one leave the split
+            return failed("input", f"refusing a clip whose output would leave the target: {clip.source}")
         except OSError as exc:  # only this clip fails; a full disk raises DiskFull (no OSError) and stops the run
-            return failed("publish", f"cannot write {final}: {exc.strerror or exc}")
-        return ClipResult(
-            clip.rel,
-            str(clip.source),
-            ok=True,
-            decoded=finished.decoded,
-            padded=finished.padded,
-            cut=finished.cut,
-            seconds=time.monotonic() - started,
-            bytes=written,
-            damaged=damaged,
-            digest=digest,
-        )
+            return failed("publish", f"cannot write {key.rel} in {store.path}: {exc.strerror or exc}")
+        result.seconds = time.monotonic() - started
+        return result
     finally:
-        try:
-            os.rmdir(work)  # published: the work folder is empty, one rmdir instead of a tree walk
-        except OSError:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)

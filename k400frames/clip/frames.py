@@ -1,12 +1,12 @@
-"""``output: frames``: each clip as a folder of exactly N JPEGs,
-``<split>/<class>/<clip>/frame_00001.jpg`` ... ``frame_<N>.jpg``.
+"""``output: frames``: each clip as exactly N JPEGs,
+``<split>/<class>/<clip>/frame_00001.jpg`` ... ``frame_<N>.jpg`` in a folder tree.
 
-ffmpeg writes the frames under their final names (the ``frame_name``
-template) into the clip's temp folder; ``encoder: turbo`` has libjpeg-turbo
-encode them here instead.  Then anything past N is removed, a short clip is
-padded with byte-identical copies of its true last frame, and the count is
-checked.  Only then does one ``rename`` move the folder to its final name, so
-a folder at its final name is always complete.
+ffmpeg pipes the frames (MIME parts that state their lengths) and the
+clip's JPEGs are held in memory; ``encoder: turbo`` has libjpeg-turbo
+encode them here instead.  Anything past N is dropped, a short clip is
+padded with the very bytes of its true last frame, and the count is checked.
+Only then are the frames handed to the split's store as the clip's members
+(named by the ``frame_name`` template), which keeps them whole or not at all.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import ffmpeg
-from ..errors import raise_if_disk_full
-from ..files import tree_bytes
 from . import codec, decode
 from . import turbo as turbo_encoder
 from .outputs import Finished, IncompleteOutput, Made, Output, Problem
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..layout import Entry
     from ..sources.tree import Clip
-    from ..stores.lmdb import LmdbStore
+    from ..stores.base import ClipKey, ClipView
     from .context import RunContext
 
 # Frames named in one problem line before "and N more"; the JSON report
@@ -44,44 +42,28 @@ class FramesOutput(Output):
 
     def make(self, clip: Clip, cfg: Config, work: Path, exe: str, ctx: RunContext) -> Made:
         # One frame more than needed tells a cut clip from one of exactly N.
-        if cfg.store != "files":  # frames stay in memory until the store has them
-            frames: list[bytes] = []
-            return Made(decode_frames(exe, clip, cfg, work, cfg.num_frames + 1, ctx, frames), work, frames)
-        folder = work / "clip"
-        folder.mkdir()
-        return Made(decode_frames(exe, clip, cfg, folder, cfg.num_frames + 1, ctx), folder)
+        frames: list[bytes] = []
+        return Made(decode_frames(exe, clip, cfg, work, cfg.num_frames + 1, ctx, frames), frames)
 
     def count(self, made: Made, cfg: Config) -> int:
-        if made.frames is not None:
-            return len(made.frames)
-        return count_frames(made.path, cfg.frame_name)
+        return len(made.frames)
 
     def finish(self, made: Made, count: int, cfg: Config) -> Finished:
-        if made.frames is not None:
-            return trim_and_pad_frames(made.frames, cfg.num_frames, count)
-        return trim_and_pad(made.path, cfg.num_frames, cfg.frame_name, count, cfg.pad)
+        return trim_and_pad_frames(made.frames, cfg.num_frames, count)
 
-    # -- in a store ----------------------------------------------------------
+    def members(self, made: Made, cfg: Config, key: ClipKey) -> list[tuple[str, bytes]]:
+        return [(cfg.frame_name.format(i), data) for i, data in enumerate(made.frames, 1)]
 
-    def members(self, made: Made, cfg: Config) -> list[tuple[str, bytes]]:
-        assert made.frames is not None, "a store's clip is made in memory"
-        return [("/" + cfg.frame_name.format(i), data) for i, data in enumerate(made.frames, 1)]
+    def claims(self, entry: Entry) -> bool:
+        return entry.is_dir
 
-    def stored(self, store: LmdbStore, prefix: str) -> dict[str, int]:
-        start = prefix + "/"
-        return {key[len(start) :]: size for key, size in store.scan(start)}
+    def looks_complete(self, view: ClipView, cfg: Config) -> bool:
+        """True when the clip holds exactly frames 1..N by the template, each non-empty."""
+        return _whole(view.sizes(), cfg)
 
-    def looks_complete_stored(self, store: LmdbStore, prefix: str, cfg: Config) -> bool:
-        return _whole(self.stored(store, prefix), cfg)
-
-    def clip_of_key(self, rel: str) -> tuple[str, str] | None:
-        parts = rel.split("/")
-        return (parts[0], parts[1]) if len(parts) == 3 else None
-
-    def check_stored(
+    def check(
         self,
-        store: LmdbStore,
-        prefix: str,
+        view: ClipView,
         rel: str,
         num_frames: int,
         frame_name: str,
@@ -89,25 +71,20 @@ class FramesOutput(Output):
         deep: bool = False,
         ffmpeg_exe: str | None = None,
     ) -> tuple[list[Problem], int]:
-        start = prefix + "/"
-        values = {key[len(start) :]: data for key, data in store.items(start)}
-        problems, intact, present = _check_names(values.keys(), rel, num_frames, frame_name)
-        defects = {name: codec.defect_of(values[name]) for name in intact}
-        damaged = [f"{name} ({why})" for name, why in defects.items() if why]
-        intact = [name for name, why in defects.items() if not why]
+        sizes = view.sizes()
+        problems, in_order, present = _check_names(sizes.keys(), rel, num_frames, frame_name)
+        intact, damaged = [], []
+        for name in in_order:
+            defect = _defect(view, name)
+            if defect:
+                damaged.append(f"{name} ({defect})")
+            else:
+                intact.append(name)
         if damaged:
             problems.append(Problem(rel, "bad-jpeg", f"{len(damaged)} damaged frames: {_names(damaged)}"))
         if deep and intact:
-            # ffmpeg reads files: the clip's frames go to a temp folder outside the target for this check only.
-            work = Path(tempfile.mkdtemp(prefix="k400frames-verify-"))
-            try:
-                files = []
-                for name in intact:
-                    (work / name).write_bytes(values[name])
-                    files.append(work / name)
+            with view.files(intact) as files:
                 bad = deep_decode(files, ffmpeg_exe or ffmpeg.find_ffmpeg())
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
             if bad:
                 problems.append(
                     Problem(
@@ -116,64 +93,19 @@ class FramesOutput(Output):
                 )
         return problems, present
 
-    def listed_frames_stored(self, store: LmdbStore, prefix: str, frame_name: str) -> int:
-        sizes = self.stored(store, prefix)
+    def listed_frames(self, view: ClipView, frame_name: str) -> int:
+        """Frames 1..k present by the template (a loader reads exactly those)."""
+        sizes = view.sizes()
         return _leading_frames(lambda name: bool(sizes.get(name)), frame_name)
 
-    def claims(self, entry: Entry) -> bool:
-        return entry.is_dir
 
-    def looks_complete(self, path: Path, cfg: Config) -> bool:
-        """True when ``path`` holds exactly frames 1..N by the template, each non-empty."""
-        try:
-            with os.scandir(path) as entries:
-                sizes = {e.name: e.stat().st_size for e in entries}
-        except OSError:
-            return False
-        return _whole(sizes, cfg)
-
-    def size(self, path: Path) -> tuple[int, int]:
-        inodes = len({os.stat(e.path).st_ino for e in os.scandir(path)}) + 1  # + the folder
-        return tree_bytes(path), inodes
-
-    def check(
-        self,
-        path: Path,
-        rel: str,
-        num_frames: int,
-        frame_name: str,
-        *,
-        deep: bool = False,
-        ffmpeg_exe: str | None = None,
-    ) -> tuple[list[Problem], int]:
-        try:
-            names = set(os.listdir(path))
-        except OSError as exc:
-            return [Problem(rel, "stray", f"cannot list the folder ({exc.strerror or exc})")], 0
-        problems, in_order, _ = _check_names(names, rel, num_frames, frame_name)
-        present = [path / name for name in in_order]
-        intact, damaged = [], []
-        for frame in present:
-            defect = "not a regular file" if not frame.is_file() else codec.defect(frame)
-            if defect:
-                damaged.append(f"{frame.name} ({defect})")
-            else:
-                intact.append(frame)
-        if damaged:
-            problems.append(Problem(rel, "bad-jpeg", f"{len(damaged)} damaged frames: {_names(damaged)}"))
-        if deep and intact:
-            bad = deep_decode(intact, ffmpeg_exe or ffmpeg.find_ffmpeg())
-            if bad:
-                problems.append(
-                    Problem(
-                        rel, "decode", f"{len(bad)} frames fail to decode: {_names([f'{n} ({m})' for n, m in bad])}"
-                    )
-                )
-        return problems, len(present)
-
-    def listed_frames(self, path: Path, frame_name: str) -> int:
-        """Frames 1..k present by the template (a loader reads exactly those)."""
-        return _leading_frames(set(os.listdir(path)).__contains__, frame_name)
+def _defect(view: ClipView, name: str) -> str | None:
+    """Why the member ``name`` is not a whole JPEG (None: its two ends look right):
+    from a file, a stat and four bytes; from a store, its value."""
+    path = view.path(name)
+    if path is None:
+        return codec.defect_of(view.read(name))
+    return "not a regular file" if not path.is_file() else codec.defect(path)
 
 
 def _whole(sizes: dict[str, int], cfg: Config) -> bool:
@@ -225,53 +157,43 @@ def decode_frames(
     exe: str,
     clip: Clip,
     cfg: Config,
-    folder: Path,
+    work: Path,
     max_frames: int,
     ctx: RunContext,
-    frames: list[bytes] | None = None,
+    frames: list[bytes],
 ) -> ffmpeg.FFmpegResult:
-    """Decode ``clip`` into JPEGs in ``folder`` by its decode plan (a span of
-    a segment, uniform picks), encoded by ffmpeg or, with ``encoder:
-    turbo``, by libjpeg-turbo here.  With ``frames``, the JPEGs are put
-    there in order instead and no frame file is written (ffmpeg pipes
-    them).  Decodes a second time only when ``uniform`` found the clip
-    shorter than its header said.  Raises
+    """Decode ``clip`` by its decode plan (a span of a segment, uniform
+    picks) into ``frames``, its JPEGs in order, encoded by ffmpeg (piped,
+    no frame file written) or, with ``encoder: turbo``, by libjpeg-turbo
+    here; ``work`` is the clip's temp folder.  Decodes a second time only
+    when ``uniform`` found the clip shorter than its header said.  Raises
     :class:`~k400frames.clip.decode.SpanError` for a span outside the video."""
     plan = decode.decode_plan(clip, cfg.num_frames, cfg.fps, cfg.sampling, exe)
     turbo = cfg.encoder == "turbo"
     while True:
-        argv = frames_command(
-            exe, clip.source, cfg, max_frames, plan, raw_frames=turbo, piped=frames is not None and not turbo
-        )
+        argv = frames_command(exe, clip.source, cfg, max_frames, plan, raw_frames=turbo, piped=not turbo)
         if turbo:  # the same frames, encoded by libjpeg-turbo here
             run = turbo_encoder.encode(
                 argv,
-                folder,
+                work,
                 cfg.frame_name,
                 cfg.jpeg_quality,
                 timeout=cfg.timeout_s,
                 processes=ctx.processes,
                 frames_out=frames,
             )
-        elif frames is not None:
-            run = _run_piped(argv, folder, cfg.timeout_s, ctx, frames)
         else:
-            run = ffmpeg.run(argv, cwd=folder, timeout=cfg.timeout_s, processes=ctx.processes)
+            run = _run_piped(argv, work, cfg.timeout_s, ctx, frames)
         if run.returncode != 0 or run.timed_out or plan.select is None:
             return run  # only uniform picks can call for a second decode
         try:
-            decoded = len(frames) if frames is not None else count_frames(folder, cfg.frame_name)
-            again = decode.replan_short(plan, decoded, cfg.num_frames)
+            again = decode.replan_short(plan, len(frames), cfg.num_frames)
         except IncompleteOutput:
             return run  # the caller counts again and reports it
         if again is None:
             return run
         plan = again
-        if frames is not None:
-            frames.clear()
-        else:
-            shutil.rmtree(folder)
-            folder.mkdir()
+        frames.clear()
 
 
 def frames_command(
@@ -323,8 +245,10 @@ def _run_piped(argv: list[str], cwd: Path, timeout: float, ctx: RunContext, fram
 
 
 def trim_and_pad_frames(frames: list[bytes], num_frames: int, count: int) -> Finished:
-    """:func:`trim_and_pad` of frames held in memory: pads are the very
-    bytes of the last real frame."""
+    """Trim ``frames`` (``count`` of them, maybe ``num_frames + 1``: ffmpeg
+    is asked for one frame more than needed, to tell a cut clip from one of
+    exactly N) and pad them to exactly ``num_frames``: pads are the very
+    bytes object of the last real frame."""
     finished = _finished(count, num_frames)
     del frames[finished.decoded :]
     frames.extend([frames[-1]] * finished.padded)
@@ -337,35 +261,6 @@ def _finished(count: int, num_frames: int) -> Finished:
         raise ValueError("a clip needs at least one decoded frame")
     kept = min(count, num_frames)
     return Finished(decoded=kept, padded=num_frames - kept, cut=count > num_frames)
-
-
-def count_frames(folder: Path, frame_name: str) -> int:
-    """Number of frames ffmpeg wrote, checking they run 1..k without gaps."""
-    names = set(os.listdir(folder))
-    count = len(names)
-    if names != {frame_name.format(i) for i in range(1, count + 1)}:
-        raise IncompleteOutput(f"ffmpeg wrote {count} files that are not frames 1..{count}")
-    return count
-
-
-def trim_and_pad(folder: Path, num_frames: int, frame_name: str, count: int, pad: str = "copy") -> Finished:
-    """Trim and pad ``folder`` (holding frames 1..``count``) to exactly ``num_frames``.
-
-    ``count`` may be ``num_frames + 1``: ffmpeg is asked for one frame more
-    than needed so we can tell a cut clip from one of exactly N."""
-    finished = _finished(count, num_frames)
-    kept = finished.decoded
-    try:
-        for index in range(kept + 1, count + 1):
-            os.unlink(folder / frame_name.format(index))
-        last = folder / frame_name.format(kept)
-        place = os.link if pad == "hardlink" else shutil.copyfile
-        for index in range(kept + 1, num_frames + 1):
-            place(last, folder / frame_name.format(index))
-    except OSError as exc:
-        raise_if_disk_full(exc, exc.filename or folder)
-        raise
-    return finished
 
 
 # ----------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """What a clip becomes: the output kinds, behind one interface.
 
-An output kind says how a clip is made in its temp folder, where it is
-published, how a finished one is recognised (resume), checked (``verify``),
-counted (``lists``), measured (dry run) and read back (``preview``).  The
-runner, the planner and the tools only ever talk to an :class:`Output`.
+An output kind says how a clip is made (its members: frame JPEGs, or one
+video), how a finished one is recognised (resume), checked (``verify``) and
+counted (``lists``).  It never knows where a clip is kept: a store
+(:mod:`k400frames.stores`) puts the members it makes, and hands finished
+clips back as views that every kind reads the same way.  The runner, the
+planner and the tools only ever talk to an :class:`Output`.
 
 A new kind is one new module with a subclass and one line in
-:data:`OUTPUTS`; the ``output`` config key, its documentation and the CLI
-offer it from there.
+:data:`OUTPUTS`; its name and doc line are plain data in
+:mod:`k400frames.config` (``OUTPUT_DOCS``), which a test holds equal to it.
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from .. import ffmpeg
-from ..layout import walk_split
+from ..stores.base import ClipKey, ClipView
 
-if TYPE_CHECKING:  # only for annotations: a config imports nothing from here at run time
+if TYPE_CHECKING:  # only for annotations
+    from pathlib import Path
+
     from ..config import Config
-    from ..layout import Entry, Layout
+    from ..layout import Entry
     from ..sources.tree import Clip
-    from ..stores.lmdb import LmdbStore
+    from ..stores.base import Store
     from .context import RunContext
 
 
@@ -35,11 +39,11 @@ class IncompleteOutput(Exception):
 
 @dataclasses.dataclass
 class Made:
-    """A clip made in its temp folder, not yet counted or published."""
+    """A clip made, not yet counted, finished or put in its store."""
 
     run: ffmpeg.FFmpegResult
-    path: Path  # the folder or file to publish
-    frames: list[bytes] | None = None  # a store's clip: the frames in memory, never on disk
+    frames: list[bytes] = dataclasses.field(default_factory=list)  # a frame clip's JPEGs, in order
+    path: Path | None = None  # a file clip: the file ffmpeg wrote in the clip's work folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,49 +69,54 @@ class Output:
 
     name: ClassVar[str]  # the ``output`` config value
     lists_kind: ClassVar[str]  # what a split of these holds, in the words of lists: "frames" or "videos"
-    suffix: ClassVar[str] = ""  # of the published name: "" for a folder, ".mp4" for a file
-    is_folder: ClassVar[bool]  # published as a folder (of frames) or as one file
+    suffix: ClassVar[str] = ""  # of the clip's name: "" for a folder, ".mp4" for a file
+    is_folder: ClassVar[bool]  # a folder of members (frames) or one file
 
-    # -- making and publishing ---------------------------------------------
+    def key(self, clip: Clip) -> ClipKey:
+        """The clip's place in its split's store."""
+        return self.key_of(clip.out_class, clip.stem)
 
-    def final(self, layout: Layout, clip: Clip) -> Path:
-        """Where the finished clip lives: ``<split>/<class>/<clip><suffix>``."""
-        return layout.clip_path(clip.out_class, clip.stem, self.suffix)
+    def key_of(self, class_name: str, stem: str) -> ClipKey:
+        """The key of the clip ``stem`` of ``class_name`` (as :func:`scan` pairs name it)."""
+        return ClipKey(class_name, stem + self.suffix, self.is_folder)
+
+    # -- making --------------------------------------------------------------
 
     def make(self, clip: Clip, cfg: Config, work: Path, exe: str, ctx: RunContext) -> Made:
-        """Decode ``clip`` into ``work``.  Raises ``SpanError`` for a span
-        outside its video, :class:`IncompleteOutput` for output with gaps."""
+        """Decode ``clip`` (temp files go in ``work``).  Raises ``SpanError``
+        for a span outside its video, :class:`IncompleteOutput` for output
+        with gaps."""
         raise NotImplementedError
 
     def count(self, made: Made, cfg: Config) -> int:
-        """Frames ffmpeg wrote (0: none, or an unfinished file); raises
+        """Frames ffmpeg made (0: none, or an unfinished file); raises
         :class:`IncompleteOutput` for output with gaps.  A zero exit code
         alone is never success: this count is."""
         raise NotImplementedError
 
     def finish(self, made: Made, count: int, cfg: Config) -> Finished:
-        """Give a made clip of ``count`` frames its final form (trim, pad)
-        before it is published."""
+        """Give a made clip of ``count`` frames its final form (trim, pad)."""
         return Finished(decoded=count)
 
-    # -- reading back ------------------------------------------------------
+    def members(self, made: Made, cfg: Config, key: ClipKey) -> list[tuple[str, bytes]]:
+        """The finished clip as ``(name, bytes)`` members, byte-identical to
+        the files a folder tree holds (a file clip: one member, named ``key.name``)."""
+        raise NotImplementedError
+
+    # -- reading back --------------------------------------------------------
 
     def claims(self, entry: Entry) -> bool:
-        """Whether an entry of a class folder is a clip of this kind."""
+        """Whether an entry of a split (a folder's or a store's) is a clip of this kind."""
         raise NotImplementedError
 
-    def looks_complete(self, path: Path, cfg: Config) -> bool:
-        """Whether a clip at its final name is whole (adopted on resume
-        when the run died between publishing it and recording it)."""
-        raise NotImplementedError
-
-    def size(self, path: Path) -> tuple[int, int]:
-        """(bytes, inodes) of a published clip."""
+    def looks_complete(self, view: ClipView, cfg: Config) -> bool:
+        """Whether a clip found without its manifest line is whole (adopted on
+        resume when the run died between putting it and recording it)."""
         raise NotImplementedError
 
     def check(
         self,
-        path: Path,
+        view: ClipView,
         rel: str,
         num_frames: int,
         frame_name: str,
@@ -118,74 +127,26 @@ class Output:
         """``verify`` of one clip: its problems and the frames it holds."""
         raise NotImplementedError
 
-    def listed_frames(self, path: Path, frame_name: str) -> int | None:
+    def listed_frames(self, view: ClipView, frame_name: str) -> int | None:
         """Frames a loader will read from the clip, for list lines that carry
         a count (0: nothing readable, leave it out); None where list lines
         carry no count."""
         raise NotImplementedError
 
-    # -- in a store (store: lmdb) ------------------------------------------
-    # A clip in a store is its members under the key prefix ``<split>/<class>/<clip>``:
-    # ``/frame_00001.jpg`` ... for frames, ``.mp4`` for a video.
 
-    def members(self, made: Made, cfg: Config) -> list[tuple[str, bytes]]:
-        """The finished clip as ``(name, bytes)`` members, byte-identical to
-        the files a folder tree would hold."""
-        raise NotImplementedError
-
-    def stored(self, store: LmdbStore, prefix: str) -> dict[str, int]:
-        """The members of the clip ``prefix`` in ``store`` (name -> bytes);
-        empty when it is not there."""
-        raise NotImplementedError
-
-    def in_store(self, store: LmdbStore, prefix: str) -> bool:
-        """Whether ``store`` holds any member of the clip ``prefix``: its keys
-        start ``<prefix>/`` (a folder's members) or are ``<prefix><suffix>``.
-        Reads one key, no value (a resume asks it of every finished clip)."""
-        return store.has_prefix(prefix + ("/" if self.is_folder else self.suffix))
-
-    def looks_complete_stored(self, store: LmdbStore, prefix: str, cfg: Config) -> bool:
-        """Whether the clip ``prefix`` is whole in ``store`` (adopted on resume)."""
-        raise NotImplementedError
-
-    def clip_of_key(self, rel: str) -> tuple[str, str] | None:
-        """``(class, clip name as in a folder tree)`` of a key relative to
-        its split (``abseiling/x/frame_00001.jpg``), None when the key is
-        not a member of a clip of this kind."""
-        raise NotImplementedError
-
-    def check_stored(
-        self,
-        store: LmdbStore,
-        prefix: str,
-        rel: str,
-        num_frames: int,
-        frame_name: str,
-        *,
-        deep: bool = False,
-        ffmpeg_exe: str | None = None,
-    ) -> tuple[list[Problem], int]:
-        """``verify`` of one clip in a store: its problems and the frames it holds."""
-        raise NotImplementedError
-
-    def listed_frames_stored(self, store: LmdbStore, prefix: str, frame_name: str) -> int | None:
-        """:meth:`listed_frames` of a clip in a store."""
-        raise NotImplementedError
-
-
-# The registry: ``output`` config value -> the module and class of its kind,
-# and its line in the config reference.  Imported on first use, so reading a
+# The registry: ``output`` config value -> the module and class of its kind
+# (its doc line is config.OUTPUT_DOCS).  Imported on first use, so reading a
 # config loads no video or frame code.
-OUTPUTS: dict[str, tuple[str, str, str]] = {
-    "frames": ("k400frames.clip.frames", "FramesOutput", "a folder of exactly `num_frames` JPEGs per clip"),
-    "video": ("k400frames.clip.video", "VideoOutput", "one normalized H.264 `<class>/<clip>.mp4` per clip"),
+OUTPUTS: dict[str, tuple[str, str]] = {
+    "frames": ("k400frames.clip.frames", "FramesOutput"),
+    "video": ("k400frames.clip.video", "VideoOutput"),
 }
 
 
 @functools.cache
 def output_named(name: str) -> Output:
     """The output kind of the ``output`` config value ``name``."""
-    module, cls, _ = OUTPUTS[name]
+    module, cls = OUTPUTS[name]
     return getattr(importlib.import_module(module), cls)()
 
 
@@ -193,13 +154,12 @@ def all_outputs() -> list[Output]:
     return [output_named(name) for name in OUTPUTS]
 
 
-def detect(split: Path) -> Output | None:
-    """The kind of the clips in the split folder ``split`` (the first entry of
-    a class folder that some kind claims decides); None when it holds none."""
-
+def detect(entries: Iterable[Entry]) -> Output | None:
+    """The kind of the clips among a split's ``entries`` (the first entry of
+    a class that some kind claims decides); None when it holds none."""
     kinds = all_outputs()
     try:
-        for entry in walk_split(split):
+        for entry in entries:
             if entry.class_name and entry.name:
                 for kind in kinds:
                     if kind.claims(entry):
@@ -207,3 +167,37 @@ def detect(split: Path) -> Output | None:
     except OSError:
         return None
     return None
+
+
+def scan(entries: Iterable[Entry], output: Output) -> tuple[list[tuple[str, str]], list[Problem]]:
+    """The one scanner of a split, whatever its store: (class, clip name)
+    pairs of the clips ``output`` claims among ``entries``, in their order,
+    and the entries that are neither (strays, empty class folders).  A clip
+    name is its stem (``<clip>``, whether it is a folder or ``<clip>.mp4``)."""
+    pairs: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    clips_in_class = 0
+    what = "clip folders" if output.is_folder else f"clip {output.suffix} files"
+    others = [kind for kind in all_outputs() if kind is not output]
+    for entry in entries:
+        if not entry.class_name:
+            problems.append(Problem(entry.name, "stray", "a file where class folders are expected"))
+        elif not entry.name:  # the class itself, after its children
+            if clips_in_class == 0:
+                problems.append(Problem(entry.class_name, "empty-class", f"class folder holds no {what}"))
+            clips_in_class = 0
+        elif output.claims(entry):
+            pairs.append((entry.class_name, entry.name[: len(entry.name) - len(output.suffix)]))
+            clips_in_class += 1
+        elif other := next((kind for kind in others if kind.claims(entry)), None):
+            problems.append(Problem(entry.rel, "mixed", f"a clip of output: {other.name} where {what} are expected"))
+        else:
+            problems.append(Problem(entry.rel, "stray", f"not a clip where {what} are expected"))
+    return pairs, problems
+
+
+def scan_store(store: Store) -> tuple[Output, list[tuple[str, str]], list[Problem]]:
+    """The kind of a store's clips (frames when it holds none), and :func:`scan` of it."""
+    output = detect(store.entries()) or output_named("frames")
+    pairs, problems = scan(store.entries(), output)
+    return output, pairs, problems

@@ -14,14 +14,12 @@ an empty or cut file is a failure, not a clip.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import ffmpeg
 from ..ffmpeg.mp4 import BadVideo, frames_written, mp4_video_frames, video_frames_of
-from ..files import tree_bytes
 from . import decode
 from .frames import decodes_clean
 from .outputs import Made, Output, Problem
@@ -30,7 +28,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..layout import Entry
     from ..sources.tree import Clip
-    from ..stores.lmdb import LmdbStore
+    from ..stores.base import ClipKey, ClipView
     from .context import RunContext
 
 VIDEO_SUFFIX = ".mp4"
@@ -63,25 +61,35 @@ class VideoOutput(Output):
             timeout=cfg.timeout_s,
             processes=ctx.processes,
         )
-        return Made(run, video)
+        return Made(run, path=video)
 
     def count(self, made: Made, cfg: Config) -> int:
+        assert made.path is not None
         return frames_written(made.path)
+
+    def members(self, made: Made, cfg: Config, key: ClipKey) -> list[tuple[str, bytes]]:
+        assert made.path is not None
+        return [(key.name, made.path.read_bytes())]
 
     def claims(self, entry: Entry) -> bool:
         return entry.is_file and entry.name.endswith(VIDEO_SUFFIX)
 
-    def looks_complete(self, path: Path, cfg: Config) -> bool:
-        """A whole .mp4 with at least one video frame (published by one
-        rename: a whole file at its final name is finished)."""
-        return frames_written(path) > 0
+    def looks_complete(self, view: ClipView, cfg: Config) -> bool:
+        """A whole .mp4 with at least one video frame by its own index."""
+        if not view.sizes():
+            return False
+        problems, _ = self._by_index(view, view.key.name)
+        return not problems
 
-    def size(self, path: Path) -> tuple[int, int]:
-        return tree_bytes(path), 1  # one file, no folder
+    def _by_index(self, view: ClipView, rel: str) -> tuple[list[Problem], int]:
+        path = view.path(view.key.name)
+        if path is not None:
+            return _by_index(lambda: mp4_video_frames(path), rel)
+        return _by_index(lambda: video_frames_of(view.read(view.key.name)), rel)
 
     def check(
         self,
-        path: Path,
+        view: ClipView,
         rel: str,
         num_frames: int,
         frame_name: str,
@@ -91,71 +99,29 @@ class VideoOutput(Output):
     ) -> tuple[list[Problem], int]:
         """Complete with video frames by its own index (a few hundred bytes
         per file); ``deep`` also decodes every frame."""
-        problems, frames = _by_index(lambda: mp4_video_frames(path), rel)
+        if not view.sizes():
+            return [Problem(rel, "bad-video", "missing from the store")], 0
+        problems, frames = self._by_index(view, rel)
         if deep and not problems:
-            argv = ffmpeg.command(
-                ffmpeg_exe or ffmpeg.find_ffmpeg(),
-                "-i",
-                ffmpeg.file_url(path),
-                "-map",
-                "0:V:0",
-                "-xerror",
-                "-f",
-                "null",
-                "-",
-            )
-            clean, message = decodes_clean(argv, 600.0)
+            with view.files([view.key.name]) as (path,):
+                argv = ffmpeg.command(
+                    ffmpeg_exe or ffmpeg.find_ffmpeg(),
+                    "-i",
+                    ffmpeg.file_url(path),
+                    "-map",
+                    "0:V:0",
+                    "-xerror",
+                    "-f",
+                    "null",
+                    "-",
+                )
+                clean, message = decodes_clean(argv, 600.0)
             if not clean:
                 return [Problem(rel, "decode", message or "ffmpeg failed")], frames
         return problems, frames
 
-    def listed_frames(self, path: Path, frame_name: str) -> int | None:
-        return None if path.stat().st_size else 0  # video lines hold no count; an empty file is not listed
-
-    # -- in a store ----------------------------------------------------------
-
-    def members(self, made: Made, cfg: Config) -> list[tuple[str, bytes]]:
-        return [(VIDEO_SUFFIX, made.path.read_bytes())]
-
-    def stored(self, store: LmdbStore, prefix: str) -> dict[str, int]:
-        size = store.size(prefix + VIDEO_SUFFIX)
-        return {} if size is None else {VIDEO_SUFFIX: size}
-
-    def looks_complete_stored(self, store: LmdbStore, prefix: str, cfg: Config) -> bool:
-        data = store.get(prefix + VIDEO_SUFFIX)
-        try:
-            return data is not None and video_frames_of(data) > 0
-        except BadVideo:
-            return False
-
-    def clip_of_key(self, rel: str) -> tuple[str, str] | None:
-        parts = rel.split("/")
-        return (parts[0], parts[1]) if len(parts) == 2 and parts[1].endswith(VIDEO_SUFFIX) else None
-
-    def check_stored(
-        self,
-        store: LmdbStore,
-        prefix: str,
-        rel: str,
-        num_frames: int,
-        frame_name: str,
-        *,
-        deep: bool = False,
-        ffmpeg_exe: str | None = None,
-    ) -> tuple[list[Problem], int]:
-        data = store.get(prefix + VIDEO_SUFFIX)
-        if data is None:
-            return [Problem(rel, "bad-video", "missing from the store")], 0
-        if not deep:
-            return _by_index(lambda: video_frames_of(data), rel)
-        # ffmpeg reads a file: the video goes to a temp folder outside the target for this check only.
-        with tempfile.TemporaryDirectory(prefix="k400frames-verify-") as work:
-            path = Path(work) / f"clip{VIDEO_SUFFIX}"
-            path.write_bytes(data)
-            return self.check(path, rel, num_frames, frame_name, deep=True, ffmpeg_exe=ffmpeg_exe)
-
-    def listed_frames_stored(self, store: LmdbStore, prefix: str, frame_name: str) -> int | None:
-        return None if self.stored(store, prefix).get(VIDEO_SUFFIX) else 0
+    def listed_frames(self, view: ClipView, frame_name: str) -> int | None:
+        return None if view.sizes().get(view.key.name) else 0  # video lines hold no count; an empty file is not listed
 
 
 def _by_index(count_frames: Callable[[], int], rel: str) -> tuple[list[Problem], int]:

@@ -8,8 +8,8 @@ files it takes, and its **fingerprint**.
 
 The fingerprint is SHA-256 over the sorted lines ``<rel> TAB <digest>`` of
 the finished clips, where ``digest`` is the clip's own content hash
-(:func:`~k400frames.files.measure_tree`: every file name and byte, taken by
-the worker right after the publish and kept in the manifest).  Nothing that
+(:func:`~k400frames.files.members_digest`: every member name and byte, taken
+by the worker before the clip is put, kept with the clip and in the manifest).  Nothing that
 depends on the machine or the run enters it: no absolute path, no time, no
 worker count, shard or run order, not the pad mode (a hardlinked pad has the
 same bytes as a copy).  So two trees with the same clips and the same bytes
@@ -41,9 +41,10 @@ from .. import __version__, ffmpeg
 from ..clip.outputs import output_named
 from ..config import Config
 from ..errors import CardNotReady
-from ..files import measure_tree, members_digest, replaced_atomically
+from ..files import members_digest, replaced_atomically
 from ..layout import Layout
 from ..sources.tree import in_shard, shard_of
+from ..stores import ClipKey, Store, store_class
 from ..words import plural
 from .lock import live_holders
 from .preflight import check_source, plan
@@ -197,19 +198,15 @@ def build_card(cfg: Config) -> dict[str, Any]:
     digests: dict[str, str] = {}
     total_bytes = decoded = padded_frames = padded_clips = cut = damaged = hashed_now = 0
     store = None
-    if cfg.store != "files" and any(row.digest is None or row.size is None for row in rows.values()):
-        from ..stores.lmdb import LmdbStore  # why: only a store loads the lmdb binding
-
-        store = LmdbStore.open_read(layout.store(None))
+    if any(row.digest is None or row.size is None for row in rows.values()):
+        store_cls = store_class(cfg.store)
+        store = store_cls.open_split(store_cls.run_path(layout))
     try:
         for rel, row in rows.items():
             digest, size = row.digest, row.size
             if digest is None or size is None:
-                class_name, _, stem = rel.partition("/")
-                if store is not None:
-                    size, digest = _stored_digest(store, layout.clip_key(class_name, stem), output)
-                else:
-                    size, digest = measure_tree(layout.clip_path(class_name, stem, output.suffix))
+                assert store is not None
+                size, digest = _clip_digest(store, output.key_of(*rel.split("/", 1)), store.path)
                 hashed_now += 1
             digests[rel] = digest
             total_bytes += size
@@ -303,14 +300,10 @@ def write_card(cfg: Config) -> Card:
     return Card(layout.card_json, layout.card_md, card["fingerprint"], card["clips"], card)
 
 
-def _stored_digest(store, prefix: str, output) -> tuple[int, str]:
-    """(bytes, digest) of a clip in a store, as :func:`files.members_digest`
-    makes them when the clip is put: equal to its folder's digest."""
-    if output.is_folder:
-        members = [(key[len(prefix) :], value) for key, value in store.items(prefix + "/")]
-    else:
-        value = store.get(prefix + output.suffix)
-        members = [(output.suffix, value)] if value is not None else []
+def _clip_digest(store: Store, key: ClipKey, where: Path) -> tuple[int, str]:
+    """(bytes, digest) of a clip in its store, as :func:`files.members_digest`
+    makes them when the clip is put."""
+    members = list(store.view(key).items())
     if not members:
-        raise OSError(f"clip {prefix} is in the manifest but not in the store {store.path}")
-    return sum(len(v) for _, v in members), members_digest(members, output.is_folder)
+        raise OSError(f"clip {key.rel} is in the manifest but not in {where}")
+    return sum(len(v) for _, v in members), members_digest(members, key.folder)

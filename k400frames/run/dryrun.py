@@ -1,6 +1,6 @@
 """``extract --dry-run``: what a run would do, and whether it fits on disk.
 
-It goes through the same :func:`~k400frames.plan.preflight` as the real
+It goes through the same :func:`~k400frames.run.preflight.preflight` as the real
 run, so it refuses what the real run refuses (a missing or empty source, an
 unwritable target, finished clips made with other output settings) with the
 same error.  A run in progress on the target is reported, not refused.
@@ -31,14 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from ..clip.context import RunContext
-from ..clip.extract import extract_clip, final_path
+from ..clip.extract import extract_clip
 from ..clip.outputs import output_named
 from ..config import Config
 from ..layout import Layout
 from ..sources.flat import NO_ROW
 from ..sources.tree import Clip, Collision
+from ..stores import store_class
 from ..words import plural
-from .preflight import FinalNames, existing_ancestor, finished_before, plan, preflight, resume_stores
+from .preflight import existing_ancestor, finished_before, plan, preflight, resume_store
 
 # Clips extracted to measure a fresh run; also the fewest finished clips
 # whose sizes are trusted instead of sampling.
@@ -86,7 +87,9 @@ class DryRun:
     need_inodes: int | None = None  # upper end
     free_bytes: int = 0
     free_inodes: int | None = None  # None: the filesystem reports no inode limit
-    store: Path | None = None  # store: lmdb: the one store the clips go into
+    store: Path | None = None  # a packed store: the one store the clips go into
+    store_files: int = 0  # the files that store takes
+    store_kind: str = ""  # its ``store`` config value
     filesystem: Path | None = None  # the existing folder statvfs was asked about
     notes: list[str] = dataclasses.field(default_factory=list)
 
@@ -150,21 +153,15 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip], beside
     measured: list[tuple[int, int, str]] = []
 
     output = output_named(cfg.output)
-    store = None
-    if cfg.store != "files":  # the samples go into a store of their own, as the run's would
-        from ..stores.lmdb import LmdbStore  # why: only a store run loads the lmdb binding
-
-        store = LmdbStore.open_write(Layout(sample_cfg.target).store())
+    # The samples go into a store of their own, of the run's kind.
+    store = store_class(cfg.store).open_run(Layout(sample_cfg.target), pad=cfg.pad)
     ctx = RunContext(store)
 
     def one(clip: Clip) -> tuple[int, int, str] | None:
         result = extract_clip(clip, sample_cfg, work / "tmp", ctx)
         if not result.ok:
             return None
-        if store is not None:
-            return result.bytes, 0, clip.rel  # scaled to the store's pages below
-        size, inodes = output.size(final_path(sample_cfg, clip))
-        return size, inodes, clip.rel
+        return result.bytes, store.clip_inodes(output.key(clip)), clip.rel
 
     try:
         (work / "tmp").mkdir()
@@ -175,16 +172,12 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip], beside
                 measured.extend(r for r in results if r)
                 missing = min(sum(r is None for r in results), len(spares))
                 batch, spares = spares[:missing], spares[missing:]
-        if store is not None and measured:
-            # A value takes whole LMDB pages: scale the values' bytes to the pages they took.
-            # Less the store's fixed pages (two meta pages and the root), which a few samples would inflate.
-            pages = max(store.used_bytes() - 3 * STORE_PAGE, STORE_PAGE)
-            scale = pages / max(sum(m[0] for m in measured), 1)
-            measured = [(int(b * scale), 0, rel) for b, _, rel in measured]
+        if measured:  # what the values' bytes take in the store
+            sizes = store.measured([m[0] for m in measured])
+            measured = [(size, inodes, rel) for size, (_, inodes, rel) in zip(sizes, measured, strict=True)]
         return measured
     finally:
-        if store is not None:
-            store.close()
+        store.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -195,10 +188,6 @@ class _PerClip:
     bytes: tuple[float, float, float]
     inodes: tuple[float, float, float]
     source: str
-
-
-STORE_PAGE = 4096  # LMDB's page: the OS page size
-STORE_FILES = 3  # a store's folder, data.mdb and lock.mdb
 
 
 def _low_mean_high(values: list[int]) -> tuple[float, float, float]:
@@ -230,8 +219,8 @@ def dry_run(
     candidates = _EvenSample(_CANDIDATES)
     bad_rows = 0  # CSV rows that fail without a decode (no video, bad times)
     skipped: Counter = Counter()
-    names = FinalNames()
-    with resume_stores(cfg, shard) as stores:
+    store_cls = store_class(cfg.store)
+    with resume_store(cfg, shard) as store:
         for item in plan(cfg, shard, skipped):
             if retry_failed and item.rel not in resume.failed:
                 continue
@@ -241,7 +230,7 @@ def dry_run(
             counts = report.classes.setdefault(item.out_class, ClassPlan())
             counts.clips += 1
             report.clips += 1
-            if finished_before(cfg, item, resume, overwrite, stores, names):
+            if finished_before(cfg, item, resume, overwrite, store):
                 counts.done += 1
                 report.done += 1
             else:
@@ -265,13 +254,10 @@ def dry_run(
     if resume.measured >= SAMPLES and resume.bytes_per_clip is not None:
         # Many finished clips: their mean is good to a few standard errors.
         mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured**0.5
-        if cfg.store != "files":
-            # The manifest has the values' bytes; each value over ~2 KB ends on
-            # a part-used 4 KB LMDB page, half a page on average.
-            values = cfg.num_frames if output_named(cfg.output).is_folder else 1
-            mean += values * STORE_PAGE / 2
+        # The manifest has the values' bytes; a packed store adds its own per value.
+        mean += store_cls.value_slack(cfg.num_frames if output_named(cfg.output).is_folder else 1)
         # Hardlinked pads share the last frame's inode; copies are files of their own.
-        if cfg.store != "files":
+        if store_cls.packed:
             inodes = (0.0,) * 3  # the store's few files, counted once below
         elif not output_named(cfg.output).is_folder:
             inodes = (1.0,) * 3  # one file per clip, no folder
@@ -300,21 +286,22 @@ def dry_run(
     elif report.todo:
         report.notes.append("no estimate: too few finished clips and sampling is off")
 
-    shard_stores = Layout(cfg.target).shard_stores() if cfg.store != "files" and shard is None else []
+    shard_stores = store_cls.shard_paths(Layout(cfg.target)) if shard is None else []
     if shard_stores:
         report.notes.append(
             f"the run first merges {plural(len(shard_stores), 'shard store')} into "
-            f"{Layout(cfg.target).store(None)} (their clips count as done above)"
+            f"{store_cls.run_path(Layout(cfg.target))} (their clips count as done above)"
         )
     if per_clip is not None:
         (report.bytes_per_clip_low, report.bytes_per_clip, report.bytes_per_clip_high) = per_clip.bytes
         (inodes_low, report.inodes_per_clip, report.inodes_per_clip_high) = per_clip.inodes
         report.estimate_source = per_clip.source
         new_classes = sum(1 for name, c in report.classes.items() if c.todo and not (cfg.target / name).is_dir())
-        if cfg.store != "files":
-            # One store per split (or shard): a folder and LMDB's data.mdb and lock.mdb.
-            report.store = Layout(cfg.target, shard).store()
-            new_classes = 0 if report.store.exists() else STORE_FILES
+        if store_cls.packed:
+            # One store per split (or shard), of a few files.
+            report.store, report.store_files = store_cls.run_path(Layout(cfg.target, shard)), store_cls.fixed_files
+            report.store_kind = store_cls.name
+            new_classes = 0 if report.store.exists() else store_cls.fixed_files
             low, high = per_clip.bytes[0], per_clip.bytes[2]  # pages already counted; no per-file blocks
         else:
             folders = output_named(cfg.output).is_folder
@@ -388,7 +375,7 @@ def format_dry_run(report: DryRun, classes_shown: int = 20) -> str:
         inode_free = "no inode limit" if report.free_inodes is None else f"{report.free_inodes:,} inodes free"
         if report.store is not None:
             lines.append(
-                f"store: every clip in one LMDB, {report.store} ({STORE_FILES} files in all, "
+                f"store: every clip in one {report.store_kind} store, {report.store} ({report.store_files} files in all, "
                 f"instead of a file per frame)"
             )
         lines.append(

@@ -14,26 +14,23 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import ffmpeg
-from ..clip.extract import final_path, store_prefix
+from ..clip import turbo
 from ..clip.outputs import output_named
 from ..config import OUTPUT_KEYS, SCHEMA, Config
 from ..errors import ConfigChanged, PreflightError
-from ..layout import Layout, non_ascii
+from ..layout import Layout
 from ..sources.flat import iter_annotated, uses_annotations_layout
 from ..sources.kinetics import annotated_clips, clip_key
 from ..sources.segments import iter_segments
 from ..sources.tree import Clip, Collision, clip_stem, has_whitespace, in_shard, iter_source
+from ..stores import Store, store_class
 from ..words import plural
 from .lock import Holder, conflicting_holders, in_progress_error
 from .records import read_records
-
-if TYPE_CHECKING:
-    from ..stores.lmdb import LmdbStore
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +106,9 @@ class Resume:
     decoded_per_clip: float | None = None  # real frames (the rest are pads)
     bytes_spread: float = 0.0  # standard deviation of the measured clip sizes
     decoded_max: int = 0  # most real frames in one measured clip
+    # rel -> record of a clip about to be published (current settings), from the
+    # journals of runs that may have died before writing its manifest line
+    journal: dict[str, dict] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def load(cls, cfg: Config) -> Resume:
@@ -129,6 +129,9 @@ class Resume:
                 total_decoded += decoded
                 decoded_max = max(decoded_max, decoded)
         failed = {row["rel"] for row in read_records(layout.all_records("failures"))}
+        journal = {
+            row["rel"]: row for row in read_records(layout.all_records("journal")) if row.get("config") == current
+        }
         mean = total_bytes / measured if measured else None
         spread = max(squares / measured - mean * mean, 0.0) ** 0.5 if mean is not None else 0.0
         return cls(
@@ -140,6 +143,7 @@ class Resume:
             decoded_per_clip=total_decoded / measured if measured else None,
             bytes_spread=spread,
             decoded_max=decoded_max,
+            journal=journal,
         )
 
 
@@ -207,115 +211,51 @@ def whitespace_warning(names: list[str], count: int, options: tuple[str, str] = 
     )
 
 
-class FinalNames:
-    """What the target's class folders hold, read with one ``scandir`` per
-    class folder instead of one ``stat`` per clip: the plan yields clips
-    class by class, so only the current class's names are kept.  Names are
-    joined as strings: at 240,000 clips the stats and the pathlib objects
-    made for them were most of a resume's planning (bench/scale.py).  A file
-    type comes from the directory entry (``d_type``), so only a symlink
-    costs a stat."""
-
-    def __init__(self) -> None:
-        self._folder: str | None = None
-        self._entries: dict[str, os.DirEntry] = {}
-
-    def exists(self, target: Path, class_name: str, name: str, folder: bool) -> bool:
-        """Whether ``<target>/<class_name>/<name>`` exists as a folder
-        (``folder``) or as a regular file (symlinks followed)."""
-        path = os.path.join(target, class_name)
-        if path != self._folder:
-            self._folder = path
-            try:
-                with os.scandir(path) as entries:
-                    self._entries = {entry.name: entry for entry in entries}
-            except OSError:  # no class folder yet: nothing of this class is finished
-                self._entries = {}
-        entry = self._entries.get(name)
-        try:
-            return entry is not None and (entry.is_dir() if folder else entry.is_file())
-        except OSError:
-            return False
-
-
 def finished_before(
     cfg: Config,
     clip: Clip,
     resume: Resume,
     overwrite: bool = False,
-    stores: Sequence[LmdbStore] = (),
-    names: FinalNames | None = None,
+    store: Store | None = None,
 ) -> str | None:
-    """How an earlier run left ``clip``: ``"recorded"`` (final folder and a
-    manifest row with these settings), ``"unrecorded"`` (a complete-looking
-    final folder without a row: the run died between the rename and the
-    record), or None when it must be (re)done.  With ``store: lmdb`` the
-    clip is looked for in ``stores`` (see :func:`resume_stores`) instead:
-    it is there only if its transaction committed.  ``names``: the listing
-    to look a final name up in (a pass over the plan shares one), else a stat."""
-    if overwrite:
+    """How an earlier run left ``clip`` in ``store`` (the run's, which sees
+    every clip the split holds): ``"recorded"`` (there, and a manifest row
+    with these settings), ``"unrecorded"`` (there and whole, without a row:
+    a run died between putting it and recording it), or None when it must be
+    (re)done."""
+    if overwrite or store is None:
         return None
     output = output_named(cfg.output)
-    if cfg.store != "files":
-        prefix = store_prefix(cfg, clip)
-        for store in stores:
-            if not output.in_store(store, prefix):
-                continue
-            if clip.rel in resume.done:
-                return "recorded"
-            if output.looks_complete_stored(store, prefix, cfg):
-                return "unrecorded"
+    try:
+        key = output.key(clip)
+        if not store.has(key):
+            return None
+    except ValueError:  # a name that would leave the split: never finished, and refused when extracted
         return None
-    if names is not None:
-        # A name that is not a plain entry of its class folder (a "/" in it)
-        # matches no entry; final_path below refuses it before any write.
-        if not names.exists(cfg.target, clip.out_class, clip.stem + output.suffix, output.is_folder):
-            return None
-        if clip.rel in resume.done:
-            return "recorded"
-        final = final_path(cfg, clip)
-    else:
-        final = final_path(cfg, clip)
-        if not (final.is_dir() if output.is_folder else final.is_file()):
-            return None
-        if clip.rel in resume.done:
-            return "recorded"
-    return "unrecorded" if output.looks_complete(final, cfg) else None
+    if clip.rel in resume.done:
+        return "recorded"
+    return "unrecorded" if output.looks_complete(store.view(key), cfg) else None
 
 
-def resume_store_paths(cfg: Config, shard: tuple[int, int] | None) -> list[Path]:
-    """Where finished clips of this run may be, its own store first: for a
-    shard also the split's store that ``merge`` fills; for the whole split
-    also the shard stores (which the run merges into its store first)."""
-    layout = Layout(cfg.target, shard)
-    others = [layout.store(None)] if shard is not None else layout.shard_stores()
-    return list(dict.fromkeys([layout.store(), *others]))
+def adoption_record(cfg: Config, clip: Clip, resume: Resume, store: Store) -> dict:
+    """The manifest line of a clip found whole without one: the record that
+    travelled with it (its store's, or the run's journal) when it was made
+    with these settings, else only what the clip itself says."""
+    config = cfg.output_hash()
+    record = store.record(output_named(cfg.output).key(clip)) or resume.journal.get(clip.rel)
+    if record is None or record.get("config") != config or record.get("rel") != clip.rel:
+        record = {"rel": clip.rel, "config": config}
+    return {**record, "adopted": True}
 
 
 @contextlib.contextmanager
-def resume_stores(cfg: Config, shard: tuple[int, int] | None) -> Iterator[list[LmdbStore]]:
-    """The existing stores of :func:`resume_store_paths`, open for reading."""
-    stores: list[LmdbStore] = []
-    if cfg.store == "files":
-        yield stores
-        return
-    from ..stores.lmdb import LmdbStore, is_store  # why: only a store run loads the lmdb binding
-
+def resume_store(cfg: Config, shard: tuple[int, int] | None) -> Iterator[Store]:
+    """Every store a run of ``shard`` would resume from, open for reading."""
+    store = store_class(cfg.store).open_resume(Layout(cfg.target, shard))
     try:
-        stores.extend(LmdbStore.open_read(path) for path in resume_store_paths(cfg, shard) if is_store(path))
-        yield stores
+        yield store
     finally:
-        for store in stores:
-            store.close()
-
-
-def ascii_error(names: list[str], target: Path) -> PreflightError:
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return PreflightError(
-        f"store: lmdb keys must be ASCII (mmaction2 reads LMDB keys as ASCII), and {plural(len(names), 'name')} "
-        f"in {target} {'is' if len(names) == 1 else 'are'} not: {shown}; rename those clips or class folders, "
-        f"or use store: files"
-    )
+        store.close()
 
 
 @dataclasses.dataclass
@@ -344,6 +284,10 @@ def preflight(
     for ``dry_run``: it reports the holders instead), finished clips made
     with other output settings (unless ``overwrite``), no clips at all."""
     ffmpeg.find_ffmpeg(cfg.ffmpeg)
+    store_cls = store_class(cfg.store)
+    store_cls.check_installed()  # a missing wheel, before any work
+    if cfg.encoder == "turbo":
+        turbo.load_codec()
     check_source(cfg)
     check_target_writable(cfg)
     # Only a probe: the lock itself is taken by the run once every check has
@@ -360,10 +304,9 @@ def preflight(
             f"to redo those clips"
         )
     total = finished = spaced = 0
-    names = FinalNames()
     spaced_names: list[str] = []
-    strange = non_ascii([cfg.target.name]) if cfg.store != "files" else []
-    with resume_stores(cfg, shard) as stores:
+    strange = store_cls.bad_names([cfg.target.name])
+    with resume_store(cfg, shard) as store:
         for item in plan(cfg, shard):
             if retry_failed and item.rel not in resume.failed:
                 continue
@@ -372,14 +315,12 @@ def preflight(
                 spaced += 1
                 if len(spaced_names) < 2:
                     spaced_names.append(item.rel)
-            if cfg.store != "files" and not item.rel.isascii():
+            if store_cls.bad_names([item.rel]):
                 strange.append(item.rel)
                 continue
-            finished += (
-                isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite, stores, names) is not None
-            )
+            finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite, store) is not None
     if strange:
-        raise ascii_error(strange, cfg.target)
+        raise PreflightError(store_cls.bad_names_error(strange, cfg.target))
     if total == 0 and not retry_failed:
         raise PreflightError(
             f"no clips found in {cfg.source} (expected <class>/<clip> with extensions {' '.join(cfg.extensions)}, "

@@ -43,7 +43,9 @@ RECORD_FIELDS = {
     "adopted": (
         "manifest",
         "`true` on a line written for a complete clip found without a line (a run died "
-        "between the publish and the record); such a line has only `rel`, `adopted` and `config`",
+        "between the publish and the record); its counts and digest come from the record that "
+        "travelled with the clip (in a packed store, or the run's journal), else it has only "
+        "`rel`, `adopted` and `config`",
     ),
     "stage": (
         "failures",

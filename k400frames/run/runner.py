@@ -28,11 +28,12 @@ from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CardNotReady, DiskF
 from ..files import replaced_atomically
 from ..layout import Layout
 from ..sources.tree import Collision
+from ..stores import Store, store_class
 from ..words import plural
 from .card import write_card
 from .executors import Executor, make_executor
 from .lock import TargetLock
-from .preflight import FinalNames, Resume, finished_before, plan, preflight, resume_store_paths, warn_if_short_of_space
+from .preflight import Resume, adoption_record, finished_before, plan, preflight, warn_if_short_of_space
 from .records import RecordWriter, decoded_counts
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Summary:
     output: str = "frames"  # what a clip became (the config's output)
     # (pad frames, frames) of every clip of the split the manifest records, this run's included
     split_pads: tuple[int, int] | None = None
-    store: Path | None = None  # store: lmdb: where the clips went
+    store: Path | None = None  # a packed store: where the clips went
     merged_shards: int = 0  # shard stores this run merged into the store before it started
     card: Path | None = None  # the dataset card written at the end (whole split; None: not yet)
     fingerprint: str = ""  # the card's fingerprint of the finished clips
@@ -190,26 +191,32 @@ def run_extract(
     except OSError as exc:
         raise PreflightError(f"target is not writable: {cfg.target} ({exc.strerror or exc})") from None
     lock = TargetLock(cfg.target, shard).acquire()
-    stores: list = []
+    store: Store | None = None
+    journal: RecordWriter | None = None
     try:
-        # The store is opened for writing once per run, under the lock; for a
-        # shard, the split's merged store is read too (resume); the whole
-        # split's run first merges the shard stores into its own.
-        stores, merged = open_run_stores(cfg, shard)
-        ctx = RunContext(stores[0] if stores else None)
+        # The store is opened for writing once per run, under the lock; it sees
+        # every clip of the split (a packed store: its shards' too, which the
+        # whole split's run first moves in).  A clip's record goes to the
+        # journal before a store without transactions publishes the clip.
+        journal = RecordWriter(layout.record("journal"))
+        store = store_class(cfg.store).open_run(layout, durable=cfg.durable, pad=cfg.pad, journal=journal.write)
+        ctx = RunContext(store)
         if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
             warn_if_short_of_space(cfg, total - checked.finished, resume.bytes_per_clip)
         # Before anything is written: a Dask scheduler that cannot be reached must
         # not leave a temp area behind or truncate the failures of the last run.
         executor = make_executor(cfg, ctx)
     except BaseException:
-        close_stores(stores, compact=False)
+        if store is not None:
+            store.close()
+        if journal is not None:
+            journal.close()
         lock.release()
         raise
     tmp_root = layout.tmp_area
     summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total, output=cfg.output)
-    if stores:
-        summary.store, summary.merged_shards = stores[0].path, merged
+    if store.packed:
+        summary.store, summary.merged_shards = store.path, store.merged
     writers: list[RecordWriter] = []
     finished = threading.Event()
     started = time.monotonic()
@@ -226,7 +233,7 @@ def run_extract(
         # Clips finished before show as done at the start, not as speed.
         progress.start(total, done=checked.finished)
         try:
-            _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, ctx, stores)
+            _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, ctx, store)
             summary.interrupted = stop is not None and stop.is_set()
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -245,18 +252,23 @@ def run_extract(
             # The executor first: its workers may still be cleaning up inside tmp_root.
             executor.close()
             summary.seconds = time.monotonic() - started
-            for writer in writers:
+            assert journal is not None
+            for writer in [*writers, journal]:
                 writer.close()
             if writers and not summary.failed:
                 # The failures file was emptied at the start; a clean run leaves none to puzzle over.
                 _remove_if_empty_file(summary.failures)
+            if not (summary.interrupted or summary.disk_full or summary.error):
+                # Every clip it announced is in the manifest now (or was never published).
+                journal.path.unlink(missing_ok=True)
+            _remove_if_empty_file(journal.path)
             progress.close()
             shutil.rmtree(tmp_root, ignore_errors=True)
             _remove_if_empty(tmp_root.parent)
             try:
                 # Compact only after a run that ended by itself: an interrupted
                 # one should stop now, and the next run compacts.
-                close_stores(stores, compact=not summary.interrupted)
+                store.close(compact=not summary.interrupted)
             except (OSError, K400Error) as exc:
                 summary.error = summary.error or f"cannot compact the store: {_describe(exc)}"
         finally:
@@ -277,55 +289,6 @@ def run_extract(
     if not summary.interrupted:
         _write_card(cfg, summary)
     return summary
-
-
-def open_run_stores(cfg: Config, shard: tuple[int, int] | None) -> tuple[list, int]:
-    """``store: lmdb``: (this run's store open for writing, then the other
-    stores a resume looks in, open for reading; how many shard stores were
-    merged); ``([], 0)`` for folders.
-
-    A run of the whole split (no shard) is the first after a job array's
-    shards, or comes after ``merge``: it moves any shard stores into the
-    split's store before it starts (it holds the split's lock, so no shard
-    runs), so a split ends as one store without a separate ``merge``."""
-    if cfg.store == "files":
-        return [], 0
-    from ..stores.lmdb import (  # why: only a store run loads the lmdb binding
-        LmdbStore,
-        is_store,
-        move_into,
-        store_bytes,
-    )
-
-    mine, *others = resume_store_paths(cfg, shard)
-    stores = [LmdbStore.open_write(mine, durable=cfg.durable)]
-    try:
-        if shard is None:
-            if others:  # a copy of every shard's bytes: minutes for a big split, so say it first
-                size = sum(store_bytes(path) for path in others)
-                log.info("merging %s (%.1f GB) into %s first", plural(len(others), "shard store"), size / 1e9, mine)
-            move_into(stores[0], others)
-            return stores, len(others)
-        stores.extend(LmdbStore.open_read(path) for path in others if is_store(path))
-    except BaseException:
-        close_stores(stores, compact=False)
-        raise
-    return stores, 0
-
-
-def close_stores(stores: list, compact: bool) -> None:
-    """Close the run's stores; the one it wrote (the first) is compacted with
-    ``compact``, or removed when it holds nothing (a shard rerun after
-    ``merge`` that found every clip done leaves no empty store to merge)."""
-    try:
-        for store in stores[1:]:
-            store.close()
-    finally:
-        if stores:
-            empty = stores[0].entries() == 0
-            stores[0].close(compact=compact and not empty)
-            if empty:
-                shutil.rmtree(stores[0].path, ignore_errors=True)
 
 
 def _write_card(cfg: Config, summary: Summary) -> None:
@@ -418,9 +381,11 @@ class _Recorder:
             return
         self.progress.update(result, s)
 
-    def skipped(self, rel: str, adopted: bool = False) -> None:
-        if adopted:
-            self.manifest.write({"rel": rel, "adopted": True, "config": self.config_hash})
+    def skipped(self, adopted: dict | None = None) -> None:
+        """A clip finished before this run; ``adopted``: its manifest line, for
+        a clip found whole without one."""
+        if adopted is not None:
+            self.manifest.write(adopted)
         self.summary.skipped += 1  # the progress counted it at the start
 
     def _check_space(self) -> None:
@@ -442,7 +407,7 @@ def _schedule(
     executor: Executor,
     recorder: _Recorder,
     ctx: RunContext,
-    stores: list | None = None,
+    store: Store,
 ) -> None:
     """Feed clips to the executor lazily (a bounded window, so memory stays flat)."""
     window = max(2 * executor.workers, 2)
@@ -455,7 +420,6 @@ def _schedule(
             for future in done:
                 recorder.finished(future.result())  # re-raises DiskFull from a worker
 
-    names = FinalNames()
     for item in plan(cfg, shard, recorder.summary.skipped_files):
         if retry_failed and item.rel not in resume.failed:
             continue
@@ -471,9 +435,9 @@ def _schedule(
                 )
             )
             continue
-        state = finished_before(cfg, item, resume, overwrite, stores or (), names)
+        state = finished_before(cfg, item, resume, overwrite, store)
         if state:
-            recorder.skipped(item.rel, adopted=state == "unrecorded")
+            recorder.skipped(adoption_record(cfg, item, resume, store) if state == "unrecorded" else None)
             continue
         if ctx.stopping:
             break

@@ -6,14 +6,14 @@ Keys are ASCII paths (``train/abseiling/x_000010_000020/frame_00001.jpg``),
 values the bytes folder mode would write.  A clip is put in ONE write
 transaction: a reader, a killed run or a full disk sees all of it or none.
 LMDB allows one write transaction at a time per environment, so writers in
-one process take :attr:`LmdbStore._write_lock`; a second process is kept out
+one process take :attr:`LmdbEnv._write_lock`; a second process is kept out
 by the run's target lock, not here.
 
 Size: LMDB maps its file up to a *map size*; the map starts small and
-doubles when a transaction finds it full (:meth:`LmdbStore.put`), so no
+doubles when a transaction finds it full (:meth:`LmdbEnv.put`), so no
 huge reservation is ever stated.  Without ``writemap`` LMDB only extends
 the data file as it writes pages, so the file's apparent size is the pages
-in use plus LMDB's free list; :meth:`LmdbStore.close` compacts (LMDB's own
+in use plus LMDB's free list; :meth:`LmdbEnv.close` compacts (LMDB's own
 compacting copy, ``mdb_env_copy2(MDB_CP_COMPACT)``) when that free list is
 worth it, so a ``cp`` or ``rsync`` of a finished store carries no holes.
 """
@@ -21,6 +21,8 @@ worth it, so a ``cp`` or ``rsync`` of a finished store carries no holes.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import shutil
 import threading
@@ -28,8 +30,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import DiskFull, K400Error, MissingExtra, raise_if_disk_full
+from ..errors import DiskFull, MissingExtra, PackError, StoreError, raise_if_disk_full
 from ..files import fsync_path
+from ..layout import Entry, Layout, split_of_store, walk_split
+from ..words import plural
+from .base import ClipKey, ClipView, Members, Store
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'k400frames[lmdb]' (or pip install lmdb)"
 
@@ -42,10 +49,6 @@ INITIAL_MAP_SIZE = 64 << 20
 # Compact when the free pages are more than this share of the file (a big
 # store built clip by clip reuses its free pages and rarely gets there).
 COMPACT_ABOVE = 0.005
-
-
-class StoreError(K400Error):
-    """A store cannot be opened or read (not an LMDB environment, damaged)."""
 
 
 def load_lmdb() -> Any:
@@ -71,8 +74,8 @@ def encode_key(key: str) -> bytes:
     return key.encode("ascii")
 
 
-class LmdbStore:
-    """One LMDB environment folder.  Open with :meth:`open_write` (once per
+class LmdbEnv:
+    """One LMDB environment folder (the bytes under :class:`LmdbStore`).  Open with :meth:`open_write` (once per
     run) or :meth:`open_read`; close with :meth:`close`."""
 
     def __init__(self, path: Path, env: Any, *, write: bool, max_map_size: int | None = None):
@@ -86,7 +89,7 @@ class LmdbStore:
     # -- opening -----------------------------------------------------------
 
     @classmethod
-    def open_write(cls, path: Path, *, durable: bool = False, max_map_size: int | None = None) -> LmdbStore:
+    def open_write(cls, path: Path, *, durable: bool = False, max_map_size: int | None = None) -> LmdbEnv:
         """Open (or create) the store at ``path`` for writing.
 
         ``durable``: each commit is on disk (data and meta page) before
@@ -124,7 +127,7 @@ class LmdbStore:
         return cls(path, env, write=True, max_map_size=max_map_size)
 
     @classmethod
-    def open_read(cls, path: Path) -> LmdbStore:
+    def open_read(cls, path: Path) -> LmdbEnv:
         """Open the store at ``path`` for reading; :class:`StoreError` when
         it is missing or not an LMDB environment.  Readers see only committed
         transactions, whatever a writer is doing at the time."""
@@ -180,12 +183,6 @@ class LmdbStore:
         whatever ``durable`` said at the opening."""
         with self._write_lock:
             self._env.sync(True)
-
-    def delete_clip(self, prefix: str) -> None:
-        """Remove every key of the clip ``prefix``: its frames or its video."""
-        with self._write_lock, self._env.begin(write=True) as txn:
-            _delete_prefix(txn, encode_key(prefix + "/"))
-            txn.delete(encode_key(prefix + ".mp4"))
 
     def _grow(self) -> None:
         current = self._env.info()["map_size"]
@@ -310,27 +307,39 @@ class LmdbStore:
             raise
 
 
-def merge_into(target: LmdbStore, sources: Iterable[LmdbStore], batch_bytes: int = 64 << 20) -> int:
+def merge_into(target: LmdbEnv, sources: Iterable[LmdbEnv], batch_bytes: int = 64 << 20) -> int:
     """Copy every key of ``sources`` into ``target`` as it is (no decoding),
-    in transactions of about ``batch_bytes``; returns the keys copied."""
+    in transactions of about ``batch_bytes`` that end only between clips, so
+    a reader, or a merge killed midway, never sees part of a clip; returns
+    the keys copied."""
     copied = 0
     for source in sources:
         batch: list[tuple[bytes, bytes]] = []
         size = 0
+        clip = None
         for key, value in source.items():
-            batch.append((encode_key(key), value))
-            size += len(value)
-            if size >= batch_bytes:
+            this = _clip_of(key)
+            if size >= batch_bytes and this != clip:
                 copied += len(batch)
                 target.put(batch)
                 batch, size = [], 0
+            clip = this
+            batch.append((encode_key(key), value))
+            size += len(value)
         if batch:
             copied += len(batch)
             target.put(batch)
     return copied
 
 
-def move_into(target: LmdbStore, paths: Sequence[Path]) -> int:
+def _clip_of(key: str) -> str:
+    """The clip a key belongs to: ``<split>/<class>/<clip>`` of a frame key,
+    the key itself for a file clip or a record."""
+    parts = key.split("/", 3)
+    return "/".join(parts[:3]) if len(parts) == 4 and not key.startswith(RECORD_PREFIX) else key
+
+
+def move_into(target: LmdbEnv, paths: Sequence[Path]) -> int:
     """Move every key of the stores at ``paths`` into ``target`` (the shard
     stores of a split into its store), one store at a time: its keys copied
     as they are, ``target`` flushed to disk, and only then that store
@@ -343,7 +352,7 @@ def move_into(target: LmdbStore, paths: Sequence[Path]) -> int:
         if not is_store(path):  # what a removal killed between its unlinks left: no data to move
             shutil.rmtree(path)
             continue
-        source = LmdbStore.open_read(path)
+        source = LmdbEnv.open_read(path)
         try:
             copied += merge_into(target, [source])
         finally:
@@ -402,3 +411,330 @@ def _recover_swap(path: Path) -> None:
             os.rename(old, path)
     shutil.rmtree(new, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------
+# the Store protocol over LMDB environments
+# ----------------------------------------------------------------------------
+
+SUFFIX = ".lmdb"
+# Each clip's record (counts, digest) is a key of its own beside its members,
+# put in the same transaction; outside every split's keys, so no loader or
+# list ever meets it, and a merge or a pack of the keys carries it along.
+RECORD_PREFIX = ".record/"
+PAGE = 4096  # LMDB's page: the OS page size
+TXN_BYTES = 64 << 20  # a transaction holds its pages in memory until it commits: bound it
+
+
+class LmdbView(ClipView):
+    def __init__(self, key: ClipKey, env: LmdbEnv | None, prefix: str):
+        self.key, self._env, self._prefix = key, env, prefix
+
+    def _key(self, name: str) -> str:
+        return f"{self._prefix}/{name}" if self.key.folder else self._prefix
+
+    def sizes(self) -> dict[str, int]:
+        if self._env is None:
+            return {}
+        if not self.key.folder:
+            size = self._env.size(self._prefix)
+            return {} if size is None else {self.key.name: size}
+        start = self._prefix + "/"
+        return {key[len(start) :]: size for key, size in self._env.scan(start)}
+
+    def read(self, name: str) -> bytes:
+        data = self._env.get(self._key(name)) if self._env is not None else None
+        if data is None:
+            raise FileNotFoundError(f"no key {self._key(name)} in the store")
+        return data
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        if self._env is None:
+            return
+        if not self.key.folder:
+            data = self._env.get(self._prefix)
+            if data is not None:
+                yield self.key.name, data
+            return
+        start = self._prefix + "/"
+        for key, data in self._env.items(start):
+            yield key[len(start) :], data
+
+
+class LmdbStore(Store):
+    """``store: lmdb``: every clip of a split in one LMDB environment,
+    ``<root>/<split>.lmdb`` (``<split>.shard-K-of-N.lmdb`` for a shard's run
+    until the split's run or ``merge`` moves it in)."""
+
+    name = "lmdb"
+    suffix = SUFFIX
+    packed = True
+    fixed_files = 3  # the store's folder, data.mdb and lock.mdb
+    list_formats = ("mmaction2",)  # mmaction2 reads it through mmengine's LmdbBackend
+
+    def __init__(self, layout: Layout, envs: list[LmdbEnv], *, writes: bool, merged: int = 0, keys: int = 0):
+        self.layout, self.envs, self.writes, self.merged = layout, envs, writes, merged
+        self.merged_keys = keys  # keys moved in from shard stores when opened
+        self.path = envs[0].path if envs else layout.store(SUFFIX)
+
+    # -- finding and opening -----------------------------------------------------
+
+    @classmethod
+    def check_installed(cls) -> None:
+        load_lmdb()
+
+    @classmethod
+    def bad_names(cls, names: Iterable[str]) -> list[str]:
+        return [name for name in names if not name.isascii()]
+
+    @classmethod
+    def bad_names_error(cls, names: list[str], target: Path) -> str:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        many = len(names) != 1
+        return (
+            f"store: lmdb keys must be ASCII (mmaction2 reads LMDB keys as ASCII), and {len(names)} "
+            f"name{'s' if many else ''} in {target} {'are' if many else 'is'} not: {shown}; rename those clips "
+            f"or class folders, or use store: files"
+        )
+
+    @classmethod
+    def locate(cls, path: Path) -> Path | None:
+        path = Path(path)
+        if is_store(path):
+            return path
+        store = Layout(path).store(SUFFIX, None)
+        if not is_store(store):
+            return None
+        folder_has_clips = path.is_dir() and any(e.class_name and e.name for e in walk_split(path))
+        return None if folder_has_clips else store
+
+    @classmethod
+    def split_of(cls, path: Path) -> Path:
+        return split_of_store(path, SUFFIX)
+
+    @classmethod
+    def run_path(cls, layout: Layout) -> Path:
+        return layout.store(SUFFIX)
+
+    @classmethod
+    def disk_bytes(cls, path: Path) -> int:
+        return store_bytes(path)
+
+    @classmethod
+    def shard_paths(cls, layout: Layout) -> list[Path]:
+        return layout.shard_stores(SUFFIX)
+
+    @classmethod
+    def _resume_paths(cls, layout: Layout) -> list[Path]:
+        others = [layout.store(SUFFIX, None)] if layout.shard is not None else layout.shard_stores(SUFFIX)
+        return list(dict.fromkeys([layout.store(SUFFIX), *others]))
+
+    @classmethod
+    def open_run(cls, layout, *, durable=False, pad="copy", journal=None) -> LmdbStore:
+        mine, *others = cls._resume_paths(layout)
+        envs = [LmdbEnv.open_write(mine, durable=durable)]
+        try:
+            if layout.shard is None:
+                if others:  # a copy of every shard's bytes: minutes for a big split, so say it first
+                    size = sum(store_bytes(path) for path in others)
+                    log.info("merging %s (%.1f GB) into %s first", plural(len(others), "shard store"), size / 1e9, mine)
+                keys = move_into(envs[0], others)
+                return cls(layout, envs, writes=True, merged=len(others), keys=keys)
+            envs.extend(LmdbEnv.open_read(path) for path in others if is_store(path))
+        except BaseException:
+            for env in envs:
+                env.close()
+            raise
+        return cls(layout, envs, writes=True)
+
+    @classmethod
+    def open_resume(cls, layout: Layout) -> LmdbStore:
+        envs = [LmdbEnv.open_read(path) for path in cls._resume_paths(layout) if is_store(path)]
+        return cls(layout, envs, writes=False)
+
+    @classmethod
+    def open_split(cls, path: Path) -> LmdbStore:
+        return cls(Layout(cls.split_of(path)), [LmdbEnv.open_read(path)], writes=False)
+
+    # -- writing -------------------------------------------------------------------
+
+    def _prefix(self, key: ClipKey) -> str:
+        self.layout.clip_path(key.class_name, key.name)  # refuses a name that would leave the split
+        return f"{self.layout.split}/{key.class_name}/{key.name}"
+
+    def put(self, key: ClipKey, members: Members, record: dict[str, Any], work: Path) -> int:
+        prefix = self._prefix(key)
+        if key.folder:
+            items = [(encode_key(f"{prefix}/{name}"), data) for name, data in members]
+        else:
+            ((_, data),) = members
+            items = [(encode_key(prefix), data)]
+        items.append((encode_key(RECORD_PREFIX + prefix), json.dumps(record, sort_keys=True).encode()))
+        self.envs[0].put(items, replace_prefix=prefix + "/" if key.folder else None)
+        return sum(len(data) for _, data in members)
+
+    def close(self, *, compact: bool = False) -> None:
+        """Close the stores; the one a run wrote is compacted with
+        ``compact``, or removed when it holds nothing (a shard rerun after
+        ``merge`` that found every clip done leaves no empty store to merge)."""
+        envs, self.envs = self.envs, []
+        try:
+            for env in envs[1:] if self.writes else envs:
+                env.close()
+        finally:
+            if self.writes and envs:
+                empty = envs[0].entries() == 0
+                envs[0].close(compact=compact and not empty)
+                if empty:
+                    shutil.rmtree(envs[0].path, ignore_errors=True)
+
+    # -- reading -------------------------------------------------------------------
+
+    def _env_of(self, key: ClipKey) -> LmdbEnv | None:
+        prefix = self._prefix(key)
+        for env in self.envs:
+            if env.has_prefix(prefix + "/") if key.folder else env.size(prefix) is not None:
+                return env
+        return None
+
+    def has(self, key: ClipKey) -> bool:
+        return self._env_of(key) is not None
+
+    def view(self, key: ClipKey) -> LmdbView:
+        return LmdbView(key, self._env_of(key), self._prefix(key))
+
+    def record(self, key: ClipKey) -> dict[str, Any] | None:
+        prefix = self._prefix(key)
+        for env in self.envs:
+            data = env.get(RECORD_PREFIX + prefix)
+            if data is not None:
+                try:
+                    record = json.loads(data)
+                except ValueError:
+                    return None
+                return record if isinstance(record, dict) else None
+        return None
+
+    def entries(self) -> Iterator[Entry]:
+        """The split's clips from its keys (a frame key ``<split>/<class>/<clip>/<frame>``
+        makes the folder entry ``<clip>``, a file key ``<split>/<class>/<name>`` the
+        file entry ``<name>``); keys of no clip of the split are strays."""
+        start = self.layout.split + "/"
+        strays: list[str] = []
+        current: str | None = None
+        seen: set[str] = set()
+        for env in self.envs[:1]:
+            for key in env.keys(""):
+                if key.startswith(RECORD_PREFIX):
+                    continue
+                parts = key[len(start) :].split("/", 2) if key.startswith(start) else []
+                if len(parts) < 2 or not all(parts[:2]):
+                    strays.append(key)
+                    continue
+                class_name, name = parts[0], parts[1]
+                if class_name != current:
+                    if current is not None:
+                        yield Entry(current, "", f"{start}{current}", True, False)
+                    current, seen = class_name, set()
+                if name in seen:
+                    continue
+                seen.add(name)
+                folder = len(parts) == 3
+                yield Entry(class_name, name, f"{start}{class_name}/{name}", folder, not folder)
+        if current is not None:
+            yield Entry(current, "", f"{start}{current}", True, False)
+        for key in strays:
+            yield Entry("", key, key, False, True)
+
+    # -- whole trees (pack, unpack) ------------------------------------------------
+
+    @classmethod
+    def read_files(cls, path: Path) -> Iterator[tuple[str, bytes]]:
+        env = LmdbEnv.open_read(path)
+        try:
+            try:
+                for key, value in env.items():
+                    if not key.startswith(RECORD_PREFIX):
+                        yield key, bytes(value)
+            except UnicodeDecodeError:
+                raise PackError(f"refused store {path}: a key is not ASCII, so no loader could ask for it") from None
+        finally:
+            env.close()
+
+    @classmethod
+    def write_files(cls, files: Iterable[tuple[str, bytes]], path: Path) -> tuple[int, int]:
+        """In transactions of about 64 MiB (one holds its pages in memory
+        until it commits), then compacted."""
+        env = LmdbEnv.open_write(path)
+        count = total = size = seen = 0
+        batch: list[tuple[bytes, bytes]] = []
+        try:
+            for name, data in files:
+                if not name.isascii():
+                    raise PackError(
+                        f"{name!r} is not ASCII, and mmaction2 encodes LMDB keys as ASCII: "
+                        "rename it (class_names: underscore) or pack to .sqfs"
+                    )
+                batch.append((name.encode("ascii"), data))
+                count += 1
+                size += len(data)
+                total += len(data)
+                if size >= TXN_BYTES:
+                    env.put(batch)
+                    batch, size = [], 0
+            env.put(batch)
+            seen = env.entries()
+        finally:
+            env.close(compact=True)
+        if seen != count:  # LMDB keeps one value per key: two members of one name
+            raise PackError(f"{count - seen} files share a name with another in the source; nothing packed")
+        return count, total
+
+    # -- planning ------------------------------------------------------------------
+
+    @classmethod
+    def value_slack(cls, members: float) -> float:
+        # Each value over ~2 KB ends on a part-used 4 KB page: half a page on average.
+        return members * PAGE / 2
+
+    def measured(self, bytes_each: list[int]) -> list[int]:
+        # A value takes whole pages: scale the values' bytes to the pages they took,
+        # less the store's fixed pages (two meta pages and the root), which a few samples would inflate.
+        pages = max(self.envs[0].used_bytes() - 3 * PAGE, PAGE)
+        scale = pages / max(sum(bytes_each), 1)
+        return [int(b * scale) for b in bytes_each]
+
+    def loader_snippet(self, kind: str, tmpl: str, classes: int, list_file: Path) -> str | None:
+        """mmaction2 reading the store: the decode step's file client is
+        mmengine's ``LmdbBackend``, whose key is the path the dataset builds,
+        so the prefix is empty and the list paths are the keys."""
+        store = self.path
+        if kind == "frames":
+            return (
+                f"mmaction2 1.x `RawframeDataset` reading the LMDB store `{store}` through mmengine's "
+                f"`LmdbBackend`; a line is `path total_frames label`, and the key of a frame is "
+                f"`path/{tmpl.format(1)}`.\n\n```python\n"
+                f"train_pipeline = [\n"
+                f"    dict(type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1),\n"
+                f"    dict(type='RawFrameDecode', io_backend='lmdb', db_path='{store}'),\n"
+                f"    # ... resize, crop, FormatShape, PackActionInputs as usual\n]\n"
+                f"dataset = dict(type='RawframeDataset', ann_file='{list_file}',\n"
+                f"               data_prefix=dict(img=''),\n"
+                f"               filename_tmpl='{tmpl}', start_index=1,\n"
+                f"               pipeline=train_pipeline)\n"
+                f"model = dict(cls_head=dict(num_classes={classes}))\n```\n\n"
+                f"`data_prefix=dict(img='')`: the list paths are the store's keys as they stand. "
+                f"Keys are ASCII, as mmengine encodes them.\n"
+            )
+        return (
+            f"mmaction2 1.x `VideoDataset` reading the LMDB store `{store}` through mmengine's `LmdbBackend`; "
+            f"a line is `path label`, and the path is the key of the video's bytes.\n\n```python\n"
+            f"train_pipeline = [\n"
+            f"    dict(type='DecordInit', io_backend='lmdb', db_path='{store}'),\n"
+            f"    dict(type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1),\n"
+            f"    dict(type='DecordDecode'),\n"
+            f"    # ... resize, crop, FormatShape, PackActionInputs as usual\n]\n"
+            f"dataset = dict(type='VideoDataset', ann_file='{list_file}',\n"
+            f"               data_prefix=dict(video=''), pipeline=train_pipeline)\n"
+            f"model = dict(cls_head=dict(num_classes={classes}))\n```\n"
+        )

@@ -34,23 +34,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..clip.outputs import Output, all_outputs
+from ..clip.outputs import Output, scan_store
 from ..config import Config
 from ..errors import ListFormatError
 from ..files import replaced_atomically
-from ..layout import Layout, walk_split
+from ..layout import Layout
 from ..run.records import decoded_counts as read_decoded
 from ..run.runner import PAD_WARN_SHARE
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
+from ..stores import Store, locate
 from .leakage import Leak, find_leaks
 from .pack import mount_text
-from .verify import expected_csv, join_csv, join_segments, scan_store, store_of
-
-if TYPE_CHECKING:
-    from ..stores.lmdb import LmdbStore
+from .verify import expected_csv, join_csv, join_segments
 
 # The rate pytorchvideo's FrameVideo assumes for a frame folder.
 PYTORCHVIDEO_FPS = 30.0
@@ -127,27 +124,23 @@ def formats_for(kind: str) -> tuple[str, ...]:
     return tuple(name for name, f in FORMATS.items() if kind in f.snippets)
 
 
-def split_kind(target: Path) -> tuple[Output, list[tuple[str, str]]]:
-    """The output kind of the split folder's clips and its (class, clip) pairs."""
-    kinds = all_outputs()
-    found: dict[str, list[tuple[str, str]]] = {}
-    for entry in walk_split(target):
-        if not (entry.class_name and entry.name):
-            continue
-        for kind in kinds:
-            if kind.claims(entry):
-                stem = entry.name[: len(entry.name) - len(kind.suffix)]
-                found.setdefault(kind.name, []).append((entry.class_name, stem))
-                break
-    if len(found) > 1:
-        shown = "; ".join(f"{kind} ({pairs[0][0]}/{pairs[0][1]})" for kind, pairs in found.items())
-        raise ListFormatError(f"{target} holds clips of more than one kind: {shown}; a split must hold one")
-    if not found:
+def split_kind(store: Store) -> tuple[Output, list[tuple[str, str]]]:
+    """The output kind of the split's clips and its (class, clip) pairs;
+    a split that holds clips of two kinds is refused."""
+    output, pairs, problems = scan_store(store)
+    mixed = [p for p in problems if p.kind == "mixed"]
+    if mixed:
+        first = pairs[0] if pairs else ("?", "?")
         raise ListFormatError(
-            f"no clips in {target} (expected <class>/<clip>/ frame folders or <class>/<clip>.mp4 videos)"
+            f"{store.path} holds clips of more than one kind: {output.name} ({first[0]}/{first[1]}); "
+            f"{mixed[0].detail.split(' where ')[0].removeprefix('a clip of output: ')} ({mixed[0].rel}); "
+            f"a split must hold one"
         )
-    ((name, pairs),) = found.items()
-    return next(k for k in kinds if k.name == name), pairs
+    if not pairs:
+        raise ListFormatError(
+            f"no clips in {store.path} (expected <class>/<clip>/ frame folders or <class>/<clip>.mp4 videos)"
+        )
+    return output, pairs
 
 
 def _read_labels(path: Path) -> list[str]:
@@ -202,40 +195,31 @@ def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all") -> Lis
     unknown = [f for f in formats if f not in FORMATS and f != "all"]
     if unknown or not formats:
         raise ListFormatError(f"format: expected {', '.join(LIST_FORMATS)} or all, got {', '.join(unknown) or 'none'}")
-    store_path = store_of(target)
-    if store_path is None and not target.is_dir():
+    store_cls, store_path = locate(target)
+    if not store_cls.packed and not target.is_dir():
         raise ListFormatError(f"split folder does not exist: {target} (run extract first)")
-    store = None
-    if store_path is not None:
-        from ..stores.lmdb import LmdbStore  # why: only a store loads the lmdb binding
-
-        store = LmdbStore.open_read(store_path)
+    store = store_cls.open_split(store_path)
     try:
         return _write_lists(cfg, formats, frames, store)
     finally:
-        if store is not None:
-            store.close()
+        store.close()
 
 
-def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: LmdbStore | None) -> ListsResult:
+def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store) -> ListsResult:
     target = cfg.target
-    if store is not None:
-        output, pairs, _ = scan_store(store, target.name)
-        if not pairs:
-            raise ListFormatError(f"no clips of the split {target.name!r} in the store {store.path}")
-    else:
-        output, pairs = split_kind(target)
+    output, pairs = split_kind(store)
     kind = output.lists_kind
-    offered = [f for f in formats_for(kind) if store is None or f in STORE_FORMATS]
+    readable = store.list_formats
+    offered = [f for f in formats_for(kind) if readable is None or f in readable]
     skipped_formats: list[str] = []
     if "all" in formats:
         skipped_formats = [f for f in LIST_FORMATS if f not in offered]
         formats = offered
     for fmt in formats:
-        if store is not None and fmt not in STORE_FORMATS:
+        if readable is not None and fmt not in readable:
             raise ListFormatError(
-                f"{fmt}'s loader opens files by path and cannot read the LMDB store {store.path}; "
-                f"formats for a store: {', '.join(STORE_FORMATS)} (or extract with store: files)"
+                f"{fmt}'s loader opens files by path and cannot read the store {store.path}; "
+                f"formats for store: {store.name}: {', '.join(readable)} (or extract with store: files)"
             )
         if kind not in FORMATS[fmt].snippets:
             raise ListFormatError(
@@ -278,10 +262,7 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: LmdbSt
             unlabelled.add(class_name)
             continue
         rel = f"{class_name}/{clip_name}{output.suffix}"
-        if store is not None:
-            count = output.listed_frames_stored(store, f"{target.name}/{class_name}/{clip_name}", cfg.frame_name)
-        else:
-            count = output.listed_frames(target / rel, cfg.frame_name)
+        count = output.listed_frames(store.view(output.key_of(class_name, clip_name)), cfg.frame_name)
         if count == 0:
             empty.append(rel)  # listing it would make a loader crash mid-epoch
             continue
@@ -312,9 +293,7 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: LmdbSt
         _atomic_write(path, "".join(FORMATS[fmt].line(kind, *entry) + "\n" for entry in entries))
         written[fmt] = path
     _atomic_write(labels_file, "".join(f"{name}\n" for name in classes))
-    snippet = snippet_text(
-        cfg, kind, formats, len(classes), pad_share, frames, fps_note, store.path if store is not None else None
-    )
+    snippet = snippet_text(cfg, kind, formats, len(classes), pad_share, frames, fps_note, store)
     snippet_file = layout.snippet
     _atomic_write(snippet_file, snippet)
     return ListsResult(
@@ -366,12 +345,12 @@ def snippet_text(
     pads: PadShare | None = None,
     frames: str = "all",
     fps_note: str = "",
-    store: Path | None = None,
+    store: Store | None = None,
 ) -> str:
     """Markdown with, per format, the config keys that make its framework
     read these lists (and the frame names this config writes), the split's
-    pad share and, where it applies, the frame-rate warning; with ``store``,
-    read from that LMDB store."""
+    pad share and, where it applies, the frame-rate warning; read from
+    ``store`` where it has loader settings of its own (a packed store)."""
     root = cfg.target.parent
     split = cfg.target.name
     tmpl = cfg.frame_name
@@ -396,8 +375,9 @@ def snippet_text(
         parts.append(f"\n**Frame rate**: {fps_note}.\n")
     for fmt in formats:
         parts.append(f"\n## {fmt}\n\n")
-        if store is not None:
-            parts.append(_mmaction2_store(kind, store, tmpl, num_classes, list_path(cfg.target, fmt)))
+        own = store.loader_snippet(kind, tmpl, num_classes, list_path(cfg.target, fmt)) if store else None
+        if own is not None:
+            parts.append(own)
             continue
         parts.append(
             FORMATS[fmt].snippets[kind](
@@ -425,41 +405,6 @@ def _mmaction2_frames(root, split, tmpl, default_tmpl, n, list_file):
         f"               data_prefix=dict(img='{root}'),\n"
         f"               filename_tmpl='{tmpl}', start_index=1)\n"
         f"model = dict(cls_head=dict(num_classes={n}))\n```\n\n{note}"
-    )
-
-
-def _mmaction2_store(kind: str, store: Path, tmpl: str, n: int, list_file: Path) -> str:
-    """mmaction2 reading an LMDB store: the decode step's file client is
-    mmengine's ``LmdbBackend``, whose key is the path the dataset builds,
-    so the prefix is empty and the list paths are the keys."""
-    if kind == FRAMES:
-        return (
-            f"mmaction2 1.x `RawframeDataset` reading the LMDB store `{store}` through mmengine's "
-            f"`LmdbBackend`; a line is `path total_frames label`, and the key of a frame is "
-            f"`path/{tmpl.format(1)}`.\n\n```python\n"
-            f"train_pipeline = [\n"
-            f"    dict(type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1),\n"
-            f"    dict(type='RawFrameDecode', io_backend='lmdb', db_path='{store}'),\n"
-            f"    # ... resize, crop, FormatShape, PackActionInputs as usual\n]\n"
-            f"dataset = dict(type='RawframeDataset', ann_file='{list_file}',\n"
-            f"               data_prefix=dict(img=''),\n"
-            f"               filename_tmpl='{tmpl}', start_index=1,\n"
-            f"               pipeline=train_pipeline)\n"
-            f"model = dict(cls_head=dict(num_classes={n}))\n```\n\n"
-            f"`data_prefix=dict(img='')`: the list paths are the store's keys as they stand. "
-            f"Keys are ASCII, as mmengine encodes them.\n"
-        )
-    return (
-        f"mmaction2 1.x `VideoDataset` reading the LMDB store `{store}` through mmengine's `LmdbBackend`; "
-        f"a line is `path label`, and the path is the key of the video's bytes.\n\n```python\n"
-        f"train_pipeline = [\n"
-        f"    dict(type='DecordInit', io_backend='lmdb', db_path='{store}'),\n"
-        f"    dict(type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1),\n"
-        f"    dict(type='DecordDecode'),\n"
-        f"    # ... resize, crop, FormatShape, PackActionInputs as usual\n]\n"
-        f"dataset = dict(type='VideoDataset', ann_file='{list_file}',\n"
-        f"               data_prefix=dict(video=''), pipeline=train_pipeline)\n"
-        f"model = dict(cls_head=dict(num_classes={n}))\n```\n"
     )
 
 
@@ -609,5 +554,3 @@ _FORMATS = (
 )
 FORMATS = {f.name: f for f in _FORMATS}
 LIST_FORMATS = tuple(FORMATS)
-# The formats whose loader reads an LMDB store (mmaction2, through mmengine's file client).
-STORE_FORMATS = ("mmaction2",)

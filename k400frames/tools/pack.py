@@ -48,14 +48,13 @@ from ..errors import PackError
 from ..files import fsync_path, publish
 from ..layout import (
     SQUASHFS_SUFFIX,
-    STORE_SUFFIX,
     Layout,
     dead_packing_leftovers,
     hidden,
     packing_partial,
     walk_split,
 )
-from ..stores.lmdb import LmdbStore, is_store
+from ..stores import Store, packed_store_named
 
 SQUASHFS_PACKAGE = "squashfs-tools"
 COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "xz")
@@ -66,8 +65,6 @@ COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "xz")
 DEFAULT_COMPRESSION = "none"
 DEFAULT_BLOCK_SIZE = "128K"
 DEFAULT_FRAGMENTS = False
-# An LMDB transaction holds its pages in memory until commit: bound it.
-_TXN_BYTES = 64 << 20
 _STDERR_TAIL = 600
 
 
@@ -119,17 +116,23 @@ def safe_name(name: str | bytes) -> str:
     return name
 
 
-def kind_of(path: Path) -> str:
-    """``lmdb``, ``sqfs`` or ``folder``, by suffix (a folder otherwise)."""
-    if path.name.endswith(STORE_SUFFIX):
-        return "lmdb"
+def kind_of(path: Path) -> type[Store] | str:
+    """A packed store's class, ``sqfs`` or ``folder``, by suffix (a folder otherwise)."""
     if path.name.endswith(SQUASHFS_SUFFIX):
         return "sqfs"
-    return "folder"
+    return packed_store_named(path) or "folder"
+
+
+def _suffixes() -> str:
+    """What ``--to`` may end in, for messages."""
+    from ..stores import STORES, store_class
+
+    packed = [store_class(name).suffix for name in STORES if store_class(name).packed]
+    return f"a store ending in {' or '.join(packed)} or an image ending in {SQUASHFS_SUFFIX}"
 
 
 # ----------------------------------------------------------------------------
-# sources: a frames root, or an LMDB store
+# sources: a frames root, or a packed store
 # ----------------------------------------------------------------------------
 
 
@@ -142,17 +145,18 @@ def _reader(path: str) -> Callable[[], bytes]:
 
 
 def folder_members(root: Path, skipped: list[str]) -> Iterator[Member]:
-    """The clip files of every split folder of ``root`` (and the keys of
-    every ``<split>.lmdb`` store in it), in sorted order; other visible files
-    go to ``skipped`` (as paths under ``root``)."""
+    """The clip files of every split folder of ``root`` (and the files of
+    every packed ``<split>`` store in it), in sorted order; other visible
+    files go to ``skipped`` (as paths under ``root``)."""
     for split in sorted(e.name for e in os.scandir(root) if not hidden(e.name)):
         top = root / split
-        if split.endswith(STORE_SUFFIX) and is_store(top):
-            # A split extracted with store: lmdb; a shard's store is merged into it later.
+        packed = packed_store_named(top)
+        if packed is not None and packed.locate(top) == top:
+            # A split extracted into a packed store; a shard's store is merged into it later.
             if ".shard-" in split:
                 skipped.append(split)
             else:
-                yield from lmdb_members(top)
+                yield from store_members(packed, top)
             continue
         if not top.is_dir():
             skipped.append(split)
@@ -182,19 +186,11 @@ def _constant(data: bytes) -> Callable[[], bytes]:
     return lambda: data
 
 
-def lmdb_members(path: Path) -> Iterator[Member]:
-    """Every key of the store ``path`` as a member (names checked), in key order."""
-    mtime = (path / "data.mdb").stat().st_mtime if is_store(path) else 0.0
-    store = LmdbStore.open_read(path)
-    try:
-        try:
-            for key, value in store.items():
-                data = bytes(value)
-                yield Member(safe_name(key), len(data), mtime, _constant(data))
-        except UnicodeDecodeError:
-            raise PackError(f"refused store {path}: a key is not ASCII, so no loader could ask for it") from None
-    finally:
-        store.close()
+def store_members(store: type[Store], path: Path) -> Iterator[Member]:
+    """Every file of the packed store ``path`` as a member (names checked), in name order."""
+    mtime = max((entry.stat().st_mtime for entry in os.scandir(path) if entry.is_file()), default=0.0)
+    for name, data in store.read_files(path):
+        yield Member(safe_name(name), len(data), mtime, _constant(data))
 
 
 def _split_folder_hint(src: Path) -> None:
@@ -205,8 +201,8 @@ def _split_folder_hint(src: Path) -> None:
 
 def members_of(src: Path, skipped: list[str]) -> Iterator[Member]:
     kind = kind_of(src)
-    if kind == "lmdb":
-        return lmdb_members(src)
+    if not isinstance(kind, str):
+        return store_members(kind, src)
     if kind == "sqfs":
         raise PackError(
             f"{src} is a SquashFS image already; to make a store of it, mount it (squashfuse {src} MOUNTPOINT) "
@@ -219,40 +215,8 @@ def members_of(src: Path, skipped: list[str]) -> Iterator[Member]:
 
 
 # ----------------------------------------------------------------------------
-# sinks: an LMDB store, a SquashFS image, a folder
+# sinks: a packed store, a SquashFS image, a folder
 # ----------------------------------------------------------------------------
-
-
-def _write_lmdb(members: Iterator[Member], work: Path) -> tuple[int, int]:
-    """Put every member into a new store at ``work``, in transactions of
-    about 64 MiB, then compact it.  Returns (files, bytes)."""
-    store = LmdbStore.open_write(work)
-    files = total = 0
-    batch: list[tuple[bytes, bytes]] = []
-    size = 0
-    seen = 0
-    try:
-        for m in members:
-            if not m.name.isascii():
-                raise PackError(
-                    f"{m.name!r} is not ASCII, and mmaction2 encodes LMDB keys as ASCII: "
-                    "rename it (class_names: underscore) or pack to .sqfs"
-                )
-            data = m.read()
-            batch.append((m.name.encode("ascii"), data))
-            files += 1
-            size += len(data)
-            total += len(data)
-            if size >= _TXN_BYTES:
-                store.put(batch)
-                batch, size = [], 0
-        store.put(batch)
-        seen = store.entries()
-    finally:
-        store.close(compact=True)
-    if seen != files:  # LMDB keeps one value per key: two members of one name
-        raise PackError(f"{files - seen} files share a name with another in the source; nothing packed")
-    return files, total
 
 
 def squashfs_command(
@@ -420,12 +384,12 @@ def pack(
     block_size: str = DEFAULT_BLOCK_SIZE,
     fragments: bool = DEFAULT_FRAGMENTS,
 ) -> PackResult:
-    """Pack the frames root (or LMDB store) ``src`` into ``dest``: an LMDB
-    store if it ends in ``.lmdb``, a SquashFS image if ``.sqfs``."""
+    """Pack the frames root (or packed store) ``src`` into ``dest``: a packed
+    store if it ends in that store's suffix (``.lmdb``), a SquashFS image if ``.sqfs``."""
     src, dest = Path(src), Path(dest)
     kind = kind_of(dest)
     if kind == "folder":
-        raise PackError(f"--to: name a store ending in {STORE_SUFFIX} or an image ending in {SQUASHFS_SUFFIX}: {dest}")
+        raise PackError(f"--to: name {_suffixes()}: {dest}")
     if src.resolve() == dest.resolve():
         raise PackError(f"{src} is both the source and the destination")
     skipped: list[str] = []
@@ -439,8 +403,8 @@ def pack(
     members = counted(members_of(src, skipped))
     argv = squashfs_command(dest, compression, block_size, fragments) if kind == "sqfs" else []
     with _building(dest, overwrite) as work:
-        if kind == "lmdb":
-            files, total = _write_lmdb(members, work)
+        if not isinstance(kind, str):
+            files, total = kind.write_files(((m.name, m.read()) for m in members), work)
         else:
             argv[argv.index(str(dest))] = str(work)
             files, total = _write_squashfs(members, work, argv)
@@ -451,19 +415,19 @@ def pack(
 
 
 def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
-    """Write the folder tree held by ``store`` (``.lmdb`` or ``.sqfs``) to
-    the new folder ``dest``, byte for byte."""
+    """Write the folder tree held by ``store`` (a packed store or ``.sqfs``)
+    to the new folder ``dest``, byte for byte."""
     store, dest = Path(store), Path(dest)
     kind = kind_of(store)
     if kind == "folder":
-        raise PackError(f"unpack: expected a store ending in {STORE_SUFFIX} or an image ending in {SQUASHFS_SUFFIX}")
+        raise PackError(f"unpack: expected {_suffixes()}")
     if not store.exists():
         raise PackError(f"no such store: {store}")
     if dest.is_dir() and not any(dest.iterdir()):
         dest.rmdir()  # an empty folder to fill is no folder to keep
     with _building(dest, overwrite) as work:
-        if kind == "lmdb":
-            files, total = _write_folder(lmdb_members(store), work)
+        if not isinstance(kind, str):
+            files, total = _write_folder(store_members(kind, store), work)
         else:
             _unsquashfs(store, work)
             files = total = 0

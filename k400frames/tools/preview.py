@@ -24,10 +24,11 @@ from pathlib import Path
 from .. import ffmpeg
 from ..clip import codec
 from ..clip.frames import link_sequence
-from ..errors import PreviewError
+from ..errors import PreviewError, StoreError
 from ..files import replaced_atomically
-from ..layout import STORE_SUFFIX, Layout, split_of_store
+from ..layout import Layout
 from ..run.records import read_records
+from ..stores import ClipKey, locate
 
 # Layout, in pixels.  Exported so tests and callers can predict the size.
 GAP = 4  # between tiles and around the grid
@@ -331,13 +332,15 @@ def make_preview(
 
 
 def store_clip(text: str) -> tuple[Path, str] | None:
-    """``frames/train.lmdb:abseiling/<clip>`` -> (the store, ``abseiling/<clip>``);
-    None when ``text`` names no clip in a store."""
-    marker = STORE_SUFFIX + ":"
-    if marker not in text:
-        return None
-    store, rel = text.split(marker, 1)
-    return Path(store + STORE_SUFFIX), rel.strip("/")
+    """``frames/train.lmdb:abseiling/<clip>`` -> (the packed store,
+    ``abseiling/<clip>``); None when ``text`` names no clip in a packed store."""
+    at = text.find(":")
+    while at > 0:
+        found, path = locate(Path(text[:at]))
+        if found.packed and path == Path(text[:at]):
+            return path, text[at + 1 :].strip("/")
+        at = text.find(":", at + 1)
+    return None
 
 
 def make_store_preview(
@@ -349,34 +352,32 @@ def make_store_preview(
     frame_name: str | None = None,
     ffmpeg_exe: str | None = None,
 ) -> Preview:
-    """:func:`make_preview` of the clip ``rel`` (``class/clip``) in the LMDB
+    """:func:`make_preview` of the clip ``rel`` (``class/clip``) in the packed
     store ``store_path``: its frames are read out into a temp folder outside
     the store for ffmpeg, which reads files, and removed after."""
-    from ..stores.lmdb import LmdbStore, StoreError  # why: only a store preview loads the lmdb binding
-
     if rel.count("/") != 1 or any(part in ("", ".", "..") for part in rel.split("/")):
-        raise PreviewError(f"name a clip in the store as STORE.lmdb:<class>/<clip>, got {rel!r}")
-    split = split_of_store(store_path)
-    prefix = f"{split.name}/{rel}/"
+        raise PreviewError(f"name a clip in the store as STORE:<class>/<clip>, got {rel!r}")
+    store_cls, _ = locate(store_path)
     try:
-        store = LmdbStore.open_read(store_path)
+        store = store_cls.open_split(store_path)
     except StoreError as exc:
         raise PreviewError(str(exc)) from None
+    class_name, clip = rel.split("/")
     work = Path(tempfile.mkdtemp(prefix="k400frames-preview-store-"))
     try:
-        clip_dir = work / rel.split("/")[1]
+        clip_dir = work / clip
         clip_dir.mkdir()
         try:
             found = 0
-            for key, data in store.items(prefix):
-                name = key[len(prefix) :]
+            for name, data in store.view(ClipKey(class_name, clip, folder=True)).items():
                 if "/" not in name:
                     (clip_dir / name).write_bytes(data)
                     found += 1
         finally:
+            split = store.layout.target
             store.close()
         if not found:
-            raise PreviewError(f"no clip {rel} in {store_path} (no key starts with {prefix})")
+            raise PreviewError(f"no clip {rel} in {store_path}")
         return make_preview(
             clip_dir,
             Path(out) if out else default_output(clip_dir),

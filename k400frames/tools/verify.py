@@ -22,21 +22,19 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import ffmpeg
-from ..clip.outputs import Output, Problem, all_outputs, detect, output_named
+from ..clip.outputs import Problem, scan_store
 from ..errors import PreflightError
-from ..layout import Layout, split_of_store, walk_split
+from ..layout import Layout
 from ..run.records import read_records
 from ..sources.kinetics import label_folder_candidates, read_kinetics_csv
 from ..sources.segments import expected_rels
 from ..sources.tree import output_clip_name
+from ..stores import Store, locate
 from ..words import plural
 from .leakage import Leak, csv_ids_by_split, find_leaks
-
-if TYPE_CHECKING:
-    from ..stores.lmdb import LmdbStore
 
 _CHUNK = 1024
 
@@ -105,29 +103,6 @@ class VerifyCounts:
 
     frames: int = 0
     failed: int = 0
-
-
-def scan_split(split: Path, output: Output) -> tuple[list[tuple[str, str]], list[Problem]]:
-    """(class, clip) pairs of the clips ``output`` claims in the split folder,
-    sorted, and the entries that are neither (stray files, empty class
-    folders).  Hidden names are never clips (:func:`~k400frames.layout.walk_split`)."""
-    pairs: list[tuple[str, str]] = []
-    problems: list[Problem] = []
-    clips_in_class = 0
-    what = "clip folders" if output.is_folder else f"clip {output.suffix} files"
-    for entry in walk_split(split):
-        if not entry.class_name:
-            problems.append(Problem(entry.name, "stray", "a file where class folders are expected"))
-        elif not entry.name:  # the class folder itself, after its children
-            if clips_in_class == 0:
-                problems.append(Problem(entry.class_name, "empty-class", f"class folder holds no {what}"))
-            clips_in_class = 0
-        elif output.claims(entry):
-            pairs.append((entry.class_name, entry.name[: len(entry.name) - len(output.suffix)]))
-            clips_in_class += 1
-        else:
-            problems.append(Problem(entry.rel, "stray", f"not a clip where {what} are expected"))
-    return pairs, problems
 
 
 def join_csv(pairs: Sequence[tuple[str, str]], csv_path: Path) -> tuple[int, list[str], list[str]]:
@@ -236,21 +211,17 @@ def verify_tree(
     (``start(total)``, ``update(rel, counts)`` after each clip with a
     :class:`VerifyCounts`, ``close()``), follows the check."""
     frames = Path(frames)
-    store_path = store_of(frames)
-    if store_path is None and not frames.is_dir():
+    store_cls, store_path = locate(frames)
+    if not store_cls.packed and not frames.is_dir():
         raise PreflightError(f"frames folder does not exist: {frames}")
     if num_frames < 1:
         raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
     if deep:
         ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
-    store = None
-    if store_path is not None:
-        from ..stores.lmdb import LmdbStore  # why: only a store loads the lmdb binding
-
-        store = LmdbStore.open_read(store_path)
+    store = store_cls.open_split(store_path)
     try:
         return _verify(
-            store_path or frames,
+            store_path,
             num_frames,
             frame_name,
             csv,
@@ -264,41 +235,7 @@ def verify_tree(
             store,
         )
     finally:
-        if store is not None:
-            store.close()
-
-
-def store_of(frames: Path) -> Path | None:
-    """The LMDB store to check for ``frames``: ``frames`` itself when it is
-    one (``train.lmdb``), or the store of the split folder ``frames`` when
-    that folder holds no clips and the store exists; None for a folder tree."""
-    from ..stores.lmdb import is_store  # why: a folder tree needs no store code
-
-    if is_store(frames):
-        return frames
-    store = Layout(frames).store(None)
-    folder_has_clips = frames.is_dir() and any(e.class_name and e.name for e in walk_split(frames))
-    return store if is_store(store) and not folder_has_clips else None
-
-
-def scan_store(store: LmdbStore, split: str) -> tuple[Output, list[tuple[str, str]], list[Problem]]:
-    """The output kind of a store's clips, their (class, clip) pairs, sorted,
-    and the keys that belong to no clip of the split."""
-    kinds = all_outputs()
-    output: Output | None = None
-    pairs: dict[tuple[str, str], None] = {}
-    problems: list[Problem] = []
-    start = split + "/"
-    for key in store.keys(""):
-        rel = key[len(start) :] if key.startswith(start) else None
-        if rel is not None and output is None:
-            output = next((kind for kind in kinds if kind.clip_of_key(rel)), None)
-        pair = output.clip_of_key(rel) if rel is not None and output is not None else None
-        if pair is None or output is None:
-            problems.append(Problem(key, "stray", f"a key that is no clip member of the split {split!r}"))
-        else:
-            pairs[(pair[0], pair[1].removesuffix(output.suffix) if output.suffix else pair[1])] = None
-    return output or output_named("frames"), list(pairs), problems
+        store.close()
 
 
 def _verify(
@@ -313,7 +250,7 @@ def _verify(
     ffmpeg_exe: str | None,
     workers: int | None,
     progress,
-    store: LmdbStore | None,
+    store: Store,
 ) -> VerifyReport:
     report = VerifyReport(
         frames=frames,
@@ -323,12 +260,8 @@ def _verify(
         csv=Path(csv) if csv else None,
         segments=Path(segments) if segments else None,
     )
-    split = split_of_store(frames) if store is not None else frames
-    if store is not None:
-        output, pairs, stray = scan_store(store, split.name)
-    else:
-        output = detect(frames) or output_named("frames")
-        pairs, stray = scan_split(frames, output)
+    split = store.layout.target
+    output, pairs, stray = scan_store(store)
     # The CSV first: a bad one is refused before a frame is read.
     joined = join_csv(pairs, Path(csv)) if csv is not None else None
     if segments is not None:
@@ -338,19 +271,8 @@ def _verify(
     report.clips = len(pairs)
 
     def check(pair: tuple[str, str]) -> tuple[list[Problem], int]:
-        rel = f"{pair[0]}/{pair[1]}"
-        if store is not None:
-            return output.check_stored(
-                store, f"{split.name}/{rel}", rel, num_frames, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe
-            )
-        return output.check(
-            frames / pair[0] / (pair[1] + output.suffix),
-            rel,
-            num_frames,
-            frame_name,
-            deep=deep,
-            ffmpeg_exe=ffmpeg_exe,
-        )
+        view = store.view(output.key_of(*pair))
+        return output.check(view, f"{pair[0]}/{pair[1]}", num_frames, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe)
 
     counts = VerifyCounts()
     if progress is not None:
