@@ -375,8 +375,8 @@ def format_dry_run(report: DryRun, classes_shown: int = 20) -> str:
         inode_free = "no inode limit" if report.free_inodes is None else f"{report.free_inodes:,} inodes free"
         if report.store is not None:
             lines.append(
-                f"store: every clip in one {report.store_kind} store, {report.store} ({report.store_files} files in all, "
-                f"instead of a file per frame)"
+                f"store: every clip in one {report.store_kind} store, {report.store} "
+                f"({report.store_files} files in all, instead of a file per frame)"
             )
         lines.append(
             f"needs: {_range(report.need_bytes_low, report.need_bytes)} and "
