@@ -4,7 +4,9 @@ Two corpora (bench/corpus.py), the contenders of bench/contenders.py, run in
 alternation for ``--rounds`` rounds after an untimed warm-up round.  Each
 contender's timing starts by deleting its own output of the round before (so
 no contender pays for another's deletions) and ends when its frames are
-written.  The order rotates every round.  Ratios are taken within a round
+written and, unless ``--no-sync``, written back to disk (a ``syncfs``).
+``--load 0,2`` runs it all quiet, then beside 2 busy processes.  The order
+rotates every round.  Ratios are taken within a round
 and their median over the rounds is reported, so a neighbour's burst that
 slows one round slows both sides of its ratio.  Prints, per corpus and
 contender: median wall seconds, CPU seconds, frames/s, bytes per frame, luma
