@@ -58,10 +58,16 @@ $(BENCH_STAMP): $(STAMP) setup.cfg setup.py pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	@touch $(BENCH_STAMP)
 
-.PHONY: bench bench-segments bench-doctor
+.PHONY: bench bench-segments bench-doctor bench-loaded
 bench: $(BENCH_STAMP) bench-segments bench-doctor
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	@echo "Read speed of packed stores (folders, LMDB, squashfuse) and pack's s/GB: make bench-read (loaders venv)"
+
+# The K400-like corpus quiet, then beside 2 busy processes (a shared node's
+# neighbours), writeback timed; bench/README.md.  Options: BENCH_LOADED_ARGS="--rounds 5".
+BENCH_LOADED_ARGS ?= --rounds 3
+bench-loaded: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py --corpus k400 --load 0,2 --split-clips 0 --skip-memory $(BENCH_LOADED_ARGS)
 
 # Format (ruff format), style and bug checks (ruff) and types (mypy);
 # configured in pyproject.toml.  `make format` rewrites what --check refuses.

@@ -26,8 +26,11 @@ from pathlib import Path
 
 from k400frames import ffmpeg as kff
 from k400frames.clip import codec
-from k400frames.config import make_config
+from k400frames.config import Config, make_config
 from k400frames.run.runner import run_extract
+
+# k400frames's frame names, for the contenders that run its exact command.
+FRAME_NAME: str = Config.__dataclass_fields__["frame_name"].default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,47 +126,74 @@ def bound_argv(exe: str, clip: Path, s: Settings) -> list[str]:
 
 def same_argv(exe: str, clip: Path, s: Settings, piped: bool = False) -> list[str]:
     """Exactly the command k400frames runs for a clip (threads, scaler,
-    encoder, safety flags), asking for N frames: what is left between this and
+    encoder, safety flags), asking for N + 1 frames: what is left between this and
     k400frames is our orchestration, post-processing and padding.  With
     ``piped``, the JPEGs go to stdout, as ``store: lmdb`` runs it."""
     return kff.extract_command(
         exe,
         clip,
-        s.num_frames,
-        frame_name="{:06d}.jpg",
+        s.num_frames + 1,  # as k400frames asks: one more, to tell a cut clip from one of exactly N
+        frame_name=FRAME_NAME,
         size=(s.width, s.height),
         encoder_options=codec.ffmpeg_output_options(s.quality),
         piped=piped,
     )
 
 
-def run_floor(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
-    """Our exact decode and encode with the JPEGs thrown away (stdout to
-    /dev/null), as many at once as cores: no file, no store, no Python per
-    frame.  No way of keeping the frames can be faster than this, so it is
-    the ceiling of any store (issue 19).  Every bench clip has at least N
-    frames, so it returns clips x N."""
-    exe = kff.find_ffmpeg()
+# Bytes each floor run read from its ffmpegs' pipes, by output folder (the
+# floor leaves no files for the bench to count).
+PIPED: dict[str, int] = {}
 
-    def one(clip: Path) -> None:
-        subprocess.run(
-            same_argv(exe, clip, s, piped=True), check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+
+def run_floor(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
+    """Our exact decode and encode (the store's piped ``mpjpeg`` command),
+    as many at once as cores, each JPEG stream read through its pipe and
+    thrown away: no file, no store, no Python per frame.  No way of keeping
+    the frames can be faster than this, so it is the ceiling of any store
+    (issue 19).  The pipe carries the very bytes the store reads; its bytes
+    go to :data:`PIPED`.  Returns the frames a store keeps: each clip's
+    decoded frames, trimmed to N, plus its pads (copies of its last frame)."""
+    exe = kff.find_ffmpeg()
+    line = f"--{kff.PIPE_BOUNDARY}\r\n".encode("ascii")  # opens every part, and closes the stream
+
+    def one(clip: Path) -> tuple[int, int]:
+        proc = subprocess.Popen(
+            same_argv(exe, clip, s, piped=True), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, bufsize=0
         )
+        assert proc.stdout is not None
+        buffer, total, lines, tail, keep = bytearray(1 << 20), 0, 0, b"", len(line) - 1
+        with proc.stdout:
+            while got := proc.stdout.readinto(buffer):
+                # The lines inside this read, and one that began in the read before.
+                seam = tail + bytes(buffer[: min(got, keep)])
+                lines += buffer.count(line, 0, got) + seam.count(line)
+                tail = seam[-keep:] if got < keep else bytes(buffer[got - keep : got])
+                total += got
+        if proc.wait():
+            raise subprocess.CalledProcessError(proc.returncode, proc.args)
+        return max(0, lines - 1), total
 
     with ThreadPoolExecutor(max_workers=s.cores) as pool:
-        list(pool.map(one, clips))
-    return len(clips) * s.num_frames
+        done = list(pool.map(one, clips))
+    PIPED[str(out)] = sum(piped for _, piped in done)
+    if any(decoded == 0 for decoded, _ in done):
+        raise RuntimeError("the floor's ffmpeg piped no frame for a clip")
+    return len(clips) * s.num_frames  # trimmed or padded to N, as a store keeps them
 
 
-def run_bound(clips: list[Path], source: Path, out: Path, s: Settings, argv=bound_argv) -> int:
+def run_bound(clips: list[Path], source: Path, out: Path, s: Settings, argv=bound_argv, name="{:06d}.jpg") -> int:
+    """One ffmpeg per clip, as many at once as cores, then the clip trimmed
+    and padded to N the way k400frames does it (``s.pad``: copies of the
+    last frame, or hardlinks), so it leaves the same count of files."""
     exe = kff.find_ffmpeg()
+    place = os.link if s.pad == "hardlink" else shutil.copyfile
 
     def one(index_clip: tuple[int, Path]) -> int:
         index, clip = index_clip
         folder = out / f"{index:05d}"
         folder.mkdir(parents=True)
         subprocess.run(argv(exe, clip, s), cwd=folder, check=True, stdin=subprocess.DEVNULL)
-        return len(os.listdir(folder))
+        return _trim_and_pad(folder, name, s.num_frames, place)
 
     with ThreadPoolExecutor(max_workers=s.cores) as pool:
         return sum(pool.map(one, enumerate(clips)))
@@ -202,12 +232,16 @@ def run_seed(clips: list[Path], source: Path, out: Path, s: Settings) -> int:
     return frames
 
 
-def _trim_and_pad(folder: Path, name: str, n: int) -> int:
+def _trim_and_pad(folder: Path, name: str, n: int, place=shutil.copyfile) -> int:
+    """Trim ``folder``'s frames 1..count to ``n``, or pad them to ``n`` by
+    ``place`` (copying, or linking) the last one."""
     count = len(os.listdir(folder))
+    if count == 0:
+        raise RuntimeError(f"no frame in {folder}")
     for index in range(n + 1, count + 1):
         os.remove(folder / name.format(index))
     for index in range(count + 1, n + 1):
-        shutil.copyfile(folder / name.format(count), folder / name.format(index))
+        place(folder / name.format(count), folder / name.format(index))
     return n
 
 
@@ -279,7 +313,7 @@ STORE_TURBO = Contender(
     "k400frames, store: lmdb, encoder: turbo",
     lambda clips, source, out, s: run_k400frames(clips, source, out, s, encoder="turbo", store="lmdb"),
 )
-FLOOR = Contender("floor", "our exact argv piped to /dev/null x cores", run_floor)
+FLOOR = Contender("floor", "floor: our exact argv piped, thrown away", run_floor)
 BOUND = Contender(
     "bound",
     "bare bound (plain ffmpeg x cores)",
@@ -289,7 +323,7 @@ BOUND = Contender(
 SAME_ARGV = Contender(
     "same-argv",
     "our exact ffmpeg argv x cores, no Python",
-    lambda clips, source, out, s: run_bound(clips, source, out, s, argv=same_argv),
+    lambda clips, source, out, s: run_bound(clips, source, out, s, argv=same_argv, name=FRAME_NAME),
 )
 OPENCV = Contender(
     "opencv", "mmaction2 OpenCV path", run_opencv, lambda out, rel, index, k: out / f"{index:05d}" / f"img_{k:05d}.jpg"
