@@ -129,14 +129,19 @@ def test_full_disk_from_ffmpeg_stops_the_run(clips, config, wrap_ffmpeg):
 
 def test_full_disk_while_padding(make_clip, config, monkeypatch):
     import errno
-    import shutil
 
-    make_clip("a/short.mp4", seconds=0.2, fps=10)
+    from k400frames.stores import folder
 
-    def no_space(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    make_clip("a/short.mp4", seconds=0.2, fps=10)  # 2 real frames, then pads
+    real_write, written = folder._write, []
 
-    monkeypatch.setattr(shutil, "copyfile", no_space)
+    def no_space_for_pads(path, data):
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+        real_write(path, data)
+
+    monkeypatch.setattr(folder, "_write", no_space_for_pads)
     cfg = config(num_frames=8)
     summary = run_extract(cfg)
     assert summary.disk_full and summary.done == 0

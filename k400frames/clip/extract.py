@@ -210,7 +210,7 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, store: St
         except ValueError:  # names come from listings and CSVs; never let one leave the split
             return failed("input", f"refusing a clip whose output would leave the target: {clip.source}")
         except OSError as exc:  # only this clip fails; a full disk raises DiskFull (no OSError) and stops the run
-            return failed("publish", f"cannot write {key.rel} in {store.path}: {exc.strerror or exc}")
+            return failed("publish", f"cannot write {store.where(key)}: {exc.strerror or exc}")
         result.seconds = time.monotonic() - started
         return result
     finally:

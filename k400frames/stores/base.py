@@ -188,6 +188,10 @@ class Store:
 
     # -- reading ---------------------------------------------------------------
 
+    def where(self, key: ClipKey) -> str:
+        """Where the clip ``key`` lives, for messages."""
+        return f"{self.path}:{key.rel}"
+
     def has(self, key: ClipKey) -> bool:
         """Whether any member of the clip is there (one look, no value read)."""
         raise NotImplementedError

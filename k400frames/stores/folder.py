@@ -126,6 +126,9 @@ class FolderStore(Store):
         except OSError:
             return False
 
+    def where(self, key: ClipKey) -> str:
+        return str(self.final(key))
+
     def view(self, key: ClipKey) -> FolderView:
         return FolderView(key, self.final(key))
 
