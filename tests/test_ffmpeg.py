@@ -14,7 +14,7 @@ from k400frames.errors import FFmpegFailed, FFmpegNotFound, K400Error
 from k400frames.ffmpeg import find
 from k400frames.tools.synth import make_video
 
-from helpers import alive
+from helpers import alive, wait_for
 
 
 def argv_for(jpeg_quality=2, **kwargs):
@@ -157,6 +157,28 @@ def test_run_timeout_kills_the_process_group(tmp_path):
     while alive(child) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not alive(child)  # the grandchild died with its group
+
+
+def test_feed_writes_a_childs_stdin_and_keeps_what_it_printed(tmp_path):
+    # The door for programs that read a stream (sqfstar reading pack's tar).
+    script = _script(tmp_path / "upper", "tr a-z A-Z\necho done >&2\n")
+    with ffmpeg.feed([script]) as child:
+        child.stdin.write(b"a tar stream")
+    assert child.result is not None and child.result.returncode == 0
+    assert child.result.stderr == "A TAR STREAMdone\n" and not child.result.timed_out
+
+
+def test_feed_kills_a_child_that_stopped_reading_when_the_block_fails(tmp_path):
+    marker = tmp_path / "pid"
+    script = _script(tmp_path / "stuck", f'echo $$ > "{marker}.tmp"\nmv "{marker}.tmp" "{marker}"\nexec sleep 60\n')
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="tar failed"), ffmpeg.feed([script], timeout=30) as child:
+        assert wait_for(marker.exists)
+        child.stdin.write(b"x" * 65536)  # fills the pipe nobody reads (Linux: 64 KiB)
+        child.stdin.write(b"y")  # left in the buffer: closing would flush into the full pipe
+        raise RuntimeError("tar failed")
+    assert time.monotonic() - started < 20, "the block's end waited for the timeout instead of killing"
+    assert not alive(int(marker.read_text()))
 
 
 @pytest.mark.parametrize(
