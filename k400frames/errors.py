@@ -87,6 +87,10 @@ class PackError(K400Error):
     """pack/unpack cannot proceed: a missing tool, a refused name, a bad source."""
 
 
+class StoreError(K400Error):
+    """A store cannot be opened or read (not an LMDB environment, damaged)."""
+
+
 class PreviewError(K400Error):
     """The contact sheet could not be made."""
 

@@ -29,11 +29,13 @@ def test_every_k400error_subclass_is_defined_in_errors_py():
 
 def test_moved_errors_are_still_importable_from_their_old_modules():
     from k400frames.sources.kinetics import AnnotationError
+    from k400frames.stores.lmdb import StoreError
     from k400frames.tools.lists import ListFormatError
     from k400frames.tools.preview import PreviewError
 
-    assert (AnnotationError, ListFormatError, PreviewError) == (
+    assert (AnnotationError, ListFormatError, PreviewError, StoreError) == (
         errors.AnnotationError,
         errors.ListFormatError,
         errors.PreviewError,
+        errors.StoreError,
     )

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import DiskFull, K400Error, MissingExtra, raise_if_disk_full
+from ..errors import DiskFull, MissingExtra, StoreError, raise_if_disk_full
 from ..files import fsync_path
 
 INSTALL_HINT = "pip install 'k400frames[lmdb]' (or pip install lmdb)"
@@ -42,10 +42,6 @@ INITIAL_MAP_SIZE = 64 << 20
 # Compact when the free pages are more than this share of the file (a big
 # store built clip by clip reuses its free pages and rarely gets there).
 COMPACT_ABOVE = 0.005
-
-
-class StoreError(K400Error):
-    """A store cannot be opened or read (not an LMDB environment, damaged)."""
 
 
 def load_lmdb() -> Any:
