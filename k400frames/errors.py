@@ -87,6 +87,10 @@ class PackError(K400Error):
     """pack/unpack cannot proceed: a missing tool, a refused name, a bad source."""
 
 
+class StoreError(K400Error):
+    """A store cannot be opened or read (not an LMDB environment, damaged)."""
+
+
 class PreviewError(K400Error):
     """The contact sheet could not be made."""
 
@@ -99,7 +103,3 @@ class FFmpegFailed(K400Error):
 
 class SegmentsError(K400Error):
     """The segments CSV cannot be read at all (missing, not a CSV, wrong header)."""
-
-
-class StoreError(K400Error):
-    """A store cannot be opened or read (not a store of its kind, damaged)."""

@@ -1,20 +1,18 @@
 """ffmpeg discovery and the command builder."""
 
-import ast
 import stat
 import time
 from pathlib import Path
 
 import pytest
 
-import k400frames
 from k400frames import ffmpeg
 from k400frames.clip import codec
 from k400frames.errors import FFmpegFailed, FFmpegNotFound, K400Error
 from k400frames.ffmpeg import find
 from k400frames.tools.synth import make_video
 
-from helpers import alive
+from helpers import alive, wait_for
 
 
 def argv_for(jpeg_quality=2, **kwargs):
@@ -159,6 +157,28 @@ def test_run_timeout_kills_the_process_group(tmp_path):
     assert not alive(child)  # the grandchild died with its group
 
 
+def test_feed_writes_a_childs_stdin_and_keeps_what_it_printed(tmp_path):
+    # The door for programs that read a stream (sqfstar reading pack's tar).
+    script = _script(tmp_path / "upper", "tr a-z A-Z\necho done >&2\n")
+    with ffmpeg.feed([script]) as child:
+        child.stdin.write(b"a tar stream")
+    assert child.result is not None and child.result.returncode == 0
+    assert child.result.stderr == "A TAR STREAMdone\n" and not child.result.timed_out
+
+
+def test_feed_kills_a_child_that_stopped_reading_when_the_block_fails(tmp_path):
+    marker = tmp_path / "pid"
+    script = _script(tmp_path / "stuck", f'echo $$ > "{marker}.tmp"\nmv "{marker}.tmp" "{marker}"\nexec sleep 60\n')
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="tar failed"), ffmpeg.feed([script], timeout=30) as child:
+        assert wait_for(marker.exists)
+        child.stdin.write(b"x" * 65536)  # fills the pipe nobody reads (Linux: 64 KiB)
+        child.stdin.write(b"y")  # left in the buffer: closing would flush into the full pipe
+        raise RuntimeError("tar failed")
+    assert time.monotonic() - started < 20, "the block's end waited for the timeout instead of killing"
+    assert not alive(int(marker.read_text()))
+
+
 @pytest.mark.parametrize(
     "template, pattern",
     [
@@ -251,69 +271,3 @@ def test_synth_failure_is_a_clear_error_and_leaves_no_file(ffmpeg_exe, tmp_path)
 def test_synth_goes_through_the_door(ffmpeg_exe, tmp_path):
     made = make_video(tmp_path / "-a%b.mp4", seconds=0.2, fps=10, size="32x24", audio=True, ffmpeg_exe=ffmpeg_exe)
     assert ffmpeg.probe_duration(ffmpeg_exe, made) == pytest.approx(0.2, abs=0.05)
-
-
-def _package_sources():
-    package = Path(k400frames.__file__).parent
-    return [(path.name, path.read_text()) for path in sorted(package.glob("*.py"))]
-
-
-# Ways to start a process without the subprocess module.
-_OS_SPAWNERS = {
-    "system",
-    "popen",
-    "posix_spawn",
-    "posix_spawnp",
-    "fork",
-    "forkpty",
-    "execv",
-    "execve",
-    "execvp",
-    "execvpe",
-    "execl",
-    "execle",
-    "execlp",
-    "execlpe",
-    "spawnv",
-    "spawnve",
-    "spawnvp",
-    "spawnvpe",
-    "spawnl",
-    "spawnle",
-    "spawnlp",
-    "spawnlpe",
-}
-
-
-def test_only_ffmpeg_py_starts_processes_or_builds_ffmpeg_argv():
-    offenders = []
-    for name, source in _package_sources():
-        if name == "ffmpeg.py":
-            continue
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Import) and any(
-                a.name.split(".")[0] in ("subprocess", "multiprocessing") for a in node.names
-            ):
-                offenders.append(f"{name}:{node.lineno}: import")
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
-                "subprocess",
-                "multiprocessing",
-            ):
-                offenders.append(f"{name}:{node.lineno}: from-import")
-            elif (
-                isinstance(node, ast.Attribute)
-                and node.attr in _OS_SPAWNERS
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "os"
-            ):
-                offenders.append(f"{name}:{node.lineno}: os.{node.attr}")
-            elif isinstance(node, ast.Constant) and node.value in ("-nostdin", "-hide_banner", "file:"):
-                offenders.append(f"{name}:{node.lineno}: {node.value!r} (use ffmpeg.command / file_url)")
-            elif (
-                isinstance(node, ast.JoinedStr)
-                and node.values
-                and isinstance(node.values[0], ast.Constant)
-                and str(node.values[0].value).startswith("file:")
-            ):
-                offenders.append(f"{name}:{node.lineno}: f'file:...' (use ffmpeg.file_url)")
-    assert offenders == []

@@ -223,7 +223,7 @@ def test_a_killed_pack_leaves_no_finished_looking_dest(frames_root, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "sqfstar"
-    fake.write_text('#!/bin/bash\nfor last; do :; done\ncat > "$last"\nsleep 60\n')
+    fake.write_text('#!/bin/bash\nfor last; do :; done\ncat > "$last"\nexec sleep 60\n')
     fake.chmod(0o755)
     dest = tmp_path / "img" / "f.sqfs"
     proc = subprocess.Popen(

@@ -11,7 +11,8 @@ concat script, plain text) cannot make it read or fetch anything else.
 
 - :mod:`.find`: which binary;
 - :mod:`.argv`: the command lines (ffmpeg-python builds the graphs);
-- :mod:`.process`: running them, and the ffmpegs a run owns;
+- :mod:`.process`: running them, and the ffmpegs a run owns; the other
+  programs the package starts (squashfs-tools for pack) go through it too;
 - :mod:`.probe`: what a video's header says (``read_header``: from an MP4's index, else ffmpeg);
 - :mod:`.mp4`: the same for MP4 files, read in Python from their own index.
 
@@ -36,7 +37,7 @@ from .argv import (
 )
 from .find import ENV_VAR, ffmpeg_version, find_ffmpeg
 from .probe import Header, VideoHeader, probe, probe_duration, probe_header, read_header
-from .process import FFmpegResult, Processes, Streaming, run, run_checked, stream
+from .process import ChildResult, Feeding, FFmpegResult, Processes, Streaming, feed, run, run_checked, stream
 
 __all__ = [
     "ENV_VAR",
@@ -47,13 +48,16 @@ __all__ = [
     "RAW_FRAME_OPTIONS",
     "SCALER_FLAGS",
     "VIDEO_DEMUXERS",
+    "ChildResult",
     "FFmpegResult",
+    "Feeding",
     "Header",
     "Processes",
     "Streaming",
     "VideoHeader",
     "command",
     "extract_command",
+    "feed",
     "file_url",
     "ffmpeg_version",
     "find_ffmpeg",

@@ -7,9 +7,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import subprocess
 
 from ..errors import FFmpegNotFound
+from .process import ChildResult, run
 
 ENV_VAR = "K400FRAMES_FFMPEG"
 
@@ -23,29 +23,33 @@ def _bundled_ffmpeg() -> str | None:
         return None
 
 
-def _works(exe: str) -> bool:
-    # The one call that bypasses run(): the candidate is not yet known to be
-    # ffmpeg, and the check reads its stdout, which run() discards.
+def _version_check(exe: str) -> ChildResult | None:
+    """``exe -version`` run through the door (its stdout kept), None when it cannot start."""
     try:
-        proc = subprocess.run(
-            [exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return proc.returncode == 0 and proc.stdout.startswith(b"ffmpeg version")
+        return run([exe, "-hide_banner", "-version"], timeout=30, capture_stdout=True)
+    except OSError:
+        return None
+
+
+def _works(exe: str) -> bool:
+    # The candidate is not yet known to be ffmpeg: it must say it is.
+    result = _version_check(exe)
+    return (
+        result is not None
+        and result.returncode == 0
+        and not result.timed_out
+        and result.stdout.startswith(b"ffmpeg version")
+    )
 
 
 @functools.cache
 def ffmpeg_version(exe: str) -> str:
     """``exe -version``'s first line without its copyright (``ffmpeg version
     7.0.2-static``), "" when it cannot be read; cached."""
-    try:
-        proc = subprocess.run(
-            [exe, "-hide_banner", "-version"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30
-        )
-    except (OSError, subprocess.SubprocessError):
+    result = _version_check(exe)
+    if result is None:
         return ""
-    first = proc.stdout.decode("utf-8", "replace").partition("\n")[0]
+    first = result.stdout.decode("utf-8", "replace").partition("\n")[0]
     return first.partition(" Copyright")[0].strip()
 
 

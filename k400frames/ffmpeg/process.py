@@ -1,8 +1,13 @@
-"""Run ffmpeg safely: an argv list (never a shell) in its own process group,
-with a timeout, a stderr tail, the parent-death signal, and a ``finally``
-that never lets it outlive the call.
+"""The package's one door for child processes: ffmpeg above all, and every
+other program it starts (``ffmpeg -version`` while looking for one,
+squashfs-tools' ``sqfstar`` and ``unsquashfs`` for pack and unpack).
 
-The ffmpegs a run starts are registered in that run's :class:`Processes`,
+A child runs from an argv list (never a shell) in its own process group,
+with a timeout, a stderr tail, the parent-death signal, and a ``finally``
+that never lets it outlive the call.  :func:`run` waits for it,
+:func:`stream` reads its stdout as it runs, :func:`feed` writes its stdin.
+
+The children a run starts are registered in that run's :class:`Processes`,
 so stopping one run kills its ffmpegs and nobody else's (two runs in one
 process, or one Dask worker serving two clients, stay apart).
 """
@@ -24,6 +29,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from ..errors import FFmpegFailed
 from . import libc
@@ -35,11 +41,18 @@ STDERR_TAIL_LINES = 12
 
 
 @dataclasses.dataclass
-class FFmpegResult:
+class ChildResult:
+    """How a child ended: its exit code and what it printed."""
+
     returncode: int
     stderr_tail: str
     timed_out: bool = False
     stderr: str = ""  # all of it, for callers that classify every message
+    stdout: bytes = b""  # with run(capture_stdout=True) only
+
+
+# What an ffmpeg's run gives back: the name the clip code reads best.
+FFmpegResult = ChildResult
 
 
 class Processes:
@@ -160,50 +173,42 @@ def run(
     timeout: float | None = None,
     tail_lines: int = STDERR_TAIL_LINES,
     processes: Processes | None = None,
-) -> FFmpegResult:
-    """Run ffmpeg and return its exit code and stderr tail.  The child gets its
-    own process group so a timeout or an interrupt can kill it with anything it
-    spawned; the ``finally`` guarantees it never outlives this call, and on
-    Linux the kernel kills it if this process dies without running it."""
-    proc = _start(argv, cwd, subprocess.DEVNULL, subprocess.PIPE, processes)
+    *,
+    capture_stdout: bool = False,
+) -> ChildResult:
+    """Run a child (ffmpeg, unless ``argv`` names another program) and return
+    its exit code and stderr tail, and its stdout with ``capture_stdout``
+    (else it is discarded).  The child gets its own process group so a
+    timeout or an interrupt can kill it with anything it spawned; the
+    ``finally`` guarantees it never outlives this call, and on Linux the
+    kernel kills it if this process dies without running it."""
+    stdout = subprocess.PIPE if capture_stdout else subprocess.DEVNULL
     # The timeout is a timer that kills the group, not communicate(timeout=):
     # with a timeout, Popen waits for the exit by polling with sleeps of 1, 2,
     # 4 ms..., which cost a short clip about 2.5 ms of idle worker per ffmpeg
     # (measured, bench/scale.py); without one it reads stderr to its end and
     # blocks in waitpid.
-    expired = threading.Event()
-
-    def expire() -> None:
-        if proc.returncode is None:
-            expired.set()
-            _kill_group(proc)
-
-    timer = threading.Timer(timeout, expire) if timeout is not None else None
-    try:
-        if timer:
-            timer.daemon = True
-            timer.start()
-        _, stderr = proc.communicate()
-        return FFmpegResult(
+    with _watched(argv, cwd, timeout, processes, subprocess.DEVNULL, stdout, subprocess.PIPE) as (proc, expired):
+        out, err = proc.communicate()
+        return ChildResult(
             proc.returncode,
-            _tail(stderr, tail_lines),
+            _tail(err, tail_lines),
             timed_out=expired.is_set(),
-            stderr=stderr.decode("utf-8", "replace"),
+            stderr=err.decode("utf-8", "replace"),
+            stdout=out or b"",
         )
-    finally:
-        if timer:
-            timer.cancel()
-        _reap(proc, processes)
 
 
-def _start(argv: Sequence[str], cwd: Path | None, stdout, stderr, processes: Processes | None) -> subprocess.Popen:
-    """Start ffmpeg in its own process group, registered with ``processes``."""
+def _start(
+    argv: Sequence[str], cwd: Path | None, stdin, stdout, stderr, processes: Processes | None
+) -> subprocess.Popen:
+    """Start a child in its own process group, registered with ``processes``."""
     log.debug("running: %s", shlex.join(argv))
     prefix, preexec = _die_with_parent()
     proc = subprocess.Popen(
         [*prefix, *argv],
         cwd=cwd,
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=stdout,
         stderr=stderr,
         start_new_session=True,
@@ -223,16 +228,49 @@ def _reap(proc: subprocess.Popen, processes: Processes | None) -> None:
         processes.discard(proc)
 
 
+@contextlib.contextmanager
+def _watched(
+    argv: Sequence[str], cwd: Path | None, timeout: float | None, processes: Processes | None, stdin, stdout, stderr
+) -> Iterator[tuple[subprocess.Popen, threading.Event]]:
+    """Start a child (:func:`_start`) for the ``with`` block: killed with its
+    group ``timeout`` seconds after the start (the event is then set), and
+    killed, waited for and unregistered when the block ends, however it ends."""
+    proc = _start(argv, cwd, stdin, stdout, stderr, processes)
+    expired = threading.Event()
+
+    def expire() -> None:
+        if proc.returncode is None:
+            expired.set()
+            _kill_group(proc)
+
+    timer = threading.Timer(timeout, expire) if timeout is not None else None
+    try:
+        if timer:
+            timer.daemon = True
+            timer.start()
+        yield proc, expired
+    finally:
+        if timer:
+            timer.cancel()
+        _reap(proc, processes)
+
+
+def _result(log: IO[bytes], returncode: int, tail_lines: int, timed_out: bool) -> ChildResult:
+    log.seek(0)
+    data = log.read()
+    return ChildResult(returncode, _tail(data, tail_lines), timed_out=timed_out, stderr=data.decode("utf-8", "replace"))
+
+
 class Streaming:
-    """An ffmpeg started by :func:`stream`: read its frames from ``stdout``;
+    """A child started by :func:`stream`: read its output from ``stdout``;
     ``result`` is set once the ``with`` block has ended without an error."""
 
-    def __init__(self, proc: subprocess.Popen):
+    def __init__(self, proc: subprocess.Popen, timed_out: threading.Event):
         # stdout=PIPE with Popen's default buffering: a BufferedReader (readinto).
         assert isinstance(proc.stdout, io.BufferedReader)
         self.stdout = proc.stdout
-        self.result: FFmpegResult | None = None
-        self.timed_out = threading.Event()
+        self.result: ChildResult | None = None
+        self.timed_out = timed_out
 
 
 @contextlib.contextmanager
@@ -243,7 +281,7 @@ def stream(
     tail_lines: int = STDERR_TAIL_LINES,
     processes: Processes | None = None,
 ) -> Iterator[Streaming]:
-    """Run ffmpeg with its stdout as a pipe that the ``with`` block reads.
+    """Run a child (ffmpeg) with its stdout as a pipe that the ``with`` block reads.
 
     The guarantees of :func:`run`: its own process group, registered
     with ``processes``, killed with its group ``timeout`` seconds after the start
@@ -252,36 +290,65 @@ def stream(
     to an unnamed temp file, not a pipe, so a damaged video that prints
     thousands of errors cannot stall ffmpeg while the block waits on stdout."""
     with tempfile.TemporaryFile() as stderr:
-        proc = _start(argv, cwd, subprocess.PIPE, stderr, processes)
-        running = Streaming(proc)
+        child = _watched(argv, cwd, timeout or None, processes, subprocess.DEVNULL, subprocess.PIPE, stderr)
+        with child as (proc, expired):
+            running = Streaming(proc, expired)
+            try:
+                yield running
+                # Closing our end first: a block that stopped reading early must
+                # not leave the child blocked on a full pipe while we wait for it.
+                running.stdout.close()
+                proc.wait()
+            finally:
+                running.stdout.close()
+        running.result = _result(stderr, proc.returncode, tail_lines, expired.is_set())
 
-        def expire() -> None:
-            running.timed_out.set()
-            _kill_group(proc)
 
-        timer = threading.Timer(timeout, expire) if timeout else None
-        try:
-            if timer:
-                timer.daemon = True
-                timer.start()
-            yield running
-            # Closing our end first: a block that stopped reading early must
-            # not leave ffmpeg blocked on a full pipe while we wait for it.
-            running.stdout.close()
+class Feeding:
+    """A child started by :func:`feed`: write its input to ``stdin``;
+    ``result`` is set once the ``with`` block has ended without an error."""
+
+    def __init__(self, proc: subprocess.Popen, timed_out: threading.Event):
+        # stdin=PIPE with Popen's default buffering: a BufferedWriter.
+        assert isinstance(proc.stdin, io.BufferedWriter)
+        self.stdin = proc.stdin
+        self.result: ChildResult | None = None
+        self.timed_out = timed_out
+
+    def close(self) -> None:
+        """End the input; a child that has stopped reading is no error here
+        (its exit code and output say why)."""
+        with contextlib.suppress(BrokenPipeError):
+            self.stdin.close()
+
+
+@contextlib.contextmanager
+def feed(
+    argv: Sequence[str],
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    tail_lines: int = STDERR_TAIL_LINES,
+    processes: Processes | None = None,
+) -> Iterator[Feeding]:
+    """Run a child with its stdin as a pipe that the ``with`` block writes
+    (``sqfstar`` reading a tar stream), with the guarantees of :func:`stream`.
+    When the block ends the input is closed and the child waited for; its
+    stdout and stderr, in the order written, go to an unnamed temp file and
+    come back as ``result.stderr``."""
+    with tempfile.TemporaryFile() as log:
+        with _watched(argv, cwd, timeout, processes, subprocess.PIPE, log, log) as (proc, expired):
+            feeding = Feeding(proc, expired)
+            try:
+                yield feeding
+            except BaseException:
+                # Killed before its input is closed: closing flushes, and a
+                # flush into a child that has stopped reading would block.
+                _kill_group(proc)
+                raise
+            finally:
+                feeding.close()
             proc.wait()
-        finally:
-            if timer:
-                timer.cancel()
-            _reap(proc, processes)
-            running.stdout.close()
-        stderr.seek(0)
-        data = stderr.read()
-        running.result = FFmpegResult(
-            proc.returncode,
-            _tail(data, tail_lines),
-            timed_out=running.timed_out.is_set(),
-            stderr=data.decode("utf-8", "replace"),
-        )
+        feeding.result = _result(log, proc.returncode, tail_lines, expired.is_set())
 
 
 def run_checked(argv: Sequence[str], what: str, cwd: Path | None = None, timeout: float | None = None) -> None:

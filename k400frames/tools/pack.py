@@ -37,14 +37,13 @@ import io
 import os
 import shutil
 import stat
-import subprocess
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from ..errors import PackError
+from ..ffmpeg import process
 from ..files import fsync_path, publish
 from ..layout import (
     SQUASHFS_SUFFIX,
@@ -242,9 +241,9 @@ def squashfs_command(
     raise PackError(f"making a SquashFS image needs sqfstar (>= 4.5): install the package {SQUASHFS_PACKAGE}")
 
 
-def _tail(log: IO[bytes]) -> str:
-    log.seek(0)
-    text = log.read().decode("utf-8", "replace").strip()
+def _tail(result: process.ChildResult) -> str:
+    """The end of what a squashfs tool printed, as one line."""
+    text = (result.stdout.decode("utf-8", "replace") + result.stderr).strip()
     return " ".join(text[-_STDERR_TAIL:].split())
 
 
@@ -281,24 +280,14 @@ def stream_tar(members: Iterator[Member], out: IO[bytes]) -> tuple[int, int]:
 
 
 def _write_squashfs(members: Iterator[Member], work: Path, argv: list[str]) -> tuple[int, int]:
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=log)
-        assert proc.stdin is not None
+    with process.feed(argv) as sqfstar:
         try:
-            counts = stream_tar(members, proc.stdin)
-            proc.stdin.close()
+            counts = stream_tar(members, sqfstar.stdin)
         except BrokenPipeError:
             counts = (0, 0)  # it stopped reading: its own message says why
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                proc.stdin.close()
-        code = proc.wait()
-        if code != 0:
-            raise PackError(f"{Path(argv[0]).name} failed (exit {code}): {_tail(log)}")
+    assert sqfstar.result is not None
+    if sqfstar.result.returncode != 0:
+        raise PackError(f"{Path(argv[0]).name} failed (exit {sqfstar.result.returncode}): {_tail(sqfstar.result)}")
     fsync_path(work)
     return counts
 
@@ -326,12 +315,11 @@ def _unsquashfs(image: Path, work: Path) -> None:
     tool = shutil.which("unsquashfs")
     if tool is None:
         raise PackError(f"unpacking a SquashFS image needs unsquashfs: install the package {SQUASHFS_PACKAGE}")
-    with tempfile.TemporaryFile() as log:
-        code = subprocess.call(
-            [tool, "-quiet", "-no-progress", "-no-xattrs", "-dest", str(work), str(image)], stdout=log, stderr=log
-        )
-        if code != 0:
-            raise PackError(f"unsquashfs failed on {image} (exit {code}): {_tail(log)}")
+    result = process.run(
+        [tool, "-quiet", "-no-progress", "-no-xattrs", "-dest", str(work), str(image)], capture_stdout=True
+    )
+    if result.returncode != 0:
+        raise PackError(f"unsquashfs failed on {image} (exit {result.returncode}): {_tail(result)}")
     # Our images hold folders and regular files only; a link or a device in
     # one is a crafted image: refuse it rather than leave it in a tree.
     for folder, dirs, names in os.walk(work):
