@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import re
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -22,27 +23,24 @@ from pathlib import Path
 import pytest
 
 from k400frames.clip.outputs import OUTPUTS, Output, output_named
-from k400frames.config import SCHEMA, make_config
+from k400frames.config import ONE_WRITER_STORES, OUTPUT_DOCS, SCHEMA, STORE_DOCS, make_config
 from k400frames.errors import ConfigError
+from k400frames.stores import STORES, Store, store_class
 from k400frames.tools import reference
 
 from helpers import PROJECT
 
 PACKAGE = PROJECT / "k400frames"
 
-# TEMPORARY: the upward imports the real tree still has, from config.py
-# into clip/ and stores/; an entry that no longer happens fails the test too.
-# Removed by the Store protocol change: empty this when it lands.
-KNOWN_UPWARD_IMPORTS = {
-    "config -> clip.outputs",
-    "config -> clip.turbo",
-    "config -> stores",
-    "config -> stores.lmdb",
-}
+# Upward imports the real tree is known to have (none): an entry that no
+# longer happens fails the test too, so the list cannot go stale.
+KNOWN_UPWARD_IMPORTS: set[str] = set()
 
 # The stages, bottom up: a module may import its own stage and those below.
 # ffmpeg sits below files because files takes syncfs from ffmpeg.libc.
-STAGES = ("errors", "words", "layout", "ffmpeg", "files", "config", "sources", "clip", "stores", "run", "tools", "cli")
+# stores sit below clip: a store keeps members and never knows the output kind,
+# while an output kind reads clips back through a store's views.
+STAGES = ("errors", "words", "layout", "ffmpeg", "files", "config", "sources", "stores", "clip", "run", "tools", "cli")
 # The one upward import allowed, and why.
 UPWARD_ALLOWED = {"tools.reference -> cli": "the CLI reference is generated from the CLI's own parser"}
 
@@ -741,9 +739,59 @@ def test_reference_names_every_key_and_command():
 
 
 def test_each_output_kind_is_one_registry_line():
-    for name, (module, cls, doc) in OUTPUTS.items():
+    for name, (module, cls) in OUTPUTS.items():
         kind = output_named(name)
         assert isinstance(kind, Output) and kind.name == name and kind.__class__.__name__ == cls
-        assert module.startswith("k400frames.clip.") and doc
+        assert module.startswith("k400frames.clip.") and OUTPUT_DOCS[name]
     config_choices = next(f.metadata["choices"] for f in SCHEMA if f.name == "output")
-    assert config_choices == tuple(OUTPUTS)
+    assert config_choices == tuple(OUTPUTS) == tuple(OUTPUT_DOCS)
+
+
+def test_each_store_is_one_registry_line():
+    for name, (module, cls) in STORES.items():
+        store = store_class(name)
+        assert issubclass(store, Store) and store.name == name and store.__name__ == cls
+        assert module.startswith("k400frames.stores.") and STORE_DOCS[name]
+    config_choices = next(f.metadata["choices"] for f in SCHEMA if f.name == "store")
+    assert config_choices == tuple(STORES) == tuple(STORE_DOCS)
+    assert set(ONE_WRITER_STORES) <= set(STORES)
+
+
+def stores_named_outside_stores(root: Path) -> list[str]:
+    """``module: what`` for each module outside ``stores/`` that names a store
+    class, imports a store's own module, or compares the ``store`` key with a
+    store's name (a new store must be one module plus one registry line)."""
+    classes = "|".join(store_class(name).__name__ for name in STORES) + "|LmdbEnv"
+    modules = "|".join(module.rsplit(".", 1)[1] for module, _ in STORES.values())
+    names = "|".join(STORES)
+    rules = {
+        "names a store class": rf"\b({classes})\b",
+        "imports a store's module": rf"stores\.({modules})\b",
+        "branches on a store's name": rf"\.store\s*(==|!=|in\b)|[=!]=\s*[\"']({names})[\"']",
+    }
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("stores/"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        found.extend(f"{rel}: {what}" for what, pattern in rules.items() if re.search(pattern, text))
+    return found
+
+
+def test_no_module_outside_stores_names_a_store():
+    assert stores_named_outside_stores(PACKAGE) == []
+
+
+@pytest.mark.parametrize(
+    "rel, code, found",
+    [
+        ("run/runner.py", "from ..stores.lmdb import LmdbStore", "run/runner.py: names a store class"),
+        ("tools/verify.py", "import k400frames.stores.folder", "tools/verify.py: imports a store's module"),
+        ("run/dryrun.py", "if cfg.store != 'files': pass", "run/dryrun.py: branches on a store's name"),
+        ("cli.py", "x = cfg.store in ('lmdb',)", "cli.py: branches on a store's name"),
+    ],
+)
+def test_a_store_named_outside_stores_is_found(package_copy, rel, code, found):
+    assert found not in stores_named_outside_stores(PACKAGE)
+    assert found in stores_named_outside_stores(package_copy(rel, code))

@@ -53,7 +53,7 @@ from ..layout import (
     packing_partial,
     walk_split,
 )
-from ..stores import Store, packed_store_named
+from ..stores import STORES, Store, packed_store_named, store_class
 
 SQUASHFS_PACKAGE = "squashfs-tools"
 COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "xz")
@@ -124,8 +124,6 @@ def kind_of(path: Path) -> type[Store] | str:
 
 def _suffixes() -> str:
     """What ``--to`` may end in, for messages."""
-    from ..stores import STORES, store_class
-
     packed = [store_class(name).suffix for name in STORES if store_class(name).packed]
     return f"a store ending in {' or '.join(packed)} or an image ending in {SQUASHFS_SUFFIX}"
 
