@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +27,26 @@ def run_cli(
         timeout=timeout,
         **popen,
     )
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by its relative POSIX path, with its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def write_csv(path: Path, rows, header=("label", "youtube_id", "time_start", "time_end")) -> Path:
+    """An annotations CSV: ``header``, then ``rows``, as the csv module writes them."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def write_config(path: Path, **keys) -> Path:
+    """A YAML config file with ``keys`` (paths as strings; JSON values are YAML)."""
+    path.write_text("".join(f"{k}: {json.dumps(str(v) if isinstance(v, Path) else v)}\n" for k, v in keys.items()))
+    return path
 
 
 def set_args(*settings: str) -> list[str]:

@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
-
-
-def write_config(path: Path, **keys) -> Path:
-    path.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in keys.items()))
-    return path
+from helpers import run_cli, write_config
 
 
 def one_line_error(proc) -> str:

@@ -17,11 +17,7 @@ from k400frames.config import make_config
 from k400frames.errors import ConfigChanged
 from k400frames.run.runner import run_extract
 
-from helpers import frame_files, live_processes_mentioning, record_file, run_cli, set_args, wait_for
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from helpers import frame_files, live_processes_mentioning, record_file, run_cli, set_args, tree_bytes, wait_for
 
 
 def start_cli(*args: str) -> subprocess.Popen:

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 from k400frames import ffmpeg
 from k400frames.clip.context import RunContext
 from k400frames.run.runner import run_extract
 from k400frames.tools.verify import verify_tree
 
-from helpers import wait_for
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from helpers import tree_bytes, wait_for
 
 
 def test_stopping_one_run_leaves_another_in_the_same_process_whole(make_clip, config, wrap_ffmpeg, tmp_path):

@@ -15,15 +15,7 @@ from k400frames.errors import AnnotationError
 from k400frames.run.runner import format_summary, run_extract
 from k400frames.tools.verify import verify_tree
 
-from helpers import run_cli
-
-
-def write_csv(path: Path, rows, header=("label", "youtube_id", "time_start", "time_end")) -> Path:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from helpers import run_cli, write_csv
 
 
 def read_rows(path: Path) -> list[dict]:
