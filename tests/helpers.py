@@ -100,6 +100,32 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
     return False
 
 
+def gated(gate: Path, free: int = 0, deadline_s: int = 120) -> str:
+    """Shell for conftest's ``wrap_ffmpeg``: every ffmpeg leaves a file
+    ``started.PID`` in the folder ``gate``; all but the first ``free`` then
+    wait until ``gate/open`` exists before running (after ``deadline_s``
+    they fail instead; a run killed while they wait takes them with it).
+    A test sees where a run is with :func:`started` and lets it go on with
+    :func:`open_gate`: no fixed delays."""
+    return (
+        f'mkdir -p "{gate}"; touch "{gate}/started.$$"\n'
+        f'if [ "$(ls "{gate}" | grep -c "^started")" -gt {free} ]; then\n'
+        f'  for i in $(seq {deadline_s * 20}); do [ -e "{gate}/open" ] && break; sleep 0.05; done\n'
+        f'  [ -e "{gate}/open" ] || exit 1\n'
+        'fi\nexec "$REAL" "$@"'
+    )
+
+
+def started(gate: Path) -> int:
+    """How many ffmpegs behind :func:`gated` ``gate`` have started."""
+    return len(list(gate.glob("started.*"))) if gate.is_dir() else 0
+
+
+def open_gate(gate: Path) -> None:
+    gate.mkdir(parents=True, exist_ok=True)
+    (gate / "open").touch()
+
+
 def ended_within(proc, seconds: float) -> bool:
     """True once the psutil.Process ``proc`` is gone or a zombie (an orphan
     waits for its reaper) within ``seconds``."""
