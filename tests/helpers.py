@@ -49,6 +49,42 @@ def write_config(path: Path, **keys) -> Path:
     return path
 
 
+def run_main(capture, *args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``k400frames ARGS`` in this process, through ``cli.main(argv)``: the
+    exit code and what it printed, read from ``capture`` (pytest's ``capfd``
+    or ``capsys``), as :func:`run_cli` gives them.  For every test where no
+    process boundary (a signal, a lock held by another process, parent
+    death) is under test.  ``cwd`` and ``env`` hold for the call only."""
+    import logging
+    from unittest import mock
+
+    from k400frames import cli
+    from k400frames.ffmpeg import find
+
+    logger = logging.getLogger("k400frames")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    capture.readouterr()  # what the test printed so far stays out of the result
+    here = Path.cwd()
+    try:
+        with mock.patch.dict(os.environ, env or {}):
+            if env:
+                find.find_ffmpeg.cache_clear()  # it read the environment once
+            if cwd is not None:
+                os.chdir(cwd)
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:  # argparse's usage errors and --version
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1  # as Python exits
+    finally:
+        os.chdir(here)
+        if env:
+            find.find_ffmpeg.cache_clear()
+        logger.handlers[:], logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+    out, err = capture.readouterr()
+    return subprocess.CompletedProcess(["k400frames", *args], code, out, err)
+
+
 def set_args(*settings: str) -> list[str]:
     """``--set KEY=VALUE`` for each of ``settings``, as the CLI takes them."""
     return [arg for setting in settings for arg in ("--set", setting)]
