@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +27,62 @@ def run_cli(
         timeout=timeout,
         **popen,
     )
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by its relative POSIX path, with its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def write_csv(path: Path, rows, header=("label", "youtube_id", "time_start", "time_end")) -> Path:
+    """An annotations CSV: ``header``, then ``rows``, as the csv module writes them."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def write_config(path: Path, **keys) -> Path:
+    """A YAML config file with ``keys`` (paths as strings; JSON values are YAML)."""
+    path.write_text("".join(f"{k}: {json.dumps(str(v) if isinstance(v, Path) else v)}\n" for k, v in keys.items()))
+    return path
+
+
+def run_main(capture, *args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``k400frames ARGS`` in this process, through ``cli.main(argv)``: the
+    exit code and what it printed, read from ``capture`` (pytest's ``capfd``
+    or ``capsys``), as :func:`run_cli` gives them.  For every test where no
+    process boundary (a signal, a lock held by another process, parent
+    death) is under test.  ``cwd`` and ``env`` hold for the call only."""
+    import logging
+    from unittest import mock
+
+    from k400frames import cli
+    from k400frames.ffmpeg import find
+
+    logger = logging.getLogger("k400frames")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    capture.readouterr()  # what the test printed so far stays out of the result
+    here = Path.cwd()
+    try:
+        with mock.patch.dict(os.environ, env or {}):
+            if env:
+                find.find_ffmpeg.cache_clear()  # it read the environment once
+            if cwd is not None:
+                os.chdir(cwd)
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:  # argparse's usage errors and --version
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1  # as Python exits
+    finally:
+        os.chdir(here)
+        if env:
+            find.find_ffmpeg.cache_clear()
+        logger.handlers[:], logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+    out, err = capture.readouterr()
+    return subprocess.CompletedProcess(["k400frames", *args], code, out, err)
 
 
 def set_args(*settings: str) -> list[str]:
@@ -76,6 +134,32 @@ def wait_for(predicate, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def gated(gate: Path, free: int = 0, deadline_s: int = 120) -> str:
+    """Shell for conftest's ``wrap_ffmpeg``: every ffmpeg leaves a file
+    ``started.PID`` in the folder ``gate``; all but the first ``free`` then
+    wait until ``gate/open`` exists before running (after ``deadline_s``
+    they fail instead; a run killed while they wait takes them with it).
+    A test sees where a run is with :func:`started` and lets it go on with
+    :func:`open_gate`: no fixed delays."""
+    return (
+        f'mkdir -p "{gate}"; touch "{gate}/started.$$"\n'
+        f'if [ "$(ls "{gate}" | grep -c "^started")" -gt {free} ]; then\n'
+        f'  for i in $(seq {deadline_s * 20}); do [ -e "{gate}/open" ] && break; sleep 0.05; done\n'
+        f'  [ -e "{gate}/open" ] || exit 1\n'
+        'fi\nexec "$REAL" "$@"'
+    )
+
+
+def started(gate: Path) -> int:
+    """How many ffmpegs behind :func:`gated` ``gate`` have started."""
+    return len(list(gate.glob("started.*"))) if gate.is_dir() else 0
+
+
+def open_gate(gate: Path) -> None:
+    gate.mkdir(parents=True, exist_ok=True)
+    (gate / "open").touch()
 
 
 def ended_within(proc, seconds: float) -> bool:

@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
-
-
-def write_config(path: Path, **keys) -> Path:
-    path.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in keys.items()))
-    return path
+from helpers import run_cli, run_main, write_config
 
 
 def one_line_error(proc) -> str:
@@ -29,17 +24,19 @@ def good_tree(make_clip, tmp_path):
     return tmp_path / "src"
 
 
-def test_ok_run_exits_0_with_summary(good_tree, tmp_path):
+def test_ok_run_exits_0_with_summary(good_tree, tmp_path, capfd):
     cfg = write_config(tmp_path / "c.yaml", source=str(good_tree), target=str(tmp_path / "out" / "train"), num_frames=8)
-    proc = run_cli("extract", "--config", str(cfg))
+    proc = run_main(capfd, "extract", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
     assert "2 extracted" in proc.stdout and "0 failed" in proc.stdout
     assert len(list((tmp_path / "out" / "train").glob("*/*/frame_*.jpg"))) == 16
 
 
-def test_set_overrides_config(good_tree, tmp_path):
+def test_set_overrides_config(good_tree, tmp_path, capfd):
     cfg = write_config(tmp_path / "c.yaml", source=str(good_tree), target=str(tmp_path / "out" / "train"))
-    proc = run_cli("extract", "--config", str(cfg), "--set", "num_frames=3", "--set", "frame_name=img_{:05d}.jpg")
+    proc = run_main(
+        capfd, "extract", "--config", str(cfg), "--set", "num_frames=3", "--set", "frame_name=img_{:05d}.jpg"
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "out/train/walking/a_000001_000002").iterdir()) == [
         "img_00001.jpg",
@@ -48,7 +45,7 @@ def test_set_overrides_config(good_tree, tmp_path):
     ]
 
 
-def test_bad_files_are_reported_and_the_run_goes_on(make_clip, tmp_path, ffmpeg_exe):
+def test_bad_files_are_reported_and_the_run_goes_on(make_clip, tmp_path, ffmpeg_exe, capfd):
     import subprocess
 
     good = make_clip("cls/good.mp4", seconds=0.5, fps=10)
@@ -66,7 +63,8 @@ def test_bad_files_are_reported_and_the_run_goes_on(make_clip, tmp_path, ffmpeg_
     data[at + 4 : at - 4 + size] = bytes(size - 8)
     (src / "zero_frames.mp4").write_bytes(bytes(data))
 
-    proc = run_cli(
+    proc = run_main(
+        capfd,
         "extract",
         "--set",
         f"source={tmp_path / 'src'}",
@@ -107,7 +105,7 @@ def test_bad_files_are_reported_and_the_run_goes_on(make_clip, tmp_path, ffmpeg_
         "bad shard",
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, good_tree, tmp_path):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, good_tree, tmp_path, capfd):
     target = tmp_path / "out" / "train"
     keys = {"source": str(good_tree), "target": str(target)}
     args, env = [], {}
@@ -131,7 +129,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, good_tree, tmp_pa
     cfg = write_config(tmp_path / "c.yaml", **keys)
     if case == "bad yaml":
         cfg.write_text(cfg.read_text() + "num_frames: [300\n")
-    proc = run_cli("extract", "--config", str(cfg), *args, env=env)
+    proc = run_main(capfd, "extract", "--config", str(cfg), *args, env=env)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     message = one_line_error(proc)
     expected = {
@@ -151,17 +149,17 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, good_tree, tmp_pa
     assert not (good_tree / "frames").exists()
 
 
-def test_usage_error_exits_2():
-    proc = run_cli("extract", "--bogus")
+def test_usage_error_exits_2(capfd):
+    proc = run_main(capfd, "extract", "--bogus")
     assert proc.returncode == 2
     assert "unrecognized arguments: --bogus" in proc.stderr
-    proc = run_cli("extract")
+    proc = run_main(capfd, "extract")
     assert proc.returncode == 2
     assert one_line_error(proc).endswith("extract: give --config FILE (or --set source=... --set target=...)")
 
 
-def test_missing_relative_source_names_the_current_folder(tmp_path):
-    proc = run_cli("extract", "--set", "source=videos", "--set", "target=frames/train", cwd=tmp_path)
+def test_missing_relative_source_names_the_current_folder(tmp_path, capfd):
+    proc = run_main(capfd, "extract", "--set", "source=videos", "--set", "target=frames/train", cwd=tmp_path)
     assert proc.returncode == 2
     message = one_line_error(proc)
     assert f"{tmp_path / 'videos'} (relative paths are read from the current folder, {tmp_path})" in message
@@ -169,47 +167,47 @@ def test_missing_relative_source_names_the_current_folder(tmp_path):
     # The shipped Tiny-K400 config, run where its data is not: the download hint.
     from helpers import PROJECT
 
-    proc = run_cli("extract", "--config", str(PROJECT / "configs/tiny_k400_train.yaml"), cwd=tmp_path)
+    proc = run_main(capfd, "extract", "--config", str(PROJECT / "configs/tiny_k400_train.yaml"), cwd=tmp_path)
     assert proc.returncode == 2 and "drive.google.com" in one_line_error(proc)
     assert not (tmp_path / "data").exists()
 
 
-def test_global_flags_before_and_after_the_command(good_tree, tmp_path):
+def test_global_flags_before_and_after_the_command(good_tree, tmp_path, capfd):
     keys = ["--set", f"source={good_tree}", "--set", f"target={tmp_path / 'out/train'}", "--set", "num_frames=2"]
-    proc = run_cli("-q", "extract", "-v", *keys)
+    proc = run_main(capfd, "-q", "extract", "-v", *keys)
     assert proc.returncode == 0, proc.stderr
     assert "-nostdin" in proc.stderr  # -v after the command logs the ffmpeg commands
     assert "progress:" not in proc.stderr  # and -q before it still holds
-    proc = run_cli("verify", "-q", "--frames", str(tmp_path / "out/train"), "--num-frames", "2")
+    proc = run_main(capfd, "verify", "-q", "--frames", str(tmp_path / "out/train"), "--num-frames", "2")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
-def test_verify_lists_and_preview_take_set_alone(good_tree, tmp_path):
+def test_verify_lists_and_preview_take_set_alone(good_tree, tmp_path, capfd):
     target = tmp_path / "out" / "train"
     settings = ["--set", f"target={target}", "--set", "num_frames=3", "--set", "frame_name=img_{:05d}.jpg"]
-    assert run_cli("extract", "--set", f"source={good_tree}", *settings).returncode == 0
-    proc = run_cli("verify", *settings)
+    assert run_main(capfd, "extract", "--set", f"source={good_tree}", *settings).returncode == 0
+    proc = run_main(capfd, "verify", *settings)
     assert proc.returncode == 0 and proc.stdout.startswith("verify OK") and "(2 clips, 6 frames)" in proc.stdout
-    proc = run_cli("lists", *settings, "--format", "mmaction2")
+    proc = run_main(capfd, "lists", *settings, "--format", "mmaction2")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out/train.mmaction2.txt").read_text() == (
         "train/running/b_000001_000002 3 0\ntrain/walking/a_000001_000002 3 1\n"
     )
     clip = target / "walking" / "a_000001_000002"
     (clip / "notes.jpg").write_bytes((clip / "img_00001.jpg").read_bytes())  # only a template skips it
-    proc = run_cli("preview", str(clip), "--set", "frame_name=img_{:05d}.jpg", "-o", str(tmp_path / "p.jpg"))
+    proc = run_main(capfd, "preview", str(clip), "--set", "frame_name=img_{:05d}.jpg", "-o", str(tmp_path / "p.jpg"))
     assert proc.returncode == 0, proc.stderr
     assert "3 frames" in proc.stdout and (tmp_path / "p.jpg").is_file()
     partial = write_config(tmp_path / "p.yaml", frame_name="img_{:05d}.jpg")  # a preview needs no more
-    proc = run_cli("preview", str(clip), "--config", str(partial), "-o", str(tmp_path / "r.jpg"))
+    proc = run_main(capfd, "preview", str(clip), "--config", str(partial), "-o", str(tmp_path / "r.jpg"))
     assert proc.returncode == 0 and "3 frames" in proc.stdout, proc.stderr
-    proc = run_cli("preview", str(clip), "--set", "num_frames=3", "-o", str(tmp_path / "q.jpg"))
+    proc = run_main(capfd, "preview", str(clip), "--set", "num_frames=3", "-o", str(tmp_path / "q.jpg"))
     assert proc.returncode == 2 and "num_frames" in one_line_error(proc)
-    proc = run_cli("lists", "--format", "all")
+    proc = run_main(capfd, "lists", "--format", "all")
     assert proc.returncode == 2 and one_line_error(proc).endswith("lists: give --config FILE (or --set target=...)")
 
 
-def test_clean_run_summary_names_the_csv_copy_and_leaves_no_failures_file(good_tree, tmp_path):
+def test_clean_run_summary_names_the_csv_copy_and_leaves_no_failures_file(good_tree, tmp_path, capfd):
     csv = tmp_path / "my_train.csv"
     csv.write_text("label,youtube_id,time_start,time_end,split,is_cc\n")
     cfg = write_config(
@@ -219,7 +217,7 @@ def test_clean_run_summary_names_the_csv_copy_and_leaves_no_failures_file(good_t
         num_frames=2,
         annotations=str(csv),
     )
-    proc = run_cli("extract", "--config", str(cfg))
+    proc = run_main(capfd, "extract", "--config", str(cfg))
     assert proc.returncode == 0, proc.stderr
     assert f"annotations: copied to {tmp_path / 'out' / 'my_train.csv'}" in proc.stdout.splitlines()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
@@ -275,11 +273,11 @@ def test_import_does_no_work():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_preview_refuses_an_output_inside_the_frames_tree(good_tree, tmp_path):
+def test_preview_refuses_an_output_inside_the_frames_tree(good_tree, tmp_path, capfd):
     target = tmp_path / "out" / "train"
     assert (
-        run_cli(
-            "extract", "--set", f"source={good_tree}", "--set", f"target={target}", "--set", "num_frames=2"
+        run_main(
+            capfd, "extract", "--set", f"source={good_tree}", "--set", f"target={target}", "--set", "num_frames=2"
         ).returncode
         == 0
     )
@@ -291,11 +289,11 @@ def test_preview_refuses_an_output_inside_the_frames_tree(good_tree, tmp_path):
         (["-o", "p.jpg"], clip),  # the clip folder
         ([], target / "running"),
     ):  # the default, run from inside the split
-        proc = run_cli("preview", str(clip), *args, cwd=cwd)
+        proc = run_main(capfd, "preview", str(clip), *args, cwd=cwd)
         assert proc.returncode == 2, (args, cwd)
         assert "inside" in one_line_error(proc) and "frames tree" in proc.stderr
     assert sorted(str(p) for p in (tmp_path / "out").rglob("*")) == before
-    verify = run_cli("verify", "--frames", str(target), "--num-frames", "2")
+    verify = run_main(capfd, "verify", "--frames", str(target), "--num-frames", "2")
     assert verify.returncode == 0, verify.stdout
 
 
@@ -320,14 +318,14 @@ def test_make_targets_pass_args_through(good_tree, tmp_path):
     assert proc.stdout.startswith("dry run: nothing written") and not (tmp_path / "out").exists()
 
 
-def test_one_clip_is_not_one_clips(make_clip, tmp_path):
+def test_one_clip_is_not_one_clips(make_clip, tmp_path, capfd):
     make_clip("walking/a_000001_000002.mp4", seconds=0.5, fps=10)
     keys = ["--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out/train'}", "--set", "num_frames=2"]
-    dry = run_cli("extract", "--dry-run", *keys)
+    dry = run_main(capfd, "extract", "--dry-run", *keys)
     assert dry.returncode == 0, dry.stderr
     assert "clips: 1 in 1 class:" in dry.stdout and "walking: 1 clip, 0 done, 1 to do" in dry.stdout
-    assert run_cli("extract", *keys).returncode == 0
-    verify = run_cli("verify", *keys)
+    assert run_main(capfd, "extract", *keys).returncode == 0
+    verify = run_main(capfd, "verify", *keys)
     assert "(1 clip, 2 frames)" in verify.stdout
     for proc in (dry, verify):
         # "309.1 clips/s" is a rate, not a count: a count stands alone.

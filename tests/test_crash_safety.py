@@ -13,15 +13,22 @@ from pathlib import Path
 
 import pytest
 
+from k400frames import cli
 from k400frames.config import make_config
 from k400frames.errors import ConfigChanged
 from k400frames.run.runner import run_extract
 
-from helpers import frame_files, live_processes_mentioning, record_file, run_cli, set_args, wait_for
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from helpers import (
+    frame_files,
+    gated,
+    live_processes_mentioning,
+    record_file,
+    run_cli,
+    set_args,
+    started,
+    tree_bytes,
+    wait_for,
+)
 
 
 def start_cli(*args: str) -> subprocess.Popen:
@@ -48,13 +55,14 @@ def clips(make_clip):
 
 
 def test_sigkill_then_rerun_completes_without_redoing(clips, config, wrap_ffmpeg, tmp_path):
-    slow = wrap_ffmpeg('sleep 0.3; exec "$REAL" "$@"')
+    gate = tmp_path / "gate"  # three clips go through, the fourth waits in its ffmpeg
+    slow = wrap_ffmpeg(gated(gate, free=3))
     cfg = config(num_frames=8, workers=1)
     proc = start_cli(
         "extract",
         *set_args(f"source={cfg.source}", f"target={cfg.target}", "num_frames=8", "workers=1", f"ffmpeg={slow}"),
     )
-    assert wait_for(lambda: len(manifest_rows(cfg)) >= 3)
+    assert wait_for(lambda: started(gate) >= 4 and len(manifest_rows(cfg)) >= 3)
     proc.kill()  # SIGKILL: no handler runs
     proc.wait()
     wait_for(lambda: not live_processes_mentioning(str(tmp_path)), timeout=10)
@@ -298,6 +306,7 @@ def test_unwritable_class_folder_fails_its_clips_only(make_clip, config):
 def test_a_later_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_path):
     started = tmp_path / "started"
     closing = tmp_path / "closing"  # the first Ctrl-C has reached the shutdown
+    handled = tmp_path / "handled"  # one line per signal the CLI's handler took: "TIME RETURNED"
     hang = wrap_ffmpeg(f'touch "{started}"; sleep 60')
     cfg = config(num_frames=8)
     # A shutdown that takes 60 s and swallows KeyboardInterrupt, as a library
@@ -306,6 +315,18 @@ def test_a_later_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_pat
         "import sys, time\n"
         "from k400frames import cli\n"
         "from k400frames.run import executors\n"
+        # each signal the CLI's handler took, noted once the handler has run:
+        # the time (not before the handler's own), and whether it returned
+        "handle = cli._Interrupts.__call__\n"
+        "def noting(self, signum, frame):\n"
+        "    returned = False\n"
+        "    try:\n"
+        "        handle(self, signum, frame)\n"
+        "        returned = True\n"
+        "    finally:\n"
+        f"        with open({str(handled)!r}, 'a') as note:\n"
+        "            note.write(f'{time.monotonic()!r} {returned}\\n')\n"
+        "cli._Interrupts.__call__ = noting\n"
         "close = executors.LocalExecutor.close\n"
         "def stubborn_close(self):\n"
         f"    open({str(closing)!r}, 'w').close()\n"
@@ -319,6 +340,11 @@ def test_a_later_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_pat
         "executors.LocalExecutor.close = stubborn_close\n"
         "sys.exit(cli.main(sys.argv[1:]))\n"
     )
+
+    def notes() -> list[tuple[float, str]]:
+        lines = handled.read_text().splitlines() if handled.exists() else []
+        return [(float(at), returned) for at, returned in (line.split() for line in lines)]
+
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -339,14 +365,16 @@ def test_a_later_second_ctrl_c_exits_at_once(clips, config, wrap_ffmpeg, tmp_pat
     try:
         assert wait_for(started.exists)
         proc.send_signal(signal.SIGINT)
-        first = time.monotonic()
-        assert wait_for(closing.exists)
+        assert wait_for(closing.exists) and wait_for(lambda: len(notes()) == 1)
         # A second signal within a second of the first is the same stop
         # (timeout and scancel deliver to the process and its group) ...
         proc.send_signal(signal.SIGINT)
-        time.sleep(max(0.0, first + 1.5 - time.monotonic()))
-        assert proc.poll() is None
+        assert wait_for(lambda: len(notes()) == 2)
+        (first_at, first_returned), (second_at, second_returned) = notes()
+        assert second_at - first_at < cli._Interrupts.SAME_STOP_S, "the machine was too slow to test the window"
+        assert (first_returned, second_returned) == ("False", "True") and proc.poll() is None
         # ... a later one means "now".
+        assert wait_for(lambda: time.monotonic() > first_at + cli._Interrupts.SAME_STOP_S, timeout=5)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)

@@ -28,16 +28,12 @@ psutil = pytest.importorskip("psutil")
 from k400frames.run.dask import dask_environment  # noqa: E402
 from k400frames.run.runner import run_extract  # noqa: E402
 
-from helpers import ended_within  # noqa: E402
+from helpers import ended_within, tree_bytes  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 DASK_CLI = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
 NUM_FRAMES = 12
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def wait_for_workers(address: str, n: int, timeout: float = 60) -> None:

@@ -14,7 +14,7 @@ from k400frames.ffmpeg.mp4 import TRUNCATED, BadVideo, mp4_video_track
 from k400frames.sources.kinetics import Row, read_kinetics_csv, write_kinetics_csv
 from k400frames.tools.doctor import KIND_NAMES, diagnose
 
-from helpers import run_cli
+from helpers import run_cli, write_config
 
 GOOD = [Row("abseiling", "good-1", 0, 1), Row("tai chi", "--good_2", 3, 4)]
 
@@ -59,17 +59,14 @@ def plant_problems(src, real, rows, ffmpeg_exe):
     (src / "cut_000000_000001.mp4").write_bytes(data[: len(data) // 2])
 
 
-def write_config(tmp_path, src, csv_path, **extra):
-    lines = [f"source: {src}", f"target: {tmp_path / 'out' / 'train'}", f"annotations: {csv_path}"]
-    lines += [f"{key}: {value}" for key, value in extra.items()]
-    path = tmp_path / "config.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def test_a_clean_download_exits_0(tmp_path, download):
     src, _, rows = download
-    config = write_config(tmp_path, src, write_kinetics_csv(tmp_path / "train.csv", rows))
+    config = write_config(
+        tmp_path / "config.yaml",
+        source=src,
+        target=tmp_path / "out" / "train",
+        annotations=write_kinetics_csv(tmp_path / "train.csv", rows),
+    )
     result = run_cli("doctor", "--config", str(config), "-q")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "clean: every row has one readable video" in result.stdout
@@ -85,7 +82,9 @@ def test_every_planted_problem_is_reported_with_its_clip(tmp_path, download, ffm
     src, real, rows = download
     plant_problems(src, real, rows, ffmpeg_exe)
     table = write_kinetics_csv(tmp_path / "train.csv", rows)
-    config = write_config(tmp_path, src, tmp_path / "elsewhere.csv")  # --csv wins over the config's
+    config = write_config(
+        tmp_path / "config.yaml", source=src, target=tmp_path / "out" / "train", annotations=tmp_path / "elsewhere.csv"
+    )  # --csv wins over the config's
     redownload = tmp_path / "again.csv"
     args = ("doctor", "--config", str(config), "--csv", str(table), "--redownload", str(redownload))
     text = run_cli(*args, "-q")

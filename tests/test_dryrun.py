@@ -13,7 +13,7 @@ from k400frames.run.dryrun import SAMPLES, _EvenSample, dry_run, format_dry_run
 from k400frames.run.lock import TargetLock
 from k400frames.run.runner import run_extract
 
-from helpers import run_cli
+from helpers import run_cli, write_config
 
 
 def tree_state(root):
@@ -29,10 +29,8 @@ def tree_state(root):
     return state
 
 
-def write_config(tmp_path, cfg):
-    path = tmp_path / "cfg.yaml"
-    path.write_text(f"source: {cfg.source}\ntarget: {cfg.target}\nnum_frames: {cfg.num_frames}\n")
-    return path
+def config_file_of(tmp_path, cfg):
+    return write_config(tmp_path / "cfg.yaml", source=cfg.source, target=cfg.target, num_frames=cfg.num_frames)
 
 
 def test_dry_run_writes_nothing_and_measures_samples(make_clip, config, tmp_path):
@@ -40,7 +38,7 @@ def test_dry_run_writes_nothing_and_measures_samples(make_clip, config, tmp_path
     make_clip("abseiling/b_000000_000010.mp4", seconds=0.5, size="32x24")
     make_clip("zumba/c_000000_000010.mp4", seconds=0.5, size="96x72")
     cfg = config(num_frames=10)
-    config_file = write_config(tmp_path, cfg)
+    config_file = config_file_of(tmp_path, cfg)
     before = tree_state(tmp_path)
     out = run_cli("extract", "--config", str(config_file), "--dry-run")
     assert out.returncode == 0, out.stderr
@@ -163,7 +161,7 @@ def test_dry_run_fails_where_the_real_run_fails(case, make_clip, config, tmp_pat
     assert (type(dry.value), str(dry.value)) == (type(real.value), str(real.value))
     assert real.value.exit_code == 2
     if case == "changed settings":  # and on the command line: same line, same exit code
-        (dry_code, _, dry_err), (real_code, _, real_err) = cli_pair(write_config(tmp_path, cfg))
+        (dry_code, _, dry_err), (real_code, _, real_err) = cli_pair(config_file_of(tmp_path, cfg))
         assert (
             (dry_code, dry_err)
             == (real_code, real_err)
@@ -174,7 +172,7 @@ def test_dry_run_fails_where_the_real_run_fails(case, make_clip, config, tmp_pat
 def test_dry_run_reports_a_run_in_progress(make_clip, config, tmp_path):
     make_clip("a/x.mp4", seconds=0.2)
     cfg = config(num_frames=10)
-    config_file = write_config(tmp_path, cfg)
+    config_file = config_file_of(tmp_path, cfg)
     cfg.target.mkdir(parents=True)
     with TargetLock(cfg.target):  # this process is "the run in progress"
         dry, real = cli_pair(config_file)
@@ -187,6 +185,6 @@ def test_dry_run_reports_a_run_in_progress(make_clip, config, tmp_path):
 
 def test_dry_run_of_a_missing_source_is_a_usage_error(config, tmp_path):
     cfg = config(num_frames=10)
-    out = run_cli("extract", "--config", str(write_config(tmp_path, cfg)), "--dry-run")
+    out = run_cli("extract", "--config", str(config_file_of(tmp_path, cfg)), "--dry-run")
     assert out.returncode == 2 and "source folder does not exist" in out.stderr
     assert not (tmp_path / "out").exists()

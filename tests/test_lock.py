@@ -17,7 +17,7 @@ from k400frames.run.lock import TargetLock, shards_overlap
 from k400frames.run.runner import run_extract
 from k400frames.sources.tree import shard_of
 
-from helpers import frame_files, record_file, run_cli, set_args, wait_for
+from helpers import frame_files, gated, open_gate, record_file, run_cli, set_args, started, wait_for
 
 
 def start_cli(*args: str) -> subprocess.Popen:
@@ -47,12 +47,12 @@ def clips(make_clip):
     return [make_clip(f"{cls}/clip{i}.mp4", seconds=0.3, fps=10) for i, cls in enumerate("aabbcc")]
 
 
-def test_second_run_on_a_target_exits_2_naming_the_first(clips, config, wrap_ffmpeg):
-    slow = wrap_ffmpeg('sleep 0.4; exec "$REAL" "$@"')
+def test_second_run_on_a_target_exits_2_naming_the_first(clips, config, wrap_ffmpeg, tmp_path):
+    gate = tmp_path / "gate"  # the first run's ffmpegs wait until the second run is refused
     cfg = config(num_frames=4)
-    first = start_cli(*cli_args(cfg, slow))
+    first = start_cli(*cli_args(cfg, wrap_ffmpeg(gated(gate))))
     try:
-        assert wait_for(lambda: holds_lock(Layout(cfg.target).lock(), first.pid))
+        assert wait_for(lambda: holds_lock(Layout(cfg.target).lock(), first.pid) and started(gate) >= 1)
         t0 = time.monotonic()
         second = run_cli(*cli_args(cfg), timeout=60)
         assert time.monotonic() - t0 < 10
@@ -61,8 +61,10 @@ def test_second_run_on_a_target_exits_2_naming_the_first(clips, config, wrap_ffm
         assert line.startswith("k400frames: error: another run is extracting into")
         assert f"pid {first.pid} on " in line and "started " in line and "wait for it" in line
         assert first.poll() is None  # the refused run touched nothing of the first one
+        open_gate(gate)
         out, err = first.communicate(timeout=60)
     finally:
+        open_gate(gate)
         first.kill()
     assert first.returncode == 0, err
     assert "6 extracted" in out
@@ -70,14 +72,15 @@ def test_second_run_on_a_target_exits_2_naming_the_first(clips, config, wrap_ffm
     assert not Layout(cfg.target).lock().exists()  # released and removed: the target is left clean
 
 
-def test_after_kill_9_the_next_run_starts_without_help(clips, config, wrap_ffmpeg):
-    slow = wrap_ffmpeg('sleep 0.4; exec "$REAL" "$@"')
+def test_after_kill_9_the_next_run_starts_without_help(clips, config, wrap_ffmpeg, tmp_path):
+    gate = tmp_path / "gate"  # one clip goes through; the second waits in its ffmpeg, killed with the run
     cfg = config(num_frames=4)
-    proc = start_cli(*cli_args(cfg, slow))
+    proc = start_cli(*cli_args(cfg, wrap_ffmpeg(gated(gate, free=1))))
     assert wait_for(lambda: holds_lock(Layout(cfg.target).lock(), proc.pid))
     assert wait_for(
         lambda: (
-            record_file(cfg.target, "manifest").exists()
+            started(gate) >= 2
+            and record_file(cfg.target, "manifest").exists()
             and record_file(cfg.target, "manifest").read_text().count("\n") >= 1
         )
     )

@@ -5,27 +5,24 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 from k400frames import ffmpeg
 from k400frames.clip.context import RunContext
 from k400frames.run.runner import run_extract
 from k400frames.tools.verify import verify_tree
 
-from helpers import wait_for
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+from helpers import gated, open_gate, started, tree_bytes, wait_for
 
 
 def test_stopping_one_run_leaves_another_in_the_same_process_whole(make_clip, config, wrap_ffmpeg, tmp_path):
     for i in range(8):
         make_clip(f"c{i % 2}/clip{i}_000000_000002.mp4", seconds=1 + i / 10, fps=20)
-    # Each ffmpeg waits a moment first, so both runs are mid-way when the first stops.
-    slow = wrap_ffmpeg('sleep 0.4; exec "$REAL" "$@"')
-    first = config(num_frames=16, workers=1, ffmpeg=slow, target=str(tmp_path / "first" / "train"))
-    second = config(num_frames=16, workers=1, ffmpeg=slow, target=str(tmp_path / "second" / "train"))
+    # Each run does one clip, then its ffmpeg waits at a gate: both runs are
+    # mid-way when the first stops, and the second goes on only after that.
+    gates = {name: tmp_path / f"gate-{name}" for name in ("first", "second")}
+    wrappers = {name: wrap_ffmpeg(gated(gate, free=1), name=f"ffmpeg-{name}") for name, gate in gates.items()}
+    first = config(num_frames=16, workers=1, ffmpeg=wrappers["first"], target=str(tmp_path / "first" / "train"))
+    second = config(num_frames=16, workers=1, ffmpeg=wrappers["second"], target=str(tmp_path / "second" / "train"))
     stop = threading.Event()
     results: dict[str, object] = {}
     finished_at: dict[str, float] = {}
@@ -40,15 +37,16 @@ def test_stopping_one_run_leaves_another_in_the_same_process_whole(make_clip, co
     ]
     for thread in threads:
         thread.start()
-    # Stop the first run once both have finished a clip.
-    assert wait_for(lambda: all(any(c.target.rglob("*.jpg")) for c in (first, second)), timeout=60)
+    # Stop the first run once both have finished a clip and wait at their gates.
+    assert wait_for(lambda: all(started(gate) >= 2 for gate in gates.values()), timeout=60)
     stop.set()
-    stopped_at = time.monotonic()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert results["first"].interrupted and results["first"].done < 8
+    threads[0].join(timeout=120)
+    assert "first" in results and "second" not in finished_at  # the second was still working
+    open_gate(gates["second"])
+    threads[1].join(timeout=120)
+    open_gate(gates["first"])
+    assert results["first"].interrupted and results["first"].done == 1
     assert not results["second"].interrupted and results["second"].done == 8
-    assert finished_at["second"] > stopped_at + 0.4  # the second was still working when the first stopped
 
     solo = config(num_frames=16, workers=1, target=str(tmp_path / "solo" / "train"))
     assert run_extract(solo).done == 8

@@ -27,14 +27,9 @@ from k400frames.run.runner import run_extract
 from k400frames.sources.tree import in_shard, shard_of
 from k400frames.tools.synth import make_video
 
-from helpers import ended_within, record_file
+from helpers import ended_within, record_file, tree_bytes
 
 NUM_FRAMES = 12
-
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` by its relative path, with its bytes."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def manifest_rels(path: Path) -> list[str]:

@@ -8,7 +8,6 @@ import json
 import resource
 import subprocess
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -24,17 +23,12 @@ from k400frames.sources.segments import span_name
 from k400frames.tools.synth import make_video
 from k400frames.tools.verify import verify_tree
 
-from helpers import decode_reference, record_file, run_cli
+from helpers import decode_reference, record_file, run_cli, write_csv
 
 SIZE = "160x120"  # testsrc2 repeats pictures at smaller sizes: pixel checks need this much
 
 
-def write_csv(path: Path, rows, header=("label", "youtube_id", "time_start", "time_end", "split")) -> Path:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+SEG_HEADER = ("label", "youtube_id", "time_start", "time_end", "split")
 
 
 @pytest.fixture
@@ -82,7 +76,7 @@ def seg_config(tmp_path, rows, **overrides):
         "source": str(tmp_path / "src"),
         "target": str(tmp_path / "out" / "train"),
         "workers": 2,
-        "segments": str(write_csv(tmp_path / "segs.csv", rows)),
+        "segments": str(write_csv(tmp_path / "segs.csv", rows, SEG_HEADER)),
     }
     raw.update(overrides)
     return make_config(raw)
@@ -142,7 +136,7 @@ def test_bad_rows_are_failures_naming_the_row_and_the_rest_is_done(late_video, t
     config = tmp_path / "cfg.yaml"
     config.write_text(
         f"source: {tmp_path / 'src'}\ntarget: {tmp_path / 'out' / 'train'}\n"
-        f"segments: {write_csv(tmp_path / 'segs.csv', rows)}\nnum_frames: 5\n"
+        f"segments: {write_csv(tmp_path / 'segs.csv', rows, SEG_HEADER)}\nnum_frames: 5\n"
     )
     proc = run_cli("-q", "extract", "--config", str(config))
     assert proc.returncode == 1, proc.stderr
@@ -425,7 +419,7 @@ def test_a_csv_without_the_columns_is_one_line_and_exit_2(tmp_path):
 
 def test_annotate_segments_splits_by_label_with_a_seed(tmp_path):
     rows = [(label, f"{label}{i}", i, i + 10.5) for label, n in (("a", 5), ("b", 10), ("c", 1)) for i in range(n)]
-    write_csv(tmp_path / "segs.csv", rows)
+    write_csv(tmp_path / "segs.csv", rows, SEG_HEADER)
     outputs = []
     for out in ("one", "two"):
         proc = run_cli(

@@ -18,7 +18,7 @@ from k400frames.run.lock import TargetLock
 from k400frames.run.runner import run_extract
 from k400frames.stores.lmdb import RECORD_PREFIX, LmdbEnv, store_bytes
 
-from helpers import live_processes_mentioning, record_file, run_cli, set_args, wait_for
+from helpers import gated, live_processes_mentioning, record_file, run_cli, set_args, started, wait_for
 
 lmdb = pytest.importorskip("lmdb", reason="store: lmdb needs the lmdb package (pip install 'k400frames[lmdb]')")
 
@@ -264,11 +264,11 @@ def test_reader_sees_only_committed_clips(tmp_path):
 def test_kill_9_then_resume(make_clip, config, tmp_path, wrap_ffmpeg):
     for i in range(6):
         make_clip(f"c{i % 2}/clip{i}.mp4", seconds=0.4, fps=10)
-    slow = wrap_ffmpeg('sleep 0.3; exec "$REAL" "$@"')
-    cfg = config(num_frames=4, store="lmdb", workers=1, ffmpeg=slow)
+    gate = tmp_path / "gate"  # two clips go through, the third waits in its ffmpeg
+    cfg = config(num_frames=4, store="lmdb", workers=1, ffmpeg=wrap_ffmpeg(gated(gate, free=2)))
     manifest = record_file(cfg.target, "manifest")
     proc = start(cfg)
-    assert wait_for(lambda: manifest.exists() and len(manifest.read_text().splitlines()) >= 2)
+    assert wait_for(lambda: started(gate) >= 3 and manifest.exists() and len(manifest.read_text().splitlines()) >= 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     wait_for(lambda: not live_processes_mentioning(str(tmp_path)), timeout=10)

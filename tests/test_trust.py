@@ -15,15 +15,7 @@ from k400frames.errors import AnnotationError
 from k400frames.run.runner import format_summary, run_extract
 from k400frames.tools.verify import verify_tree
 
-from helpers import run_cli
-
-
-def write_csv(path: Path, rows, header=("label", "youtube_id", "time_start", "time_end")) -> Path:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from helpers import run_main, write_csv
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -47,10 +39,11 @@ def recordings(make_clip, tmp_path):
     return write_csv(tmp_path / "segments.csv", SPANS)
 
 
-def test_annotate_segments_keeps_every_span_of_a_recording_in_one_split(recordings, tmp_path):
+def test_annotate_segments_keeps_every_span_of_a_recording_in_one_split(recordings, tmp_path, capfd):
     for seed in range(5):
         out = tmp_path / f"split{seed}"
-        proc = run_cli(
+        proc = run_main(
+            capfd,
             "annotate",
             "--segments",
             str(recordings),
@@ -71,45 +64,49 @@ def test_annotate_segments_keeps_every_span_of_a_recording_in_one_split(recordin
         assert "(asked 34%)" in proc.stdout
 
 
-def test_annotate_of_a_tree_keeps_spans_of_one_video_together(make_clip, tmp_path):
+def test_annotate_of_a_tree_keeps_spans_of_one_video_together(make_clip, tmp_path, capfd):
     for video in ("v1", "v2", "v3", "v4"):
         for start in (0, 10, 20):
             make_clip(f"wave/{video}_{start:06d}_{start + 10:06d}.mp4", seconds=0.2, fps=10)
-    proc = run_cli("annotate", str(tmp_path / "src"), "--out-dir", str(tmp_path / "ann"), "--val-fraction", "0.5")
+    proc = run_main(
+        capfd, "annotate", str(tmp_path / "src"), "--out-dir", str(tmp_path / "ann"), "--val-fraction", "0.5"
+    )
     assert proc.returncode == 0, proc.stderr
     train = [r["youtube_id"] for r in read_rows(tmp_path / "ann" / "train.csv")]
     val = [r["youtube_id"] for r in read_rows(tmp_path / "ann" / "val.csv")]
     assert len(train) == len(val) == 6 and not set(train) & set(val)
 
 
-def extract_split(tmp_path: Path, csv_path: Path, split: str, **extra) -> Path:
+def extract_split(capture, tmp_path: Path, csv_path: Path, split: str, **extra) -> Path:
     cfg = tmp_path / f"{split}.yaml"
     cfg.write_text(
         f"source: {tmp_path / 'src'}\nsegments: {csv_path}\ntarget: {tmp_path / 'out' / split}\n"
         f"num_frames: 4\nworkers: 2\n" + "".join(f"{k}: {v}\n" for k, v in extra.items())
     )
-    proc = run_cli("extract", "--config", str(cfg), "-q")
+    proc = run_main(capture, "extract", "--config", str(cfg), "-q")
     assert proc.returncode in (0, 1), proc.stderr
     return cfg
 
 
-def test_verify_and_lists_report_a_recording_in_two_splits(recordings, tmp_path):
-    run_cli("annotate", "--segments", str(recordings), "--out-dir", str(tmp_path / "ann"), "--val-fraction", "0.34")
-    train_cfg = extract_split(tmp_path, tmp_path / "ann" / "train.csv", "train")
-    extract_split(tmp_path, tmp_path / "ann" / "val.csv", "val")
-    clean = run_cli("verify", "--config", str(train_cfg))
+def test_verify_and_lists_report_a_recording_in_two_splits(recordings, tmp_path, capfd):
+    run_main(
+        capfd, "annotate", "--segments", str(recordings), "--out-dir", str(tmp_path / "ann"), "--val-fraction", "0.34"
+    )
+    train_cfg = extract_split(capfd, tmp_path, tmp_path / "ann" / "train.csv", "train")
+    extract_split(capfd, tmp_path, tmp_path / "ann" / "val.csv", "val")
+    clean = run_main(capfd, "verify", "--config", str(train_cfg))
     assert clean.returncode == 0 and clean.stdout.startswith("verify OK"), clean.stdout
-    lists = run_cli("lists", "--config", str(train_cfg), "--format", "mmaction2")
+    lists = run_main(capfd, "lists", "--config", str(train_cfg), "--format", "mmaction2")
     assert lists.returncode == 0 and "more than one split" not in lists.stderr, lists.stderr
 
     # A split made by rows, as annotate did before: one span of a train recording lands in "test".
     train_row = read_rows(tmp_path / "ann" / "train.csv")[0]
     leaky = write_csv(tmp_path / "leaky.csv", [[train_row[k] for k in ("label", "youtube_id")] + ["1.5", "1.6"]])
-    extract_split(tmp_path, leaky, "test")
-    proc = run_cli("verify", "--config", str(train_cfg))
+    extract_split(capfd, tmp_path, leaky, "test")
+    proc = run_main(capfd, "verify", "--config", str(train_cfg))
     assert proc.returncode == 1, proc.stdout
     assert f"{train_row['youtube_id']} in test and train (split folders)" in proc.stdout
-    lists = run_cli("lists", "--config", str(train_cfg), "--format", "mmaction2")
+    lists = run_main(capfd, "lists", "--config", str(train_cfg), "--format", "mmaction2")
     assert "1 recording (youtube_id) in more than one split" in lists.stderr
     assert f"{train_row['youtube_id']} in test and train" in lists.stderr
 
@@ -136,31 +133,31 @@ def _cfg(tmp_path, **extra):
     )
 
 
-def test_verify_lists_failed_and_missing_segments_and_exits_1(recordings, tmp_path):
+def test_verify_lists_failed_and_missing_segments_and_exits_1(recordings, tmp_path, capfd):
     rows = [("jump", "rec1", 0, 0.5), ("jump", "nosuchvideo", 0, 1), ("jump", "rec2", 2, 1)]
-    cfg = extract_split(tmp_path, write_csv(tmp_path / "three.csv", rows), "train")
-    proc = run_cli("verify", "--config", str(cfg))
+    cfg = extract_split(capfd, tmp_path, write_csv(tmp_path / "three.csv", rows), "train")
+    proc = run_main(capfd, "verify", "--config", str(cfg))
     assert proc.returncode == 1
     assert proc.stdout.startswith("verify FAILED") and "2 failed in the run" in proc.stdout, proc.stdout
     assert "video not found" in proc.stdout and "time_end must be after time_start" in proc.stdout
     # A clip the run never reached (no record at all) is missing.
     (tmp_path / "out" / "train.failures.jsonl").unlink()
-    proc = run_cli("verify", "--config", str(cfg), "--json")
+    proc = run_main(capfd, "verify", "--config", str(cfg), "--json")
     report = json.loads(proc.stdout)
     assert proc.returncode == 1 and len(report["missing"]) == 2 and report["clips"] == 1
 
 
-def test_verify_of_a_plain_tree_counts_failed_downloads(make_clip, tmp_path):
+def test_verify_of_a_plain_tree_counts_failed_downloads(make_clip, tmp_path, capfd):
     make_clip("a/good.mp4", seconds=0.3, fps=10)
     (tmp_path / "src" / "a" / "empty.mp4").write_bytes(b"")
     (tmp_path / "src" / "a" / "text.mp4").write_text("not a video\n")
     assert run_extract(_cfg(tmp_path)).failed == 2
-    proc = run_cli("verify", "--frames", str(tmp_path / "out" / "train"), "--num-frames", "4")
+    proc = run_main(capfd, "verify", "--frames", str(tmp_path / "out" / "train"), "--num-frames", "4")
     assert proc.returncode == 1, proc.stdout
     assert "a/empty:" in proc.stdout and "a/text:" in proc.stdout and "2 failed in the run" in proc.stdout
 
 
-def test_verify_without_csv_uses_the_copy_beside_the_split(make_clip, tmp_path):
+def test_verify_without_csv_uses_the_copy_beside_the_split(make_clip, tmp_path, capfd):
     make_clip("a/x_000000_000001.mp4", seconds=0.3, fps=10)
     ann = write_csv(
         tmp_path / "tiny_train.csv",
@@ -169,7 +166,7 @@ def test_verify_without_csv_uses_the_copy_beside_the_split(make_clip, tmp_path):
     )
     assert run_extract(_cfg(tmp_path, annotations=str(ann))).done == 1
     ann.unlink()  # only the run's copy beside the split is left
-    proc = run_cli("verify", "--frames", str(tmp_path / "out" / "train"), "--num-frames", "4")
+    proc = run_main(capfd, "verify", "--frames", str(tmp_path / "out" / "train"), "--num-frames", "4")
     assert proc.returncode == 1 and "a/gone_000000_000001" in proc.stdout, proc.stdout
     assert f"in {tmp_path / 'out' / 'tiny_train.csv'} but not on disk" in proc.stdout
 
@@ -193,7 +190,7 @@ def test_a_bad_csv_is_refused_before_any_frame_is_read(make_clip, tmp_path):
     assert started == []
 
 
-def test_pads_are_counted_and_lists_can_count_real_frames_only(make_clip, tmp_path):
+def test_pads_are_counted_and_lists_can_count_real_frames_only(make_clip, tmp_path, capfd):
     make_clip("a/short_000000_000001.mp4", seconds=0.5, fps=10)  # 5 real frames of 8
     make_clip("a/long_000000_000001.mp4", seconds=1.0, fps=10)  # 8 of 10: cut
     cfg = _cfg(tmp_path, num_frames=8)
@@ -203,14 +200,14 @@ def test_pads_are_counted_and_lists_can_count_real_frames_only(make_clip, tmp_pa
     assert "above 20%" not in text
     config_file = tmp_path / "c.yaml"
     config_file.write_text(f"source: {cfg.source}\ntarget: {cfg.target}\nnum_frames: 8\n")
-    proc = run_cli("lists", "--config", str(config_file), "--format", "mmaction2")
+    proc = run_main(capfd, "lists", "--config", str(config_file), "--format", "mmaction2")
     assert proc.returncode == 0, proc.stderr
     assert sorted((cfg.target.parent / "train.mmaction2.txt").read_text().split("\n")[:2]) == [
         "train/a/long_000000_000001 8 0",
         "train/a/short_000000_000001 8 0",
     ]
     assert "pads: 19% of the frames are pads (3 of 16)" in proc.stdout
-    proc = run_cli("lists", "--config", str(config_file), "--format", "mmaction2", "--frames", "decoded")
+    proc = run_main(capfd, "lists", "--config", str(config_file), "--format", "mmaction2", "--frames", "decoded")
     assert proc.returncode == 0, proc.stderr
     assert sorted((cfg.target.parent / "train.mmaction2.txt").read_text().split("\n")[:2]) == [
         "train/a/long_000000_000001 8 0",
@@ -220,56 +217,56 @@ def test_pads_are_counted_and_lists_can_count_real_frames_only(make_clip, tmp_pa
     assert "real frames only (`--frames decoded`)" in (cfg.target.parent / "lists.md").read_text()
 
 
-def test_a_split_mostly_of_pads_is_warned_about(make_clip, tmp_path):
+def test_a_split_mostly_of_pads_is_warned_about(make_clip, tmp_path, capfd):
     make_clip("a/short_000000_000001.mp4", seconds=0.3, fps=10)  # 3 real frames of 8
     cfg = _cfg(tmp_path, num_frames=8)
     text = format_summary(run_extract(cfg))
     assert "pads: 62% of the split's frames" in text and "sampling: uniform" in text
     make_clip("a/long_000000_000001.mp4", seconds=1.0, fps=10)  # a later run: the share is the split's
     assert "pads: 31% of the split's frames are copies of a last frame (5 of 16)" in format_summary(run_extract(cfg))
-    proc = run_cli("lists", "--set", f"target={cfg.target}", "--set", "num_frames=8", "--format", "videomae")
+    proc = run_main(capfd, "lists", "--set", f"target={cfg.target}", "--set", "num_frames=8", "--format", "videomae")
     assert "more than 20% of the frames are pads" in proc.stderr and "--frames decoded" in proc.stderr
     assert "**Above 20%**" in (cfg.target.parent / "lists.md").read_text()
 
 
 @pytest.mark.parametrize(("fps", "warned"), [(None, True), (25, True), (30, False)])
-def test_pytorchvideo_frame_lists_warn_unless_extracted_at_30_fps(make_clip, tmp_path, fps, warned):
+def test_pytorchvideo_frame_lists_warn_unless_extracted_at_30_fps(make_clip, tmp_path, fps, warned, capfd):
     make_clip("a/x_000000_000001.mp4", seconds=0.4, fps=10)
     cfg = _cfg(tmp_path, fps=fps)
     run_extract(cfg)
     args = ["lists", "--set", f"target={cfg.target}", "--set", "num_frames=4", "--set", f"fps={fps or 'null'}"]
-    proc = run_cli(*args, "--format", "pytorchvideo")
+    proc = run_main(capfd, *args, "--format", "pytorchvideo")
     assert proc.returncode == 0, proc.stderr
     assert ("reads frame folders at 30 fps" in proc.stderr) == warned, proc.stderr
     assert ("set fps: 30" in (cfg.target.parent / "lists.md").read_text()) == warned
-    mm = run_cli(*args, "--format", "mmaction2")  # other readers take the frames as they are
+    mm = run_main(capfd, *args, "--format", "mmaction2")  # other readers take the frames as they are
     assert "30 fps" not in mm.stderr
 
 
-def test_whitespace_in_clip_names_is_found_before_any_work(make_clip, tmp_path):
+def test_whitespace_in_clip_names_is_found_before_any_work(make_clip, tmp_path, capfd):
     make_clip("jump/my clip (1).mp4", seconds=0.3, fps=10)
     make_clip("jump/plain.mp4", seconds=0.3, fps=10)
     sets = ["--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out' / 'train'}"]
     sets += ["--set", "num_frames=4"]
-    annotate = run_cli("annotate", str(tmp_path / "src"), "--out-dir", str(tmp_path / "ann"))
+    annotate = run_main(capfd, "annotate", str(tmp_path / "src"), "--out-dir", str(tmp_path / "ann"))
     assert "1 clip has whitespace in the class or clip name (e.g. 'jump/my clip (1)')" in annotate.stderr
     assert "--clip-names underscore" in annotate.stderr
-    dry = run_cli("extract", *sets, "--dry-run")
+    dry = run_main(capfd, "extract", *sets, "--dry-run")
     assert dry.returncode == 0 and dry.stderr.count("whitespace in the class or clip name") == 1, dry.stderr
     assert "set clip_names: underscore" in dry.stderr and not (tmp_path / "out" / "train").exists()
-    run = run_cli("extract", *sets)
+    run = run_main(capfd, "extract", *sets)
     assert run.returncode == 0 and run.stderr.count("whitespace in the class or clip name") == 1, run.stderr
     assert run.stderr.index("whitespace") < run.stderr.index("progress")  # before any clip
-    refused = run_cli("lists", *sets, "--format", "mmaction2")
+    refused = run_main(capfd, "lists", *sets, "--format", "mmaction2")
     assert refused.returncode == 2 and "set clip_names: underscore" in refused.stderr
 
     # The way out: clip_names: underscore, in the folders and the lists.
     under = [*sets[:2], "--set", f"target={tmp_path / 'out2' / 'train'}", "--set", "num_frames=4"]
     under += ["--set", "clip_names=underscore"]
-    run = run_cli("extract", *under)
+    run = run_main(capfd, "extract", *under)
     assert run.returncode == 0 and "whitespace" not in run.stderr, run.stderr
     assert len(list((tmp_path / "out2" / "train" / "jump" / "my_clip_(1)").iterdir())) == 4
-    lists = run_cli("lists", *under, "--format", "mmaction2")
+    lists = run_main(capfd, "lists", *under, "--format", "mmaction2")
     assert lists.returncode == 0, lists.stderr
     assert "train/jump/my_clip_(1) 4 0" in (tmp_path / "out2" / "train.mmaction2.txt").read_text()
 
@@ -294,10 +291,10 @@ def test_a_truncated_file_under_uniform_sampling_is_not_said_to_end_after_the_pi
     assert "ends early after" not in reason
 
 
-def test_video_output_says_num_frames_does_not_apply_and_its_summary_names_videos(make_clip, tmp_path):
+def test_video_output_says_num_frames_does_not_apply_and_its_summary_names_videos(make_clip, tmp_path, capfd):
     make_clip("a/x_000000_000001.mp4", seconds=0.5, fps=10)
     sets = ["--set", f"source={tmp_path / 'src'}", "--set", f"target={tmp_path / 'out' / 'train'}"]
-    proc = run_cli("extract", *sets, "--set", "output=video", "--set", "num_frames=64")
+    proc = run_main(capfd, "extract", *sets, "--set", "output=video", "--set", "num_frames=64")
     assert proc.returncode == 0, proc.stderr
     assert "num_frames (64) does not apply to output: video" in proc.stderr
     assert f"videos: {tmp_path / 'out' / 'train'}" in proc.stdout and "frames: /" not in proc.stdout
@@ -412,7 +409,7 @@ def test_the_bar_redrawn_under_a_failure_line_counts_that_failure(make_clip, tmp
     assert drawn and "1 failed" in drawn[0] and "0 failed" not in drawn[0], repr(after[:400])
 
 
-def test_lists_names_csv_rows_without_a_clip(make_clip, tmp_path):
+def test_lists_names_csv_rows_without_a_clip(make_clip, tmp_path, capfd):
     make_clip("a/x_000000_000001.mp4", seconds=0.3, fps=10)
     (tmp_path / "src" / "a" / "broken_000000_000001.mp4").write_text("not a video\n")
     ann = write_csv(
@@ -423,7 +420,7 @@ def test_lists_names_csv_rows_without_a_clip(make_clip, tmp_path):
     cfg = _cfg(tmp_path, annotations=str(ann))
     assert run_extract(cfg).failed == 1
     sets = ["--set", f"target={cfg.target}", "--set", "num_frames=4", "--set", f"annotations={ann}"]
-    proc = run_cli("lists", *sets, "--format", "mmaction2")
+    proc = run_main(capfd, "lists", *sets, "--format", "mmaction2")
     assert proc.returncode == 1, proc.stderr
     assert "1 clip listed" in proc.stdout
     assert "not listed: 1 row of" in proc.stderr and "a/broken_000000_000001" in proc.stderr

@@ -10,7 +10,7 @@ from k400frames.run.runner import run_extract
 from k400frames.sources.kinetics import KINETICS_HEADER
 from k400frames.tools.verify import verify_tree
 
-from helpers import run_cli
+from helpers import run_cli, write_csv
 
 CLIPS = (
     ("tai chi", "abc-_x_000001_000011.mp4"),
@@ -19,13 +19,11 @@ CLIPS = (
 )
 
 
-def write_csv(path, rows):
-    lines = [",".join(KINETICS_HEADER)] + [f'"{label}",{yid},{s},{e},train,0' for label, yid, s, e in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 CSV_ROWS = [("tai chi", "abc-_x", 1, 11), ("tai chi", "-lead", 5, 15), ("abseiling", "q_w", 0, 10)]
+
+
+def kinetics_csv(path, rows):
+    return write_csv(path, [(*row, "train", 0) for row in rows], KINETICS_HEADER)
 
 
 @pytest.fixture
@@ -107,27 +105,27 @@ def test_deep_decode_passes_a_clean_tree(tree):
 def test_csv_join_with_either_class_name_convention(tree, tmp_path, class_names):
     cfg = tree(class_names=class_names)
     assert (cfg.target / ("tai_chi" if class_names == "underscore" else "tai chi")).is_dir()
-    report = check(cfg, csv=write_csv(tmp_path / "ann.csv", CSV_ROWS))
+    report = check(cfg, csv=kinetics_csv(tmp_path / "ann.csv", CSV_ROWS))
     assert report.ok and report.csv_rows == 3, (report.missing, report.unexpected)
 
 
 def test_csv_label_with_underscores_matches_folder_with_spaces(tree, tmp_path):
     cfg = tree()
     rows = [(label.replace(" ", "_"), *rest) for label, *rest in CSV_ROWS]
-    assert check(cfg, csv=write_csv(tmp_path / "ann.csv", rows)).ok
+    assert check(cfg, csv=kinetics_csv(tmp_path / "ann.csv", rows)).ok
 
 
 def test_csv_join_reports_missing_and_extra_clips(tree, tmp_path):
     cfg = tree(class_names="underscore")
     rows = CSV_ROWS[1:] + [("tai chi", "gone", 3, 13)]  # drop one on disk, add one not on disk
-    report = check(cfg, csv=write_csv(tmp_path / "ann.csv", rows))
+    report = check(cfg, csv=kinetics_csv(tmp_path / "ann.csv", rows))
     assert not report.ok and not report.problems
     assert report.missing == ["tai_chi/gone_000003_000013"]
     assert report.unexpected == ["tai_chi/abc-_x_000001_000011"]
 
 
 def test_cli_exit_codes_json_and_config_annotations(tree, tmp_path):
-    csv = write_csv(tmp_path / "ann.csv", CSV_ROWS)
+    csv = kinetics_csv(tmp_path / "ann.csv", CSV_ROWS)
     cfg = tree(annotations=str(csv))
     config_file = tmp_path / "cfg.yaml"
     config_file.write_text(f"source: {cfg.source}\ntarget: {cfg.target}\nnum_frames: 10\nannotations: {csv}\n")
