@@ -182,13 +182,15 @@ def _source_mix(cfg: Config, sample: list[str], clips: int) -> dict[str, Any]:
     }
 
 
-def build_card(cfg: Config) -> dict[str, Any]:
-    """The card of ``cfg.target`` as a dict (see the module docstring)."""
+def build_card(cfg: Config, planned: set[str] | None = None) -> dict[str, Any]:
+    """The card of ``cfg.target`` as a dict (see the module docstring);
+    ``planned``: the split's clips, where the caller has its plan in hand."""
     check_source(cfg)
     layout = Layout(cfg.target)
     output = output_named(cfg.output)
     rows, sample = _finished_rows(cfg, layout)
-    planned = {item.rel for item in plan(cfg, None)}
+    if planned is None:
+        planned = {item.rel for item in plan(cfg, None)}
     failed_rows = {
         row["rel"]: (str(row.get("stage", "")), str(row.get("reason", "")))
         for row in read_records(layout.all_records("failures"))
@@ -287,11 +289,11 @@ def card_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_card(cfg: Config) -> Card:
+def write_card(cfg: Config, planned: set[str] | None = None) -> Card:
     """Build the card of ``cfg.target`` (all shards) and write its two files
     atomically.  Raises :class:`~k400frames.errors.CardNotReady` while a run
     holds the split or a shard that still owes clips has not run."""
-    card = build_card(cfg)
+    card = build_card(cfg, planned)
     layout = Layout(cfg.target)
     with replaced_atomically(layout.card_json) as partial:
         partial.write_text(json.dumps(card, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")

@@ -25,7 +25,6 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from ..sources.flat import NO_ROW
 from ..sources.tree import Clip, Collision
 from ..stores import store_class
 from ..words import plural
-from .preflight import existing_ancestor, finished_before, plan, preflight, resume_store
+from .preflight import existing_ancestor, preflight
 
 # Clips extracted to measure a fresh run; also the fewest finished clips
 # whose sizes are trusted instead of sampling.
@@ -218,29 +217,26 @@ def dry_run(
     report = DryRun(target=cfg.target, classes={}, stale=resume.stale, running=[h.describe() for h in checked.holders])
     candidates = _EvenSample(_CANDIDATES)
     bad_rows = 0  # CSV rows that fail without a decode (no video, bad times)
-    skipped: Counter = Counter()
+    skipped = checked.skipped
     store_cls = store_class(cfg.store)
-    with resume_store(cfg, shard) as store:
-        for item in plan(cfg, shard, skipped):
-            if retry_failed and item.rel not in resume.failed:
-                continue
-            if isinstance(item, Collision):
-                report.collisions += 1
-                continue
-            counts = report.classes.setdefault(item.out_class, ClassPlan())
-            counts.clips += 1
-            report.clips += 1
-            if finished_before(cfg, item, resume, overwrite, store):
-                counts.done += 1
-                report.done += 1
+    for item, state in checked.plan:
+        if isinstance(item, Collision):
+            report.collisions += 1
+            continue
+        counts = report.classes.setdefault(item.out_class, ClassPlan())
+        counts.clips += 1
+        report.clips += 1
+        if state:
+            counts.done += 1
+            report.done += 1
+        else:
+            counts.todo += 1
+            report.todo += 1
+            report.previously_failed += item.rel in resume.failed
+            if item.problem:
+                bad_rows += 1
             else:
-                counts.todo += 1
-                report.todo += 1
-                report.previously_failed += item.rel in resume.failed
-                if item.problem:
-                    bad_rows += 1
-                else:
-                    candidates.offer(item)
+                candidates.offer(item)
 
     fs = existing_ancestor(cfg.target)
     stats = os.statvfs(fs)

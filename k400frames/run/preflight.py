@@ -266,6 +266,10 @@ class Preflight:
     total: int  # clips in this run's plan
     holders: list[Holder]  # runs holding the target now (only a dry run gets past them)
     finished: int = 0  # of `total`: finished by earlier runs (shown as done, not as speed)
+    # The run's plan, walked once: each clip (or collision) and how earlier runs
+    # left it (finished_before); the runner, the dry run and the card use it.
+    plan: list[tuple[Clip | Collision, str | None]] = dataclasses.field(default_factory=list)
+    skipped: Counter = dataclasses.field(default_factory=Counter)  # files that are no clips, by kind
 
 
 def preflight(
@@ -306,8 +310,10 @@ def preflight(
     total = finished = spaced = 0
     spaced_names: list[str] = []
     strange = store_cls.bad_names([cfg.target.name])
+    planned: list[tuple[Clip | Collision, str | None]] = []
+    skipped: Counter = Counter()
     with resume_store(cfg, shard) as store:
-        for item in plan(cfg, shard):
+        for item in plan(cfg, shard, skipped):
             if retry_failed and item.rel not in resume.failed:
                 continue
             total += 1
@@ -318,7 +324,9 @@ def preflight(
             if store_cls.bad_names([item.rel]):
                 strange.append(item.rel)
                 continue
-            finished += isinstance(item, Clip) and finished_before(cfg, item, resume, overwrite, store) is not None
+            state = finished_before(cfg, item, resume, overwrite, store) if isinstance(item, Clip) else None
+            finished += state is not None
+            planned.append((item, state))
     if strange:
         raise PreflightError(store_cls.bad_names_error(strange, cfg.target))
     if total == 0 and not retry_failed:
@@ -335,4 +343,4 @@ def preflight(
             cfg.num_frames,
             cfg.output,
         )
-    return Preflight(resume, total, holders, finished)
+    return Preflight(resume, total, holders, finished, planned, skipped)

@@ -33,7 +33,7 @@ from ..words import plural
 from .card import write_card
 from .executors import Executor, make_executor
 from .lock import TargetLock
-from .preflight import Resume, adoption_record, finished_before, plan, preflight, warn_if_short_of_space
+from .preflight import Preflight, adoption_record, preflight, warn_if_short_of_space
 from .records import RecordWriter, decoded_counts
 
 log = logging.getLogger(__name__)
@@ -215,6 +215,7 @@ def run_extract(
         raise
     tmp_root = layout.tmp_area
     summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total, output=cfg.output)
+    summary.skipped_files.update(checked.skipped)
     if store.packed:
         summary.store, summary.merged_shards = store.path, store.merged
     writers: list[RecordWriter] = []
@@ -233,7 +234,7 @@ def run_extract(
         # Clips finished before show as done at the start, not as speed.
         progress.start(total, done=checked.finished)
         try:
-            _schedule(cfg, shard, overwrite, retry_failed, resume, tmp_root, executor, recorder, ctx, store)
+            _schedule(cfg, checked, tmp_root, executor, recorder, ctx, store)
             summary.interrupted = stop is not None and stop.is_set()
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -287,15 +288,17 @@ def run_extract(
         except OSError as exc:
             summary.error = summary.error or f"cannot copy the annotations CSV: {_describe(exc)}"
     if not summary.interrupted:
-        _write_card(cfg, summary)
+        # A run of the whole split has the split's plan in hand; a shard's card needs every shard's.
+        whole = shard is None and not retry_failed
+        _write_card(cfg, summary, {item.rel for item, _ in checked.plan} if whole else None)
     return summary
 
 
-def _write_card(cfg: Config, summary: Summary) -> None:
+def _write_card(cfg: Config, summary: Summary, planned: set[str] | None) -> None:
     """The dataset card of the whole split, once nothing else runs on it: the
     last shard of a job array to end writes it (or ``k400frames card``)."""
     try:
-        card = write_card(cfg)
+        card = write_card(cfg, planned)
     except CardNotReady as exc:
         summary.card_note = str(exc).partition(": ")[2] or str(exc)
         log.info("%s", exc)
@@ -399,17 +402,15 @@ class _Recorder:
 
 def _schedule(
     cfg: Config,
-    shard: tuple[int, int] | None,
-    overwrite: bool,
-    retry_failed: bool,
-    resume: Resume,
+    checked: Preflight,
     tmp_root: Path,
     executor: Executor,
     recorder: _Recorder,
     ctx: RunContext,
     store: Store,
 ) -> None:
-    """Feed clips to the executor lazily (a bounded window, so memory stays flat)."""
+    """Feed the preflight's plan to the executor lazily (a bounded window, so
+    memory stays flat), skipping the clips earlier runs finished."""
     window = max(2 * executor.workers, 2)
     pending: set = set()
 
@@ -420,9 +421,7 @@ def _schedule(
             for future in done:
                 recorder.finished(future.result())  # re-raises DiskFull from a worker
 
-    for item in plan(cfg, shard, recorder.summary.skipped_files):
-        if retry_failed and item.rel not in resume.failed:
-            continue
+    for item, state in checked.plan:
         if isinstance(item, Collision):
             others = ", ".join(p.name for p in item.sources)
             recorder.finished(
@@ -435,9 +434,8 @@ def _schedule(
                 )
             )
             continue
-        state = finished_before(cfg, item, resume, overwrite, store)
         if state:
-            recorder.skipped(adoption_record(cfg, item, resume, store) if state == "unrecorded" else None)
+            recorder.skipped(adoption_record(cfg, item, checked.resume, store) if state == "unrecorded" else None)
             continue
         if ctx.stopping:
             break
