@@ -383,16 +383,16 @@ def test_name_that_is_not_utf8_is_extracted_under_its_bytes(tmp_path, make_clip)
 def test_an_unexpected_error_fails_its_clip_not_the_run(make_clip, config, monkeypatch):
     for name in ("a", "boom", "c"):
         make_clip(f"cls/{name}.mp4", seconds=0.2)
-    import k400frames.clip.extract as extract
+    from k400frames.clip.frames import FramesOutput
 
-    real = extract.final_path
+    real = FramesOutput.members
 
-    def final_path(cfg, clip):  # a bug in our own code, for one clip only
-        if clip.stem == "boom":
+    def members(self, made, cfg, key):  # a bug in our own code, for one clip only
+        if key.name == "boom":
             raise RuntimeError("injected bug")
-        return real(cfg, clip)
+        return real(self, made, cfg, key)
 
-    monkeypatch.setattr(extract, "final_path", final_path)
+    monkeypatch.setattr(FramesOutput, "members", members)
     cfg = config(num_frames=4, workers=1)
     summary = run_extract(cfg)
     assert (summary.done, summary.failed) == (2, 1)
