@@ -155,7 +155,7 @@ def _source_mix(cfg: Config, sample: list[str], clips: int) -> dict[str, Any]:
     if sample:
         exe = ffmpeg.find_ffmpeg(cfg.ffmpeg)
 
-        def read(source: str) -> ffmpeg.VideoHeader | None:
+        def read(source: str) -> ffmpeg.Header | None:
             # An MP4's own index (no process), as doctor reads it; ffmpeg for other containers.
             try:
                 return ffmpeg.read_header(Path(source), lambda: exe)[0]
