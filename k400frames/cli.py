@@ -410,8 +410,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from tqdm import tqdm
-
+    from .run.progress import make_progress
     from .tools.doctor import diagnose, format_report, write_redownload
 
     cfg = config_from_args(args, needs=("source",))  # the doctor writes nothing: no target needed
@@ -421,16 +420,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for key, folder in (("source", cfg.source), ("replacements", cfg.replacements)):
         if folder is not None and not folder.is_dir():
             raise ConfigError(f"doctor: {key} is not a folder: {folder}")
-    bar: list = []
-
-    def progress(done: int, total: int) -> None:
-        if args.quiet or args.json:
-            return
-        if not bar:
-            bar.append(tqdm(total=total, unit="file", desc="headers", leave=False))
-        bar[0].update(done - bar[0].n)
-
-    try:
+    with _progress_safe_logging():
         report = diagnose(
             cfg.source,
             csv,
@@ -438,11 +428,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             replacements=cfg.replacements,
             ffmpeg_exe=cfg.ffmpeg,
             workers=cfg.worker_count,
-            progress=progress,
+            progress=make_progress(quiet=args.quiet or args.json, unit="file", frames=False, desc="headers"),
         )
-    finally:
-        if bar:
-            bar[0].close()
     if args.redownload:
         write_redownload(report, Path(args.redownload))
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))

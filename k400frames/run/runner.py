@@ -19,7 +19,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Protocol
 
 from ..clip.context import RunContext
 from ..clip.extract import ClipResult
@@ -33,6 +32,7 @@ from .card import write_card
 from .executors import Executor, make_executor
 from .lock import TargetLock
 from .preflight import FinalNames, Resume, finished_before, plan, preflight, resume_store_paths, warn_if_short_of_space
+from .progress import NoProgress, Progress
 from .records import RecordWriter, decoded_counts
 
 log = logging.getLogger(__name__)
@@ -135,27 +135,6 @@ def format_summary(summary: Summary) -> str:
     if summary.interrupted:
         lines.append("interrupted: rerun the same command to resume")
     return "\n".join(lines)
-
-
-class Progress(Protocol):
-    """What a run reports to: ``start`` once (``done``: clips of ``total``
-    finished by earlier runs, so not part of this run's speed), ``update``
-    after each clip this run finishes or fails, ``close`` at the end."""
-
-    def start(self, total: int, done: int = 0) -> None: ...
-    def update(self, result: ClipResult | None, summary: Summary) -> None: ...
-    def close(self) -> None: ...
-
-
-class NoProgress:
-    def start(self, total: int, done: int = 0) -> None:
-        pass
-
-    def update(self, result: ClipResult | None, summary: Summary) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 # ----------------------------------------------------------------------------
