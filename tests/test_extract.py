@@ -15,7 +15,7 @@ N = 10
 
 def frames_of(cfg, rel):
     folder = cfg.target / rel
-    return [(folder / cfg.frame_filename(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
+    return [(folder / cfg.frame_name.format(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
 
 
 @pytest.mark.parametrize("source_frames", [4, N, N + 7])
@@ -58,9 +58,9 @@ def test_hardlink_pad(make_clip, config):
     cfg = config(num_frames=N, pad="hardlink")
     run_extract(cfg)
     folder = cfg.target / "cls" / "a"
-    inodes = {(folder / cfg.frame_filename(i)).stat().st_ino for i in range(3, N + 1)}
+    inodes = {(folder / cfg.frame_name.format(i)).stat().st_ino for i in range(3, N + 1)}
     assert len(inodes) == 1
-    assert (folder / cfg.frame_filename(2)).stat().st_ino not in inodes
+    assert (folder / cfg.frame_name.format(2)).stat().st_ino not in inodes
 
 
 def test_decoding_stops_early(make_clip, config, wrap_ffmpeg, tmp_path):

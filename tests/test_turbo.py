@@ -25,7 +25,7 @@ N = 10
 
 def frames_of(cfg, rel):
     folder = cfg.target / rel
-    return [(folder / cfg.frame_filename(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
+    return [(folder / cfg.frame_name.format(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
 
 
 def luma(jpeg: bytes) -> np.ndarray:

@@ -161,9 +161,6 @@ class DaskTask:
                 f"often out of memory: check the worker logs, then retry the failed clips",
             )
 
-    def cancel(self) -> None:
-        self.future.cancel()
-
 
 class DaskExecutor:
     """The executor interface of :class:`~k400frames.run.executors.LocalExecutor`
@@ -252,7 +249,7 @@ class DaskExecutor:
         self._outstanding -= finished
         return finished, {by_future[f] for f in not_done}
 
-    def cancel(self, pending: Iterable[DaskTask]) -> None:
+    def _cancel(self, pending: Iterable[DaskTask]) -> None:
         pending = list(pending)
         if pending:
             self._client.cancel([task.future for task in pending])
@@ -263,7 +260,7 @@ class DaskExecutor:
         for it on every worker, and shut down (the local cluster too)."""
         try:
             if self._outstanding or self.ctx.stopping:
-                self.cancel(list(self._outstanding))
+                self._cancel(list(self._outstanding))
                 # Cancelling a future does not stop a task that is running,
                 # nor one the worker already holds, so stop them there;
                 # extract_clip then removes its temp dir.  A dead worker has
