@@ -199,3 +199,18 @@ def test_frame_name_with_percent_and_leading_dash(make_clip, config, ffmpeg_exe,
     assert frame_files(cfg.target / "a" / "x") == [f"-100%_{i:03d}.jpg" for i in range(1, 6)]
     reference = decode_reference(ffmpeg_exe, video, tmp_path / "ref", 3)
     assert frames_of(cfg, "a/x")[:3] == reference
+
+
+def test_a_refused_clip_name_fails_at_input_not_internal(make_clip, config, tmp_path):
+    """A name that would leave the target (names come from listings and CSVs) is
+    the clip's input refused, not a bug of ours: recorded under stage input."""
+    from k400frames.clip.extract import extract_clip
+    from k400frames.sources.tree import Clip
+
+    video = make_clip("a/x.mp4", seconds=0.3, fps=10)
+    cfg = config(num_frames=4)
+    (tmp_path / "tmp").mkdir()
+    result = extract_clip(Clip(video, "a", "..", "x"), cfg, tmp_path / "tmp")
+    assert (result.ok, result.stage) == (False, "input")
+    assert result.reason == f"refusing a clip whose output would leave the target: {video}"
+    assert not (cfg.target.parent / "x").exists()

@@ -47,7 +47,9 @@ RECORD_FIELDS = {
     ),
     "stage": (
         "failures",
-        "where it failed: `input` (empty or unreadable file), `decode`, `damaged`, `timeout`, "
+        "where it failed: `input` (empty or unreadable file, or a clip name that would leave the target), "
+        "`decode` (ffmpeg could not decode it, or its frame stream to `encoder: turbo` was not whole), "
+        "`encode` (`encoder: turbo` could not encode or write a frame), `damaged`, `timeout`, "
         "`span` or `segment` (a segments row that cannot be cut), `publish` (could not write the clip), "
         "`collision` (two sources, one clip), `worker` (a Dask worker died on it every time), "
         "`internal` (a bug of ours, for this clip only), `interrupted`",
