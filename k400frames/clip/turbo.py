@@ -10,7 +10,7 @@ the count check, damage classification, trim, pad and atomic publish.
 
 Why it is cheaper: ffmpeg's mjpeg encoder costs more CPU per frame than
 libjpeg-turbo's SIMD one, and ffmpeg's threaded pipeline wakes its threads
-thousands of times a clip; see the Performance section of the README.
+thousands of times a clip; see docs/performance.md, "Two encoders".
 """
 
 from __future__ import annotations

@@ -39,13 +39,11 @@ from ..sources.tree import Clip
 INSTALL_HINT = "pip install 'k400frames[dask]'"
 WAIT_FOR_WORKERS_S = 120.0
 
-# Dask's defaults wake every scheduler, nanny and worker 50 times a second
-# (the event-loop tick) and check memory 10 times a second: on 2 cores, an
-# idle cluster of two workers took 7% of the CPU (1.45 CPU-s per 10 s), half
-# of that with these (0.67).  Clips take seconds, so nothing needs finer
-# ticks.  Used for the local cluster; for `dask worker` and `dask scheduler`
-# set them as environment variables (DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1s
-# and so on, see examples/dask_cluster.md and dask_environment()).
+# Slower ticks than Dask's defaults: clips take seconds, and an idle cluster
+# otherwise takes a share of the cores (docs/performance.md).  Used for the
+# local cluster; for `dask worker` and `dask scheduler` set them as
+# environment variables (DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1s and so
+# on, see examples/dask_cluster.md and dask_environment()).
 QUIET_DASK_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",

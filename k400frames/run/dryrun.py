@@ -1,6 +1,6 @@
 """``extract --dry-run``: what a run would do, and whether it fits on disk.
 
-It goes through the same :func:`~k400frames.plan.preflight` as the real
+It goes through the same :func:`~k400frames.run.preflight.preflight` as the real
 run, so it refuses what the real run refuses (a missing or empty source, an
 unwritable target, finished clips made with other output settings) with the
 same error.  A run in progress on the target is reported, not refused.
