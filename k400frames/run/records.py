@@ -128,6 +128,18 @@ class RecordWriter:
             self._fd = -1
 
 
+# Above this share of pad frames in a split, the run summary and the lists warn.
+PAD_WARN_SHARE = 0.20
+
+
+def pad_advice() -> str:
+    """What to do about a high pad share: one sentence, shared by lists and the run summary."""
+    return (
+        "samplers that draw from every frame land on frozen copies; list with --frames decoded "
+        "(counts of real frames only), or extract with sampling: uniform or fewer num_frames"
+    )
+
+
 def decoded_counts(paths: list[Path]) -> dict[str, int]:
     """rel -> real frames kept, from manifest files (the latest line per clip
     wins; a line without ``decoded``, an adopted clip, gives none)."""

@@ -33,12 +33,9 @@ from .executors import Executor, make_executor
 from .lock import TargetLock
 from .preflight import FinalNames, Resume, finished_before, plan, preflight, resume_store_paths, warn_if_short_of_space
 from .progress import NoProgress, Progress
-from .records import RecordWriter, decoded_counts
+from .records import PAD_WARN_SHARE, RecordWriter, decoded_counts, pad_advice
 
 log = logging.getLogger(__name__)
-
-# Above this share of pad frames, the summary (and lists) warn.
-PAD_WARN_SHARE = 0.20
 
 
 @dataclasses.dataclass
@@ -107,10 +104,7 @@ def format_summary(summary: Summary) -> str:
         share = pads / frames
         line = f"pads: {share:.0%} of the split's frames are copies of a last frame ({pads} of {frames})"
         if share > PAD_WARN_SHARE:
-            line += (
-                f" (above {PAD_WARN_SHARE:.0%}: samplers that draw from every frame land on frozen copies; "
-                f"write lists with --frames decoded, or extract with sampling: uniform or fewer num_frames)"
-            )
+            line += f" (above {PAD_WARN_SHARE:.0%}: {pad_advice()})"
         lines.append(line)
     if summary.damaged_kept or summary.damaged_failed:
         lines.append(
