@@ -1,6 +1,7 @@
 """Thin command-line layer: parse, call the library, turn errors into one line
-and an exit code (0 ok, 1 some clips failed, 2 usage/config error, 130 interrupted,
-143 terminated)."""
+and an exit code (0 ok, 1 some clips failed or a command stopped part way,
+2 usage/config error: nothing done, 130 interrupted, 141 the reader of our
+output went away, 143 terminated; ``errors.EXIT_CODES`` says each in full)."""
 
 from __future__ import annotations
 
@@ -411,8 +412,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
-    from tqdm import tqdm
-
+    from .run.progress import make_progress
     from .tools.doctor import diagnose, format_report, write_redownload
 
     cfg = config_from_args(args, needs=("source",))  # the doctor writes nothing: no target needed
@@ -422,16 +422,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for key, folder in (("source", cfg.source), ("replacements", cfg.replacements)):
         if folder is not None and not folder.is_dir():
             raise ConfigError(f"doctor: {key} is not a folder: {folder}")
-    bar: list = []
-
-    def progress(done: int, total: int) -> None:
-        if args.quiet or args.json:
-            return
-        if not bar:
-            bar.append(tqdm(total=total, unit="file", desc="headers", leave=False))
-        bar[0].update(done - bar[0].n)
-
-    try:
+    with _progress_safe_logging():
         report = diagnose(
             cfg.source,
             csv,
@@ -439,11 +430,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             replacements=cfg.replacements,
             ffmpeg_exe=cfg.ffmpeg,
             workers=cfg.worker_count,
-            progress=progress,
+            progress=make_progress(quiet=args.quiet or args.json, unit="file", frames=False, desc="headers"),
         )
-    finally:
-        if bar:
-            bar[0].close()
     if args.redownload:
         write_redownload(report, Path(args.redownload))
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
@@ -776,6 +764,18 @@ def _setup_logging(verbose: bool) -> None:
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+def _may_have_written(args: argparse.Namespace) -> bool:
+    """Whether the command may have written part of its output when an error
+    stopped it: every command but those that only read."""
+    if args.func is cmd_verify:
+        return False
+    if args.func is cmd_doctor:
+        return bool(args.redownload)
+    if args.func is cmd_extract:
+        return not args.dry_run
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     # A file name that is not valid UTF-8 must never crash a report: print its
     # odd bytes as escapes rather than raise UnicodeEncodeError.
@@ -804,7 +804,12 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except OSError as exc:
-        # Permission denied, read-only filesystem and the like, before any work
-        # (an error during a run ends it with its summary and exit 1 instead).
-        print(f"k400frames: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        # Permission denied, a read-only filesystem and the like (an error while
+        # a run extracts ends it with its summary instead).  Only a command that
+        # reads alone may say that nothing was done.
+        what = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+        if _may_have_written(args):
+            print(f"k400frames: error: {what} (stopped part way: what was written before stays)", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"k400frames: error: {what}", file=sys.stderr)
         return EXIT_USAGE

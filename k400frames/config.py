@@ -371,10 +371,6 @@ class Config:
         except AttributeError:  # not on Linux
             return os.cpu_count() or 1
 
-    def frame_filename(self, index: int) -> str:
-        """Name of the 1-based frame ``index``."""
-        return self.frame_name.format(index)
-
     def output_settings(self) -> dict[str, Any]:
         """The keys that change the bytes written, as the fingerprint hashes them."""
         values = {}

@@ -4,7 +4,7 @@ anything else is a bug and keeps its traceback."""
 # The exit codes, in one table.  Only the CLI exits; the library names the
 # code an error or an outcome stands for.
 EXIT_OK = 0  # all done
-EXIT_FAILED = 1  # some clips failed (or the run stopped on an error), the rest done
+EXIT_FAILED = 1  # some clips failed (or the command stopped on an error part way), the rest done
 EXIT_USAGE = 2  # usage, config or preflight error: nothing was done
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (SIGINT); rerun to resume
 EXIT_BROKEN_PIPE = 141  # the reader of our output went away (`| head`): 128 + SIGPIPE, as shells report it
@@ -14,8 +14,10 @@ EXIT_TERMINATED = 143  # stopped by SIGTERM (kill, timeout, Slurm): 128 + 15; re
 EXIT_CODES = {
     EXIT_OK: "all clips done",
     EXIT_FAILED: "some clips failed, or the run stopped on an error (a full disk, a read-only filesystem); "
-    "the rest are done",
-    EXIT_USAGE: "usage, config or preflight error, or another run holds the target: nothing was done",
+    "the rest are done. Also a command that writes (lists, card, annotate, pack, ...) stopped part way by "
+    "an OS error: what it wrote before the error stays",
+    EXIT_USAGE: "usage, config or preflight error, or another run holds the target, or an OS error in a "
+    "command that only reads (verify, doctor, a dry run): nothing was done",
     EXIT_INTERRUPTED: "interrupted (SIGINT: Ctrl-C, `timeout -s INT`); the stop was orderly: summary printed, "
     "temp area removed, lock released; rerun to resume",
     EXIT_BROKEN_PIPE: "the program reading the output stopped early (`k400frames verify ... | head`); "

@@ -4,14 +4,31 @@ rename; and, where asked, on disk before anything that points at them."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import raise_if_disk_full
+from .errors import PreflightError, raise_if_disk_full
 from .ffmpeg import libc
+
+
+def open_own(path: Path | str, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` for a run's own files (its lock, its records), with
+    ``O_NOFOLLOW``: they are never symbolic links, so a link planted at their
+    name cannot send a write, or a truncation, to a file elsewhere.  A link
+    there is a :class:`PreflightError` that names it."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(path):  # the link itself, not a loop above it
+            raise PreflightError(
+                f"refusing to open {path}: it is a symbolic link, and k400frames' own files never are "
+                f"(remove the link; nothing was written through it)"
+            ) from None
+        raise
 
 
 @contextlib.contextmanager

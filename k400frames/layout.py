@@ -162,7 +162,7 @@ class Layout:
         """Every shard's (and the unsharded run's) ``kind`` file, sorted."""
         unsharded = Layout(self.target).record(kind)
         shards = self.root.glob(f"{glob_escape(self.split)}.{kind}.shard-*-of-*.jsonl")
-        return sorted({*shards, *([unsharded] if unsharded.exists() else [])})
+        return sorted({*shards, *([unsharded] if os.path.lexists(unsharded) else [])})  # a link too: refused
 
     @property
     def card_json(self) -> Path:

@@ -330,3 +330,38 @@ def test_one_clip_is_not_one_clips(make_clip, tmp_path, capfd):
     for proc in (dry, verify):
         # "309.1 clips/s" is a rate, not a count: a count stands alone.
         assert not re.search(r"(?<![\d.])1 (clips|classes)\b", proc.stdout + proc.stderr)
+
+
+def test_an_os_error_says_nothing_was_done_only_where_nothing_was_written(monkeypatch, capsys, tmp_path):
+    """A command that writes and meets an OSError may have written part of its
+    output: exit 1 and say so; one that only reads exits 2 (nothing was done).
+    One line each, no traceback."""
+    import errno
+
+    from k400frames import cli
+    from k400frames.errors import EXIT_FAILED, EXIT_USAGE
+    from k400frames.tools import lists, verify
+
+    def read_only_fs(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "lists.txt"))
+
+    monkeypatch.setattr(lists, "write_lists", read_only_fs)
+    monkeypatch.setattr(verify, "verify_tree", read_only_fs)
+    (tmp_path / "train").mkdir()
+    assert cli.main(["lists", "--format", "mmaction2", "--set", f"target={tmp_path / 'train'}"]) == EXIT_FAILED
+    assert capsys.readouterr().err.splitlines() == [
+        f"k400frames: error: Read-only file system: {tmp_path / 'lists.txt'} "
+        f"(stopped part way: what was written before stays)"
+    ]
+    assert cli.main(["verify", "--frames", str(tmp_path / "train"), "--num-frames", "4", "--quiet"]) == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines() == [
+        f"k400frames: error: Read-only file system: {tmp_path / 'lists.txt'}"
+    ]
+
+
+def test_the_cli_docstring_names_every_exit_code():
+    from k400frames import cli
+    from k400frames.errors import EXIT_CODES
+
+    words = re.findall(r"\d+", cli.__doc__)
+    assert [code for code in EXIT_CODES if str(code) not in words] == []

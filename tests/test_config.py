@@ -18,7 +18,7 @@ def test_defaults(tmp_path):
     assert cfg.num_frames == 300
     assert cfg.fps is None and cfg.size is None and cfg.short_side is None
     assert cfg.jpeg_quality == 2
-    assert cfg.frame_filename(7) == "frame_00007.jpg"
+    assert cfg.frame_name.format(7) == "frame_00007.jpg"
     assert cfg.pad == "copy" and cfg.class_names == "keep" and cfg.executor == "local"
     assert cfg.worker_count >= 1
 

@@ -15,7 +15,7 @@ N = 10
 
 def frames_of(cfg, rel):
     folder = cfg.target / rel
-    return [(folder / cfg.frame_filename(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
+    return [(folder / cfg.frame_name.format(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
 
 
 @pytest.mark.parametrize("source_frames", [4, N, N + 7])
@@ -58,9 +58,9 @@ def test_hardlink_pad(make_clip, config):
     cfg = config(num_frames=N, pad="hardlink")
     run_extract(cfg)
     folder = cfg.target / "cls" / "a"
-    inodes = {(folder / cfg.frame_filename(i)).stat().st_ino for i in range(3, N + 1)}
+    inodes = {(folder / cfg.frame_name.format(i)).stat().st_ino for i in range(3, N + 1)}
     assert len(inodes) == 1
-    assert (folder / cfg.frame_filename(2)).stat().st_ino not in inodes
+    assert (folder / cfg.frame_name.format(2)).stat().st_ino not in inodes
 
 
 def test_decoding_stops_early(make_clip, config, wrap_ffmpeg, tmp_path):
@@ -199,3 +199,18 @@ def test_frame_name_with_percent_and_leading_dash(make_clip, config, ffmpeg_exe,
     assert frame_files(cfg.target / "a" / "x") == [f"-100%_{i:03d}.jpg" for i in range(1, 6)]
     reference = decode_reference(ffmpeg_exe, video, tmp_path / "ref", 3)
     assert frames_of(cfg, "a/x")[:3] == reference
+
+
+def test_a_refused_clip_name_fails_at_input_not_internal(make_clip, config, tmp_path):
+    """A name that would leave the target (names come from listings and CSVs) is
+    the clip's input refused, not a bug of ours: recorded under stage input."""
+    from k400frames.clip.extract import extract_clip
+    from k400frames.sources.tree import Clip
+
+    video = make_clip("a/x.mp4", seconds=0.3, fps=10)
+    cfg = config(num_frames=4)
+    (tmp_path / "tmp").mkdir()
+    result = extract_clip(Clip(video, "a", "..", "x"), cfg, tmp_path / "tmp")
+    assert (result.ok, result.stage) == (False, "input")
+    assert result.reason == f"refusing a clip whose output would leave the target: {video}"
+    assert not (cfg.target.parent / "x").exists()

@@ -1,12 +1,14 @@
 """Progress reporting: status lines for logs, the free-space warning."""
 
+import ast
 import io
 import itertools
 import logging
 import shutil
 from collections import namedtuple
+from pathlib import Path
 
-from k400frames.run.progress import BarProgress, LineProgress
+from k400frames.run.progress import BarProgress, LineProgress, Tally
 from k400frames.run.runner import run_extract
 
 
@@ -125,3 +127,73 @@ def test_resumed_cli_run_says_what_was_done_before(make_clip, config):
     assert lines[0] == "k400frames: progress: 3/6 clips already done, 3 to do"
     assert lines[-1].startswith("k400frames: progress: 6/6 clips,")
     assert "3 extracted" in proc.stdout and "3 already done" in proc.stdout
+
+
+def _download(make_clip, tmp_path):
+    """A Kinetics download of two files, one of them cut short, and its CSV."""
+    from k400frames.sources.kinetics import Row, write_kinetics_csv
+
+    whole = make_clip("a/whole_000000_000001.mp4", seconds=0.3, fps=10)
+    data = whole.read_bytes()
+    (whole.parent / "cut_000000_000001.mp4").write_bytes(data[: len(data) - 100])
+    rows = [Row("a", "whole", 0, 1), Row("a", "cut", 0, 1)]
+    return whole.parent.parent, write_kinetics_csv(tmp_path / "train.csv", rows)
+
+
+def test_doctor_reports_to_the_same_progress(make_clip, tmp_path, caplog):
+    from k400frames.tools.doctor import diagnose
+
+    source, table = _download(make_clip, tmp_path)
+    caplog.set_level(logging.INFO, logger="k400frames")
+    ticks = itertools.count(0, 1.0)
+    progress = LineProgress(interval=0, clock=lambda: next(ticks), unit="file", frames=False)
+    report = diagnose(source, table, extensions=(".mp4",), workers=1, progress=progress)
+    assert not report.ok
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
+    # Files in name order: cut (a fault: failed) at t=2, whole at t=3; no frames are made, so no frame rate.
+    assert lines == [
+        "progress: 1/2 files, 1.0 files/s, 1 failed, ETA 0:00:01",
+        "progress: 2/2 files, 1.0 files/s, 1 failed, ETA 0:00:00",
+    ]
+
+
+def test_bar_for_every_command_from_one_function(make_clip, tmp_path, monkeypatch, capsys):
+    """cli.py makes each command's display with make_progress: the doctor's
+    bar counts files and no frames, and --json keeps stderr free of it."""
+    from k400frames import cli
+    from k400frames.run import progress
+
+    source, table = _download(make_clip, tmp_path)
+    made = []
+
+    def spy(*args, **kwargs):
+        made.append(kwargs)
+        return progress.BarProgress(stream=io.StringIO(), unit=kwargs["unit"], frames=kwargs["frames"])
+
+    monkeypatch.setattr(progress, "make_progress", spy)
+    assert cli.main(["doctor", "--set", f"source={source}", "--csv", str(table)]) == 1
+    assert made == [{"quiet": False, "unit": "file", "frames": False, "desc": "headers"}]
+    assert cli.main(["doctor", "--set", f"source={source}", "--csv", str(table), "--json"]) == 1
+    assert made[-1]["quiet"] is True
+    assert "progress" not in capsys.readouterr().err
+
+
+def test_bar_without_frames_shows_no_frame_rate():
+    out = io.StringIO()
+    bar = BarProgress(stream=out, unit="file", frames=False)
+    bar.start(2)
+    bar.update("x.mp4", Tally(failed=1))
+    assert bar.bar.postfix == "1 failed"
+    bar.close()
+    assert "file" in out.getvalue()
+
+
+def test_only_run_progress_makes_a_tqdm_bar():
+    """One progress protocol: no other module draws its own tqdm bar."""
+    package = Path(__file__).resolve().parent.parent / "k400frames"
+    makers = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "tqdm":
+                makers.append(path.relative_to(package).as_posix())
+    assert makers == ["run/progress.py"]

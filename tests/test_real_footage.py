@@ -449,7 +449,7 @@ def test_limited_and_full_range_colours_come_out_right(tmp_path, config, ffmpeg_
     )
     cfg = config(num_frames=2)
     assert run_extract(cfg).done == 1
-    frame = cfg.target / "colour" / "solid" / cfg.frame_filename(1)
+    frame = cfg.target / "colour" / "solid" / cfg.frame_name.format(1)
     rgb = subprocess.run(
         [ffmpeg_exe, "-nostdin", "-loglevel", "error", "-i", str(frame), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
         check=True,

@@ -84,7 +84,7 @@ def seg_config(tmp_path, rows, **overrides):
 
 def frames(cfg, rel):
     folder = cfg.target / rel
-    return [(folder / cfg.frame_filename(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
+    return [(folder / cfg.frame_name.format(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
 
 
 def manifest(cfg):

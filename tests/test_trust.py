@@ -424,3 +424,17 @@ def test_lists_names_csv_rows_without_a_clip(make_clip, tmp_path, capfd):
     assert proc.returncode == 1, proc.stderr
     assert "1 clip listed" in proc.stdout
     assert "not listed: 1 row of" in proc.stderr and "a/broken_000000_000001" in proc.stderr
+
+
+def test_the_pad_warning_is_written_once_for_summary_and_lists(tmp_path):
+    """One sentence of advice, from run/records.py, in the run summary and in lists.md alike."""
+    from k400frames.run import records, runner
+    from k400frames.run.runner import Summary, format_summary
+    from k400frames.tools import lists
+
+    summary = Summary(tmp_path, tmp_path / "m", tmp_path / "f", split_pads=(5, 16))
+    assert f"(above 20%: {records.pad_advice()})" in format_summary(summary)
+    assert lists.pad_advice is records.pad_advice and lists.PAD_WARN_SHARE is records.PAD_WARN_SHARE
+    assert not hasattr(runner, "pad_advice") or runner.pad_advice is records.pad_advice
+    source = (Path(runner.__file__)).read_text(encoding="utf-8")
+    assert "frozen copies" not in source and "PAD_WARN_SHARE = " not in source

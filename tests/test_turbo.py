@@ -14,6 +14,7 @@ import simplejpeg
 
 from k400frames import ffmpeg
 from k400frames.clip import turbo
+from k400frames.clip.damage import StageError
 from k400frames.errors import ConfigChanged, ConfigError, MissingExtra
 from k400frames.run.runner import run_extract
 from k400frames.tools.synth import truncate_copy
@@ -25,7 +26,7 @@ N = 10
 
 def frames_of(cfg, rel):
     folder = cfg.target / rel
-    return [(folder / cfg.frame_filename(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
+    return [(folder / cfg.frame_name.format(i)).read_bytes() for i in range(1, cfg.num_frames + 1)]
 
 
 def luma(jpeg: bytes) -> np.ndarray:
@@ -214,6 +215,25 @@ def test_ffmpeg_killed_mid_frame_fails_the_clip(make_clip, config, wrap_ffmpeg, 
     assert not (cfg.target / "cls" / "a").exists()
 
 
+def test_a_stream_that_is_not_frames_fails_the_clip_at_decode(make_clip, config, wrap_ffmpeg):
+    make_clip("cls/a.mp4", seconds=1, fps=10)
+    garbage = wrap_ffmpeg('printf "NOT A YUV4MPEG2 STREAM\\n"')
+    cfg = config(num_frames=N, encoder="turbo", ffmpeg=garbage)
+    assert run_extract(cfg).failed == 1
+    row = json.loads(record_file(cfg.target, "failures").read_text())
+    assert row["stage"] == "decode" and row["reason"].startswith("ffmpeg's frame stream: not a YUV4MPEG2 stream"), row
+
+
+def test_a_stream_cut_inside_a_frame_fails_the_clip_at_decode(make_clip, config, wrap_ffmpeg):
+    make_clip("cls/a.mp4", seconds=1, fps=10)
+    # A frame and a half, and ffmpeg's exit code says all is well.
+    cut = wrap_ffmpeg('"$REAL" "$@" | head -c 15000\nexit 0')
+    cfg = config(num_frames=N, encoder="turbo", ffmpeg=cut)
+    assert run_extract(cfg).failed == 1
+    row = json.loads(record_file(cfg.target, "failures").read_text())
+    assert row["stage"] == "decode" and "stream ended inside frame" in row["reason"], row
+
+
 def test_stalled_stream_is_killed_by_timeout(make_clip, config, wrap_ffmpeg, tmp_path):
     make_clip("cls/a.mp4", seconds=1, fps=10)
     # Part of the stream, then the pipe stays open and silent.
@@ -258,8 +278,9 @@ def test_no_ffmpeg_survives_an_encoder_error(make_clip, config, ffmpeg_exe, tmp_
     monkeypatch.setattr(simplejpeg, "encode_jpeg_yuv_planes", fail_on_third)
     argv = ffmpeg.extract_command(ffmpeg_exe, video, 200, raw_frames=True)
     (tmp_path / "frames").mkdir()
-    with pytest.raises(RuntimeError, match="encoder broke"):
+    with pytest.raises(StageError, match="cannot encode frame 3: encoder broke") as caught:
         turbo.encode(argv, tmp_path / "frames", "{:05d}.jpg", 2, timeout=60)
+    assert caught.value.stage == "encode"
     assert alive_then[0] != []  # ffmpeg was still running when the encoder failed (200 frames > a pipe)
     assert live_processes_mentioning(str(video)) == []
     # Through the runner: one failed clip, nothing published, no ffmpeg left.
@@ -267,7 +288,8 @@ def test_no_ffmpeg_survives_an_encoder_error(make_clip, config, ffmpeg_exe, tmp_
     cfg = config(num_frames=N, encoder="turbo")
     summary = run_extract(cfg)
     assert summary.failed == 1
-    assert "encoder broke" in json.loads(record_file(cfg.target, "failures").read_text())["reason"]
+    row = json.loads(record_file(cfg.target, "failures").read_text())
+    assert row["stage"] == "encode" and "encoder broke" in row["reason"], row  # not "internal": no bug of ours
     assert not (cfg.target / "cls" / "long").exists()
     assert live_processes_mentioning(str(video)) == []
 

@@ -8,6 +8,17 @@ from pathlib import Path
 
 from .. import ffmpeg
 
+
+class StageError(Exception):
+    """One clip failed at a known ``stage`` (the failures record's field):
+    recorded under it, with the message as its reason, rather than as an
+    ``internal`` surprise."""
+
+    def __init__(self, message: str, stage: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
 # strerror(ENOSPC) and strerror(EDQUOT), as ffmpeg prints them.
 DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
 

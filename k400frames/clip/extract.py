@@ -120,12 +120,14 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext | None
     except DiskFull:
         raise
     except Exception as exc:  # noqa: BLE001 - one clip's surprise must not end a 240k-clip run
+        # Failures that know their stage are no bug of ours: turbo's (decode, encode), a refused name (input).
+        known = exc.stage if isinstance(exc, damage.StageError) else "input" if isinstance(exc, PreflightError) else ""
         return ClipResult(
             clip.rel,
             str(clip.source),
             ok=False,
-            stage="internal",
-            reason=f"unexpected error: {type(exc).__name__}: {exc}",
+            stage=known or "internal",
+            reason=str(exc) if known else f"unexpected error: {type(exc).__name__}: {exc}",
             seconds=time.monotonic() - started,
             interrupted=ctx.stopping,
         )

@@ -10,7 +10,7 @@ the count check, damage classification, trim, pad and atomic publish.
 
 Why it is cheaper: ffmpeg's mjpeg encoder costs more CPU per frame than
 libjpeg-turbo's SIMD one, and ffmpeg's threaded pipeline wakes its threads
-thousands of times a clip; see the Performance section of the README.
+thousands of times a clip; see docs/performance.md, "Two encoders".
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import ffmpeg
 from ..errors import MissingExtra, raise_if_disk_full
+from .damage import StageError
 
 INSTALL_HINT = "pip install 'k400frames[turbo]' (or pip install simplejpeg)"
 
@@ -95,22 +96,30 @@ def encode(
     ``frames_dir`` (or, with ``frames_out``, append its bytes there: a
     store's clip never touches the disk as frames).  Returns ffmpeg's result, exactly as :func:`ffmpeg.run`
     would; ffmpeg is killed if anything here fails, and never outlives this
-    call.  A full disk raises :class:`DiskFull`."""
+    call.  A full disk raises :class:`DiskFull`; a frame that cannot be
+    encoded or written, or a stream that is not the frames asked for, a
+    :class:`~.damage.StageError` (``encode``, ``decode``)."""
     codec = load_codec()
     quality = LIBJPEG_QUALITY[jpeg_quality]
     with ffmpeg.stream(argv, cwd=frames_dir, timeout=timeout, processes=processes) as running:
         frames = Y4MReader(running.stdout)
-        for index, (y, u, v) in enumerate(frames, 1):
-            data = codec.encode_jpeg_yuv_planes(y, u, v, quality)
-            if frames_out is not None:
-                frames_out.append(data)
-            else:
-                _write_new(frames_dir / frame_name.format(index), data)
+        try:
+            for index, (y, u, v) in enumerate(frames, 1):
+                try:
+                    data = codec.encode_jpeg_yuv_planes(y, u, v, quality)
+                except Exception as exc:  # noqa: BLE001 - whatever the codec raises, this clip's encode failed
+                    raise StageError(f"libjpeg-turbo cannot encode frame {index}: {exc}", "encode") from exc
+                if frames_out is not None:
+                    frames_out.append(data)
+                else:
+                    _write_new(frames_dir / frame_name.format(index), data)
+        except ValueError as exc:  # the reader's: ffmpeg's stream is not the frames it was asked for
+            raise StageError(f"ffmpeg's frame stream: {exc}", "decode") from exc
     result = running.result
     assert result is not None  # set by stream() once the block ended without an error
     if frames.cut_short and result.returncode == 0 and not result.timed_out:
         # ffmpeg said all is well, yet its stream stopped inside a frame.
-        raise RuntimeError(f"ffmpeg's frame stream ended inside frame {frames.count + 1}")
+        raise StageError(f"ffmpeg's frame stream ended inside frame {frames.count + 1}", "decode")
     return result
 
 
@@ -127,7 +136,7 @@ def _write_new(path: Path, data: bytes) -> None:
             os.close(fd)
     except OSError as exc:
         raise_if_disk_full(exc, path)
-        raise
+        raise StageError(f"cannot write the encoded frame {path.name}: {exc.strerror or exc}", "encode") from exc
 
 
 class Y4MReader:

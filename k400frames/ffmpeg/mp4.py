@@ -14,11 +14,12 @@ than it holds.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import struct
 from pathlib import Path
+
+from .header import MP4_CODEC_NAMES, Header
 
 # What a damaged file is, for those who sort faults (doctor's kinds).
 EMPTY = "empty"
@@ -34,18 +35,6 @@ class BadVideo(Exception):
     def __init__(self, message: str, kind: str = UNREADABLE) -> None:
         super().__init__(message)
         self.kind = kind
-
-
-@dataclasses.dataclass(frozen=True)
-class VideoTrack:
-    """The first video track as the index describes it."""
-
-    frames: int  # samples in its table
-    duration: float | None  # seconds (None where the index gives none: fragmented files)
-    fps: float | None
-    codec: str  # the sample entry's four letters: avc1, hev1, vp09, av01, mp4v ...
-    width: int  # coded size
-    height: int
 
 
 def _printable(kind: bytes) -> bool:
@@ -138,81 +127,84 @@ def _open(path: Path):
 def mp4_video_frames(path: Path) -> int:
     """Frames in the first video track of the .mp4 at ``path``, from its
     sample table; raises :class:`BadVideo` for a file that is cut short, has
-    no index (moov) or no video track.  Reads a few hundred bytes."""
+    no index (moov), no video track, or an index spread over the file
+    (fragmented: its frames are not counted in one table).  Reads a few
+    hundred bytes."""
     with _open(path) as handle:
-        return _video_frames(handle, os.fstat(handle.fileno()).st_size)
+        return _frames(_walk(handle, os.fstat(handle.fileno()).st_size))
 
 
 def video_frames_of(data: bytes) -> int:
     """:func:`mp4_video_frames` of an .mp4 held in memory (a value in a store)."""
-    return _video_frames(io.BytesIO(data), len(data))
+    return _frames(_walk(io.BytesIO(data), len(data)))
 
 
-def _video_frames(handle, size: int) -> int:
-    kinds = _top_boxes(handle, size)
-    if b"moov" not in kinds:
-        raise BadVideo("no moov box (the index): unfinished file", UNREADABLE)
-    if b"mdat" not in kinds:
-        raise BadVideo("no mdat box: no media data", UNREADABLE)
-    trak = _video_trak(handle, kinds[b"moov"])
-    if trak is None:
-        raise BadVideo("no video track", NO_VIDEO)
-    stsz = _child(handle, *_stbl(handle, trak[2]), b"stsz")
-    if stsz is None:
-        raise BadVideo("video track without a sample table", UNREADABLE)
-    return _read(handle, stsz[0] + 8, ">I")[0]
+def _frames(header: Header | None) -> int:
+    if header is None or header.frames is None:
+        raise BadVideo("fragmented MP4: its index counts no frames", UNREADABLE)
+    return header.frames
 
 
-def mp4_video_track(path: Path) -> VideoTrack | None:
+def mp4_video_track(path: Path) -> Header | None:
     """The first video track of the MP4 at ``path`` as its index describes
     it, having checked that the file holds what the index promises (every
     box within the file, the last chunk of video inside it).  Raises
     :class:`BadVideo` with its ``kind``; returns None for a fragmented file,
     whose index is spread over the file (ask ffmpeg)."""
     with _open(path) as handle:
-        size = os.fstat(handle.fileno()).st_size
-        kinds = _top_boxes(handle, size)
-        if b"moov" not in kinds:
-            if b"moof" in kinds:
-                return None
-            raise BadVideo("no moov box (the index): moov atom not found", UNREADABLE)
-        moov = kinds[b"moov"]
-        if _child(handle, *moov, b"mvex") is not None:
-            return None  # fragmented: samples live in moof boxes
-        trak = _video_trak(handle, moov)
-        if trak is None:
-            raise BadVideo("no video stream", NO_VIDEO)
-        mdia = trak[2]
-        mdhd = _child(handle, *mdia, b"mdhd")
-        if mdhd is None:
-            raise BadVideo("video track without a media header", UNREADABLE)
-        version = _read(handle, mdhd[0], ">B")[0]
-        if version == 1:
-            timescale, duration = _read(handle, mdhd[0] + 20, ">IQ")
-        else:
-            timescale, duration = _read(handle, mdhd[0] + 12, ">II")
-        stbl = _stbl(handle, mdia)
-        boxes = {kind: (payload, end) for kind, payload, end in _boxes(handle, *stbl)}
-        if b"stsz" not in boxes or b"stsd" not in boxes:
-            raise BadVideo("video track without a sample table", UNREADABLE)
-        frames = _read(handle, boxes[b"stsz"][0] + 8, ">I")[0]
-        # The sample entry: 8 bytes of stsd fields, its own box header, then
-        # 24 bytes of reserved fields before the coded width and height.
-        entry = boxes[b"stsd"][0] + 8
-        codec = _read(handle, entry + 4, ">4s")[0].decode("latin-1")
-        width, height = _read(handle, entry + 8 + 24, ">HH")
-        _check_chunks(handle, boxes, size)
-        seconds = duration / timescale if timescale and duration else None
-        fps = None
-        stts = boxes.get(b"stts")
-        if stts is not None and timescale:
-            count = _read(handle, stts[0] + 4, ">I")[0]
-            if count == 1:  # one frame duration for every frame: the exact rate
-                delta = _read(handle, stts[0] + 12, ">I")[0]
-                fps = timescale / delta if delta else None
-        if fps is None and seconds:
-            fps = frames / seconds
-        return VideoTrack(frames, seconds, fps, codec, width, height)
+        return _walk(handle, os.fstat(handle.fileno()).st_size)
+
+
+def _walk(handle, size: int) -> Header | None:
+    """The one walk of an MP4's boxes: its first video track's
+    :class:`~.header.Header` (the codec under ffmpeg's name), or None for a
+    fragmented file; :class:`BadVideo` for a file that does not hold what its
+    index promises."""
+    kinds = _top_boxes(handle, size)
+    if b"moov" not in kinds:
+        if b"moof" in kinds:
+            return None
+        raise BadVideo("no moov box (the index): moov atom not found", UNREADABLE)
+    moov = kinds[b"moov"]
+    if _child(handle, *moov, b"mvex") is not None:
+        return None  # fragmented: samples live in moof boxes
+    trak = _video_trak(handle, moov)
+    if trak is None:
+        raise BadVideo("no video stream", NO_VIDEO)
+    mdia = trak[2]
+    mdhd = _child(handle, *mdia, b"mdhd")
+    if mdhd is None:
+        raise BadVideo("video track without a media header", UNREADABLE)
+    version = _read(handle, mdhd[0], ">B")[0]
+    if version == 1:
+        timescale, duration = _read(handle, mdhd[0] + 20, ">IQ")
+    else:
+        timescale, duration = _read(handle, mdhd[0] + 12, ">II")
+    stbl = _stbl(handle, mdia)
+    boxes = {kind: (payload, end) for kind, payload, end in _boxes(handle, *stbl)}
+    if b"stsz" not in boxes or b"stsd" not in boxes:
+        raise BadVideo("video track without a sample table", UNREADABLE)
+    frames = _read(handle, boxes[b"stsz"][0] + 8, ">I")[0]
+    # The sample entry: 8 bytes of stsd fields, its own box header, then
+    # 24 bytes of reserved fields before the coded width and height.
+    entry = boxes[b"stsd"][0] + 8
+    codec = _read(handle, entry + 4, ">4s")[0].decode("latin-1")
+    width, height = _read(handle, entry + 8 + 24, ">HH")
+    _check_chunks(handle, boxes, size)
+    # After the chunks: a file cut before its media is truncated, not merely without it.
+    if b"mdat" not in kinds:
+        raise BadVideo("no mdat box: no media data", UNREADABLE)
+    seconds = duration / timescale if timescale and duration else None
+    fps = None
+    stts = boxes.get(b"stts")
+    if stts is not None and timescale:
+        count = _read(handle, stts[0] + 4, ">I")[0]
+        if count == 1:  # one frame duration for every frame: the exact rate
+            delta = _read(handle, stts[0] + 12, ">I")[0]
+            fps = timescale / delta if delta else None
+    if fps is None and seconds:
+        fps = frames / seconds
+    return Header(seconds, fps, codec=MP4_CODEC_NAMES.get(codec, codec), width=width, height=height, frames=frames)
 
 
 def _check_chunks(handle, boxes: dict[bytes, tuple[int, int]], size: int) -> None:

@@ -1,10 +1,10 @@
 """What a video's header says (duration, start times, frame rate), from
 ``ffmpeg -i`` (imageio-ffmpeg ships no ffprobe); :func:`read_header` reads
-an MP4's own index instead (:mod:`.mp4`) and asks ffmpeg only for the rest."""
+an MP4's own index instead (:mod:`.mp4`) and asks ffmpeg only for the rest.
+Both give one :class:`~.header.Header`."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import re
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import mp4
 from .argv import VIDEO_DEMUXERS, command, file_url
+from .header import Header
 from .process import run
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
@@ -22,27 +23,6 @@ _CONTAINER_START = re.compile(r"Duration:.*?, start: (-?\d+(?:\.\d+)?)")
 _VIDEO_START = re.compile(r"Stream #\S+.*?: Video: .*?, start (-?\d+(?:\.\d+)?)")
 # "Stream #0:0(und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(tv, progressive), 340x256 [SAR 1:1 ..."
 _VIDEO_STREAM = re.compile(r"Stream #\S+.*?: Video: (\w+)(?:.*?, (\d+)x(\d+)\b)?")
-
-
-@dataclasses.dataclass(frozen=True)
-class Header:
-    """What a video's header says, from ``ffmpeg -i``; None where it says nothing."""
-
-    duration: float | None  # the container's, in seconds
-    fps: float | None  # the first video stream's frame rate
-    start: float | None = None  # the container's start time (ffmpeg's -ss counts from it)
-    video_start: float | None = None  # the first video stream's start time: its first frame
-    video_codec: str | None = None  # ffmpeg's name (h264, vp9, ...); None: no video stream
-    width: int | None = None
-    height: int | None = None
-
-    @property
-    def video_offset(self) -> float:
-        """Seconds from the container's start to the first video frame (audio
-        or an edit list may start earlier); 0 when the header says nothing."""
-        if self.start is None or self.video_start is None:
-            return 0.0
-        return max(self.video_start - self.start, 0.0)
 
 
 def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
@@ -66,7 +46,7 @@ def probe_header(ffmpeg_exe: str, video: Path, timeout: float = 60.0) -> Header:
         fps=float(rate[1]) * (1000 if rate[2] else 1) if rate else None,
         start=container_start,
         video_start=float(video_start[1]) if video_start else container_start,
-        video_codec=stream[1] if stream else None,
+        codec=stream[1] if stream else None,
         width=int(stream[2]) if stream and stream[2] else None,
         height=int(stream[3]) if stream and stream[3] else None,
     )
@@ -90,49 +70,23 @@ def probe(exe: str, video: Path) -> Header:
     return _cached_header(exe, str(video), st.st_size, st.st_mtime_ns)
 
 
-# MP4 sample entries under ffmpeg's codec names, so one mix counts both readers alike.
-_CODEC_NAMES = {
-    "avc1": "h264",
-    "avc3": "h264",
-    "hvc1": "hevc",
-    "hev1": "hevc",
-    "vp08": "vp8",
-    "vp09": "vp9",
-    "av01": "av1",
-    "mp4v": "mpeg4",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class VideoHeader:
-    """What a file's header says of its video, from its MP4 index or from ffmpeg (:func:`read_header`)."""
-
-    duration: float | None
-    fps: float | None
-    width: int | None
-    height: int | None
-    codec: str | None
-
-
-def read_header(path: Path, ffmpeg_exe: Callable[[], str]) -> tuple[VideoHeader | None, str | None, str, bool]:
+def read_header(path: Path, ffmpeg_exe: Callable[[], str]) -> tuple[Header | None, str | None, str, bool]:
     """(header, fault kind, detail, read by ffmpeg) for the video at ``path``:
     its MP4 index where it has one, else ``ffmpeg -i`` (``ffmpeg_exe()`` is
     called only then).  The fault kinds are :mod:`.mp4`'s."""
     try:
-        track = mp4.mp4_video_track(path)
+        header = mp4.mp4_video_track(path)
     except mp4.BadVideo as exc:
         if exc.kind != mp4.NOT_MP4:
             return None, exc.kind, str(exc), False
     else:
-        if track is not None:
-            codec = _CODEC_NAMES.get(track.codec, track.codec)
-            return VideoHeader(track.duration, track.fps, track.width, track.height, codec), None, "", False
+        if header is not None:
+            return header, None, "", False
     if path.stat().st_size == 0:
         return None, mp4.EMPTY, "empty file", False
     header = probe_header(ffmpeg_exe(), path)
-    if header.video_codec is None:
+    if header.codec is None:
         if header.duration is None:
             return None, mp4.UNREADABLE, "ffmpeg cannot read its header", True
         return None, mp4.NO_VIDEO, "no video stream", True
-    found = VideoHeader(header.duration, header.fps, header.width, header.height, header.video_codec)
-    return found, None, "", True
+    return header, None, "", True

@@ -18,9 +18,11 @@ without a digest (a clip adopted after a crash, or a manifest of an older
 version) has its clip hashed from disk when the card is written.
 
 The source mix (frame rate, size, codec) comes from the headers of a
-repeatable sample of at most :data:`SOURCE_SAMPLE` source videos, one
-``ffmpeg -i`` each (about 20-40 ms a video), so a card costs a second or
-two whatever the size of the split; the card says how many it read.
+repeatable sample of at most :data:`SOURCE_SAMPLE` source videos, read as
+``doctor`` reads them (:func:`k400frames.ffmpeg.read_header`: an MP4's own
+index, in Python and without a process; ``ffmpeg -i`` only for other
+containers), so a card costs little whatever the size of the split; the card
+says how many it read.
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ def _source_mix(cfg: Config, sample: list[str], clips: int) -> dict[str, Any]:
     if sample:
         exe = ffmpeg.find_ffmpeg(cfg.ffmpeg)
 
-        def read(source: str) -> ffmpeg.VideoHeader | None:
+        def read(source: str) -> ffmpeg.Header | None:
             # An MP4's own index (no process), as doctor reads it; ffmpeg for other containers.
             try:
                 return ffmpeg.read_header(Path(source), lambda: exe)[0]

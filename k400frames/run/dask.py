@@ -39,13 +39,11 @@ from ..sources.tree import Clip
 INSTALL_HINT = "pip install 'k400frames[dask]'"
 WAIT_FOR_WORKERS_S = 120.0
 
-# Dask's defaults wake every scheduler, nanny and worker 50 times a second
-# (the event-loop tick) and check memory 10 times a second: on 2 cores, an
-# idle cluster of two workers took 7% of the CPU (1.45 CPU-s per 10 s), half
-# of that with these (0.67).  Clips take seconds, so nothing needs finer
-# ticks.  Used for the local cluster; for `dask worker` and `dask scheduler`
-# set them as environment variables (DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1s
-# and so on, see examples/dask_cluster.md and dask_environment()).
+# Slower ticks than Dask's defaults: clips take seconds, and an idle cluster
+# otherwise takes a share of the cores (docs/performance.md).  Used for the
+# local cluster; for `dask worker` and `dask scheduler` set them as
+# environment variables (DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1s and so
+# on, see examples/dask_cluster.md and dask_environment()).
 QUIET_DASK_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",
@@ -161,9 +159,6 @@ class DaskTask:
                 f"often out of memory: check the worker logs, then retry the failed clips",
             )
 
-    def cancel(self) -> None:
-        self.future.cancel()
-
 
 class DaskExecutor:
     """The executor interface of :class:`~k400frames.run.executors.LocalExecutor`
@@ -252,7 +247,7 @@ class DaskExecutor:
         self._outstanding -= finished
         return finished, {by_future[f] for f in not_done}
 
-    def cancel(self, pending: Iterable[DaskTask]) -> None:
+    def _cancel(self, pending: Iterable[DaskTask]) -> None:
         pending = list(pending)
         if pending:
             self._client.cancel([task.future for task in pending])
@@ -263,7 +258,7 @@ class DaskExecutor:
         for it on every worker, and shut down (the local cluster too)."""
         try:
             if self._outstanding or self.ctx.stopping:
-                self.cancel(list(self._outstanding))
+                self._cancel(list(self._outstanding))
                 # Cancelling a future does not stop a task that is running,
                 # nor one the worker already holds, so stop them there;
                 # extract_clip then removes its temp dir.  A dead worker has

@@ -21,13 +21,11 @@ if TYPE_CHECKING:
 
 
 class Task(Protocol):
-    """One submitted call, as :meth:`Executor.submit` returns it."""
+    """One submitted call, as :meth:`Executor.submit_clip` returns it."""
 
     def result(self) -> Any:
         """The call's return value; re-raises what the call raised."""
         ...
-
-    def cancel(self) -> object: ...
 
 
 class Executor(Protocol):
@@ -43,10 +41,6 @@ class Executor(Protocol):
 
     def wait_any(self, pending: Iterable[Any]) -> tuple[set[Any], set[Any]]:
         """Block until at least one of ``pending`` is done: (done, not done)."""
-        ...
-
-    def cancel(self, pending: Iterable[Any]) -> None:
-        """Drop ``pending`` tasks that have not started."""
         ...
 
     def close(self) -> None:
@@ -69,10 +63,6 @@ class LocalExecutor:
     def wait_any(self, pending: Iterable[cf.Future]) -> tuple[set, set]:
         done, not_done = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
         return set(done), set(not_done)
-
-    def cancel(self, pending: Iterable[cf.Future]) -> None:
-        for future in pending:
-            future.cancel()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

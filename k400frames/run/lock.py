@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from ..errors import RunInProgress
+from ..files import open_own
 from ..layout import Layout
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ class TargetLock:
         try:
             deadline = time.monotonic() + _ACQUIRE_PATIENCE_S
             while True:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = open_own(path, os.O_RDWR | os.O_CREAT)  # never through a planted link
                 try:
                     locked = self._flock(fd, path, exclusive, deadline)
                 except BaseException:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import raise_if_disk_full
+from ..files import open_own
 
 # Every field a record may hold: (which file, meaning).  The reference
 # (docs/reference/records.md) is made from this, and a test checks that a
@@ -49,7 +50,9 @@ RECORD_FIELDS = {
     ),
     "stage": (
         "failures",
-        "where it failed: `input` (empty or unreadable file), `decode`, `damaged`, `timeout`, "
+        "where it failed: `input` (empty or unreadable file, or a clip name that would leave the target), "
+        "`decode` (ffmpeg could not decode it, or its frame stream to `encoder: turbo` was not whole), "
+        "`encode` (`encoder: turbo` could not encode or write a frame), `damaged`, `timeout`, "
         "`span` or `segment` (a segments row that cannot be cut), `publish` (could not write the clip), "
         "`collision` (two sources, one clip), `worker` (a Dask worker died on it every time), "
         "`internal` (a bug of ours, for this clip only), `interrupted`",
@@ -61,10 +64,12 @@ RECORD_FIELDS = {
 
 
 def read_records(paths: list[Path]) -> Iterator[dict[str, Any]]:
-    """Yield each JSON object from ``paths``, skipping torn or foreign lines."""
+    """Yield each JSON object from ``paths``, skipping torn or foreign lines.
+    A record file that is a symbolic link is refused (:func:`~k400frames.files.open_own`):
+    a planted one could make resume skip clips it never made."""
     for path in paths:
         try:
-            handle = open(path, "rb")
+            handle = os.fdopen(open_own(path, os.O_RDONLY), "rb")
         except FileNotFoundError:
             continue
         with handle:
@@ -89,13 +94,15 @@ def json_line(record: dict[str, Any]) -> bytes:
 
 
 class RecordWriter:
-    """Appends one JSON line per record, crash-safely."""
+    """Appends one JSON line per record, crash-safely; never through a
+    symbolic link at ``path`` (:func:`~k400frames.files.open_own`)."""
 
     def __init__(self, path: Path, truncate: bool = False):
         self.path = path
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if truncate else os.O_APPEND)
+        # Read and write: the torn-line check reads the last byte through this same descriptor.
+        flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else os.O_APPEND)
         try:
-            self._fd = os.open(path, flags, 0o644)
+            self._fd = open_own(path, flags)
             if not truncate:
                 self._end_torn_line()
         except OSError as exc:
@@ -106,11 +113,8 @@ class RecordWriter:
         # A crash may have left a line without its newline; end it so the
         # next record starts on a line of its own and stays readable.
         size = os.fstat(self._fd).st_size
-        if size:
-            with open(self.path, "rb") as handle:
-                handle.seek(size - 1)
-                if handle.read(1) != b"\n":
-                    os.write(self._fd, b"\n")
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            os.write(self._fd, b"\n")
 
     def write(self, record: dict[str, Any]) -> None:
         line = json_line(record)
@@ -124,6 +128,18 @@ class RecordWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+# Above this share of pad frames in a split, the run summary and the lists warn.
+PAD_WARN_SHARE = 0.20
+
+
+def pad_advice() -> str:
+    """What to do about a high pad share: one sentence, shared by lists and the run summary."""
+    return (
+        "samplers that draw from every frame land on frozen copies; list with --frames decoded "
+        "(counts of real frames only), or extract with sampling: uniform or fewer num_frames"
+    )
 
 
 def decoded_counts(paths: list[Path]) -> dict[str, int]:

@@ -19,7 +19,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Protocol
 
 from ..clip.context import RunContext
 from ..clip.extract import ClipResult
@@ -34,12 +33,10 @@ from .card import write_card
 from .executors import Executor, make_executor
 from .lock import TargetLock
 from .preflight import Preflight, adoption_record, preflight, warn_if_short_of_space
-from .records import RecordWriter, decoded_counts
+from .progress import NoProgress, Progress
+from .records import PAD_WARN_SHARE, RecordWriter, decoded_counts, pad_advice
 
 log = logging.getLogger(__name__)
-
-# Above this share of pad frames, the summary (and lists) warn.
-PAD_WARN_SHARE = 0.20
 
 
 @dataclasses.dataclass
@@ -108,10 +105,7 @@ def format_summary(summary: Summary) -> str:
         share = pads / frames
         line = f"pads: {share:.0%} of the split's frames are copies of a last frame ({pads} of {frames})"
         if share > PAD_WARN_SHARE:
-            line += (
-                f" (above {PAD_WARN_SHARE:.0%}: samplers that draw from every frame land on frozen copies; "
-                f"write lists with --frames decoded, or extract with sampling: uniform or fewer num_frames)"
-            )
+            line += f" (above {PAD_WARN_SHARE:.0%}: {pad_advice()})"
         lines.append(line)
     if summary.damaged_kept or summary.damaged_failed:
         lines.append(
@@ -136,27 +130,6 @@ def format_summary(summary: Summary) -> str:
     if summary.interrupted:
         lines.append("interrupted: rerun the same command to resume")
     return "\n".join(lines)
-
-
-class Progress(Protocol):
-    """What a run reports to: ``start`` once (``done``: clips of ``total``
-    finished by earlier runs, so not part of this run's speed), ``update``
-    after each clip this run finishes or fails, ``close`` at the end."""
-
-    def start(self, total: int, done: int = 0) -> None: ...
-    def update(self, result: ClipResult | None, summary: Summary) -> None: ...
-    def close(self) -> None: ...
-
-
-class NoProgress:
-    def start(self, total: int, done: int = 0) -> None:
-        pass
-
-    def update(self, result: ClipResult | None, summary: Summary) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 # ----------------------------------------------------------------------------

@@ -13,10 +13,10 @@ import dataclasses
 import math
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import AnnotationError
+from ..errors import AnnotationError, K400Error
 from ..files import replaced_atomically
 
 KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split", "is_cc")
@@ -72,46 +72,86 @@ def _seconds(path: Path, line: int, key: str, text: str) -> int:
     return int(value)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Record:
+    """One data row of a Kinetics-style CSV, before any column is checked:
+    its line and its fields by column name, stripped (a short row's missing
+    fields are empty; columns past the header are dropped)."""
+
+    line: int
+    fields: dict[str, str]
+
+    def __getitem__(self, column: str) -> str:
+        return self.fields.get(column, "")
+
+
+def iter_kinetics_records(
+    path: Path,
+    required: Iterable[str] = ("youtube_id", "time_start", "time_end"),
+    *,
+    error: type[K400Error] = AnnotationError,
+    what: str = "annotations",
+    kind: str = "Kinetics",
+    expected: str = "expected at least label,youtube_id,time_start,time_end; split and is_cc are optional",
+) -> Iterator[Record]:
+    """The one reader of Kinetics-style CSVs (annotations, segments, the
+    leakage check's): the rows of ``path`` under its header, read lazily.
+
+    The header is the first line, its names stripped; the columns
+    ``required`` must all be there.  Rows whose fields are all blank are
+    skipped.  A file that cannot be opened, is not UTF-8, is not CSV or
+    lacks a required column raises ``error``; ``what`` names the file in
+    the first case (``cannot read annotations ...``), ``kind`` and
+    ``expected`` the CSV and header wanted in the last (``not a Kinetics
+    CSV; the header lacks ...``, naming the missing columns in the order of
+    ``required``)."""
+    path = Path(path)
+    try:
+        handle = open(path, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = [name.strip() for name in next(reader, [])]
+            missing = [column for column in required if column not in header]
+            if missing:
+                raise error(f"{path}: not a {kind} CSV; the header lacks {', '.join(missing)} ({expected})")
+            for fields in reader:
+                if not any(field.strip() for field in fields):
+                    continue  # a blank line
+                # Not strict: a short row's missing fields read as empty, fields past the header go.
+                yield Record(reader.line_num, {n: f.strip() for n, f in zip(header, fields, strict=False)})
+        except csv.Error as exc:
+            raise error(f"{path} line {reader.line_num}: {exc}") from None
+        except UnicodeDecodeError:
+            raise error(f"{path}: not UTF-8 text") from None
+
+
 def read_kinetics_csv(path: Path) -> list[Row]:
     """Read a Kinetics CSV (header ``label,youtube_id,time_start,time_end,...``).
 
     ``split`` and ``is_cc`` are optional (the test split of Kinetics has no
     label either; such rows get an empty label)."""
     path = Path(path)
-    try:
-        handle = open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise AnnotationError(f"cannot read annotations {path}: {exc.strerror or exc}") from None
     rows: list[Row] = []
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = {"youtube_id", "time_start", "time_end"} - set(reader.fieldnames or ())
-        if missing:
-            raise AnnotationError(
-                f"{path}: not a Kinetics CSV; the header lacks {', '.join(sorted(missing))} "
-                f"(expected at least label,youtube_id,time_start,time_end; split and is_cc are optional)"
+    # Required columns in name order: the order this message has always named them in.
+    for record in iter_kinetics_records(path, ("time_end", "time_start", "youtube_id")):
+        line = record.line
+        if not record["youtube_id"]:
+            raise AnnotationError(f"{path} line {line}: empty youtube_id")
+        is_cc = record["is_cc"] or "0"
+        rows.append(
+            Row(
+                # Interned: 400 labels and 3 splits shared by 240,000 rows.
+                label=sys.intern(record["label"]),
+                youtube_id=record["youtube_id"],
+                time_start=_seconds(path, line, "time_start", record["time_start"]),
+                time_end=_seconds(path, line, "time_end", record["time_end"]),
+                split=sys.intern(record["split"]),
+                is_cc=int(is_cc) if is_cc.isdigit() else 0,
             )
-        try:
-            for record in reader:
-                line = reader.line_num
-                if not record.get("youtube_id"):
-                    raise AnnotationError(f"{path} line {line}: empty youtube_id")
-                is_cc = (record.get("is_cc") or "0").strip()
-                rows.append(
-                    Row(
-                        # Interned: 400 labels and 3 splits shared by 240,000 rows.
-                        label=sys.intern((record.get("label") or "").strip()),
-                        youtube_id=record["youtube_id"].strip(),
-                        time_start=_seconds(path, line, "time_start", record["time_start"] or ""),
-                        time_end=_seconds(path, line, "time_end", record["time_end"] or ""),
-                        split=sys.intern((record.get("split") or "").strip()),
-                        is_cc=int(is_cc) if is_cc.isdigit() else 0,
-                    )
-                )
-        except csv.Error as exc:
-            raise AnnotationError(f"{path} line {reader.line_num}: {exc}") from None
-        except UnicodeDecodeError:
-            raise AnnotationError(f"{path}: not UTF-8 text") from None
+        )
     return rows
 
 
@@ -131,7 +171,7 @@ def write_kinetics_csv(path: Path, rows: Iterable[Row]) -> Path:
 def label_folder_candidates(label: str) -> list[str]:
     """Folder names a CSV label may have on disk: as written, with spaces as
     underscores, and with underscores as spaces (Tiny-K400 maps both ways)."""
-    names = [label, label.replace(" ", "_"), label.replace("_", " ")]
+    names = [label, label_key(label), label.replace("_", " ")]
     return list(dict.fromkeys(names))
 
 

@@ -17,7 +17,6 @@ or an edit list may start earlier): the decode seeks to
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 from collections import Counter
@@ -26,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from ..errors import SegmentsError
+from .kinetics import iter_kinetics_records
 from .tree import Clip, clip_stem, output_class_name, output_clip_name, skip_kind
 
 SEGMENT_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
@@ -78,43 +78,23 @@ def iter_rows(path: Path) -> Iterator[Segment]:
     """The rows of the segments CSV at ``path``, read lazily.  A file that is
     missing, not UTF-8 or lacks the Kinetics columns is a
     :class:`SegmentsError`; a row with bad times is kept (it becomes that
-    row's failure)."""
-    path = Path(path)
-    try:
-        handle = open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise SegmentsError(f"cannot read segments {path}: {exc.strerror or exc}") from None
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            header = [name.strip() for name in next(reader, [])]
-            missing = [c for c in SEGMENT_COLUMNS if c not in header]
-            if missing:
-                raise SegmentsError(
-                    f"{path}: not a segments CSV; the header lacks {', '.join(missing)} "
-                    f"(expected {','.join(SEGMENT_COLUMNS)}, more columns allowed)"
-                )
-            at = [header.index(c) for c in SEGMENT_COLUMNS]
-            is_cc = header.index("is_cc") if "is_cc" in header else None
-            for record in reader:
-                if not any(field.strip() for field in record):
-                    continue  # a blank line
-                record += [""] * (len(header) - len(record))
-                label, youtube_id, start, end = (record[i].strip() for i in at)
-                yield Segment(
-                    line=reader.line_num,
-                    label=label,
-                    youtube_id=youtube_id,
-                    time_start=start,
-                    time_end=end,
-                    start=_seconds(start),
-                    end=_seconds(end),
-                    is_cc=record[is_cc].strip() if is_cc is not None else "",
-                )
-        except csv.Error as exc:
-            raise SegmentsError(f"{path} line {reader.line_num}: {exc}") from None
-        except UnicodeDecodeError:
-            raise SegmentsError(f"{path}: not UTF-8 text") from None
+    row's failure).  Read by :func:`~k400frames.sources.kinetics.iter_kinetics_records`,
+    the reader of every Kinetics-style CSV."""
+    expected = f"expected {','.join(SEGMENT_COLUMNS)}, more columns allowed"
+    records = iter_kinetics_records(
+        path, SEGMENT_COLUMNS, error=SegmentsError, what="segments", kind="segments", expected=expected
+    )
+    for record in records:
+        yield Segment(
+            line=record.line,
+            label=record["label"],
+            youtube_id=record["youtube_id"],
+            time_start=record["time_start"],
+            time_end=record["time_end"],
+            start=_seconds(record["time_start"]),
+            end=_seconds(record["time_end"]),
+            is_cc=record["is_cc"],
+        )
 
 
 def time_text(seconds: Decimal) -> str:

@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .kinetics import label_key
+
 
 @dataclasses.dataclass(frozen=True)
 class Clip:
@@ -57,7 +59,7 @@ class Collision:
 
 def output_class_name(class_name: str, policy: str) -> str:
     """Apply the ``class_names`` policy: ``keep`` or ``underscore`` (spaces -> _)."""
-    return class_name.replace(" ", "_") if policy == "underscore" else class_name
+    return label_key(class_name) if policy == "underscore" else class_name
 
 
 def output_clip_name(stem: str, policy: str) -> str:

@@ -20,11 +20,12 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import ffmpeg
+from ..run.progress import NoProgress, Progress, Tally
 from ..sources.flat import index_videos, row_files
 from ..sources.kinetics import Row, parse_clip_stem, read_kinetics_csv, write_kinetics_csv
 from ..words import plural
@@ -119,11 +120,12 @@ def diagnose(
     ffmpeg_exe: str | None = None,
     workers: int = 2,
     short_share: float = SHORT_SHARE,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> DoctorReport:
     """Reconcile the videos under ``source`` (any depth; ``replacements``
     win) with the Kinetics CSV ``csv`` and read every video's header.
-    ``progress(done, total)`` is called as headers are read.  ffmpeg (the
+    ``progress`` (a run's :class:`~k400frames.run.progress.Progress`) follows
+    the headers read, counting the files with a fault as failed.  ffmpeg (the
     configured ``ffmpeg_exe``, else the usual search) is looked for only if
     a file needs it."""
     source, csv = Path(source), Path(csv)
@@ -227,27 +229,33 @@ def diagnose(
                 batch = all_paths[at : at + HEADER_BATCH]
                 yield from zip(batch, pool.map(lambda p: ffmpeg.read_header(p, find_exe), batch), strict=True)
 
-    for done, (path, (header, fault, detail, by_ffmpeg)) in enumerate(headers(), 1):
-        report.by_ffmpeg += by_ffmpeg
-        owner, clip = span_of.get(path, (None, path.name.rsplit(".", 1)[0]))
-        label = owner.label if owner else None
-        if fault is not None:
-            findings.append(Finding(fault, clip, shown(path), detail, label))
-            faulty.setdefault(clip, set()).add(fault)
-        elif header is not None:
-            if header.fps:
-                report.fps[format(round(header.fps, 2), "g")] += 1
-            if header.width and header.height:
-                report.sizes[f"{header.width}x{header.height}"] += 1
-            if header.codec:
-                report.codecs[header.codec] += 1
-            span = owner.time_end - owner.time_start if owner else None
-            if span and header.duration is not None and header.duration < short_share * span:
-                findings.append(
-                    Finding("short", clip, shown(path), f"{header.duration:.2f} s of a {span} s span", label)
-                )
-        if progress is not None and (done % 64 == 0 or done == len(all_paths)):
-            progress(done, len(all_paths))
+    progress = progress or NoProgress()
+    tally = Tally()  # failed: files with a fault
+    progress.start(len(all_paths))
+    try:
+        for path, (header, fault, detail, by_ffmpeg) in headers():
+            report.by_ffmpeg += by_ffmpeg
+            owner, clip = span_of.get(path, (None, path.name.rsplit(".", 1)[0]))
+            label = owner.label if owner else None
+            if fault is not None:
+                findings.append(Finding(fault, clip, shown(path), detail, label))
+                faulty.setdefault(clip, set()).add(fault)
+                tally.failed += 1
+            elif header is not None:
+                if header.fps:
+                    report.fps[format(round(header.fps, 2), "g")] += 1
+                if header.width and header.height:
+                    report.sizes[f"{header.width}x{header.height}"] += 1
+                if header.codec:
+                    report.codecs[header.codec] += 1
+                span = owner.time_end - owner.time_start if owner else None
+                if span and header.duration is not None and header.duration < short_share * span:
+                    findings.append(
+                        Finding("short", clip, shown(path), f"{header.duration:.2f} s of a {span} s span", label)
+                    )
+            progress.update(path, tally)
+    finally:
+        progress.close()
 
     # The rows to fetch again: missing, or a file of theirs has a download fault.
     refetch = set(missing)

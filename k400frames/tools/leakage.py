@@ -19,14 +19,15 @@ that ``annotate`` described from a plain stem is a whole video).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..errors import AnnotationError
 from ..layout import Layout
 from ..run.records import read_records
+from ..sources.kinetics import iter_kinetics_records
 
 # From the right, as YouTube ids hold '_' and '-'; times as Kinetics writes
 # them (000010) or with decimals (a segments span, 000012.5).
@@ -64,16 +65,11 @@ def csv_ids_by_split(path: Path) -> dict[str, set[str]]:
     stem where that is empty); empty for a file that is not such a CSV."""
     found: dict[str, set[str]] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if "youtube_id" not in (reader.fieldnames or ()):
-                return {}
-            for row in reader:
-                youtube_id = (row.get("youtube_id") or "").strip()
-                if youtube_id:
-                    split = (row.get("split") or "").strip() or Path(path).stem
-                    found.setdefault(split, set()).add(youtube_id)
-    except (OSError, UnicodeDecodeError, csv.Error):
+        for record in iter_kinetics_records(path, ("youtube_id",)):
+            if record["youtube_id"]:
+                split = record["split"] or Path(path).stem
+                found.setdefault(split, set()).add(record["youtube_id"])
+    except AnnotationError:
         return {}
     return found
 

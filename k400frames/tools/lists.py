@@ -40,8 +40,8 @@ from ..config import Config
 from ..errors import ListFormatError
 from ..files import replaced_atomically
 from ..layout import Layout
+from ..run.records import PAD_WARN_SHARE, pad_advice
 from ..run.records import decoded_counts as read_decoded
-from ..run.runner import PAD_WARN_SHARE
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
 from ..stores import Store, locate
@@ -99,14 +99,6 @@ class PadShare:
 
     def describe(self) -> str:
         return f"{self.share:.0%} of the frames are pads ({self.pads} of {self.frames})"
-
-
-def pad_advice() -> str:
-    """What to do about a high pad share: one sentence, shared by lists and the run summary."""
-    return (
-        "samplers that draw from every frame land on frozen copies; list with --frames decoded "
-        "(counts of real frames only), or extract with sampling: uniform or fewer num_frames"
-    )
 
 
 def decoded_counts(target: Path) -> dict[str, int]:

@@ -28,6 +28,7 @@ from .. import ffmpeg
 from ..clip.outputs import Problem, scan_store
 from ..errors import PreflightError
 from ..layout import Layout
+from ..run.progress import Progress
 from ..run.records import read_records
 from ..sources.kinetics import label_folder_candidates, read_kinetics_csv
 from ..sources.segments import expected_rels
@@ -202,14 +203,14 @@ def verify_tree(
     deep: bool = False,
     ffmpeg_exe: str | None = None,
     workers: int | None = None,
-    progress=None,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """Check every clip of the split folder ``frames`` (frame folders or
     videos, whichever it holds; see the module docstring); with ``csv``, also
     join it to the clips (``segments``: the same with a segments CSV, its
-    rows named under the ``class_names`` policy).  ``progress``, an object like a run's
-    (``start(total)``, ``update(rel, counts)`` after each clip with a
-    :class:`VerifyCounts`, ``close()``), follows the check."""
+    rows named under the ``class_names`` policy).  ``progress``, a run's
+    :class:`~k400frames.run.progress.Progress` (``update(rel, counts)`` after
+    each clip with a :class:`VerifyCounts`), follows the check."""
     frames = Path(frames)
     store_cls, store_path = locate(frames)
     if not store_cls.packed and not frames.is_dir():
@@ -249,7 +250,7 @@ def _verify(
     deep: bool,
     ffmpeg_exe: str | None,
     workers: int | None,
-    progress,
+    progress: Progress | None,
     store: Store,
 ) -> VerifyReport:
     report = VerifyReport(
