@@ -503,7 +503,10 @@ def cmd_unpack(args: argparse.Namespace) -> int:
     from .tools.pack import unpack
 
     result = unpack(Path(args.store), Path(args.to), overwrite=args.overwrite)
-    print(f"unpacked {plural(result.files, 'file')} ({result.bytes / 1e6:.1f} MB) into {result.dest}")
+    print(
+        f"unpacked {plural(result.files, 'file')} ({result.bytes / 1e6:.1f} MB) into {result.dest}: "
+        f"{', '.join(result.splits)}"
+    )
     return EXIT_OK
 
 

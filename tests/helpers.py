@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -208,3 +211,18 @@ def record_file(target: Path, kind: str, shard: tuple[int, int] | None = None) -
     from k400frames.layout import Layout
 
     return Layout(target, shard).record(kind)
+
+
+SQUASHFS_TOOLS = ("sqfstar", "unsquashfs")
+
+
+def need_tools(*tools: str, package: str) -> None:
+    """Install ``package`` with apt-get where a tool is missing and we may
+    (root, apt-get present, as on CI); skip with one line otherwise."""
+    if all(shutil.which(t) for t in tools):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", package], capture_output=True, timeout=600)
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} missing and {package} cannot be installed here")

@@ -21,21 +21,7 @@ from k400frames.run.runner import run_extract
 from k400frames.tools.lists import write_lists
 from k400frames.tools.pack import Member, pack, safe_name, stream_tar, unpack
 
-from helpers import run_cli, wait_for
-
-SQUASHFS_TOOLS = ("sqfstar", "unsquashfs")
-
-
-def need_tools(*tools: str, package: str) -> None:
-    """Install ``package`` with apt-get where a tool is missing and we may
-    (root, apt-get present, as on CI); skip with one line otherwise."""
-    if all(shutil.which(t) for t in tools):
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "-q", package], capture_output=True, timeout=600)
-    missing = [t for t in tools if not shutil.which(t)]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} missing and {package} cannot be installed here")
+from helpers import SQUASHFS_TOOLS, need_tools, run_cli, wait_for
 
 
 def tree_of(root: Path) -> dict[str, bytes]:

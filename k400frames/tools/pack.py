@@ -92,6 +92,7 @@ class UnpackResult:
     dest: Path
     files: int
     bytes: int
+    splits: list[str] = dataclasses.field(default_factory=list)  # the split folders written into dest
 
 
 # ----------------------------------------------------------------------------
@@ -310,16 +311,28 @@ def _write_folder(members: Iterator[Member], work: Path) -> tuple[int, int]:
 
 
 def _unsquashfs(image: Path, work: Path) -> None:
+    """Extract ``image`` into the new folder ``work``, having first read its
+    listing and refused any entry that is not a folder or a regular file:
+    old unsquashfs releases write through a link of a crafted image while
+    extracting (CVE-2021-40153, CVE-2021-41072), so a link must never reach
+    extraction, whatever squashfs-tools is installed."""
     tool = shutil.which("unsquashfs")
     if tool is None:
         raise PackError(f"unpacking a SquashFS image needs unsquashfs: install the package {SQUASHFS_PACKAGE}")
+    listing = process.run([tool, "-lls", "-no-progress", str(image)], capture_stdout=True)
+    if listing.returncode != 0:
+        raise PackError(f"unsquashfs cannot read {image} (exit {listing.returncode}): {_tail(listing)}")
+    for line in (listing.stdout or b"").decode("utf-8", "replace").splitlines():
+        mode, _, rest = line.partition(" ")
+        if len(mode) == 10 and mode[0] not in "d-" and mode[1] in "r-":
+            name = rest.partition(" squashfs-root/")[2].partition(" -> ")[0] or rest.strip()
+            raise PackError(f"refused image {image}: {name!r} is neither a folder nor a regular file")
     result = process.run(
         [tool, "-quiet", "-no-progress", "-no-xattrs", "-dest", str(work), str(image)], capture_stdout=True
     )
     if result.returncode != 0:
         raise PackError(f"unsquashfs failed on {image} (exit {result.returncode}): {_tail(result)}")
-    # Our images hold folders and regular files only; a link or a device in
-    # one is a crafted image: refuse it rather than leave it in a tree.
+    # The listing said folders and files only; check what landed all the same.
     for folder, dirs, names in os.walk(work):
         for name in dirs + names:
             mode = os.lstat(os.path.join(folder, name)).st_mode
@@ -402,26 +415,73 @@ def pack(
 
 def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
     """Write the folder tree held by ``store`` (a packed store or ``.sqfs``)
-    to the new folder ``dest``, byte for byte."""
+    into ``dest``, byte for byte, in plain modes (0644 files, 0755 folders)
+    owned by whoever runs it.
+
+    ``dest`` may be a new folder or an existing frames root: the splits the
+    store carries are added beside what is there.  A split that exists
+    already is refused, or with ``overwrite`` replaced (only that split);
+    nothing else in ``dest`` is touched."""
     store, dest = Path(store), Path(dest)
     kind = kind_of(store)
     if kind == "folder":
         raise PackError(f"unpack: expected {_suffixes()}")
     if not store.exists():
         raise PackError(f"no such store: {store}")
-    if dest.is_dir() and not any(dest.iterdir()):
-        dest.rmdir()  # an empty folder to fill is no folder to keep
-    with _building(dest, overwrite) as work:
+    if os.path.lexists(dest) and not dest.is_dir():
+        raise PackError(f"--to: {dest} exists and is not a folder")
+    parent = dest if dest.is_dir() else dest.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    for leftover in dead_packing_leftovers(dest):  # a whole tree's worth of disk each
+        _remove(leftover)
+    work = packing_partial(dest)
+    _remove(work)
+    try:
+        os.mkdir(work, 0o700)  # nobody else reaches the tree until its modes are plain
+        tree = work / "tree"
         if not isinstance(kind, str):
-            files, total = _write_folder(store_members(kind, store), work)
+            files, total = _write_folder(store_members(kind, store), tree)
         else:
-            _unsquashfs(store, work)
-            files = total = 0
-            for folder, _, names in os.walk(work):
-                for name in names:
-                    files += 1
-                    total += os.path.getsize(os.path.join(folder, name))
-    return UnpackResult(dest, files, total)
+            _unsquashfs(store, tree)
+            files, total = _plain_modes(tree)
+        splits = sorted(os.listdir(tree)) if tree.is_dir() else []
+        if not splits:
+            raise PackError(f"nothing to unpack in {store}: it holds no split folders")
+        if not dest.is_dir():
+            os.chmod(tree, 0o755)
+            publish(tree, dest, work / "trash", durable=True)
+        else:
+            there = [split for split in splits if os.path.lexists(dest / split)]
+            if there and not overwrite:
+                raise PackError(
+                    f"{', '.join(str(dest / split) for split in there)} exists; remove it or give --overwrite, "
+                    f"which replaces only the split folders {store.name} holds ({', '.join(splits)})"
+                )
+            for split in splits:  # each split by one rename; an old one goes to the trash first
+                publish(tree / split, dest / split, work / "trash", durable=True)
+    finally:
+        _remove(work)
+    return UnpackResult(dest, files, total, splits)
+
+
+def _plain_modes(tree: Path) -> tuple[int, int]:
+    """Give every entry of an unpacked image plain modes (0644 files, 0755
+    folders: no setuid, setgid, sticky or world-write bits) and, as root,
+    our own owner (an image carries its maker's); (files, bytes)."""
+    files = total = 0
+    me = (os.getuid(), os.getgid())
+    for folder, dirs, names in os.walk(tree):
+        for name in dirs + names:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            if me == (0, 0) and (st.st_uid, st.st_gid) != me:
+                os.lchown(path, *me)
+            os.chmod(path, 0o755 if stat.S_ISDIR(st.st_mode) else 0o644)
+            if stat.S_ISREG(st.st_mode):
+                files += 1
+                total += st.st_size
+    os.chmod(tree, 0o755)
+    return files, total
 
 
 # ----------------------------------------------------------------------------
