@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import ffmpeg
-from ..errors import DiskFull, PreflightError
+from ..errors import DiskFull, PreflightError, StoreError
 from ..files import members_digest
 from ..layout import Layout
 from ..stores import Store, store_class
@@ -104,8 +104,8 @@ def promised_frames(clip: Clip, cfg: Config, exe: str) -> int | None:
 def extract_clip(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext | None = None) -> ClipResult:
     """Extract ``clip`` to its final name under ``cfg.target``; never raises for
     a bad video or for anything else that goes wrong with this one clip (that
-    is a failed :class:`ClipResult`), only for a full disk, which stops the
-    run.  ``ctx``: the run's stop and ffmpegs (a clip alone gets its own)."""
+    is a failed :class:`ClipResult`), only for a full disk or a store that
+    cannot be written, which stop the run.  ``ctx``: the run's stop and ffmpegs (a clip alone gets its own)."""
     ctx = ctx or RunContext()
     started = time.monotonic()
     store = ctx.store
@@ -117,7 +117,7 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext | None
         finally:
             if store is not ctx.store:
                 store.close()
-    except DiskFull:
+    except (DiskFull, StoreError):  # every later clip would fail the same way: the run stops
         raise
     except Exception as exc:  # noqa: BLE001 - one clip's surprise must not end a 240k-clip run
         # Failures that know their stage are no bug of ours: turbo's (decode, encode), a refused name (input).

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..layout import Entry, Layout
+from ..words import plural
 
 Members = Sequence[tuple[str, bytes]]
 Journal = Callable[[dict[str, Any]], None]
@@ -171,6 +172,7 @@ class Store:
         raise NotImplementedError
 
     merged: int = 0  # shard stores moved into this one when it was opened
+    unmerged: list[Path] = []  # noqa: RUF012 - read only: shard stores a reader found not yet merged
     merged_keys: int = 0  # their keys
 
     # -- writing ---------------------------------------------------------------
@@ -187,6 +189,18 @@ class Store:
         """Close the store; ``compact`` after a run that ended by itself."""
 
     # -- reading ---------------------------------------------------------------
+
+    def pending(self) -> str:
+        """Why the split is not whole here yet: shard stores not merged
+        (a merge not run, or stopped midway); ``""`` when it is whole."""
+        if not self.unmerged:
+            return ""
+        names = ", ".join(path.name for path in self.unmerged)
+        return (
+            f"{plural(len(self.unmerged), 'shard store')} of the split {'is' if len(self.unmerged) == 1 else 'are'} "
+            f"not merged into {self.path} ({names}): run k400frames merge (or extract the whole split, "
+            f"which merges first)"
+        )
 
     def where(self, key: ClipKey) -> str:
         """Where the clip ``key`` lives, for messages."""

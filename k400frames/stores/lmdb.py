@@ -21,6 +21,7 @@ worth it, so a ``cp`` or ``rsync`` of a finished store carries no holes.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ from typing import Any
 
 from ..errors import DiskFull, MissingExtra, PackError, StoreError, raise_if_disk_full
 from ..files import fsync_path
-from ..layout import Entry, Layout, split_of_store, walk_split
+from ..layout import Entry, Layout, parse_shard_tag, split_of_store, walk_split
 from ..words import plural
 from .base import ClipKey, ClipView, Members, Store
 
@@ -46,6 +47,8 @@ LOCK_FILE = "lock.mdb"
 # The first map: small, so that a tiny store is a tiny file on every
 # platform (Windows and some filesystems extend the file to the map size).
 INITIAL_MAP_SIZE = 64 << 20
+# How long a map resize waits for this process's open read transactions.
+_RESIZE_WAIT_S = 60.0
 # Compact when the free pages are more than this share of the file (a big
 # store built clip by clip reuses its free pages and rarely gets there).
 COMPACT_ABOVE = 0.005
@@ -85,6 +88,11 @@ class LmdbEnv:
         self.write = write
         self.max_map_size = max_map_size  # tests: a map that cannot grow stands for a full disk
         self._write_lock = threading.Lock()
+        # set_mapsize must not run while any transaction of this process is
+        # open (it invalidates them): read transactions are counted, and a
+        # resize waits until none is open.
+        self._gate = threading.Condition()
+        self._readers = 0
 
     # -- opening -----------------------------------------------------------
 
@@ -177,6 +185,12 @@ class LmdbEnv:
                 except OSError as exc:
                     raise_if_disk_full(exc, self.path)
                     raise
+                except lmdb.Error as exc:
+                    # A commit that fails (EIO where the disk filled mid-write) loses that
+                    # transaction only; every later one would fail too, so the run stops.
+                    if _nearly_full(self.path):
+                        raise DiskFull(f"no space left on the target filesystem (writing {self.path}: {exc})") from None
+                    raise StoreError(f"cannot write the store {self.path}: {exc}") from None
 
     def flush(self) -> None:
         """Have every committed transaction on disk, meta page included,
@@ -189,7 +203,14 @@ class LmdbEnv:
         new = current * 2
         if self.max_map_size is not None and new > self.max_map_size:
             raise DiskFull(f"the store {self.path} is full: its map may not grow past {self.max_map_size} bytes")
-        self._env.set_mapsize(new)
+        with self._gate:
+            self._resize(new)
+
+    def _resize(self, size: int) -> None:
+        """``set_mapsize`` once no read transaction is open (the caller holds the gate)."""
+        if not self._gate.wait_for(lambda: self._readers == 0, timeout=_RESIZE_WAIT_S):
+            raise StoreError(f"cannot resize the map of {self.path}: a reader kept its transaction open")
+        self._env.set_mapsize(size)
 
     # -- reading -----------------------------------------------------------
 
@@ -199,15 +220,20 @@ class LmdbEnv:
         map, valid only inside it; asking a view its length reads none of the
         value's pages (LMDB keeps each value's size beside its key)."""
         lmdb = self._lmdb
-        try:
-            txn = self._env.begin(write=False, buffers=buffers)
-        except lmdb.MapResizedError:  # a writer grew the map since we opened
-            self._env.set_mapsize(0)
-            txn = self._env.begin(write=False, buffers=buffers)
+        with self._gate:
+            try:
+                txn = self._env.begin(write=False, buffers=buffers)
+            except lmdb.MapResizedError:  # a writer grew the map since we opened: take its size
+                self._resize(0)
+                txn = self._env.begin(write=False, buffers=buffers)
+            self._readers += 1
         try:
             yield txn
         finally:
             txn.abort()
+            with self._gate:
+                self._readers -= 1
+                self._gate.notify_all()
 
     def get(self, key: str) -> bytes | None:
         """The value of ``key``, None when it is not there."""
@@ -295,13 +321,19 @@ class LmdbEnv:
         self._env.close()
 
     def _compact(self) -> None:
+        """LMDB's compacting copy beside the store.  Compaction only gives
+        back free pages: when the copy cannot be made (a full disk), the
+        store stays as it is, whole, and the next close tries again."""
         new = self.path.parent / _swap_name(self.path, "new")
         shutil.rmtree(new, ignore_errors=True)
-        new.mkdir()
         try:
+            new.mkdir()
             with self._write_lock:
                 self._env.copy(str(new), compact=True)
             fsync_path(new / DATA_FILE)
+        except (OSError, self._lmdb.Error) as exc:
+            shutil.rmtree(new, ignore_errors=True)
+            log.warning("the store %s was not compacted (%s); it is whole, and a later run compacts it", self.path, exc)
         except BaseException:
             shutil.rmtree(new, ignore_errors=True)
             raise
@@ -360,6 +392,22 @@ def move_into(target: LmdbEnv, paths: Sequence[Path]) -> int:
         target.flush()
         shutil.rmtree(path)
     return copied
+
+
+def _unique(keys: Iterator[str]) -> Iterator[str]:
+    last = None
+    for key in keys:
+        if key != last:
+            yield key
+        last = key
+
+
+def _nearly_full(path: Path) -> bool:
+    """Whether the filesystem of ``path`` has less room than one more transaction needs."""
+    try:
+        return shutil.disk_usage(path).free < TXN_BYTES
+    except OSError:
+        return False
 
 
 def store_bytes(path: Path) -> int:
@@ -502,8 +550,9 @@ class LmdbStore(Store):
         path = Path(path)
         if is_store(path):
             return path
-        store = Layout(path).store(SUFFIX, None)
-        if not is_store(store):
+        layout = Layout(path)
+        store = layout.store(SUFFIX, None)
+        if not is_store(store) and not any(map(is_store, layout.shard_stores(SUFFIX))):
             return None
         folder_has_clips = path.is_dir() and any(e.class_name and e.name for e in walk_split(path))
         return None if folder_has_clips else store
@@ -554,7 +603,23 @@ class LmdbStore(Store):
 
     @classmethod
     def open_split(cls, path: Path) -> LmdbStore:
-        return cls(Layout(cls.split_of(path)), [LmdbEnv.open_read(path)], writes=False)
+        """The split's store and the shard stores not yet merged into it
+        (:attr:`unmerged`): a reader sees every clip the split holds.  A
+        shard's own store, named as such, is read alone."""
+        path = Path(path)
+        layout = Layout(cls.split_of(path))
+        shard = path.name.removesuffix(SUFFIX).rpartition(".")[2]
+        unmerged = [] if parse_shard_tag(shard) else [p for p in layout.shard_stores(SUFFIX) if is_store(p)]
+        envs: list[LmdbEnv] = []
+        try:
+            envs.extend(LmdbEnv.open_read(p) for p in ([path] if is_store(path) else []) + unmerged)
+        except BaseException:
+            for env in envs:
+                env.close()
+            raise
+        store = cls(layout, envs, writes=False)
+        store.path, store.unmerged = path, unmerged
+        return store
 
     # -- writing -------------------------------------------------------------------
 
@@ -623,24 +688,25 @@ class LmdbStore(Store):
         strays: list[str] = []
         current: str | None = None
         seen: set[str] = set()
-        for env in self.envs[:1]:
-            for key in env.keys(""):
-                if key.startswith(RECORD_PREFIX):
-                    continue
-                parts = key[len(start) :].split("/", 2) if key.startswith(start) else []
-                if len(parts) < 2 or not all(parts[:2]):
-                    strays.append(key)
-                    continue
-                class_name, name = parts[0], parts[1]
-                if class_name != current:
-                    if current is not None:
-                        yield Entry(current, "", f"{start}{current}", True, False)
-                    current, seen = class_name, set()
-                if name in seen:
-                    continue
-                seen.add(name)
-                folder = len(parts) == 3
-                yield Entry(class_name, name, f"{start}{class_name}/{name}", folder, not folder)
+        # Every store of the split read as one, in key order (a key in two of
+        # them, from a merge stopped midway, is one key).
+        for key in _unique(heapq.merge(*(env.keys("") for env in self.envs))):
+            if key.startswith(RECORD_PREFIX):
+                continue
+            parts = key[len(start) :].split("/", 2) if key.startswith(start) else []
+            if len(parts) < 2 or not all(parts[:2]):
+                strays.append(key)
+                continue
+            class_name, name = parts[0], parts[1]
+            if class_name != current:
+                if current is not None:
+                    yield Entry(current, "", f"{start}{current}", True, False)
+                current, seen = class_name, set()
+            if name in seen:
+                continue
+            seen.add(name)
+            folder = len(parts) == 3
+            yield Entry(class_name, name, f"{start}{class_name}/{name}", folder, not folder)
         if current is not None:
             yield Entry(current, "", f"{start}{current}", True, False)
         for key in strays:

@@ -199,6 +199,8 @@ def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all") -> Lis
 
 def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store) -> ListsResult:
     target = cfg.target
+    if store.pending():  # a list of part of the split would shift no label but miss clips silently
+        raise ListFormatError(f"no lists written: {store.pending()}")
     output, pairs = split_kind(store)
     kind = output.lists_kind
     readable = store.list_formats

@@ -323,8 +323,8 @@ def _unsquashfs(image: Path, work: Path) -> None:
     if listing.returncode != 0:
         raise PackError(f"unsquashfs cannot read {image} (exit {listing.returncode}): {_tail(listing)}")
     for line in (listing.stdout or b"").decode("utf-8", "replace").splitlines():
-        mode, _, rest = line.partition(" ")
-        if len(mode) == 10 and mode[0] not in "d-" and mode[1] in "r-":
+        perms, _, rest = line.partition(" ")
+        if len(perms) == 10 and perms[0] not in "d-" and perms[1] in "r-":
             name = rest.partition(" squashfs-root/")[2].partition(" -> ")[0] or rest.strip()
             raise PackError(f"refused image {image}: {name!r} is neither a folder nor a regular file")
     result = process.run(

@@ -263,6 +263,8 @@ def _verify(
     )
     split = store.layout.target
     output, pairs, stray = scan_store(store)
+    if store.pending():  # never OK while some of the split's clips sit in shard stores
+        stray.append(Problem(split.name, "merge-pending", store.pending()))
     # The CSV first: a bad one is refused before a frame is read.
     joined = join_csv(pairs, Path(csv)) if csv is not None else None
     if segments is not None:
