@@ -507,6 +507,10 @@ def cmd_unpack(args: argparse.Namespace) -> int:
         f"unpacked {plural(result.files, 'file')} ({result.bytes / 1e6:.1f} MB) into {result.dest}: "
         f"{', '.join(result.splits)}"
     )
+    if result.checked:
+        print(f"checked: {plural(result.checked, 'clip')} equal to the digests they were made with")
+    else:
+        print(f"not checked: {args.store} carries no clip digests (packed before digests travelled with clips)")
     return EXIT_OK
 
 

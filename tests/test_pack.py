@@ -5,6 +5,7 @@ a killed pack leaves no finished-looking DEST."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import pytest
 from k400frames.errors import PackError
 from k400frames.run.runner import run_extract
 from k400frames.tools.lists import write_lists
-from k400frames.tools.pack import Member, pack, safe_name, stream_tar, unpack
+from k400frames.tools.pack import DIGESTS_FILE, Member, pack, safe_name, source_digests, stream_tar, unpack
 
 from helpers import SQUASHFS_TOOLS, need_tools, run_cli, wait_for
 
@@ -57,7 +58,11 @@ def test_lmdb_round_trip_is_byte_identical_with_mmaction2_keys(frames_root, tmp_
     with env.begin() as txn:
         stored = {k.decode("ascii"): bytes(v) for k, v in txn.cursor()}
     env.close()
+    records = {k: json.loads(v) for k, v in stored.items() if k.startswith(".record/")}
+    stored = {k: v for k, v in stored.items() if not k.startswith(".record/")}
     assert stored == expected  # keys are what mmaction2 builds: <split>/<class>/<clip>/frame_00001.jpg
+    # Each clip's digest travels in the store beside its frames (train's clips: the ones a manifest names).
+    assert sorted(records) == [".record/train/abseiling/-dash_id_000001_000011", ".record/train/tai_chi/clip2"]
 
     back = unpack(tmp_path / "frames.lmdb", tmp_path / "back")
     assert back.files == 16
@@ -102,7 +107,9 @@ def test_squashfuse_mount_shows_the_split_folders_at_the_mount_point(frames_root
     if mounted.returncode != 0:
         pytest.skip(f"squashfuse cannot mount here: {mounted.stderr.strip()[:120]}")
     try:
-        assert tree_of(mnt) == clip_files(frames_root)
+        mounted = tree_of(mnt)
+        assert json.loads(mounted.pop(DIGESTS_FILE)) == source_digests(frames_root)  # hidden, beside the splits
+        assert mounted == clip_files(frames_root)
         assert (mnt / "train" / "tai_chi" / "clip2" / "frame_00004.jpg").is_file()
     finally:
         unmount = [shutil.which("fusermount3") or shutil.which("fusermount") or "umount"]

@@ -98,3 +98,57 @@ def test_an_image_with_a_link_or_a_device_is_refused_before_anything_is_extracte
     with pytest.raises(PackError, match="'train/c/odd' is neither a folder nor a regular file"):
         unpack(image, tmp_path / "out")
     assert sorted(os.listdir(tmp_path / "out")) == ["mine"]
+
+
+def _rot(path, key: bytes) -> None:
+    """Flip one byte in the middle of the value of ``key`` in the LMDB at ``path``, as bit rot would."""
+    import lmdb
+
+    env = lmdb.open(str(path), subdir=True)
+    with env.begin(write=True) as txn:
+        value = bytearray(txn.get(key))
+        value[len(value) // 2] ^= 0xFF
+        txn.put(key, bytes(value))
+    env.close()
+
+
+def test_a_rotten_clip_is_named_by_unpack_and_verify_deep(split_stores, tmp_path, capfd):
+    store = split_stores / "train.lmdb"
+    _rot(store, b"train/a/one/frame_00002.jpg")
+    out = run_main(capfd, "unpack", str(store), "--to", str(tmp_path / "u"))
+    assert out.returncode == 2 and "1 clips differ from the digests they were made with (train/a/one)" in out.stderr
+    assert not (tmp_path / "u").exists()
+    deep = run_main(
+        capfd, "verify", "--config", "/dev/null", "--set", f"target={split_stores / 'train'}", "--set", "num_frames=3",
+        "--deep",
+    )  # fmt: skip
+    assert deep.returncode == 1 and "a/one" in deep.stdout and "digest" in deep.stdout
+    assert "a/one" not in run_main(capfd, "verify", str(split_stores / "val.lmdb"), "--num-frames", "3").stdout
+
+
+def test_an_image_carries_the_digests_and_unpack_checks_them(make_clip, config, tmp_path, capfd):
+    need_tools(*SQUASHFS_TOOLS, package="squashfs-tools")
+    make_clip("a/one.mp4", seconds=0.3, fps=10)
+    make_clip("b/two.mp4", seconds=0.3, fps=10)
+    cfg = config(num_frames=3, target=str(tmp_path / "root" / "train"))
+    assert run_extract(cfg).failed == 0
+    assert run_main(capfd, "pack", str(tmp_path / "root"), "--to", str(tmp_path / "good.sqfs")).returncode == 0
+    good = run_main(capfd, "unpack", str(tmp_path / "good.sqfs"), "--to", str(tmp_path / "good"))
+    assert "checked: 2 clips equal to the digests" in good.stdout
+    assert sorted(os.listdir(tmp_path / "good")) == ["train"]  # the carried digests stay out of the tree
+    # A frame changed after it was made: the manifest's digest, carried into the image, disagrees.
+    (cfg.target / "b" / "two" / "frame_00001.jpg").write_bytes(b"\xff\xd8changed\xff\xd9")
+    assert run_main(capfd, "pack", str(tmp_path / "root"), "--to", str(tmp_path / "r.sqfs")).returncode == 0
+    out = run_main(capfd, "unpack", str(tmp_path / "r.sqfs"), "--to", str(tmp_path / "back"))
+    assert out.returncode == 2 and "(train/b/two)" in out.stderr
+
+
+def test_a_store_without_digests_is_unpacked_with_a_line_saying_so(tmp_path, capfd):
+    from k400frames.stores.lmdb import LmdbEnv
+
+    env = LmdbEnv.open_write(tmp_path / "old.lmdb")  # as a release before the records wrote it
+    env.put_clip("train/c/x", [("/frame_00001.jpg", b"\xff\xd8jpeg\xff\xd9")])
+    env.close()
+    out = run_main(capfd, "unpack", str(tmp_path / "old.lmdb"), "--to", str(tmp_path / "u"))
+    assert out.returncode == 0 and "not checked:" in out.stdout
+    assert (tmp_path / "u" / "train" / "c" / "x" / "frame_00001.jpg").read_bytes() == b"\xff\xd8jpeg\xff\xd9"

@@ -235,10 +235,19 @@ class Store:
         raise NotImplementedError
 
     @classmethod
-    def write_files(cls, files: Iterable[tuple[str, bytes]], path: Path) -> tuple[int, int]:
+    def write_files(
+        cls, files: Iterable[tuple[str, bytes]], path: Path, digests: dict[str, str] | None = None
+    ) -> tuple[int, int]:
         """Make a new packed store at ``path`` holding ``files`` (as
-        :meth:`read_files` gives them); (files, bytes)."""
+        :meth:`read_files` gives them) and the clips' ``digests``
+        (``<split>/<class>/<clip>`` -> digest); (files, bytes)."""
         raise NotImplementedError
+
+    @classmethod
+    def read_digests(cls, path: Path) -> dict[str, str]:
+        """``<split>/<class>/<clip>`` -> the digest each clip of the packed
+        store at ``path`` was made with (empty: a store that carries none)."""
+        return {}
 
     # -- planning ----------------------------------------------------------------
 

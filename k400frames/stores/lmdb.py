@@ -728,12 +728,35 @@ class LmdbStore(Store):
             env.close()
 
     @classmethod
-    def write_files(cls, files: Iterable[tuple[str, bytes]], path: Path) -> tuple[int, int]:
+    def read_digests(cls, path: Path) -> dict[str, str]:
+        env = LmdbEnv.open_read(path)
+        try:
+            digests = {}
+            for key, value in env.items(RECORD_PREFIX):
+                try:
+                    digest = json.loads(value).get("digest")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(digest, str) and digest:
+                    digests[key[len(RECORD_PREFIX) :]] = digest
+            return digests
+        finally:
+            env.close()
+
+    @classmethod
+    def write_files(
+        cls, files: Iterable[tuple[str, bytes]], path: Path, digests: dict[str, str] | None = None
+    ) -> tuple[int, int]:
         """In transactions of about 64 MiB (one holds its pages in memory
-        until it commits), then compacted."""
+        until it commits), then compacted; each digest as a clip's record."""
         env = LmdbEnv.open_write(path)
         count = total = size = seen = 0
-        batch: list[tuple[bytes, bytes]] = []
+        batch: list[tuple[bytes, bytes]] = [
+            (encode_key(RECORD_PREFIX + clip), json.dumps({"digest": digest}).encode())
+            for clip, digest in sorted((digests or {}).items())
+            if clip.isascii()
+        ]
+        records = len(batch)
         try:
             for name, data in files:
                 if not name.isascii():
@@ -749,7 +772,7 @@ class LmdbStore(Store):
                     env.put(batch)
                     batch, size = [], 0
             env.put(batch)
-            seen = env.entries()
+            seen = env.entries() - records
         finally:
             env.close(compact=True)
         if seen != count:  # LMDB keeps one value per key: two members of one name

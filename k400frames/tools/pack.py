@@ -34,6 +34,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import itertools
+import json
 import os
 import shutil
 import stat
@@ -44,7 +46,7 @@ from typing import IO
 
 from ..errors import PackError
 from ..ffmpeg import process
-from ..files import fsync_path, publish
+from ..files import fsync_path, measure_tree, publish
 from ..layout import (
     SQUASHFS_SUFFIX,
     Layout,
@@ -53,6 +55,7 @@ from ..layout import (
     packing_partial,
     walk_split,
 )
+from ..run.records import read_records
 from ..stores import STORES, Store, packed_store_named, store_class
 
 SQUASHFS_PACKAGE = "squashfs-tools"
@@ -93,6 +96,7 @@ class UnpackResult:
     files: int
     bytes: int
     splits: list[str] = dataclasses.field(default_factory=list)  # the split folders written into dest
+    checked: int = 0  # clips whose bytes were checked against their digests
 
 
 # ----------------------------------------------------------------------------
@@ -400,17 +404,61 @@ def pack(
             yield m
 
     members = counted(members_of(src, skipped))
+    digests = source_digests(src)
     argv = squashfs_command(dest, compression, block_size, fragments) if kind == "sqfs" else []
     with _building(dest, overwrite) as work:
         if not isinstance(kind, str):
-            files, total = kind.write_files(((m.name, m.read()) for m in members), work)
+            files, total = kind.write_files(((m.name, m.read()) for m in members), work, digests)
         else:
             argv[argv.index(str(dest))] = str(work)
+            if digests:  # the clips' digests travel in the image, for unpack to check
+                blob = json.dumps(digests, sort_keys=True).encode()
+                members = itertools.chain([Member(DIGESTS_FILE, len(blob), 0.0, _constant(blob))], members)
             files, total = _write_squashfs(members, work, argv)
+            files -= bool(digests)
         if files == 0:
             raise PackError(f"nothing to pack in {src}: no <split>/<class>/<clip> files")
     dest_bytes = sum(p.stat().st_size for p in dest.iterdir()) if dest.is_dir() else dest.stat().st_size
     return PackResult(dest, files, total, dest_bytes, skipped, sorted(splits))
+
+
+# The clips' digests in an image: a hidden file at its root, which loaders never list.
+DIGESTS_FILE = ".k400frames-digests.json"
+
+
+def source_digests(src: Path) -> dict[str, str]:
+    """``<split>/<class>/<clip>`` -> digest of every clip of ``src`` that
+    carries one: a packed store's records, or a frames root's manifests (and
+    the records of the packed split stores in it)."""
+    kind = kind_of(src)
+    if not isinstance(kind, str):
+        return kind.read_digests(src)
+    digests: dict[str, str] = {}
+    if not src.is_dir():
+        return digests
+    for entry in sorted(os.scandir(src), key=lambda e: e.name):
+        packed = packed_store_named(Path(entry.path))
+        if packed is not None and packed.locate(Path(entry.path)) == Path(entry.path):
+            digests.update(packed.read_digests(Path(entry.path)))
+        elif entry.is_dir() and not hidden(entry.name):
+            for row in read_records(Layout(Path(entry.path)).all_records("manifest")):
+                key = f"{entry.name}/{row['rel']}"
+                digests.pop(key, None)  # the latest line of a clip wins
+                if isinstance(row.get("digest"), str) and row["digest"]:
+                    digests[key] = row["digest"]
+    return digests
+
+
+def check_digests(tree: Path, digests: dict[str, str]) -> list[str]:
+    """The clips under ``tree`` whose bytes differ from their ``digests``."""
+    bad = []
+    for clip, digest in sorted(digests.items()):
+        path = tree / clip
+        if not os.path.lexists(path) and os.path.isfile(f"{path}.mp4"):
+            path = Path(f"{path}.mp4")  # a video's manifest line names its clip without the suffix
+        if os.path.lexists(path) and measure_tree(path)[1] != digest:
+            bad.append(clip)
+    return bad
 
 
 def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
@@ -441,9 +489,20 @@ def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
         tree = work / "tree"
         if not isinstance(kind, str):
             files, total = _write_folder(store_members(kind, store), tree)
+            digests = kind.read_digests(store)
         else:
             _unsquashfs(store, tree)
+            carried = tree / DIGESTS_FILE
+            digests = json.loads(carried.read_bytes()) if carried.is_file() else {}
+            carried.unlink(missing_ok=True)
             files, total = _plain_modes(tree)
+        bad = check_digests(tree, digests)
+        if bad:
+            shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise PackError(
+                f"refused {store}: {len(bad)} clips differ from the digests they were made with ({shown}); "
+                f"nothing unpacked"
+            )
         splits = sorted(os.listdir(tree)) if tree.is_dir() else []
         if not splits:
             raise PackError(f"nothing to unpack in {store}: it holds no split folders")
@@ -461,7 +520,7 @@ def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
                 publish(tree / split, dest / split, work / "trash", durable=True)
     finally:
         _remove(work)
-    return UnpackResult(dest, files, total, splits)
+    return UnpackResult(dest, files, total, splits, checked=len(digests))
 
 
 def _plain_modes(tree: Path) -> tuple[int, int]:

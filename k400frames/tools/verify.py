@@ -27,6 +27,7 @@ from typing import Any
 from .. import ffmpeg
 from ..clip.outputs import Problem, scan_store
 from ..errors import PreflightError
+from ..files import members_digest
 from ..layout import Layout
 from ..run.progress import Progress
 from ..run.records import read_records
@@ -273,9 +274,19 @@ def _verify(
         ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
     report.clips = len(pairs)
 
+    recorded = _recorded_digests(split) if deep else {}
+
     def check(pair: tuple[str, str]) -> tuple[list[Problem], int]:
-        view = store.view(output.key_of(*pair))
-        return output.check(view, f"{pair[0]}/{pair[1]}", num_frames, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe)
+        key = output.key_of(*pair)
+        view = store.view(key)
+        rel = f"{pair[0]}/{pair[1]}"
+        problems, count = output.check(view, rel, num_frames, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe)
+        if deep:
+            # The digest taken when the clip was made travels with it (its store's record, or the manifest).
+            expected = (store.record(key) or {}).get("digest") or recorded.get(rel)
+            if expected and members_digest(list(view.items()), key.folder) != expected:
+                problems.append(Problem(rel, "digest", DIGEST_MISMATCH))
+        return problems, count
 
     counts = VerifyCounts()
     if progress is not None:
@@ -303,6 +314,19 @@ def _verify(
         report.missing = [rel for rel in missing if rel not in failed]  # listed once, with its reason
     report.leaks = find_leaks(split, [k for _, k in pairs], [p for p in (csv, segments) if p is not None])
     return report
+
+
+DIGEST_MISMATCH = "its bytes differ from the digest recorded when it was made (bit rot, or changed by hand)"
+
+
+def _recorded_digests(split: Path) -> dict[str, str]:
+    """rel -> the digest of the split's manifest (the latest line per clip)."""
+    digests: dict[str, str] = {}
+    for row in read_records(Layout(split).all_records("manifest")):
+        digests.pop(row["rel"], None)
+        if isinstance(row.get("digest"), str) and row["digest"]:
+            digests[row["rel"]] = row["digest"]
+    return digests
 
 
 def format_report(report: VerifyReport, limit: int = 20) -> str:
