@@ -166,3 +166,16 @@ def test_a_map_resize_waits_for_the_other_readers(tmp_path):
     reader.join(10)
     second.join(10)
     assert env._env.resized_with_open == [0]
+
+
+def test_the_lmdb_snippet_names_every_split_store(make_clip, config, tmp_path):
+    make_clip("a/one.mp4", seconds=0.3, fps=10)
+    for split in ("train", "val"):
+        run_extract(config(num_frames=3, store="lmdb", target=str(tmp_path / "out" / split)))
+    text = write_lists(config(num_frames=3, store="lmdb", target=str(tmp_path / "out" / "val")), ("mmaction2",))
+    snippet = text.snippet_text
+    assert f"db_path='{tmp_path / 'out' / 'val.lmdb'}'" in snippet
+    assert (
+        f"`train`: `{tmp_path / 'out' / 'train.lmdb'}`" in snippet
+        and f"`val`: `{tmp_path / 'out' / 'val.lmdb'}`" in snippet
+    )

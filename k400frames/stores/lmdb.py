@@ -796,8 +796,20 @@ class LmdbStore(Store):
     def loader_snippet(self, kind: str, tmpl: str, classes: int, list_file: Path) -> str | None:
         """mmaction2 reading the store: the decode step's file client is
         mmengine's ``LmdbBackend``, whose key is the path the dataset builds,
-        so the prefix is empty and the list paths are the keys."""
+        so the prefix is empty and the list paths are the keys.  Each split
+        has a store of its own: the note names every one beside this."""
         store = self.path
+        splits = sorted(p for p in self.layout.root.glob(f"*{SUFFIX}") if is_store(p) and ".shard-" not in p.name)
+        note = (
+            "Each split reads its own store; set `db_path` in that split's pipeline: "
+            + ", ".join(f"`{split_of_store(p, SUFFIX).name}`: `{p}`" for p in splits)
+            + ".\n"
+            if len(splits) > 1
+            else ""
+        )
+        return self._snippet(kind, store, tmpl, classes, list_file) + note
+
+    def _snippet(self, kind: str, store: Path, tmpl: str, classes: int, list_file: Path) -> str:
         if kind == "frames":
             return (
                 f"mmaction2 1.x `RawframeDataset` reading the LMDB store `{store}` through mmengine's "

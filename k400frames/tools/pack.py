@@ -560,7 +560,7 @@ def mount_text(root: Path) -> str:
         f"`k400frames pack {root} --to frames.sqfs` packs the split folders into one file. "
         "Mount it and use the mount point as the prefix in place of the root above; the lists stay as they are:\n\n"
         "```sh\n"
-        f"{SQUASHFUSE_MOUNT}          # no root needed; fusermount -u /data unmounts\n"
+        f"{SQUASHFUSE_MOUNT}          # no root needed; fusermount3 -u /data (or fusermount -u, or umount) unmounts\n"
         f"{APPTAINER_MOUNT}\n"
         "```\n\n"
         "Then `train/<class>/<clip>` in a list reads `/data/train/<class>/<clip>`.\n"
