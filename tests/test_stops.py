@@ -6,6 +6,7 @@ still starts without help.  Real signals on real runs."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from k400frames.run.runner import run_extract
 
-from helpers import live_processes_mentioning, set_args, wait_for
+from helpers import alive, gated, live_processes_mentioning, set_args, started, wait_for
 
 
 @pytest.fixture
@@ -84,3 +85,39 @@ def test_the_exit_codes_reference_names_130_and_143():
 
     table = (PROJECT / "docs" / "reference" / "exit-codes.md").read_text()
     assert "| 130 | interrupted (SIGINT" in table and "| 143 | terminated (SIGTERM" in table
+
+
+def test_no_ffmpeg_outlives_a_sigkill_of_the_runs_process_group_mid_stop(make_clip, config, wrap_ffmpeg, tmp_path):
+    """A scheduler stops a job with TERM, then KILLs its whole process group.
+    The ffmpegs run in groups of their own (a Ctrl-C is the run's to handle),
+    so the group KILL reaches them only through the parent-death signal: none
+    may be alive a second after it."""
+    for i in range(4):
+        make_clip(f"c/clip{i}.mp4", seconds=0.4, fps=10)
+    gate = tmp_path / "gate"
+    cfg = config(num_frames=4)
+    argv = [
+        sys.executable,
+        "-m",
+        "k400frames",
+        "extract",
+        *set_args(
+            f"source={cfg.source}",
+            f"target={cfg.target}",
+            "num_frames=4",
+            "workers=2",
+            f"ffmpeg={wrap_ffmpeg(gated(gate))}",
+        ),
+    ]
+    run = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_for(lambda: started(gate) >= 2, 60), "the ffmpegs did not start"
+        pids = [int(p.name.split(".")[1]) for p in gate.glob("started.*")]
+        os.kill(run.pid, signal.SIGTERM)  # the orderly stop begins ...
+        os.killpg(run.pid, signal.SIGKILL)  # ... and the scheduler does not wait for it
+        run.wait(10)
+        assert wait_for(lambda: not any(alive(pid) for pid in pids), 1.0), "an ffmpeg outlived the group kill"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+        run.wait(10)
