@@ -83,7 +83,7 @@ def test_shard_depends_on_the_clip_name_only(make_clip, config):
     for i in range(20):
         make_clip(f"other/{i}.mp4", seconds=0.1)
     cfg = config(num_frames=2)
-    from k400frames.run.runner import plan
+    from k400frames.run.preflight import plan
 
     assert [c.rel for c in plan(cfg, (shard_alone, 4)) if c.rel.startswith("cls/")] == ["cls/a"]
 
