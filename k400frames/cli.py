@@ -190,14 +190,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if from_config and args.frames:
         raise ConfigError("verify: give --config FILE (or --set target=...) or --frames DIR, not both")
     configured_ffmpeg = None
-    segments, class_names, clip_names = None, "keep", "keep"
+    segments, class_names, clip_names, missing_ok = None, "keep", "keep", None
     if from_config:
         cfg = config_from_args(args, needs=("target",))
         frames, num_frames, frame_name = cfg.target, cfg.num_frames, cfg.frame_name
         # What the run was asked for: its annotations (the copy it left beside the split) or segments.
         csv = expected_csv(frames, cfg.annotations) if cfg.annotations or not cfg.segments else None
         segments, class_names, clip_names = cfg.segments, cfg.class_names, cfg.clip_names
-        configured_ffmpeg = cfg.ffmpeg
+        configured_ffmpeg, missing_ok = cfg.ffmpeg, cfg.missing_ok
     elif args.frames:
         if args.num_frames is None:
             raise ConfigError("verify: --frames needs --num-frames N")
@@ -222,6 +222,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             deep=args.deep,
             ffmpeg_exe=exe,
             progress=make_progress(quiet=args.quiet),
+            missing_ok=missing_ok,
         )
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -342,6 +343,8 @@ def cmd_lists(args: argparse.Namespace) -> int:
             cfg.target,
             shown,
         )
+    if result.known_gone:
+        log.info("not listed, known gone (missing_ok): %s", plural(result.known_gone, "row"))
     if result.leaks:
         log.warning("%s", format_leaks(result.leaks))
     if result.labels_grew:
@@ -413,7 +416,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     import json
 
     from .run.progress import make_progress
-    from .tools.doctor import diagnose, format_report, write_redownload
+    from .tools.doctor import diagnose, format_report, write_missing, write_redownload
 
     cfg = config_from_args(args, needs=("source",))  # the doctor writes nothing: no target needed
     csv = Path(args.csv) if args.csv else cfg.annotations
@@ -431,30 +434,59 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             ffmpeg_exe=cfg.ffmpeg,
             workers=cfg.worker_count,
             progress=make_progress(quiet=args.quiet or args.json, unit="file", frames=False, desc="headers"),
+            missing_ok=cfg.missing_ok,
+            against=[Path(p) for p in args.against or ()],
         )
     if args.redownload:
         write_redownload(report, Path(args.redownload))
+    if args.write_missing:
+        write_missing(report, Path(args.write_missing))
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
     if args.redownload:
         print(f"redownload: {args.redownload} ({plural(len(report.redownload), 'row')})", file=sys.stderr)
+    if args.write_missing:
+        print(
+            f"missing: {args.write_missing} ({plural(len(report.no_file), 'row')} with no file; "
+            f"set missing_ok: {args.write_missing} once they are known gone)",
+            file=sys.stderr,
+        )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def cmd_subset(args: argparse.Namespace) -> int:
     from .sources.kinetics import read_kinetics_csv, write_kinetics_csv
-    from .sources.subset import make_subset, read_list
+    from .sources.subset import make_subset, present_and_readable, read_list
 
     if args.per_class is None and not args.classes and not args.ids:
         raise ConfigError("subset: give --per-class N, --classes FILE or --ids FILE (or several)")
+    if (args.config or args.set) and not args.only_present:
+        raise ConfigError("subset: --config is read only with --only-present (a seed alone gives the subset)")
+    rows = read_kinetics_csv(Path(args.csv))
+    usable = None
+    if args.only_present:
+        if not (args.config or args.set):
+            raise ConfigError("subset: --only-present needs --config FILE: its source and replacements hold the files")
+        cfg = config_from_args(args, needs=("source",))
+        if not cfg.source.is_dir():
+            raise ConfigError(f"subset: source is not a folder: {cfg.source}")
+        usable = present_and_readable(rows, cfg.source, cfg.extensions, cfg.replacements, cfg.ffmpeg)
     result = make_subset(
-        read_kinetics_csv(Path(args.csv)),
+        rows,
         per_class=args.per_class,
         seed=args.seed,
         classes=read_list(Path(args.classes), "classes") if args.classes else None,
         ids=read_list(Path(args.ids), "ids") if args.ids else None,
+        usable=usable,
     )
     write_kinetics_csv(Path(args.out), result.rows)
     print(f"subset: {args.out} ({plural(len(result.rows), 'row')}, {plural(result.classes, 'class', 'classes')})")
+    if args.only_present:
+        shown = ", ".join(row.clip_name for row in result.passed_over[:5])
+        more = ", ..." if len(result.passed_over) > 5 else ""
+        print(
+            f"passed over: {plural(len(result.passed_over), 'drawn row')} whose file is missing, empty or unreadable"
+            + (f" ({shown}{more})" if shown else "")
+        )
     if result.short_classes:
         names = ", ".join(f"{label} ({n})" for label, n in sorted(result.short_classes.items())[:10])
         more = f", {len(result.short_classes) - 10} more" if len(result.short_classes) > 10 else ""
@@ -695,6 +727,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the rows to fetch again (missing, empty, unreadable, no video, truncated) as a Kinetics CSV",
     )
+    p.add_argument(
+        "--write-missing",
+        metavar="FILE",
+        help="write the rows with no file at all (those of missing_ok included; not empty or broken files, "
+        "which are worth fetching again) as a Kinetics CSV for the missing_ok key",
+    )
+    p.add_argument(
+        "--against",
+        action="append",
+        metavar="CSV",
+        help="also look for this split's recordings in this Kinetics CSV (repeatable; "
+        "the CSVs beside --csv are always read), e.g. Kinetics-700's train.csv",
+    )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=cmd_doctor)
 
@@ -711,6 +756,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these clips: one youtube_id (or <id>_<start>_<end>) per line, e.g. Mini-Kinetics-200's lists",
     )
     p.add_argument("--out", required=True, metavar="FILE", help="the subset CSV to write")
+    p.add_argument(
+        "--only-present",
+        action="store_true",
+        help="draw only rows whose video is present and readable under the --config's source and replacements, "
+        "passing over the rest (without it, the seed alone decides)",
+    )
+    _add_config_args(p, required=False)
     p.set_defaults(func=cmd_subset)
 
     from .tools.pack import COMPRESSIONS, DEFAULT_BLOCK_SIZE, DEFAULT_COMPRESSION
@@ -777,7 +829,7 @@ def _may_have_written(args: argparse.Namespace) -> bool:
     if args.func is cmd_verify:
         return False
     if args.func is cmd_doctor:
-        return bool(args.redownload)
+        return bool(args.redownload or args.write_missing)
     if args.func is cmd_extract:
         return not args.dry_run
     return True

@@ -10,7 +10,7 @@ the keys.
 Unknown keys and impossible values are rejected with the key's name, because
 a typo such as ``num_frame: 64`` silently ignored would cost a user a whole
 Kinetics run.  Relative paths (``source``, ``target``, ``annotations``,
-``replacements``, ``segments``) resolve against the current working directory, the same way
+``replacements``, ``missing_ok``, ``segments``) resolve against the current working directory, the same way
 ``--set source=...`` does on the command line; ``make extract-*`` runs from
 the project root.
 """
@@ -298,6 +298,12 @@ class Config:
         "a folder of videos (any depth) that replace the source's files of the same name, "
         "e.g. the replacements of the CVDF Kinetics tarballs; needs `annotations`",
     )
+    missing_ok: Path | None = key(
+        None,
+        _optional_path,
+        "a Kinetics CSV of rows known gone for good (`doctor --write-missing` writes one): `extract`, `verify`, "
+        "`lists` and `doctor` count those rows instead of failing on them; needs `annotations`",
+    )
     only_annotated: bool = key(
         False, _bool, "take only the clips the `annotations` CSV lists (one split of a single video tree)"
     )
@@ -424,6 +430,8 @@ def make_config(raw: Mapping[str, Any]) -> Config:
         raise ConfigError("only_annotated: needs 'annotations', the Kinetics CSV that lists the clips to take")
     if values.get("replacements") and not values.get("annotations"):
         raise ConfigError("replacements: needs 'annotations', the Kinetics CSV that names the clips")
+    if values.get("missing_ok") and not values.get("annotations"):
+        raise ConfigError("missing_ok: needs 'annotations', the Kinetics CSV whose rows it names")
     if values.get("replacements") and values.get("segments"):
         raise ConfigError("replacements and segments: a segments CSV finds its videos under source alone")
     if values.get("size") and values.get("short_side"):

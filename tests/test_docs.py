@@ -97,17 +97,25 @@ def recordings(root: Path) -> None:
 
 
 def kinetics_download(root: Path) -> None:
-    """A flat CVDF-style download: three clips, one cut short and replaced,
-    and its annotations CSV (labels with spaces)."""
+    """The official download's layout: flat train/ and val/, one shared
+    replacements folder (a file for a train row that is cut short in train/,
+    and one for a val row), the official CSVs side by side (labels with
+    spaces and parentheses), and a train row whose video is gone."""
     clip(root, "k400/train/--uWuXty1jw_000010_000020.mp4")
     clip(root, "k400/train/a_b-c_000000_000010.mp4")
     broken = clip(root, "k400/train/xyz_000005_000015.mp4")
     broken.write_bytes(broken.read_bytes()[:1000])
-    clip(root, "k400/replacement/train/xyz_000005_000015.mp4")
+    clip(root, "k400/replacement/replacement_for_corrupted_k400/xyz_000005_000015.mp4")
+    clip(root, "k400/replacement/replacement_for_corrupted_k400/-val1_000000_000010.mp4")
+    clip(root, "k400/val/-val1_000000_000010.mp4")
     (root / "k400/annotations").mkdir(parents=True)
     (root / "k400/annotations/train.csv").write_text(
-        "label,youtube_id,time_start,time_end,split\n"
-        "tai chi,--uWuXty1jw,10,20,train\nabseiling,a_b-c,0,10,train\nabseiling,xyz,5,15,train\n"
+        "label,youtube_id,time_start,time_end,split,is_cc\n"
+        "tai chi,--uWuXty1jw,10,20,train,0\nabseiling,a_b-c,0,10,train,0\nabseiling,xyz,5,15,train,0\n"
+        "passing American football (in game),gone,0,10,train,0\n"
+    )
+    (root / "k400/annotations/val.csv").write_text(
+        "label,youtube_id,time_start,time_end,split,is_cc\npassing American football (in game),-val1,0,10,val,0\n"
     )
 
 
@@ -230,7 +238,16 @@ def check_python_api(root: Path, out: str) -> None:
 
 
 def check_kinetics_download(root: Path, out: str) -> None:
-    assert "clean: every row has one readable video (some clips are short)" in out
+    assert "gone_000000_000010 (passing American football (in game)): no file for this row" in out
+    assert (root / "k400/annotations/missing_train.csv").read_text().splitlines()[1:] == [
+        "passing American football (in game),gone,0,10,train,0"
+    ]
+    assert "replacements: 1 row of this split take their file from" in out
+    assert "1 more file there is other splits'" in out
+    assert "clean: every row has one readable video, 1 known gone (some clips are short)" in out
+    assert "known gone: 1 row of missing_ok without a file" in out
+    assert "skipped" not in out
+    assert "verify OK: " in out and "1 known gone (missing_train.csv)" in out
     assert "fps mix: 10 x3" in out
     split = root / "frames/train"
     assert [p.relative_to(split).as_posix() for p in clip_folders(split)] == [

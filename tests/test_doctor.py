@@ -82,6 +82,7 @@ def test_every_planted_problem_is_reported_with_its_clip(tmp_path, download, ffm
     src, real, rows = download
     plant_problems(src, real, rows, ffmpeg_exe)
     table = write_kinetics_csv(tmp_path / "train.csv", rows)
+    write_kinetics_csv(tmp_path / "val.csv", [Row("tai chi", "brief", 30, 40, "val")])  # a leak: val has brief too
     config = write_config(
         tmp_path / "config.yaml", source=src, target=tmp_path / "out" / "train", annotations=tmp_path / "elsewhere.csv"
     )  # --csv wins over the config's
@@ -95,6 +96,7 @@ def test_every_planted_problem_is_reported_with_its_clip(tmp_path, download, ffm
         "no_row": ["stray_000005_000015"],
         "duplicate_row": ["twice_000000_000001"],
         "duplicate_file": ["double_000000_000001"],
+        "leak": ["brief"],
         "empty": ["zero_000000_000001"],
         "unreadable": ["text_000000_000001"],
         "no_video": ["audio_000000_000001"],
@@ -109,7 +111,8 @@ def test_every_planted_problem_is_reported_with_its_clip(tmp_path, download, ffm
     assert "moved_000000_000010 (archery) [moved_000002_000012.mp4]" in text.stdout
     assert "double_000000_000001.mp4, other/double_000000_000001.mp4" in text.stdout
     assert "1.00 s of a 10 s span" in text.stdout
-    assert "not clean: 9 findings; 5 rows to download again" in text.stdout
+    assert "brief: in train (dancing) and val (tai chi)" in text.stdout
+    assert "not clean: 10 findings; 5 rows to download again" in text.stdout
 
     # --redownload: the download faults, as Kinetics rows in CSV order (not
     # the renamed, extra, duplicate or short ones: a fresh download fixes none of those).

@@ -105,10 +105,10 @@ def test_verify_and_lists_report_a_recording_in_two_splits(recordings, tmp_path,
     extract_split(capfd, tmp_path, leaky, "test")
     proc = run_main(capfd, "verify", "--config", str(train_cfg))
     assert proc.returncode == 1, proc.stdout
-    assert f"{train_row['youtube_id']} in test and train (split folders)" in proc.stdout
+    assert f"{train_row['youtube_id']} in test (jump) and train (jump) (split folders)" in proc.stdout
     lists = run_main(capfd, "lists", "--config", str(train_cfg), "--format", "mmaction2")
     assert "1 recording (youtube_id) in more than one split" in lists.stderr
-    assert f"{train_row['youtube_id']} in test and train" in lists.stderr
+    assert f"{train_row['youtube_id']} in test (jump) and train (jump)" in lists.stderr
 
 
 def test_kinetics_csvs_beside_the_splits_are_compared_too(make_clip, tmp_path):
@@ -121,7 +121,7 @@ def test_kinetics_csvs_beside_the_splits_are_compared_too(make_clip, tmp_path):
     write_csv(out / "tiny_val.csv", [("a", "y", 4, 5, "val", 0)], header)  # another span of y
     assert run_extract(_cfg(tmp_path)).failed == 0
     report = verify_tree(out / "train", 4, csv=out / "tiny_train.csv")
-    assert [leak.describe() for leak in report.leaks] == ["y in train and val (CSVs)"]
+    assert [leak.describe() for leak in report.leaks] == ["y in train (a) and val (a) (CSVs)"]
     assert not report.ok
 
 

@@ -282,7 +282,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"missing {card['missing']} (of {card['planned']} in the source)",
         f"- padded: {card['padded_clips']} clips, {card['pad_share']:.1%} of frames; cut: {card['cut_clips']}",
         f"- size: {card['bytes'] / 1e6:.1f} MB in {card['files']} files ({card['output']})",
-        f"- sources ({src['sampled']} of {src['of']} read): fps {_mix(src['fps'])}; size {_mix(src['size'])}; "
+        f"- sources (a fixed sample: {src['sampled']} of {src['of']} headers read, to keep the card fast; "
+        f"`doctor` reads them all): fps {_mix(src['fps'])}; size {_mix(src['size'])}; "
         f"codec {_mix(src['codec'])}",
         f"- made by k400frames {card['tool']['version']} with {card['ffmpeg'] or 'an unknown ffmpeg'}",
         "- output settings: " + ", ".join(f"{k}={v}" for k, v in sorted(card["config"].items())),

@@ -177,7 +177,9 @@ def plan(cfg: Config, shard: tuple[int, int] | None, skipped: Counter | None = N
     if cfg.segments is not None:  # one clip per row of the segments CSV
         items = iter_segments(cfg.segments, cfg.source, cfg.extensions, cfg.class_names, skipped, cfg.clip_names)
     elif by_rows and cfg.annotations is not None:  # the CSV's rows, whatever the folders
-        items = iter_annotated(cfg.annotations, cfg.source, cfg.extensions, cfg.class_names, cfg.replacements, skipped)
+        items = iter_annotated(
+            cfg.annotations, cfg.source, cfg.extensions, cfg.class_names, cfg.replacements, skipped, cfg.missing_ok
+        )
     else:
         items = iter_source(cfg.source, cfg.extensions, cfg.class_names, skipped, cfg.clip_names)
     for item in items:

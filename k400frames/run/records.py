@@ -50,8 +50,11 @@ RECORD_FIELDS = {
     ),
     "stage": (
         "failures",
-        "where it failed: `input` (empty or unreadable file, or a clip name that would leave the target), "
-        "`decode` (ffmpeg could not decode it, or its frame stream to `encoder: turbo` was not whole), "
+        "where it failed: `source` (an annotations row with no file, or whose label cannot be a folder, or "
+        "with two labels: fix the download or the CSV, or list it in `missing_ok`), "
+        "`input` (an empty file, one that cannot be opened, or a clip name that would leave the target), "
+        "`decode` (ffmpeg could not decode it: not a video at all, e.g. an HTML page saved as `.mp4`, "
+        "`moov atom not found`, or its frame stream to `encoder: turbo` was not whole), "
         "`encode` (`encoder: turbo` could not encode or write a frame), `damaged`, `timeout`, "
         "`span` or `segment` (a segments row that cannot be cut), `publish` (could not write the clip), "
         "`collision` (two sources, one clip), `worker` (a Dask worker died on it every time), "

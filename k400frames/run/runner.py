@@ -26,6 +26,7 @@ from ..config import Config
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CardNotReady, DiskFull, K400Error, PreflightError
 from ..files import replaced_atomically
 from ..layout import Layout
+from ..sources.flat import KNOWN_GONE
 from ..sources.tree import Collision
 from ..stores import Store, store_class
 from ..words import plural
@@ -112,9 +113,13 @@ def format_summary(summary: Summary) -> str:
             f"damaged videos (decode errors or truncated): {summary.damaged_failed} failed, "
             f"{summary.damaged_kept} kept and marked in the manifest"
         )
-    if summary.skipped_files:
-        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.skipped_files.items()))
-        lines.append(f"skipped {plural(sum(summary.skipped_files.values()), 'file')} ({kinds})")
+    files = {kind: n for kind, n in summary.skipped_files.items() if kind != KNOWN_GONE}
+    if files:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(files.items()))
+        lines.append(f"skipped {plural(sum(files.values()), 'file')} ({kinds})")
+    if summary.skipped_files.get(KNOWN_GONE):
+        gone = summary.skipped_files[KNOWN_GONE]
+        lines.append(f"known gone: {plural(gone, 'row')} of missing_ok without a file (expected, not failures)")
     if summary.annotations:
         lines.append(f"annotations: copied to {summary.annotations}")
     if summary.card:

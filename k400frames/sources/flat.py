@@ -10,6 +10,13 @@ and the row's label is its class, so the output tree is the usual
 ``<class>/<clip>``.  A file in ``replacements`` wins over the source's file
 of the same name.
 
+The CVDF download has one replacements folder for all its splits
+(``replacement/replacement_for_corrupted_k400``): a file there that no row
+of this split names but another split's CSV beside ``annotations`` does
+(:func:`other_split_names`) belongs to that split, and is no stray of this
+one.  Rows of the ``missing_ok`` CSV (rows known gone for good) that have no
+file are no clips: they are counted as :data:`KNOWN_GONE`, not failed.
+
 Nothing is guessed: a file that matches no row is left out and counted (in
 the run's summary; ``k400frames doctor`` names each one), a row whose video
 is missing, or whose label cannot be a folder, becomes a clip with a
@@ -24,12 +31,70 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from .kinetics import Row, label_key, read_kinetics_csv
+from ..errors import AnnotationError
+from .kinetics import (
+    Row,
+    clip_names_of,
+    iter_kinetics_records,
+    kinetics_clip_name,
+    label_key,
+    read_kinetics_csv,
+    sibling_csvs,
+)
 from .segments import class_folder, find_videos
 from .tree import Clip, Collision, output_class_name
 
 # How files that match no CSV row are counted among a run's skipped files.
 NO_ROW = "no CSV row"
+# How rows of the missing_ok CSV without a file are counted there (rows, not files).
+KNOWN_GONE = "known gone (missing_ok)"
+
+
+def other_split_names(annotations: Path, against: Sequence[Path] = ()) -> set[str]:
+    """The clip names and bare ``youtube_id``s that the Kinetics CSVs beside
+    ``annotations`` (the other splits' of an official download) and
+    ``against`` name.  A file beside that is no Kinetics CSV is passed over."""
+    names: set[str] = set()
+    for path in dict.fromkeys([*sibling_csvs(annotations), *map(Path, against)]):
+        try:
+            for record in iter_kinetics_records(path):
+                youtube_id = record["youtube_id"]
+                names.add(youtube_id)
+                try:
+                    names.add(kinetics_clip_name(youtube_id, int(record["time_start"]), int(record["time_end"])))
+                except ValueError:
+                    continue  # times that are no whole seconds name no Kinetics file
+        except AnnotationError:
+            continue
+    return names
+
+
+def from_replacements(paths: Sequence[Path], replacements: Path | None) -> bool:
+    """Whether the files ``paths`` of one stem came from the ``replacements`` folder."""
+    return replacements is not None and bool(paths) and paths[0].is_relative_to(replacements)
+
+
+def unused_stems(
+    videos: dict[str, list[Path]],
+    used: set[str],
+    annotations: Path,
+    replacements: Path | None,
+) -> tuple[list[str], list[str]]:
+    """The stems of ``videos`` that no row of this split ``used``, sorted, as
+    (strays, other splits'): a file of the shared ``replacements`` folder
+    that another split's CSV beside ``annotations`` names is that split's."""
+    unused = sorted(stem for stem in videos if stem not in used)
+    shared = [stem for stem in unused if from_replacements(videos[stem], replacements)]
+    if not shared:
+        return unused, []
+    others = other_split_names(annotations)
+    theirs = {stem for stem in shared if stem in others}
+    return [stem for stem in unused if stem not in theirs], sorted(theirs)
+
+
+def known_gone_names(missing_ok: Path | None) -> set[str]:
+    """The clip names the ``missing_ok`` CSV lists (empty without one)."""
+    return clip_names_of(missing_ok) if missing_ok is not None else set()
 
 
 def index_videos(
@@ -101,12 +166,16 @@ def iter_annotated(
     class_policy: str = "keep",
     replacements: Path | None = None,
     skipped: Counter | None = None,
+    missing_ok: Path | None = None,
 ) -> Iterator[Clip | Collision]:
     """One :class:`Clip` per distinct row of the Kinetics CSV ``annotations``,
     sorted by ``<class>/<clip>``, its video found under ``source`` (or in
     ``replacements``); a :class:`Collision` where two files claim one row.
-    Files that match no row are counted in ``skipped`` as :data:`NO_ROW`."""
+    Files that match no row (other splits' replacements apart) are counted
+    in ``skipped`` as :data:`NO_ROW`; rows of ``missing_ok`` without a file
+    are no clips, counted as :data:`KNOWN_GONE`."""
     count = skipped if skipped is not None else Counter()
+    gone = known_gone_names(missing_ok)
     videos = index_videos(source, extensions, replacements, count)
     # Rows of one label and clip are one clip (doctor reports the repeats).
     unique: dict[tuple[str, str], Row] = {}
@@ -127,6 +196,9 @@ def iter_annotated(
     for row, name in zip(rows, names, strict=True):
         stem, paths = row_files(row, videos, id_rows, name)
         used.add(stem)
+        if not paths and name in gone:
+            count[KNOWN_GONE] += 1
+            continue
         out_class = class_folder(row.label, class_policy)
         problem = None
         if name in labels_of:
@@ -146,10 +218,11 @@ def iter_annotated(
             continue
         source_path = paths[0] if paths else annotations
         items.append(Clip(source_path, row.label, folder, name, problem=("source", problem) if problem else None))
-    count[NO_ROW] += sum(len(paths) for stem, paths in videos.items() if stem not in used)
+    strays, _ = unused_stems(videos, used, annotations, replacements)
+    count[NO_ROW] += sum(len(videos[stem]) for stem in strays)
     if not count[NO_ROW]:
         del count[NO_ROW]
     # The rows and the index are not needed while the run takes the clips.
-    del rows, names, videos, used, labels_of, per_clip, id_rows
+    del rows, names, videos, used, labels_of, per_clip, id_rows, gone
     items.sort(key=lambda item: item.rel)
     yield from items

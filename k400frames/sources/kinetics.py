@@ -168,6 +168,20 @@ def write_kinetics_csv(path: Path, rows: Iterable[Row]) -> Path:
     return path
 
 
+def clip_names_of(path: Path) -> set[str]:
+    """The clip names (``<id>_<start:06d>_<end:06d>``) of a Kinetics CSV's rows:
+    how a ``missing_ok`` CSV of rows known gone is matched."""
+    return {row.clip_name for row in read_kinetics_csv(path)}
+
+
+def sibling_csvs(path: Path) -> list[Path]:
+    """The other ``*.csv`` files in the folder of the CSV ``path``, sorted: the
+    other splits' annotations of an official download
+    (``annotations/train.csv``, ``val.csv``, ``test.csv``)."""
+    path = Path(path)
+    return [p for p in sorted(path.parent.glob("*.csv")) if p.name != path.name and p.is_file()]
+
+
 def label_folder_candidates(label: str) -> list[str]:
     """Folder names a CSV label may have on disk: as written, with spaces as
     underscores, and with underscores as spaces (Tiny-K400 maps both ways)."""

@@ -13,6 +13,17 @@ files.  It never changes a file.
 Kinds of findings, each naming its clip (:data:`KINDS`); all but ``short``
 make the report unclean, and the download faults (:data:`REDOWNLOAD`) are
 the rows to fetch again.
+
+Rows with no file at all are the ones YouTube has lost for good (about 5%
+of Kinetics): :func:`write_missing` writes them as a ``missing_ok`` CSV, and
+a doctor given that CSV counts them as known gone.  An empty or broken file
+is never "gone": it is worth fetching again (``--redownload``).
+
+The official download's layout is taken as it is: one replacements folder
+serves every split, so its files that another split's CSV beside this one
+names are that split's, not strays here; and the recordings this split
+shares with the other splits' CSVs (train/val leakage) are found before
+any extraction (:func:`~k400frames.tools.leakage.csv_leaks`).
 """
 
 from __future__ import annotations
@@ -26,9 +37,10 @@ from typing import Any
 
 from .. import ffmpeg
 from ..run.progress import NoProgress, Progress, Tally
-from ..sources.flat import index_videos, row_files
-from ..sources.kinetics import Row, parse_clip_stem, read_kinetics_csv, write_kinetics_csv
+from ..sources.flat import from_replacements, index_videos, known_gone_names, row_files, unused_stems
+from ..sources.kinetics import Row, parse_clip_stem, read_kinetics_csv, sibling_csvs, write_kinetics_csv
 from ..words import plural
+from .leakage import csv_leaks
 
 # (kind, what it means), in report order.
 KINDS = (
@@ -37,6 +49,7 @@ KINDS = (
     ("no_row", "files that match no row"),
     ("duplicate_row", "rows listed more than once"),
     ("duplicate_file", "rows with more than one file"),
+    ("leak", "recordings (youtube_id) another split's CSV also holds: validation would see training footage"),
     ("empty", "empty files (0 bytes)"),
     ("unreadable", "files whose header cannot be read"),
     ("no_video", "files with no video stream"),
@@ -79,6 +92,14 @@ class DoctorReport:
     sizes: Counter = dataclasses.field(default_factory=Counter)
     codecs: Counter = dataclasses.field(default_factory=Counter)
     redownload: list[Row] = dataclasses.field(default_factory=list)  # in CSV order
+    missing: list[Row] = dataclasses.field(default_factory=list)  # rows with no file (known gone apart), in CSV order
+    replacements: Path | None = None
+    replaced: int = 0  # rows whose file came from the replacements folder
+    for_other_splits: int = 0  # replacement files that another split's CSV names
+    missing_ok: Path | None = None
+    gone: list[Row] = dataclasses.field(default_factory=list)  # rows of missing_ok with no file: expected
+    no_file: list[Row] = dataclasses.field(default_factory=list)  # missing and gone, in CSV order
+    leak_csvs: list[str] = dataclasses.field(default_factory=list)  # the other CSVs the leak check read
 
     @property
     def ok(self) -> bool:
@@ -104,6 +125,12 @@ class DoctorReport:
                 "codec": _mix(self.codecs),
             },
             "redownload": [dataclasses.asdict(row) for row in self.redownload],
+            "replacements": str(self.replacements) if self.replacements else None,
+            "replaced": self.replaced,
+            "replacements_for_other_splits": self.for_other_splits,
+            "missing_ok": str(self.missing_ok) if self.missing_ok else None,
+            "known_gone": len(self.gone),
+            "leak_check_csvs": self.leak_csvs,
         }
 
 
@@ -121,15 +148,20 @@ def diagnose(
     workers: int = 2,
     short_share: float = SHORT_SHARE,
     progress: Progress | None = None,
+    missing_ok: Path | None = None,
+    against: Sequence[Path] = (),
 ) -> DoctorReport:
     """Reconcile the videos under ``source`` (any depth; ``replacements``
     win) with the Kinetics CSV ``csv`` and read every video's header.
     ``progress`` (a run's :class:`~k400frames.run.progress.Progress`) follows
     the headers read, counting the files with a fault as failed.  ffmpeg (the
     configured ``ffmpeg_exe``, else the usual search) is looked for only if
-    a file needs it."""
+    a file needs it.  Rows of ``missing_ok`` with no file are counted as
+    known gone, not missing; the leak check reads the CSVs beside ``csv``
+    and ``against``."""
     source, csv = Path(source), Path(csv)
-    report = DoctorReport(source=source, csv=csv)
+    report = DoctorReport(source=source, csv=csv, replacements=replacements, missing_ok=missing_ok)
+    gone = known_gone_names(missing_ok)
     rows = read_kinetics_csv(csv)
     report.rows = len(rows)
     videos = index_videos(source, extensions, replacements)
@@ -196,6 +228,9 @@ def diagnose(
     for row, name in unmatched:
         stems = [s for s in by_id.get(row.youtube_id, []) if s not in used]
         if not stems:
+            if name in gone:
+                report.gone.append(row)
+                continue
             missing.add(name)
             findings.append(Finding("missing", name, None, "no file for this row", row.label))
             continue
@@ -206,10 +241,22 @@ def diagnose(
                     Finding("renamed", name, shown(path), f"the row's file is named {path.name}", row.label)
                 )
                 span_of[path] = (row, name)
-    for stem, paths in sorted(videos.items()):
-        if stem not in used:
-            for path in paths:
-                findings.append(Finding("no_row", stem, shown(path), f"no row of {csv.name} names {stem}"))
+    strays, theirs = unused_stems(videos, used, csv, replacements)
+    for stem in strays:
+        for path in videos[stem]:
+            findings.append(Finding("no_row", stem, shown(path), f"no row of {csv.name} names {stem}"))
+    # The shared replacements folder: what this split took from it, and what is the other splits'.
+    report.replaced = sum(1 for stem in used if stem in videos and from_replacements(videos[stem], replacements))
+    report.for_other_splits = sum(len(videos[stem]) for stem in theirs)
+    for stem in theirs:
+        del videos[stem]  # another split's file: its header is that split's doctor's business
+    report.files -= report.for_other_splits
+
+    # Leakage, before any extraction: this split's recordings in another split's CSV.
+    for leak in csv_leaks(csv, against):
+        sides = [f"{split} ({', '.join(leak.labels_in(split)) or 'no label'})" for split in leak.splits]
+        findings.append(Finding("leak", leak.youtube_id, None, "in " + " and ".join(sides)))
+    report.leak_csvs = [str(p) for p in dict.fromkeys([*sibling_csvs(csv), *map(Path, against)])]
 
     # Headers, in parallel: mostly file reads; ffmpeg for the rest.
     exe: list[str] = []
@@ -263,6 +310,9 @@ def diagnose(
         if clip in seen and kinds & set(REDOWNLOAD):
             refetch.add(clip)
     report.redownload = [row for name, row in seen.items() if name in refetch]
+    report.missing = [row for name, row in seen.items() if name in missing]
+    still_gone = {row.clip_name for row in report.gone}
+    report.no_file = [row for name, row in seen.items() if name in missing or name in still_gone]
     order = {kind: i for i, kind in enumerate(KIND_NAMES)}
     findings.sort(key=lambda f: (order[f.kind], f.clip, f.path or ""))
     return report
@@ -272,6 +322,13 @@ def write_redownload(report: DoctorReport, path: Path) -> Path:
     """The rows to fetch again as a Kinetics CSV (what the official
     downloaders read)."""
     return write_kinetics_csv(path, report.redownload)
+
+
+def write_missing(report: DoctorReport, path: Path) -> Path:
+    """The rows with no file at all (rows gone for good, the ``missing_ok``
+    key's CSV), with those already known gone, as a Kinetics CSV.  Rows
+    whose file is empty or broken are not among them: fetch those again."""
+    return write_kinetics_csv(path, report.no_file)
 
 
 def format_report(report: DoctorReport, limit: int = 20) -> str:
@@ -291,17 +348,45 @@ def format_report(report: DoctorReport, limit: int = 20) -> str:
             lines.append(f"  {finding.clip}{label}{where}: {finding.detail}")
         if len(found) > limit:
             lines.append(f"  ... and {len(found) - limit} more (--json lists all)")
+    if report.replacements is not None:
+        theirs = (
+            f"; {plural(report.for_other_splits, 'more file')} there {'is' if report.for_other_splits == 1 else 'are'}"
+            " other splits' (named by the CSVs beside this one)"
+            if report.for_other_splits
+            else ""
+        )
+        lines.append(
+            f"replacements: {plural(report.replaced, 'row')} of this split take their file from "
+            f"{report.replacements}{theirs}"
+        )
+    if report.gone:
+        lines.append(
+            f"known gone: {plural(len(report.gone), 'row')} of {report.missing_ok} have no file (expected; missing_ok)"
+        )
+    leaks = report.of_kind("leak")
+    if not leaks:
+        checked = ", ".join(Path(p).name for p in report.leak_csvs) or "no other CSV beside it"
+        lines.append(f"leakage: no recording of this split in another split ({checked}; --against CSV adds one)")
     for name, counter in (("fps", report.fps), ("size", report.sizes), ("codec", report.codecs)):
         if counter:
             mix = ", ".join(f"{key} x{n}" for key, n in counter.most_common(8))
             more = f", {len(counter) - 8} more" if len(counter) > 8 else ""
             lines.append(f"{name} mix: {mix}{more}")
     faults = sum(1 for f in report.findings if f.kind not in NOT_FAULTS)
+    gone = f", {len(report.gone)} known gone" if report.gone else ""
     if report.ok:
-        lines.append("clean: every row has one readable video" + (" (some clips are short)" if report.findings else ""))
+        lines.append(
+            f"clean: every row has one readable video{gone}" + (" (some clips are short)" if report.findings else "")
+        )
     else:
         lines.append(
             f"not clean: {plural(faults, 'finding')}; {plural(len(report.redownload), 'row')} to download again "
             f"(--redownload FILE writes them as a Kinetics CSV)"
+            + (
+                f"; {plural(len(report.missing), 'row')} with no file (--write-missing FILE writes them "
+                "for the missing_ok key once they are known gone)"
+                if report.missing
+                else ""
+            )
         )
     return "\n".join(lines)

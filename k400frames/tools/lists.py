@@ -42,7 +42,7 @@ from ..files import replaced_atomically
 from ..layout import Layout
 from ..run.records import PAD_WARN_SHARE, pad_advice
 from ..run.records import decoded_counts as read_decoded
-from ..sources.kinetics import label_key, read_kinetics_csv
+from ..sources.kinetics import clip_names_of, label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
 from ..stores import Store, locate
 from .leakage import Leak, find_leaks
@@ -74,6 +74,7 @@ class ListsResult:
     labels_grew: list[str]  # classes added to an existing labels.txt
     skipped_formats: list[str] = dataclasses.field(default_factory=list)  # of "all": not for this kind
     not_on_disk: list[str] = dataclasses.field(default_factory=list)  # rows of the CSV/segments without a clip
+    known_gone: int = 0  # rows without a clip that the config's missing_ok lists: expected
     listing: Path | None = None  # the CSV (or segments CSV) those rows come from
     pads: PadShare | None = None  # of the frames split, from the manifest
     leaks: list[Leak] = dataclasses.field(default_factory=list)  # recordings in more than one split
@@ -271,7 +272,12 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
         entries.append((f"{target.name}/{rel}", count or 0, label))
     pad_share = PadShare(pads, cfg.num_frames * len(real)) if real else None
     not_on_disk, listing = _not_on_disk(cfg, pairs)
-    leaks = find_leaks(target, [k for _, k in pairs], [p for p in (listing,) if p is not None])
+    known_gone = 0
+    if cfg.missing_ok is not None and not_on_disk:  # rows known gone are expected: counted, not warned about
+        gone = clip_names_of(cfg.missing_ok)
+        still = [rel for rel in not_on_disk if rel.rpartition("/")[2] not in gone]
+        known_gone, not_on_disk = len(not_on_disk) - len(still), still
+    leaks = find_leaks(target, pairs, [p for p in (listing,) if p is not None])
     fps_note = ""
     if kind == FRAMES and "pytorchvideo" in formats and cfg.fps != PYTORCHVIDEO_FPS:
         rate = "the native rate of each video" if cfg.fps is None else f"{cfg.fps:g} fps"
@@ -304,6 +310,7 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
         labels_grew=labels_grew,
         skipped_formats=skipped_formats,
         not_on_disk=not_on_disk,
+        known_gone=known_gone,
         listing=listing,
         pads=pad_share,
         leaks=leaks,

@@ -31,7 +31,7 @@ from ..files import members_digest
 from ..layout import Layout
 from ..run.progress import Progress
 from ..run.records import read_records
-from ..sources.kinetics import label_folder_candidates, read_kinetics_csv
+from ..sources.kinetics import clip_names_of, label_folder_candidates, read_kinetics_csv
 from ..sources.segments import expected_rels
 from ..sources.tree import output_clip_name
 from ..stores import Store, locate
@@ -64,6 +64,8 @@ class VerifyReport:
     # (rel, reason) of the other clips the run records as failed and that are not on disk.
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     leaks: list[Leak] = dataclasses.field(default_factory=list)  # recordings in more than one split
+    missing_ok: Path | None = None  # the CSV of rows known gone for good
+    known_gone: int = 0  # rows of missing_ok not on disk: expected, not a problem
 
     @property
     def ok(self) -> bool:
@@ -94,7 +96,8 @@ class VerifyReport:
             "damaged": [{"rel": rel, "reason": reason} for rel, reason in self.damaged],
             "damaged_failed": [{"rel": rel, "reason": reason} for rel, reason in self.damaged_failed],
             "failed": [{"rel": rel, "reason": reason} for rel, reason in self.failed],
-            "leaks": [{"youtube_id": k.youtube_id, "splits": list(k.splits), "where": k.where} for k in self.leaks],
+            "leaks": [leak.to_dict() for leak in self.leaks],
+            "known_gone": self.known_gone,
         }
 
 
@@ -205,13 +208,16 @@ def verify_tree(
     ffmpeg_exe: str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    missing_ok: Path | None = None,
 ) -> VerifyReport:
     """Check every clip of the split folder ``frames`` (frame folders or
     videos, whichever it holds; see the module docstring); with ``csv``, also
     join it to the clips (``segments``: the same with a segments CSV, its
     rows named under the ``class_names`` policy).  ``progress``, a run's
     :class:`~k400frames.run.progress.Progress` (``update(rel, counts)`` after
-    each clip with a :class:`VerifyCounts`), follows the check."""
+    each clip with a :class:`VerifyCounts`), follows the check.  Rows of
+    ``missing_ok`` (a Kinetics CSV of rows known gone) that are not on disk
+    are counted in ``known_gone``, not missing or failed."""
     frames = Path(frames)
     store_cls, store_path = locate(frames)
     if not store_cls.packed and not frames.is_dir():
@@ -235,6 +241,7 @@ def verify_tree(
             workers,
             progress,
             store,
+            missing_ok,
         )
     finally:
         store.close()
@@ -253,6 +260,7 @@ def _verify(
     workers: int | None,
     progress: Progress | None,
     store: Store,
+    missing_ok: Path | None = None,
 ) -> VerifyReport:
     report = VerifyReport(
         frames=frames,
@@ -261,6 +269,7 @@ def _verify(
         deep=deep,
         csv=Path(csv) if csv else None,
         segments=Path(segments) if segments else None,
+        missing_ok=Path(missing_ok) if missing_ok else None,
     )
     split = store.layout.target
     output, pairs, stray = scan_store(store)
@@ -312,7 +321,14 @@ def _verify(
         report.csv_rows, missing, report.unexpected = joined
         failed = {rel for rel, _ in report.failed + report.damaged_failed}
         report.missing = [rel for rel in missing if rel not in failed]  # listed once, with its reason
-    report.leaks = find_leaks(split, [k for _, k in pairs], [p for p in (csv, segments) if p is not None])
+    if missing_ok is not None:
+        gone = clip_names_of(Path(missing_ok))
+        known = {rel for rel in report.missing if _clip_of(rel) in gone}
+        known.update(rel for rel, _ in report.failed if _clip_of(rel) in gone)  # failed before missing_ok was set
+        report.known_gone = len(known)
+        report.missing = [rel for rel in report.missing if rel not in known]
+        report.failed = [(rel, why) for rel, why in report.failed if rel not in known]
+    report.leaks = find_leaks(split, pairs, [p for p in (csv, segments) if p is not None])
     return report
 
 
@@ -329,6 +345,10 @@ def _recorded_digests(split: Path) -> dict[str, str]:
     return digests
 
 
+def _clip_of(rel: str) -> str:
+    return rel.rpartition("/")[2]
+
+
 def format_report(report: VerifyReport, limit: int = 20) -> str:
     """A short human summary: one line when clean, else the first ``limit``
     problems of each kind (:meth:`VerifyReport.to_dict`, the JSON report, has them all)."""
@@ -338,6 +358,8 @@ def format_report(report: VerifyReport, limit: int = 20) -> str:
     listing = report.csv or report.segments
     if listing:
         what += f", {plural(report.csv_rows, 'CSV row')}"
+    if report.known_gone:
+        what += f", {report.known_gone} known gone ({report.missing_ok.name if report.missing_ok else 'missing_ok'})"
     if report.ok:
         lines = [f"verify OK: {report.frames} ({what})"]
         if not listing:
