@@ -179,3 +179,36 @@ def test_the_lmdb_snippet_names_every_split_store(make_clip, config, tmp_path):
         f"`train`: `{tmp_path / 'out' / 'train.lmdb'}`" in snippet
         and f"`val`: `{tmp_path / 'out' / 'val.lmdb'}`" in snippet
     )
+
+
+def test_a_merge_moves_whole_clips_so_a_stopped_one_shows_no_part_of_a_clip(tmp_path):
+    source = LmdbEnv.open_write(tmp_path / "train.shard-0-of-2.lmdb")
+    for k in range(6):  # clips of 5 frames of 4 KB: a 10 KB batch would end inside every second clip
+        source.put_clip(f"train/c/clip{k}", [(f"/frame_{i:05d}.jpg", bytes([k, i]) * 2048) for i in range(1, 6)])
+    source.close()
+    target = LmdbEnv.open_write(tmp_path / "train.lmdb")
+    real_put, commits = LmdbEnv.put, []
+
+    def put_then_die(self, items, **kwargs):
+        if len(commits) == 2:
+            raise KeyboardInterrupt  # the merge is killed after two transactions
+        commits.append([key for key, _ in items])
+        return real_put(self, items, **kwargs)
+
+    from k400frames.stores import lmdb as lmdb_store
+
+    reader = LmdbEnv.open_read(tmp_path / "train.shard-0-of-2.lmdb")
+    try:
+        LmdbEnv.put = put_then_die
+        with pytest.raises(KeyboardInterrupt):
+            lmdb_store.merge_into(target, [reader], batch_bytes=10_000)
+    finally:
+        LmdbEnv.put = real_put
+        reader.close()
+    keys = list(target.keys())
+    target.close()
+    clips: dict[str, int] = {}
+    for key in keys:
+        clip = key.rsplit("/", 1)[0]
+        clips[clip] = clips.get(clip, 0) + 1
+    assert clips and len(clips) < 6 and set(clips.values()) == {5}  # whole clips only, and not all of them
