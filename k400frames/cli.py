@@ -552,6 +552,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir), quiet=args.quiet, report=print)
 
 
+def _packed_suffixes() -> list[str]:
+    """The name endings of the packed stores, for help texts."""
+    from .stores import STORES  # why: only the parser's help names them
+
+    return [store_class(name).suffix for name in STORES if store_class(name).packed]
+
+
 @contextlib.contextmanager
 def _progress_safe_logging():
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -685,7 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "merge",
-        help="combine the shard stores of a split (store: lmdb) into <split>.lmdb, without decoding",
+        help="combine the shard stores of a split (a packed store) into the split's store, without decoding",
         parents=[common],
     )
     _add_config_args(p, required=False)
@@ -694,8 +701,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preview", help="contact sheet of one clip folder (JPEG or PNG)", parents=[common])
     p.add_argument(
         "clip_dir",
-        help="a clip folder, e.g. frames/train/abseiling/<clip>, or a clip in a store: "
-        "frames/train.lmdb:abseiling/<clip>",
+        help="a clip folder, e.g. frames/train/abseiling/<clip>, or a clip in a packed store: "
+        f"STORE:<class>/<clip>, e.g. frames/train{_packed_suffixes()[0]}:abseiling/<clip>",
     )
     p.add_argument(
         "-o",
@@ -768,10 +775,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .tools.pack import COMPRESSIONS, DEFAULT_BLOCK_SIZE, DEFAULT_COMPRESSION
 
     p = sub.add_parser(
-        "pack", help="pack a frames root into one LMDB store (.lmdb) or SquashFS image (.sqfs)", parents=[common]
+        "pack", help="pack a frames root into one packed store or SquashFS image (.sqfs)", parents=[common]
     )
-    p.add_argument("src", help="the folder that holds the split folders (train/, val/), or an .lmdb store")
-    p.add_argument("--to", required=True, metavar="DEST", help="DEST.lmdb (mmaction2 io_backend='lmdb') or DEST.sqfs")
+    packed = " or ".join(f"DEST{suffix}" for suffix in _packed_suffixes())
+    p.add_argument("src", help="the folder that holds the split folders (train/, val/), or a packed store")
+    p.add_argument("--to", required=True, metavar="DEST", help=f"{packed} (a packed store) or DEST.sqfs")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DEST (in one rename, when done)")
     p.add_argument(
         "--compression",
@@ -790,10 +798,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_pack)
 
-    p = sub.add_parser("unpack", help="give back the folder tree of an .lmdb store or .sqfs image", parents=[common])
-    p.add_argument("store", help="an .lmdb store or .sqfs image made by pack")
-    p.add_argument("--to", required=True, metavar="DIR", help="new folder to hold the split folders")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing DIR (in one rename, when done)")
+    p = sub.add_parser("unpack", help="give back the folder tree of a packed store or .sqfs image", parents=[common])
+    p.add_argument("store", help="a packed store or .sqfs image (made by extract or pack)")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="DIR",
+        help="a new folder, or a frames root to add the store's split folders to (nothing else in it is touched)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the split folders the store holds that DIR has already"
+    )
     p.set_defaults(func=cmd_unpack)
 
     p = sub.add_parser("demo", help="make a small synthetic dataset, extract and check it", parents=[common])

@@ -90,7 +90,7 @@ class PackError(K400Error):
 
 
 class StoreError(K400Error):
-    """A store cannot be opened or read (not an LMDB environment, damaged)."""
+    """A store cannot be opened, read or written (not a store of its kind, damaged, a failed commit)."""
 
 
 class PreviewError(K400Error):

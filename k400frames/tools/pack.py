@@ -2,11 +2,11 @@
 
 A frames root (the folder that holds the split folders) becomes
 
-* an **LMDB store** (``DEST.lmdb``), one key per file,
+* a **packed store** (``DEST`` with the store's suffix, see
+  :mod:`k400frames.stores`), whose keys are the tree's paths,
   ``<split>/<class>/<clip>/frame_00001.jpg`` (``<split>/<class>/<clip>.mp4``
-  for videos): exactly the path mmaction2 builds from a list line and its
-  ``filename_tmpl``, so ``RawFrameDecode(io_backend='lmdb', db_path=...)``
-  reads it unmodified; or
+  for videos): exactly the path a framework builds from a list line and its
+  ``filename_tmpl``; or
 * a **SquashFS image** (``DEST.sqfs``) whose root holds the split folders:
   mounted at ``/data`` (``squashfuse``, or Apptainer's
   ``--bind img.sqfs:/data:image-src=/``) it shows
@@ -388,7 +388,7 @@ def pack(
     fragments: bool = DEFAULT_FRAGMENTS,
 ) -> PackResult:
     """Pack the frames root (or packed store) ``src`` into ``dest``: a packed
-    store if it ends in that store's suffix (``.lmdb``), a SquashFS image if ``.sqfs``."""
+    store if it ends in that store's suffix, a SquashFS image if ``.sqfs``."""
     src, dest = Path(src), Path(dest)
     kind = kind_of(dest)
     if kind == "folder":

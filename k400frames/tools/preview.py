@@ -332,7 +332,7 @@ def make_preview(
 
 
 def store_clip(text: str) -> tuple[Path, str] | None:
-    """``frames/train.lmdb:abseiling/<clip>`` -> (the packed store,
+    """``STORE:abseiling/<clip>`` -> (the packed store ``STORE``,
     ``abseiling/<clip>``); None when ``text`` names no clip in a packed store."""
     at = text.find(":")
     while at > 0:
