@@ -11,7 +11,7 @@ import pytest
 from k400frames.sources.kinetics import KINETICS_HEADER, AnnotationError, parse_clip_stem, read_kinetics_csv
 from k400frames.tools.annotate import annotate, write_annotations
 
-from helpers import PROJECT, run_cli
+from helpers import PROJECT, run_main
 
 TINY_TRAIN = PROJECT / "annotations" / "tiny_train.csv"
 
@@ -88,7 +88,7 @@ def test_split_is_stratified_and_deterministic(tmp_path, one_video):
     assert len(others | {frozenset(split_of(first))}) > 1, "the seed must change the split"
 
 
-def test_a_class_too_small_to_split_goes_to_train_and_is_reported(tmp_path, one_video):
+def test_a_class_too_small_to_split_goes_to_train_and_is_reported(tmp_path, one_video, capfd):
     source = tmp_path / "videos"
     populate(source, ["lonely/a_000000_000010.mp4", "pair/b_000000_000010.mp4", "pair/c_000000_000010.mp4"], one_video)
     result = annotate(source, val_fraction=0.2)
@@ -96,7 +96,7 @@ def test_a_class_too_small_to_split_goes_to_train_and_is_reported(tmp_path, one_
     assert [r.youtube_id for r in result.train if r.label == "lonely"] == ["a"]
     assert sum(r.label == "pair" for r in result.val) == 1
 
-    out = run_cli("annotate", str(source), "--out-dir", str(tmp_path / "ann"))
+    out = run_main(capfd, "annotate", str(source), "--out-dir", str(tmp_path / "ann"))
     assert out.returncode == 0, out.stderr
     assert "lonely" in out.stdout and "too few to split" in out.stderr
     assert str(tmp_path / "ann" / "train.csv") in out.stdout and str(tmp_path / "ann" / "val.csv") in out.stdout
@@ -110,18 +110,18 @@ def test_class_name_policy_sets_labels(tmp_path, one_video):
     assert annotate(source, class_names="keep").train[0].label == "air drumming"
 
 
-def test_unreadable_video_is_skipped_and_reported(make_clip, tmp_path):
+def test_unreadable_video_is_skipped_and_reported(make_clip, tmp_path, capfd):
     make_clip("cooking/good.mp4", seconds=0.3)
     (tmp_path / "src" / "cooking" / "junk.mp4").write_bytes(b"not a video")
     result = annotate(tmp_path / "src", val_fraction=0)
     assert [r.youtube_id for r in result.train] == ["good"]
     assert result.skipped and result.skipped[0][0] == "cooking/junk"
-    out = run_cli("annotate", str(tmp_path / "src"), "--out-dir", str(tmp_path / "ann"), "--val-fraction", "0")
+    out = run_main(capfd, "annotate", str(tmp_path / "src"), "--out-dir", str(tmp_path / "ann"), "--val-fraction", "0")
     assert out.returncode == 1 and "cooking/junk" in out.stderr
 
 
-def test_bad_options_are_one_line_errors(tmp_path):
+def test_bad_options_are_one_line_errors(tmp_path, capfd):
     with pytest.raises(AnnotationError, match="val_fraction"):
         annotate(tmp_path, val_fraction=1.5)
-    out = run_cli("annotate", str(tmp_path / "nope"), "--out-dir", str(tmp_path / "ann"))
+    out = run_main(capfd, "annotate", str(tmp_path / "nope"), "--out-dir", str(tmp_path / "ann"))
     assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr

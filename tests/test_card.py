@@ -17,7 +17,7 @@ from k400frames.run.lock import TargetLock
 from k400frames.run.runner import run_extract
 from k400frames.sources.tree import shard_of
 
-from helpers import record_file, run_cli
+from helpers import record_file, run_cli, run_main
 
 NUM_FRAMES = 10
 
@@ -82,14 +82,21 @@ def test_fingerprint_is_the_content_whatever_the_run(tree, config, tmp_path):
     assert longer.fingerprint != plain.fingerprint
 
 
-def test_card_fields_and_markdown(tree, make_clip, config, tmp_path):
+def test_card_fields_and_markdown(tree, make_clip, config, tmp_path, capfd):
     (tmp_path / "src" / "zumba" / "empty_000000_000010.mp4").write_bytes(b"")  # fails: 0 bytes
     cfg = config(num_frames=NUM_FRAMES)
     summary = run_extract(cfg)
     assert summary.failed == 1 and summary.card is not None
     make_clip("zumba/late_000000_000010.mp4", seconds=0.2)  # arrives after the run: missing
-    result = run_cli(
-        "card", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}", "--set", f"num_frames={NUM_FRAMES}"
+    result = run_main(
+        capfd,
+        "card",
+        "--set",
+        f"source={cfg.source}",
+        "--set",
+        f"target={cfg.target}",
+        "--set",
+        f"num_frames={NUM_FRAMES}",
     )
     assert result.returncode == 0, result.stderr
     card = card_of(cfg.target)
@@ -123,15 +130,15 @@ def test_card_fields_and_markdown(tree, make_clip, config, tmp_path):
     assert len(md.splitlines()) <= 15 and max(map(len, md.splitlines())) < 300
 
 
-def test_card_refuses_while_a_shard_runs_or_has_not_run(tree, config):
+def test_card_refuses_while_a_shard_runs_or_has_not_run(tree, config, capfd):
     cfg = config(num_frames=NUM_FRAMES)
     args = ("card", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}")
     run_extract(cfg, shard=(0, 2))
-    missing = run_cli(*args)
+    missing = run_main(capfd, *args)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert "shard 1/2 has not run" in missing.stderr and not Layout(cfg.target).card_json.exists()
-    with TargetLock(cfg.target, (1, 2)):
-        running = run_cli(*args)
+    with TargetLock(cfg.target, (1, 2)):  # the shard's run is this process, the card another:
+        running = run_cli(*args)  # it finds the lock by its flock, as a user's card would
     assert running.returncode == 2 and "shard 1/2" in running.stderr and "still running" in running.stderr
     assert len(running.stderr.strip().splitlines()) == 1
     run_extract(cfg, shard=(1, 2))
@@ -155,7 +162,7 @@ def test_clip_digest_is_names_and_bytes(tmp_path):
     assert measure_tree(one)[1] != measure_tree(two)[1]  # same bytes, another name
 
 
-def test_card_hashes_clips_without_a_digest_from_disk(tree, config):
+def test_card_hashes_clips_without_a_digest_from_disk(tree, config, capfd):
     cfg = config(num_frames=NUM_FRAMES)
     summary = run_extract(cfg)
     manifest = record_file(cfg.target, "manifest")
@@ -163,8 +170,15 @@ def test_card_hashes_clips_without_a_digest_from_disk(tree, config):
     # An adopted clip's row (a run died between publish and record) has no digest.
     rows[0] = {"rel": rows[0]["rel"], "adopted": True, "config": rows[0]["config"]}
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    result = run_cli(
-        "card", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}", "--set", f"num_frames={NUM_FRAMES}"
+    result = run_main(
+        capfd,
+        "card",
+        "--set",
+        f"source={cfg.source}",
+        "--set",
+        f"target={cfg.target}",
+        "--set",
+        f"num_frames={NUM_FRAMES}",
     )
     assert result.returncode == 0, result.stderr
     card = card_of(cfg.target)

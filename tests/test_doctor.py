@@ -14,7 +14,7 @@ from k400frames.ffmpeg.mp4 import TRUNCATED, BadVideo, mp4_video_track
 from k400frames.sources.kinetics import Row, read_kinetics_csv, write_kinetics_csv
 from k400frames.tools.doctor import KIND_NAMES, diagnose
 
-from helpers import run_cli, write_config
+from helpers import run_main, write_config
 
 GOOD = [Row("abseiling", "good-1", 0, 1), Row("tai chi", "--good_2", 3, 4)]
 
@@ -59,7 +59,7 @@ def plant_problems(src, real, rows, ffmpeg_exe):
     (src / "cut_000000_000001.mp4").write_bytes(data[: len(data) // 2])
 
 
-def test_a_clean_download_exits_0(tmp_path, download):
+def test_a_clean_download_exits_0(tmp_path, download, capfd):
     src, _, rows = download
     config = write_config(
         tmp_path / "config.yaml",
@@ -67,7 +67,7 @@ def test_a_clean_download_exits_0(tmp_path, download):
         target=tmp_path / "out" / "train",
         annotations=write_kinetics_csv(tmp_path / "train.csv", rows),
     )
-    result = run_cli("doctor", "--config", str(config), "-q")
+    result = run_main(capfd, "doctor", "--config", str(config), "-q")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "clean: every row has one readable video" in result.stdout
     # The mix counts the MP4s (read in Python) and the webm (read by ffmpeg) alike.
@@ -78,7 +78,7 @@ def test_a_clean_download_exits_0(tmp_path, download):
     assert not (tmp_path / "out").exists()
 
 
-def test_every_planted_problem_is_reported_with_its_clip(tmp_path, download, ffmpeg_exe):
+def test_every_planted_problem_is_reported_with_its_clip(tmp_path, download, ffmpeg_exe, capfd):
     src, real, rows = download
     plant_problems(src, real, rows, ffmpeg_exe)
     table = write_kinetics_csv(tmp_path / "train.csv", rows)
@@ -88,7 +88,7 @@ def test_every_planted_problem_is_reported_with_its_clip(tmp_path, download, ffm
     )  # --csv wins over the config's
     redownload = tmp_path / "again.csv"
     args = ("doctor", "--config", str(config), "--csv", str(table), "--redownload", str(redownload))
-    text = run_cli(*args, "-q")
+    text = run_main(capfd, *args, "-q")
     assert text.returncode == 1, text.stderr
     expected = {
         "missing": ["gone_000000_000010"],
@@ -128,7 +128,7 @@ def test_every_planted_problem_is_reported_with_its_clip(tmp_path, download, ffm
         assert next(csv.reader(handle)) == ["label", "youtube_id", "time_start", "time_end", "split", "is_cc"]
 
     # --json: every finding with its clip, label and file.
-    report = json.loads(run_cli(*args, "--json").stdout)
+    report = json.loads(run_main(capfd, *args, "--json").stdout)
     assert report["ok"] is False
     assert {kind: [f["clip"] for f in found] for kind, found in report["findings"].items()} == expected
     assert report["findings"]["truncated"][0] == {
@@ -175,16 +175,16 @@ def test_a_file_cut_inside_a_faststart_mp4_is_truncated(tmp_path, ffmpeg_exe):
     assert caught.value.kind == TRUNCATED
 
 
-def test_doctor_needs_a_csv_and_names_the_key(tmp_path):
+def test_doctor_needs_a_csv_and_names_the_key(tmp_path, capfd):
     (tmp_path / "src").mkdir()
-    result = run_cli("doctor", "--set", f"source={tmp_path / 'src'}")
+    result = run_main(capfd, "doctor", "--set", f"source={tmp_path / 'src'}")
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "k400frames: error: doctor: needs the Kinetics CSV: set the config key 'annotations', or give --csv FILE"
     )
 
 
-def test_doctor_errors_are_one_line(tmp_path):
+def test_doctor_errors_are_one_line(tmp_path, capfd):
     (tmp_path / "src").mkdir()
     cases = {
         ("--set", f"source={tmp_path / 'nope'}", "--csv", "x.csv"): "doctor: source is not a folder",
@@ -199,6 +199,6 @@ def test_doctor_errors_are_one_line(tmp_path):
         ): "doctor: replacements is not a folder",
     }
     for args, message in cases.items():
-        result = run_cli("doctor", *args)
+        result = run_main(capfd, "doctor", *args)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert message in result.stderr

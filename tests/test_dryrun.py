@@ -13,7 +13,7 @@ from k400frames.run.dryrun import SAMPLES, _EvenSample, dry_run, format_dry_run
 from k400frames.run.lock import TargetLock
 from k400frames.run.runner import run_extract
 
-from helpers import run_cli, write_config
+from helpers import run_cli, run_main, write_config
 
 
 def tree_state(root):
@@ -33,14 +33,14 @@ def config_file_of(tmp_path, cfg):
     return write_config(tmp_path / "cfg.yaml", source=cfg.source, target=cfg.target, num_frames=cfg.num_frames)
 
 
-def test_dry_run_writes_nothing_and_measures_samples(make_clip, config, tmp_path):
+def test_dry_run_writes_nothing_and_measures_samples(make_clip, config, tmp_path, capfd):
     make_clip("abseiling/a_000000_000010.mp4", seconds=0.5)
     make_clip("abseiling/b_000000_000010.mp4", seconds=0.5, size="32x24")
     make_clip("zumba/c_000000_000010.mp4", seconds=0.5, size="96x72")
     cfg = config(num_frames=10)
     config_file = config_file_of(tmp_path, cfg)
     before = tree_state(tmp_path)
-    out = run_cli("extract", "--config", str(config_file), "--dry-run")
+    out = run_main(capfd, "extract", "--config", str(config_file), "--dry-run")
     assert out.returncode == 0, out.stderr
     assert tree_state(tmp_path) == before  # not even the target folder or a record file
     assert "3 in 2 classes: 0 already done, 3 to do" in out.stdout
@@ -128,15 +128,20 @@ def test_fits_only_when_the_upper_end_fits(make_clip, config):
     assert "fits: yes" not in text and "not enough space for the upper end" in text
 
 
-def cli_pair(config_file, *args):
-    """The dry run's and the real run's (returncode, stdout, stderr), same arguments."""
-    dry = run_cli("extract", "--config", str(config_file), *args, "--dry-run")
-    real = run_cli("extract", "--config", str(config_file), *args)
+def cli_pair(capture, config_file, *args):
+    """The dry run's and the real run's (returncode, stdout, stderr), same arguments:
+    in this process, read from ``capture``, or with ``capture`` None each in a process of its own."""
+
+    def run(*argv):
+        return run_cli(*argv) if capture is None else run_main(capture, *argv)
+
+    dry = run("extract", "--config", str(config_file), *args, "--dry-run")
+    real = run("extract", "--config", str(config_file), *args)
     return (dry.returncode, dry.stdout, dry.stderr), (real.returncode, real.stdout, real.stderr)
 
 
 @pytest.mark.parametrize("case", ["missing source", "empty source", "unwritable target", "changed settings"])
-def test_dry_run_fails_where_the_real_run_fails(case, make_clip, config, tmp_path):
+def test_dry_run_fails_where_the_real_run_fails(case, make_clip, config, tmp_path, capfd):
     make_clip("a/x.mp4", seconds=0.2)
     cfg = config(num_frames=10)
     if case == "missing source":
@@ -161,7 +166,7 @@ def test_dry_run_fails_where_the_real_run_fails(case, make_clip, config, tmp_pat
     assert (type(dry.value), str(dry.value)) == (type(real.value), str(real.value))
     assert real.value.exit_code == 2
     if case == "changed settings":  # and on the command line: same line, same exit code
-        (dry_code, _, dry_err), (real_code, _, real_err) = cli_pair(config_file_of(tmp_path, cfg))
+        (dry_code, _, dry_err), (real_code, _, real_err) = cli_pair(capfd, config_file_of(tmp_path, cfg))
         assert (
             (dry_code, dry_err)
             == (real_code, real_err)
@@ -174,8 +179,8 @@ def test_dry_run_reports_a_run_in_progress(make_clip, config, tmp_path):
     cfg = config(num_frames=10)
     config_file = config_file_of(tmp_path, cfg)
     cfg.target.mkdir(parents=True)
-    with TargetLock(cfg.target):  # this process is "the run in progress"
-        dry, real = cli_pair(config_file)
+    with TargetLock(cfg.target):  # this process is "the run in progress", the CLI another
+        dry, real = cli_pair(None, config_file)
     assert real[0] == 2 and f"pid {os.getpid()}" in real[2]
     # Reported, not refused: looking at a running target is what a dry run is for.
     assert dry[0] == 0 and "WARNING: a run is in progress on this target" in dry[1]
@@ -183,8 +188,8 @@ def test_dry_run_reports_a_run_in_progress(make_clip, config, tmp_path):
     assert "a run is in progress" not in format_dry_run(dry_run(cfg))  # the lock went with its holder
 
 
-def test_dry_run_of_a_missing_source_is_a_usage_error(config, tmp_path):
+def test_dry_run_of_a_missing_source_is_a_usage_error(config, tmp_path, capfd):
     cfg = config(num_frames=10)
-    out = run_cli("extract", "--config", str(config_file_of(tmp_path, cfg)), "--dry-run")
+    out = run_main(capfd, "extract", "--config", str(config_file_of(tmp_path, cfg)), "--dry-run")
     assert out.returncode == 2 and "source folder does not exist" in out.stderr
     assert not (tmp_path / "out").exists()

@@ -16,7 +16,7 @@ from k400frames.sources.flat import NO_ROW
 from k400frames.sources.kinetics import Row, write_kinetics_csv
 from k400frames.sources.tree import Clip, Collision
 
-from helpers import frame_files, record_file, run_cli
+from helpers import frame_files, record_file, run_main
 
 ROWS = [
     Row("tai chi", "--uWuXty1jw", 10, 20),
@@ -72,7 +72,7 @@ def test_any_depth_and_shards_split_the_same_clips(tmp_path, make_clip, config):
     assert sorted(shards) == whole
 
 
-def test_replacements_override_and_dry_run_plans_the_same(tmp_path, make_clip, config):
+def test_replacements_override_and_dry_run_plans_the_same(tmp_path, make_clip, config, capfd):
     csv = flat_tree(tmp_path, make_clip)
     replacement = make_clip("../replacements/a_b-c_000000_000010.mp4", seconds=0.2, fps=10).resolve()
     cfg = config(num_frames=10, annotations=str(csv), replacements=str(replacement.parent))
@@ -83,7 +83,7 @@ def test_replacements_override_and_dry_run_plans_the_same(tmp_path, make_clip, c
         f"source: {tmp_path / 'src'}\ntarget: {tmp_path / 'out' / 'train'}\nnum_frames: 10\n"
         f"annotations: {csv}\nreplacements: {replacement.parent}\n"
     )
-    dry = run_cli("extract", "--config", str(config_file), "--dry-run")
+    dry = run_main(capfd, "extract", "--config", str(config_file), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "clips: 3 in 2 classes" in dry.stdout and not (tmp_path / "out").exists()
     assert "1 annotation row would fail" in dry.stdout

@@ -19,7 +19,7 @@ from k400frames.run.runner import run_extract
 from k400frames.tools.lists import LIST_FORMATS, ListFormatError, list_path, write_lists
 from k400frames.tools.synth import make_video
 
-from helpers import PROJECT, run_cli
+from helpers import PROJECT, run_main
 
 CLIPS = (
     "air drumming/-a_b_000001_000011.mp4",
@@ -118,14 +118,14 @@ def test_total_frames_come_from_disk(split):
     assert result.short == [("zumba/e_000000_000010", 7)]
 
 
-def test_spaces_in_class_names_are_refused_naming_the_key(split, tmp_path):
+def test_spaces_in_class_names_are_refused_naming_the_key(split, tmp_path, capfd):
     cfg = split(class_names="keep")
     assert (cfg.target / "air drumming").is_dir()
     with pytest.raises(ListFormatError, match="class_names"):
         write_lists(cfg, ["pytorchvideo"])
     config_file = tmp_path / "cfg.yaml"
     config_file.write_text(f"source: {cfg.source}\ntarget: {cfg.target}\nnum_frames: 8\n")
-    out = run_cli("lists", "--config", str(config_file), "--format", "all")
+    out = run_main(capfd, "lists", "--config", str(config_file), "--format", "all")
     assert out.returncode == 2 and "class_names" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
     assert not any(n.endswith(".txt") or n == "lists.md" for n in os.listdir(cfg.target.parent))
@@ -281,11 +281,11 @@ def test_snippet_with_mmaction2s_own_frame_names(split):
     assert "## videomae" not in text
 
 
-def test_cli_writes_all_formats_and_points_to_the_keys(split, tmp_path):
+def test_cli_writes_all_formats_and_points_to_the_keys(split, tmp_path, capfd):
     cfg = split()
     config_file = tmp_path / "cfg.yaml"
     config_file.write_text(f"source: {cfg.source}\ntarget: {cfg.target}\nnum_frames: 8\nclass_names: underscore\n")
-    out = run_cli("lists", "--config", str(config_file), "--format", "all")
+    out = run_main(capfd, "lists", "--config", str(config_file), "--format", "all")
     assert out.returncode == 0, out.stderr
     for fmt in ("mmaction2", "paddlevideo", "videomae", "videomae-pretrain", "pytorchvideo"):
         path = list_path(cfg.target, fmt)

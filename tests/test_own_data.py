@@ -3,10 +3,10 @@ each split with only_annotated, verify against the CSVs, write lists."""
 
 import csv
 
-from helpers import run_cli
+from helpers import run_main
 
 
-def test_own_videos_to_verified_frames_and_lists(make_clip, tmp_path):
+def test_own_videos_to_verified_frames_and_lists(make_clip, tmp_path, capfd):
     for cls in ("tai chi", "juggling"):
         for i in range(5):
             make_clip(f"{cls}/vid{i}_00000{i}_00001{i}.mp4", seconds=0.3, fps=10)
@@ -15,7 +15,7 @@ def test_own_videos_to_verified_frames_and_lists(make_clip, tmp_path):
     config = tmp_path / "my_config.yaml"
     config.write_text(f"source: {src}\nnum_frames: 4\nclass_names: underscore\nonly_annotated: true\n")
 
-    proc = run_cli("annotate", str(src), "--out-dir", str(ann), "--val-fraction", "0.4", "--seed", "1")
+    proc = run_main(capfd, "annotate", str(src), "--out-dir", str(ann), "--val-fraction", "0.4", "--seed", "1")
     assert proc.returncode == 0, proc.stderr
     splits = {}
     for split in ("train", "val"):
@@ -32,7 +32,7 @@ def test_own_videos_to_verified_frames_and_lists(make_clip, tmp_path):
             "--set",
             f"target={frames / split}",
         ]
-        proc = run_cli("extract", *args)
+        proc = run_main(capfd, "extract", *args)
         assert proc.returncode == 0, proc.stderr
         on_disk = sorted(str(p.relative_to(frames / split)) for p in (frames / split).glob("*/*"))
         expected = sorted(
@@ -45,10 +45,11 @@ def test_own_videos_to_verified_frames_and_lists(make_clip, tmp_path):
             for r in rows
         )
         assert on_disk == expected  # exactly this split's clips, no others
-        proc = run_cli("verify", *args)
+        proc = run_main(capfd, "verify", *args)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "verify OK" in proc.stdout
-    proc = run_cli(
+    proc = run_main(
+        capfd,
         "lists",
         "--config",
         str(config),
@@ -65,8 +66,9 @@ def test_own_videos_to_verified_frames_and_lists(make_clip, tmp_path):
     assert all(len(line.split()) == 3 and line.split()[1] == "4" for line in lines)
 
 
-def test_only_annotated_needs_a_csv(tmp_path):
-    proc = run_cli(
+def test_only_annotated_needs_a_csv(tmp_path, capfd):
+    proc = run_main(
+        capfd,
         "extract",
         "--set",
         f"source={tmp_path}",

@@ -11,7 +11,7 @@ import pytest
 from k400frames.run.runner import run_extract
 from k400frames.tools.preview import GAP, HEADER, choose_tiles, make_preview
 
-from helpers import jpeg_size, run_cli
+from helpers import jpeg_size, run_main
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -70,12 +70,12 @@ def test_padding_found_by_bytes_in_an_awkward_folder_without_manifest(short_clip
     assert jpeg_size((tmp_path / "a.jpg").read_bytes()) == expected_size(5, 2)
 
 
-def test_cli_default_output_is_outside_the_tree(short_clip, tmp_path):
+def test_cli_default_output_is_outside_the_tree(short_clip, tmp_path, capfd):
     frames_root = short_clip.parent.parent
     before = snapshot(frames_root)
     work = tmp_path / "here"
     work.mkdir()
-    out = run_cli("preview", str(short_clip), "--grid", "3x4", cwd=work)
+    out = run_main(capfd, "preview", str(short_clip), "--grid", "3x4", cwd=work)
     assert out.returncode == 0, out.stderr
     made = work / "preview_short_000000_000001.jpg"
     assert str(made) in out.stdout and "frames 7-10 are padding" in out.stdout
@@ -84,10 +84,10 @@ def test_cli_default_output_is_outside_the_tree(short_clip, tmp_path):
     assert os.listdir(work) == [made.name]  # no temp file left behind
 
 
-def test_cli_rejects_bad_grid_and_output(short_clip, tmp_path):
-    bad = run_cli("preview", str(short_clip), "--grid", "6by5")
+def test_cli_rejects_bad_grid_and_output(short_clip, tmp_path, capfd):
+    bad = run_main(capfd, "preview", str(short_clip), "--grid", "6by5")
     assert bad.returncode == 2 and "--grid" in bad.stderr
-    bad = run_cli("preview", str(short_clip), "-o", str(tmp_path / "x.gif"))
+    bad = run_main(capfd, "preview", str(short_clip), "-o", str(tmp_path / "x.gif"))
     assert bad.returncode == 2 and ".jpg or .png" in bad.stderr
     assert not (tmp_path / "x.gif").exists()
 

@@ -93,10 +93,10 @@ def test_resumed_run_warns_before_any_work(make_clip, config, caplog, monkeypatc
     assert "the remaining 1 clip needs about" in caplog.records[0].getMessage()
 
 
-def test_verify_deep_reports_progress_like_extract(make_clip, config, caplog):
+def test_verify_deep_reports_progress_like_extract(make_clip, config, caplog, capfd):
     from k400frames.tools.verify import verify_tree
 
-    from helpers import run_cli
+    from helpers import run_main
 
     for i in range(3):
         make_clip(f"a/{i}.mp4", seconds=0.3, fps=10)
@@ -112,16 +112,18 @@ def test_verify_deep_reports_progress_like_extract(make_clip, config, caplog):
     assert [line.split(",")[0] for line in lines] == [f"progress: {k}/3 clips" for k in (1, 2, 3)]
     # t=1 at start, clips at t=2, 3, 4: 12 frames checked in 3 s; the damaged clip counts as failed.
     assert lines[-1] == "progress: 3/3 clips, 1.0 clips/s, 4 frames/s, 1 failed, ETA 0:00:00"
-    proc = run_cli("verify", "--deep", "--frames", str(cfg.target), "--num-frames", "4")
+    proc = run_main(capfd, "verify", "--deep", "--frames", str(cfg.target), "--num-frames", "4")
     assert proc.returncode == 1
     assert proc.stderr.count("progress: 3/3 clips") == 1 and "1 failed" in proc.stderr
 
 
-def test_resumed_cli_run_says_what_was_done_before(make_clip, config):
-    from helpers import run_cli
+def test_resumed_cli_run_says_what_was_done_before(make_clip, config, capfd):
+    from helpers import run_main
 
     cfg = half_done_tree(make_clip, config)
-    proc = run_cli("extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}", "--set", "num_frames=4")
+    proc = run_main(
+        capfd, "extract", "--set", f"source={cfg.source}", "--set", f"target={cfg.target}", "--set", "num_frames=4"
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("k400frames: progress:")]
     assert lines[0] == "k400frames: progress: 3/6 clips already done, 3 to do"

@@ -20,7 +20,7 @@ import pytest
 from k400frames.run.runner import format_summary, run_extract
 from k400frames.tools.verify import format_report, verify_tree
 
-from helpers import decode_reference, frame_files, jpeg_size, run_cli
+from helpers import decode_reference, frame_files, jpeg_size, run_main
 
 # testsrc2 moves every frame at this size (at 64x48 neighbouring frames repeat),
 # so a frame-order or a leading-copy bug shows in the bytes.
@@ -354,7 +354,7 @@ def test_healthy_clips_with_odd_timing_are_never_flagged(tmp_path, config, ffmpe
 # ---------------------------------------------------------------------------
 
 
-def test_name_that_is_not_utf8_is_extracted_under_its_bytes(tmp_path, make_clip):
+def test_name_that_is_not_utf8_is_extracted_under_its_bytes(tmp_path, make_clip, capfd):
     good = make_clip("cls/fine.mp4", seconds=0.2)
     odd = os.fsdecode(bytes(good.parent) + b"/caf\xe9 \xff.mp4")  # Latin-1 bytes, as old cameras write
     os.link(good, odd)
@@ -368,7 +368,7 @@ def test_name_that_is_not_utf8_is_extracted_under_its_bytes(tmp_path, make_clip)
         "--set",
         "num_frames=4",
     )
-    first = run_cli(*args)
+    first = run_main(capfd, *args)
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
     folder = os.fsencode(tmp_path / "out" / "train" / "cls")
@@ -376,7 +376,7 @@ def test_name_that_is_not_utf8_is_extracted_under_its_bytes(tmp_path, make_clip)
     manifest = (tmp_path / "out" / "train.manifest.jsonl").read_bytes()
     rels = {json.loads(line.decode("utf-8"))["rel"] for line in manifest.splitlines()}  # strict UTF-8 JSON
     assert rels == {"cls/fine", os.fsdecode(b"cls/caf\xe9 \xff")}
-    again = run_cli(*args)
+    again = run_main(capfd, *args)
     assert again.returncode == 0 and "0 extracted" in again.stdout and "2 already done" in again.stdout
 
 

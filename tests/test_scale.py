@@ -126,8 +126,8 @@ def test_two_shards_in_turn_equal_one_unsharded_run(small_tree, config, tmp_path
     assert tree_bytes(sharded.target) == tree_bytes(whole.target)
 
 
-def test_shard_on_the_command_line(small_tree, tmp_path):
-    from helpers import run_cli
+def test_shard_on_the_command_line(small_tree, tmp_path, capfd):
+    from helpers import run_main
 
     target = tmp_path / "out" / "train"
     common = [
@@ -139,16 +139,16 @@ def test_shard_on_the_command_line(small_tree, tmp_path):
         "--set",
         f"num_frames={NUM_FRAMES}",
     ]
-    first = run_cli(*common, "--shard", "1/2")
+    first = run_main(capfd, *common, "--shard", "1/2")
     assert first.returncode == 0, first.stderr
     in_first = sorted(rel for rel in small_tree if shard_of(rel, 2) == 1)
     assert sorted(manifest_rels(tmp_path / "out" / "train.manifest.shard-1-of-2.jsonl")) == in_first
     assert sorted(f"{p.parent.name}/{p.name}" for p in target.glob("*/*")) == in_first
-    rest = run_cli(*common)
+    rest = run_main(capfd, *common)
     assert rest.returncode == 0, rest.stderr
     assert f"{len(small_tree) - len(in_first)} extracted" in rest.stdout
     assert f"{len(in_first)} already done" in rest.stdout
-    bad = run_cli(*common, "--shard", "2/2")
+    bad = run_main(capfd, *common, "--shard", "2/2")
     assert bad.returncode == 2 and "--shard" in bad.stderr
 
 

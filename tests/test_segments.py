@@ -23,7 +23,7 @@ from k400frames.sources.segments import span_name
 from k400frames.tools.synth import make_video
 from k400frames.tools.verify import verify_tree
 
-from helpers import decode_reference, record_file, run_cli, write_csv
+from helpers import decode_reference, record_file, run_main, write_csv
 
 SIZE = "160x120"  # testsrc2 repeats pictures at smaller sizes: pixel checks need this much
 
@@ -124,7 +124,7 @@ def test_span_frame_count_at_native_rate_and_fps(late_video, tmp_path, ffmpeg_ex
         assert frames(cfg, "a/walk1_000001_000003.5")[expected - 1] == reference[-1]
 
 
-def test_bad_rows_are_failures_naming_the_row_and_the_rest_is_done(late_video, tmp_path):
+def test_bad_rows_are_failures_naming_the_row_and_the_rest_is_done(late_video, tmp_path, capfd):
     rows = [
         ("a", "walk1", 0, 1),
         ("a", "nowhere", 0, 2),
@@ -138,7 +138,7 @@ def test_bad_rows_are_failures_naming_the_row_and_the_rest_is_done(late_video, t
         f"source: {tmp_path / 'src'}\ntarget: {tmp_path / 'out' / 'train'}\n"
         f"segments: {write_csv(tmp_path / 'segs.csv', rows, SEG_HEADER)}\nnum_frames: 5\n"
     )
-    proc = run_cli("-q", "extract", "--config", str(config))
+    proc = run_main(capfd, "-q", "extract", "--config", str(config))
     assert proc.returncode == 1, proc.stderr
     failures = {
         r["rel"]: r for r in map(json.loads, (tmp_path / "out" / "train.failures.jsonl").read_text().splitlines())
@@ -158,7 +158,7 @@ def test_bad_rows_are_failures_naming_the_row_and_the_rest_is_done(late_video, t
 
     # The missing video turns up: --retry-failed does that row and nothing else.
     (tmp_path / "src" / "nowhere.mkv").write_bytes(late_video.read_bytes())
-    proc = run_cli("-q", "extract", "--config", str(config), "--retry-failed")
+    proc = run_main(capfd, "-q", "extract", "--config", str(config), "--retry-failed")
     assert proc.returncode == 1 and "3 failed" in proc.stdout and "1 extracted" in proc.stdout, proc.stdout
     assert (tmp_path / "out" / "train" / "a" / "nowhere_000000_000002").is_dir()
 
@@ -401,10 +401,11 @@ def test_segments_config_checks(tmp_path):
     assert make_config(base).output_hash() != make_config({**base, "sampling": "uniform"}).output_hash()
 
 
-def test_a_csv_without_the_columns_is_one_line_and_exit_2(tmp_path):
+def test_a_csv_without_the_columns_is_one_line_and_exit_2(tmp_path, capfd):
     (tmp_path / "src").mkdir()
     write_csv(tmp_path / "segs.csv", [("a", "x")], header=("label", "id"))
-    proc = run_cli(
+    proc = run_main(
+        capfd,
         "extract",
         "--set",
         f"source={tmp_path / 'src'}",
@@ -417,13 +418,13 @@ def test_a_csv_without_the_columns_is_one_line_and_exit_2(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("k400frames: error: ") and "youtube_id" in proc.stderr
 
 
-def test_annotate_segments_splits_by_label_with_a_seed(tmp_path):
+def test_annotate_segments_splits_by_label_with_a_seed(tmp_path, capfd):
     rows = [(label, f"{label}{i}", i, i + 10.5) for label, n in (("a", 5), ("b", 10), ("c", 1)) for i in range(n)]
     write_csv(tmp_path / "segs.csv", rows, SEG_HEADER)
     outputs = []
     for out in ("one", "two"):
-        proc = run_cli(
-            "annotate", "--segments", str(tmp_path / "segs.csv"), "--out-dir", str(tmp_path / out), "--seed", "3"
+        proc = run_main(
+            capfd, "annotate", "--segments", str(tmp_path / "segs.csv"), "--out-dir", str(tmp_path / out), "--seed", "3"
         )
         assert proc.returncode == 0, proc.stderr
         split = {}

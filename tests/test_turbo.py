@@ -19,7 +19,7 @@ from k400frames.errors import ConfigChanged, ConfigError, MissingExtra
 from k400frames.run.runner import run_extract
 from k400frames.tools.synth import truncate_copy
 
-from helpers import alive, frame_files, live_processes_mentioning, record_file, run_cli, wait_for
+from helpers import alive, frame_files, live_processes_mentioning, record_file, run_main, wait_for
 
 N = 10
 
@@ -315,12 +315,15 @@ def test_missing_wheel_is_a_clear_error_before_any_work(make_clip, config, monke
         config(encoder="pillow")
 
 
-def test_missing_wheel_cli_says_one_line(make_clip, tmp_path):
+def test_missing_wheel_cli_says_one_line(make_clip, tmp_path, capfd, monkeypatch):
     make_clip("cls/a.mp4", seconds=0.3, fps=10)
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "simplejpeg.py").write_text("raise ImportError('No module named simplejpeg')\n")
-    proc = run_cli(
+    monkeypatch.syspath_prepend(str(hide))  # found before the installed wheel
+    monkeypatch.delitem(sys.modules, "simplejpeg", raising=False)  # so the import looks again
+    proc = run_main(
+        capfd,
         "extract",
         "--config",
         "/dev/null",
@@ -330,7 +333,6 @@ def test_missing_wheel_cli_says_one_line(make_clip, tmp_path):
         f"target={tmp_path / 'out/train'}",
         "--set",
         "encoder=turbo",
-        env={"PYTHONPATH": str(hide)},
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [

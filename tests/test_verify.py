@@ -10,7 +10,7 @@ from k400frames.run.runner import run_extract
 from k400frames.sources.kinetics import KINETICS_HEADER
 from k400frames.tools.verify import verify_tree
 
-from helpers import run_cli, write_csv
+from helpers import run_main, write_csv
 
 CLIPS = (
     ("tai chi", "abc-_x_000001_000011.mp4"),
@@ -124,26 +124,26 @@ def test_csv_join_reports_missing_and_extra_clips(tree, tmp_path):
     assert report.unexpected == ["tai_chi/abc-_x_000001_000011"]
 
 
-def test_cli_exit_codes_json_and_config_annotations(tree, tmp_path):
+def test_cli_exit_codes_json_and_config_annotations(tree, tmp_path, capfd):
     csv = kinetics_csv(tmp_path / "ann.csv", CSV_ROWS)
     cfg = tree(annotations=str(csv))
     config_file = tmp_path / "cfg.yaml"
     config_file.write_text(f"source: {cfg.source}\ntarget: {cfg.target}\nnum_frames: 10\nannotations: {csv}\n")
-    ok = run_cli("verify", "--config", str(config_file))
+    ok = run_main(capfd, "verify", "--config", str(config_file))
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("verify OK") and "3 CSV rows" in ok.stdout
-    deep = run_cli("verify", "--config", str(config_file), "--deep")
+    deep = run_main(capfd, "verify", "--config", str(config_file), "--deep")
     assert deep.returncode == 0 and "decoded" in deep.stdout, deep.stderr
 
     (cfg.target / "abseiling" / "q_w_000000_000010" / "frame_00001.jpg").unlink()
-    bad = run_cli("verify", "--frames", str(cfg.target), "--num-frames", "10", "--csv", str(csv), "--json")
+    bad = run_main(capfd, "verify", "--frames", str(cfg.target), "--num-frames", "10", "--csv", str(csv), "--json")
     assert bad.returncode == 1, bad.stderr
     data = json.loads(bad.stdout)
     assert data["ok"] is False and data["problems"][0]["rel"] == "abseiling/q_w_000000_000010"
     assert data["missing"] == [] and data["unexpected"] == []
 
-    wrong_n = run_cli("verify", "--frames", str(cfg.target), "--num-frames", "9")
+    wrong_n = run_main(capfd, "verify", "--frames", str(cfg.target), "--num-frames", "9")
     assert wrong_n.returncode == 1 and "frame_00010.jpg" in wrong_n.stdout
 
-    usage = run_cli("verify", "--frames", str(cfg.target))
+    usage = run_main(capfd, "verify", "--frames", str(cfg.target))
     assert usage.returncode == 2 and "--num-frames" in usage.stderr and "Traceback" not in usage.stderr
