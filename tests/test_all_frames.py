@@ -109,3 +109,34 @@ def test_dry_run_estimates_from_durations(clips, config, monkeypatch):
     rows = list(read_records([real.manifest]))
     mean = sum(row["bytes"] for row in rows) / len(rows)
     assert report.bytes_per_clip == pytest.approx(mean, rel=0.15)
+
+
+def test_a_clip_found_without_its_line_is_adopted_with_its_count(clips, config):
+    cfg = config(num_frames="all")
+    first = run_extract(cfg)
+    card = json.loads(first.card.read_text())
+    # As if the run died after publishing the clip and before its line: the line and the journal are gone.
+    lines = first.manifest.read_text().splitlines(keepends=True)
+    first.manifest.write_text("".join(line for line in lines if "zumba/long" not in line))
+    again = run_extract(cfg)
+    assert again.done == 0 and again.skipped == 3
+    (adopted,) = [row for row in read_records([again.manifest]) if row.get("adopted")]
+    # No record travelled with it (the journal of a finished run is gone): the card counts the clip itself.
+    assert adopted["rel"] == "zumba/long_000000_000010" and "decoded" not in adopted
+    card_again = json.loads(again.card.read_text())
+    assert card["frames"] == card_again["frames"] == 100
+    assert card_again["fingerprint"] == card["fingerprint"]
+
+
+def test_all_frames_in_an_lmdb_store(clips, config, tmp_path, capfd):
+    pytest.importorskip("lmdb")
+    cfg = config(num_frames="all", store="lmdb")
+    summary = run_extract(cfg)
+    assert summary.exit_code == 0 and summary.done == 3
+    assert json.loads(summary.card.read_text())["frames"] == 100
+    config_file = write_config(
+        tmp_path / "cfg.yaml", source=cfg.source, target=cfg.target, num_frames="all", store="lmdb"
+    )
+    out = run_main(capfd, "verify", "--config", str(config_file))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "100 frames" in out.stdout
