@@ -23,8 +23,18 @@ def test_summary_and_card_count_and_name_mostly_pad_clips(make_clip, config):
         make_clip(f"abseiling/short{i:02d}_000000_000010.mp4", seconds=0.3)
     make_clip("abseiling/half_000000_000010.mp4", seconds=0.5)  # 15 of 30: not under half
     make_clip("zumba/long_000000_000010.mp4", seconds=1.5)  # cut
+    make_clip("zumba/equal_000000_000010.mp4", seconds=1.2, fps=25)  # exactly 30
     summary = run_extract(config(num_frames=30))
-    assert summary.exit_code == 0 and summary.done == 13
+    assert summary.exit_code == 0 and summary.done == 14
+    rows = {row["rel"]: row for row in read_records([summary.manifest])}
+    assert [rows[f"zumba/{n}_000000_000010"][k] for n in ("long", "equal") for k in ("decoded", "padded", "cut")] == [
+        30,
+        0,
+        True,
+        30,
+        0,
+        False,
+    ]
     assert summary.mostly_pad == 11 and len(summary.mostly_pad_clips) == 10
     assert all(real == 9 and rel.startswith("abseiling/short") for rel, real in summary.mostly_pad_clips)
     text = format_summary(summary)
