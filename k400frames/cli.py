@@ -332,7 +332,8 @@ def cmd_lists(args: argparse.Namespace) -> int:
     for name in result.unlabelled:
         log.warning("not listed, class %r has no label in %s", name, cfg.annotations)
     for rel, frames in result.short:
-        log.warning("listed with %d of %d frames: %s (run verify)", frames, cfg.num_frames, rel)
+        whole = cfg.frame_cap if cfg.frame_cap is not None else "its recorded"
+        log.warning("listed with %d of %s frames: %s (run verify)", frames, whole, rel)
     if result.not_on_disk:
         shown = ", ".join(result.not_on_disk[:5]) + (" ..." if len(result.not_on_disk) > 5 else "")
         log.warning(

@@ -211,6 +211,49 @@ def _workers(key: str, value: Any) -> int:
     return _positive_int(key, value, allow_zero=True)
 
 
+# ``num_frames: all``: every decoded frame of each clip, no cut and no pads.
+ALL_FRAMES = "all"
+# The most frames a clip may be given.  100,000 frames is 55 minutes at 30
+# fps and 100,000 files in one folder: far past any training clip (Kinetics
+# clips are 10 s, 300 frames), and a clip's frames are held in memory while
+# it is made.  A larger value is a typo (an extra zero or three) that would
+# pad every clip out to millions of files; every frame of long videos is
+# ``num_frames: all``.
+MAX_NUM_FRAMES = 100_000
+
+
+def _num_frames(key: str, value: Any) -> int | str:
+    if value == ALL_FRAMES:
+        return ALL_FRAMES
+    if isinstance(value, str) and value.strip().lower() == ALL_FRAMES:
+        return ALL_FRAMES
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: expected an integer (frames a clip) or 'all', got {value!r}")
+    value = _positive_int(key, value)
+    if value > MAX_NUM_FRAMES:
+        raise ConfigError(
+            f"{key}: at most {MAX_NUM_FRAMES:,} frames a clip ({MAX_NUM_FRAMES / 30 / 60:.0f} minutes at 30 fps, "
+            f"one file per frame, and a clip's frames are held in memory while it is made), got {value:,}; "
+            f"for every frame of each video set {key}: all"
+        )
+    return value
+
+
+def _min_decoded(key: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        raise ConfigError(
+            f"{key}: expected a whole number of real frames (not a fraction of num_frames), got {value!r}"
+        )
+    return _positive_int(key, value)
+
+
+# More clips at a time than this many per CPU only queue ffmpegs (each
+# decodes with its own threads) and hold more clips' frames in memory.
+MAX_WORKERS_PER_CPU = 4
+
+
 # ----------------------------------------------------------------------------
 # the schema: one field per key
 # ----------------------------------------------------------------------------
@@ -253,7 +296,19 @@ class Config:
         "also flat or any depth (the CSV row gives each clip its class)",
     )
     target: Path = key(_REQUIRED, _required_path, "the split folder to fill, e.g. `frames/train`; records go beside it")
-    num_frames: int = key(300, _positive_int, "frames per clip: longer clips are cut, shorter padded", output=ALWAYS)
+    num_frames: int | str = key(
+        300,
+        _num_frames,
+        f"frames per clip (at most {MAX_NUM_FRAMES:,}): longer clips are cut, shorter padded; "
+        "`all`: every decoded frame of each clip, no cut and no pads (each clip's count is in its manifest row)",
+        output=ALWAYS,
+    )
+    min_decoded: int | None = key(
+        None,
+        _min_decoded,
+        "fail a clip with fewer real (decoded) frames than this, a whole number of frames "
+        "(null: off); recorded at stage `short` instead of being padded out",
+    )
     fps: float | None = key(None, _fps, "`null` = native rate (cfr); a number resamples every clip", output=ALWAYS)
     size: tuple[int, int] | None = key(
         None, _size, "`WIDTHxHEIGHT` (even numbers), e.g. the seed's `340x256`", output=ALWAYS
@@ -285,7 +340,12 @@ class Config:
         "template with one number field; must end in `.jpg` (mmaction2 and PaddleVideo use `img_{:05d}.jpg`)",
         output=ALWAYS,
     )
-    workers: int = key(0, _workers, "clips at a time (one ffmpeg each); 0 = one per core")
+    workers: int = key(
+        0,
+        _workers,
+        f"clips at a time (one ffmpeg each); 0 = one per core; more than {MAX_WORKERS_PER_CPU} per core "
+        f"is capped there, with a warning",
+    )
     annotations: Path | None = key(
         None,
         _optional_path,
@@ -368,14 +428,21 @@ class Config:
 
     @property
     def worker_count(self) -> int:
-        # The CPUs this process may use: under SLURM or a container that is
-        # fewer than the machine's cores that os.cpu_count() reports.
+        """Clips at a time: ``workers``, at most :data:`MAX_WORKERS_PER_CPU` per CPU."""
+        cpus = usable_cpus()
         if self.workers:
-            return self.workers
-        try:
-            return len(os.sched_getaffinity(0)) or 1
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
+            return min(self.workers, MAX_WORKERS_PER_CPU * cpus)
+        return cpus
+
+    @property
+    def all_frames(self) -> bool:
+        """``num_frames: all``: every decoded frame, no cut and no pads."""
+        return self.num_frames == ALL_FRAMES
+
+    @property
+    def frame_cap(self) -> int | None:
+        """The frames every clip gets (``num_frames``), or None with ``num_frames: all``."""
+        return None if isinstance(self.num_frames, str) else self.num_frames
 
     def output_settings(self) -> dict[str, Any]:
         """The keys that change the bytes written, as the fingerprint hashes them."""
@@ -392,6 +459,15 @@ class Config:
         """Short hash of the output-affecting keys, stored in the manifest."""
         blob = json.dumps(self.output_settings(), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: under SLURM or a container that is
+    fewer than the machine's cores that os.cpu_count() reports."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 SCHEMA: tuple[dataclasses.Field, ...] = dataclasses.fields(Config)
@@ -444,6 +520,17 @@ def make_config(raw: Mapping[str, Any]) -> Config:
         raise ConfigError(
             "sampling: only applies to output: frames (a video keeps every frame of its clip or span); "
             "with output: video set sampling: first (--set sampling=first)"
+        )
+    if values.get("num_frames") == ALL_FRAMES and values.get("sampling", "first") == "uniform":
+        raise ConfigError(
+            "num_frames: all and sampling: uniform: uniform spreads num_frames picks over a clip, and all keeps "
+            "every frame; set a number of frames, or sampling: first"
+        )
+    cap, floor = values.get("num_frames", _BY_YAML_KEY["num_frames"].default), values.get("min_decoded")
+    if floor is not None and isinstance(cap, int) and floor > cap:
+        raise ConfigError(
+            f"min_decoded: {floor} is more than num_frames: {cap} (a clip keeps at most num_frames real "
+            f"frames, so every clip would fail); set it to {cap} or less"
         )
     if values.get("store") in ONE_WRITER_STORES and values.get("executor") == "dask":
         raise ConfigError(

@@ -56,11 +56,12 @@ def uniform_select(total: int, wanted: int) -> str:
     return f"eq(floor(floor((n*{a}+{b - 1})/{b})*{b}/{a}),n)"
 
 
-def decode_plan(clip: Clip, num_frames: int, fps: float | None, sampling: str, exe: str) -> DecodePlan:
+def decode_plan(clip: Clip, num_frames: int | None, fps: float | None, sampling: str, exe: str) -> DecodePlan:
     """How to decode ``clip``: a whole clip with ``sampling: first`` needs no
     probe; a span seeks to its start (measured from the first video frame)
     and stops at its end; ``uniform`` picks ``num_frames`` frames spread over
-    the frames the span (or clip) has at ``fps`` or the native rate.
+    the frames the span (or clip) has at ``fps`` or the native rate
+    (``num_frames`` None: every frame, so no picks).
 
     Raises :class:`SpanError` when the span starts after the video ends."""
     if clip.start is None and sampling == "first":
@@ -78,7 +79,7 @@ def decode_plan(clip: Clip, num_frames: int, fps: float | None, sampling: str, e
         seek = max(header.video_offset + clip.start - SEEK_TOLERANCE_S, 0.0)
         duration = clip.end - clip.start
         span = min(clip.end, length) - clip.start if length is not None else duration
-    if sampling != "uniform":
+    if sampling != "uniform" or num_frames is None:
         return DecodePlan(seek, duration)
     rate = fps or header.fps
     if not rate or not span:

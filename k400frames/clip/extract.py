@@ -101,6 +101,16 @@ def promised_frames(clip: Clip, cfg: Config, exe: str) -> int | None:
     return round(length * rate) if length and rate else None
 
 
+def short_reason(real: int, cfg: Config) -> str:
+    """Why a clip with ``real`` decoded frames fails ``min_decoded``."""
+    cap = cfg.frame_cap
+    pads = f", so {cap - real} of its {cap} frames would be copies of its last frame" if cap and real < cap else ""
+    return (
+        f"only {real} real frames, fewer than min_decoded: {cfg.min_decoded}{pads}; "
+        f"lower min_decoded (or set it to null) to extract such clips"
+    )
+
+
 def extract_clip(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext | None = None) -> ClipResult:
     """Extract ``clip`` to its final name under ``cfg.target``; never raises for
     a bad video or for anything else that goes wrong with this one clip (that
@@ -181,6 +191,10 @@ def _extract(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext, store: St
             return failed("decode", str(exc), run)
         if run.returncode != 0 or count == 0:
             return failed("decode", damage.describe_failure(run, count, clip.source), run)
+
+        real = count if cfg.frame_cap is None or not output.is_folder else min(count, cfg.frame_cap)
+        if cfg.min_decoded is not None and real < cfg.min_decoded:
+            return failed("short", short_reason(real, cfg), run)
 
         damaged = ""
         kind, errors, first = damage.find_damage(run.stderr)

@@ -1,5 +1,7 @@
 """``output: frames``: each clip as exactly N JPEGs,
-``<split>/<class>/<clip>/frame_00001.jpg`` ... ``frame_<N>.jpg`` in a folder tree.
+``<split>/<class>/<clip>/frame_00001.jpg`` ... ``frame_<N>.jpg`` in a folder tree
+(with ``num_frames: all``, every decoded frame: N is the clip's own count,
+its record's ``decoded``).
 
 ffmpeg pipes the frames (MIME parts that state their lengths) and the
 clip's JPEGs are held in memory; ``encoder: turbo`` has libjpeg-turbo
@@ -41,15 +43,20 @@ class FramesOutput(Output):
     is_folder = True
 
     def make(self, clip: Clip, cfg: Config, work: Path, exe: str, ctx: RunContext) -> Made:
-        # One frame more than needed tells a cut clip from one of exactly N.
+        # One frame more than needed tells a cut clip from one of exactly N;
+        # num_frames: all asks for every frame (no -frames:v).
         frames: list[bytes] = []
-        return Made(decode_frames(exe, clip, cfg, work, cfg.num_frames + 1, ctx, frames), frames)
+        cap = cfg.frame_cap
+        return Made(decode_frames(exe, clip, cfg, work, None if cap is None else cap + 1, ctx, frames), frames)
 
     def count(self, made: Made, cfg: Config) -> int:
         return len(made.frames)
 
     def finish(self, made: Made, count: int, cfg: Config) -> Finished:
-        return trim_and_pad_frames(made.frames, cfg.num_frames, count)
+        cap = cfg.frame_cap
+        if cap is None:  # num_frames: all: every frame, nothing cut, nothing padded
+            return _finished(count, count)
+        return trim_and_pad_frames(made.frames, cap, count)
 
     def members(self, made: Made, cfg: Config, key: ClipKey) -> list[tuple[str, bytes]]:
         return [(cfg.frame_name.format(i), data) for i, data in enumerate(made.frames, 1)]
@@ -109,9 +116,13 @@ def _defect(view: ClipView, name: str) -> str | None:
 
 
 def _whole(sizes: dict[str, int], cfg: Config) -> bool:
-    """Whether a clip's members (name -> bytes) are exactly frames 1..N, each non-empty."""
-    expected = {cfg.frame_name.format(i) for i in range(1, cfg.num_frames + 1)}
-    return sizes.keys() == expected and all(sizes.values())
+    """Whether a clip's members (name -> bytes) are exactly frames 1..N, each
+    non-empty; with ``num_frames: all``, N is the number of members (frames
+    1..k without a gap: a store puts a clip whole, and its record, which
+    travels with it, gives its count)."""
+    count = cfg.frame_cap if cfg.frame_cap is not None else len(sizes)
+    expected = {cfg.frame_name.format(i) for i in range(1, count + 1)}
+    return count > 0 and sizes.keys() == expected and all(sizes.values())
 
 
 def _leading_frames(present: Callable[[str], bool], frame_name: str) -> int:
@@ -158,7 +169,7 @@ def decode_frames(
     clip: Clip,
     cfg: Config,
     work: Path,
-    max_frames: int,
+    max_frames: int | None,
     ctx: RunContext,
     frames: list[bytes],
 ) -> ffmpeg.FFmpegResult:
@@ -167,8 +178,10 @@ def decode_frames(
     no frame file written) or, with ``encoder: turbo``, by libjpeg-turbo
     here; ``work`` is the clip's temp folder.  Decodes a second time only
     when ``uniform`` found the clip shorter than its header said.  Raises
-    :class:`~k400frames.clip.decode.SpanError` for a span outside the video."""
-    plan = decode.decode_plan(clip, cfg.num_frames, cfg.fps, cfg.sampling, exe)
+    :class:`~k400frames.clip.decode.SpanError` for a span outside the video.
+    ``max_frames``: None for every frame (``num_frames: all``)."""
+    wanted = cfg.frame_cap
+    plan = decode.decode_plan(clip, wanted, cfg.fps, cfg.sampling, exe)
     turbo = cfg.encoder == "turbo"
     while True:
         argv = frames_command(exe, clip.source, cfg, max_frames, plan, raw_frames=turbo, piped=not turbo)
@@ -184,10 +197,10 @@ def decode_frames(
             )
         else:
             run = _run_piped(argv, work, cfg.timeout_s, ctx, frames)
-        if run.returncode != 0 or run.timed_out or plan.select is None:
+        if run.returncode != 0 or run.timed_out or plan.select is None or wanted is None:
             return run  # only uniform picks can call for a second decode
         try:
-            again = decode.replan_short(plan, len(frames), cfg.num_frames)
+            again = decode.replan_short(plan, len(frames), wanted)
         except IncompleteOutput:
             return run  # the caller counts again and reports it
         if again is None:
@@ -200,14 +213,14 @@ def frames_command(
     exe: str,
     source: Path,
     cfg: Config,
-    max_frames: int,
+    max_frames: int | None,
     plan: decode.DecodePlan | None = None,
     *,
     raw_frames: bool = False,
     piped: bool = False,
 ) -> list[str]:
     """The ffmpeg command that turns ``source`` into ``cfg``'s frames (rate,
-    size, JPEG quality, names), at most ``max_frames``, read by the decode
+    size, JPEG quality, names), at most ``max_frames`` (None: all), read by the decode
     ``plan`` (a span's seek and length, uniform picks; None: from the start).
     ``raw_frames`` and ``piped`` as in :func:`~k400frames.ffmpeg.extract_command`."""
     plan = plan or decode.DecodePlan()

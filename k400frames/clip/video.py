@@ -48,7 +48,7 @@ class VideoOutput(Output):
 
     def make(self, clip: Clip, cfg: Config, work: Path, exe: str, ctx: RunContext) -> Made:
         video = work / f"clip{VIDEO_SUFFIX}"
-        plan = decode.decode_plan(clip, cfg.num_frames, cfg.fps, "first", exe)
+        plan = decode.decode_plan(clip, cfg.frame_cap, cfg.fps, "first", exe)
         run = ffmpeg.run(
             video_command(exe, clip, video, cfg, plan.seek, plan.duration),
             cwd=work,

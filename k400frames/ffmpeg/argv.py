@@ -193,7 +193,7 @@ def video_input(seek: float | None = None, duration: float | None = None, thread
 def extract_command(
     ffmpeg_exe: str,
     video: Path,
-    max_frames: int,
+    max_frames: int | None,
     *,
     frame_name: str = "frame_{:05d}.jpg",
     fps: float | None = None,
@@ -209,7 +209,7 @@ def extract_command(
     piped: bool = False,
 ) -> list[str]:
     """argv that decodes the first video stream of ``video`` and writes at most
-    ``max_frames`` images, named by the ``frame_name`` template, into the
+    ``max_frames`` images (None: every frame), named by the ``frame_name`` template, into the
     working directory, encoded with ``encoder_options`` (the frame codec's,
     :func:`k400frames.clip.codec.ffmpeg_output_options`).  With
     ``raw_frames``, the same frames go to stdout instead, unencoded, for
@@ -253,7 +253,7 @@ def extract_command(
 @functools.lru_cache(maxsize=256)
 def _extract_template(
     ffmpeg_exe: str,
-    max_frames: int,
+    max_frames: int | None,
     frame_name: str,
     fps: float | None,
     size: tuple[int, int] | None,
@@ -275,19 +275,20 @@ def _extract_template(
     stream = source["V:0"]
     for name, kwargs in video_filters(fps, size, short_side, square_pixels, select):
         stream = stream.filter(name, **kwargs)
+    cap = {"frames:v": max_frames} if max_frames is not None else {}
     if raw_frames:
-        output_options = {"frames:v": max_frames, **RAW_FRAME_OPTIONS}
+        output_options = {**cap, **RAW_FRAME_OPTIONS}
     elif piped:
         # image2 picks mjpeg from the .jpg name; a pipe has no name, so say it.
         output_options = {
-            "frames:v": max_frames,
+            **cap,
             "f": "mpjpeg",
             "boundary_tag": PIPE_BOUNDARY,
             "c:v": "mjpeg",
             **dict(encoder_options),
         }
     else:
-        output_options = {"frames:v": max_frames, "f": "image2", **dict(encoder_options)}
+        output_options = {**cap, "f": "image2", **dict(encoder_options)}
     if select:
         output_options["fps_mode"] = "passthrough"  # cfr would copy frames into the gaps select leaves
     if threads:

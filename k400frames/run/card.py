@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 CARD_FORMAT = 1
 SOURCE_SAMPLE = 32  # source headers read for the fps / size / codec mix
 _NAMED = 20  # failed and missing clips named in the card (all are counted)
+MOSTLY_PAD_NAMED = 10  # clips with under half of num_frames real, named in the card and the run's summary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,8 +202,10 @@ def build_card(cfg: Config, planned: set[str] | None = None) -> dict[str, Any]:
     check_ready(cfg, planned, rows.keys(), failed_rows.keys())
     digests: dict[str, str] = {}
     total_bytes = decoded = padded_frames = padded_clips = cut = damaged = hashed_now = 0
+    cap = cfg.frame_cap  # None: num_frames: all, where each clip's count is its record's
+    mostly_pad: list[str] = []  # clips whose real frames are under half of num_frames
     store = None
-    if any(row.digest is None or row.size is None for row in rows.values()):
+    if any(row.digest is None or row.size is None or (cap is None and row.decoded is None) for row in rows.values()):
         store_cls = store_class(cfg.store)
         store = store_cls.open_split(store_cls.run_path(layout))
     try:
@@ -214,7 +217,16 @@ def build_card(cfg: Config, planned: set[str] | None = None) -> dict[str, Any]:
                 hashed_now += 1
             digests[rel] = digest
             total_bytes += size
-            decoded += row.decoded if row.decoded is not None else cfg.num_frames - row.padded
+            real = row.decoded
+            if real is None:  # adopted without its record: the clip itself says
+                if cap is not None:
+                    real = cap - row.padded
+                else:
+                    assert store is not None
+                    real = len(store.view(output.key_of(*rel.split("/", 1))).sizes())
+            decoded += real
+            if output.is_folder and cap is not None and 2 * real < cap:
+                mostly_pad.append(rel)
             padded_frames += row.padded
             padded_clips += row.padded > 0
             cut += row.cut
@@ -250,6 +262,8 @@ def build_card(cfg: Config, planned: set[str] | None = None) -> dict[str, Any]:
         "missing": len(missing),
         "missing_clips": missing[:_NAMED],
         "padded_clips": padded_clips,
+        "mostly_pad_clips": len(mostly_pad),
+        "mostly_pad_named": sorted(mostly_pad)[:MOSTLY_PAD_NAMED],
         "pad_frames": padded_frames,
         "pad_share": round(padded_frames / frames, 6) if frames else 0.0,
         "cut_clips": cut,
@@ -281,6 +295,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- clips: {card['clips']} in {card['classes']} classes; failed {card['failed']}, "
         f"missing {card['missing']} (of {card['planned']} in the source)",
         f"- padded: {card['padded_clips']} clips, {card['pad_share']:.1%} of frames; cut: {card['cut_clips']}",
+        *_mostly_pad_line(card),
         f"- size: {card['bytes'] / 1e6:.1f} MB in {card['files']} files ({card['output']})",
         f"- sources (a fixed sample: {src['sampled']} of {src['of']} headers read, to keep the card fast; "
         f"`doctor` reads them all): fps {_mix(src['fps'])}; size {_mix(src['size'])}; "
@@ -290,6 +305,19 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _mostly_pad_line(card: dict[str, Any]) -> list[str]:
+    """The card's line naming the clips that are mostly pads, if any."""
+    count = card.get("mostly_pad_clips") or 0
+    if not count:
+        return []
+    named = ", ".join(card["mostly_pad_named"])
+    more = count - len(card["mostly_pad_named"])
+    return [
+        f"- mostly pads: {plural(count, 'clip')} with under half of num_frames real "
+        f"({card['config'].get('num_frames')}): {named}{f' and {more} more' if more > 0 else ''}"
+    ]
 
 
 def write_card(cfg: Config, planned: set[str] | None = None) -> Card:

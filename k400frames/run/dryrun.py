@@ -29,8 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import ffmpeg
 from ..clip.context import RunContext
-from ..clip.extract import extract_clip
+from ..clip.extract import extract_clip, promised_frames
 from ..clip.outputs import output_named
 from ..config import Config
 from ..layout import Layout
@@ -43,6 +44,9 @@ from .preflight import existing_ancestor, preflight
 # Clips extracted to measure a fresh run; also the fewest finished clips
 # whose sizes are trusted instead of sampling.
 SAMPLES = 5
+# The most frames a sample clip is extracted with, whatever num_frames says;
+# a longer clip's size is scaled from them (see _scaled).
+SAMPLE_FRAMES = 300
 # Candidates kept while walking the plan (the extra ones stand in for a
 # sample that fails to extract).
 _CANDIDATES = 4 * SAMPLES
@@ -147,20 +151,33 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip], beside
         work = Path(tempfile.mkdtemp(prefix=Layout(cfg.target).sample_prefix, dir=beside))
     except OSError:
         work = Path(tempfile.mkdtemp(prefix="k400frames-dryrun-"))  # read-only target: measure elsewhere
-    sample_cfg = dataclasses.replace(cfg, target=work / "split")
+    output = output_named(cfg.output)
+    # A sample clip holds at most SAMPLE_FRAMES frames whatever num_frames says
+    # (a huge one would pad each sample out to that many files); its size is
+    # scaled to the real clip's frames below.
+    capped = output.is_folder and (cfg.frame_cap is None or cfg.frame_cap > SAMPLE_FRAMES)
+    sample_cfg = dataclasses.replace(cfg, target=work / "split", min_decoded=None)
+    if capped:
+        sample_cfg = dataclasses.replace(sample_cfg, num_frames=SAMPLE_FRAMES)
     spares = list(spares)
     measured: list[tuple[int, int, str]] = []
 
-    output = output_named(cfg.output)
     # The samples go into a store of their own, of the run's kind.
     store = store_class(cfg.store).open_run(Layout(sample_cfg.target), pad=cfg.pad)
     ctx = RunContext(store)
+    exe = ffmpeg.find_ffmpeg(cfg.ffmpeg)
 
     def one(clip: Clip) -> tuple[int, int, str] | None:
         result = extract_clip(clip, sample_cfg, work / "tmp", ctx)
         if not result.ok:
             return None
-        return result.bytes, store.clip_inodes(output.key(clip)), clip.rel
+        key = output.key(clip)
+        inodes = store.clip_inodes(key)
+        if not capped:
+            return result.bytes, inodes, clip.rel
+        sizes = store.view(key).sizes()
+        real_sizes = [sizes.get(cfg.frame_name.format(i), 0) for i in range(1, result.decoded + 1)]
+        return (*_scaled(cfg, result.decoded, real_sizes, inodes, _frames_in(clip, cfg, exe)), clip.rel)
 
     try:
         (work / "tmp").mkdir()
@@ -178,6 +195,36 @@ def _measure_samples(cfg: Config, chosen: list[Clip], spares: list[Clip], beside
     finally:
         store.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _frames_in(clip: Clip, cfg: Config, exe: str) -> int | None:
+    """Frames the clip has at the output rate by its header (duration × rate), None if it says nothing."""
+    try:
+        return promised_frames(clip, dataclasses.replace(cfg, sampling="first"), exe)
+    except OSError:
+        return None
+
+
+def _scaled(cfg: Config, sampled: int, real_sizes: list[int], inodes: int, in_header: int | None) -> tuple[int, int]:
+    """(bytes, inodes) of a clip as the run would make it, from a sample of
+    it capped at :data:`SAMPLE_FRAMES` frames: ``sampled`` real frames of
+    ``real_sizes`` bytes each.  A clip that ended inside the sample is known
+    whole; a longer one has the frames its header promises (duration ×
+    rate), each of the sample's mean size; pads (not with ``num_frames:
+    all``) are copies of its last frame, files of their own unless hardlinked."""
+    real = sampled if sampled < SAMPLE_FRAMES or in_header is None else max(in_header, sampled)
+    cap = cfg.frame_cap
+    if cap is not None:
+        real = min(real, cap)
+    frames = cap if cap is not None else real
+    pads = frames - real
+    mean = sum(real_sizes) / len(real_sizes) if real_sizes else 0.0
+    last = real_sizes[-1] if real_sizes else 0
+    copies = cfg.pad == "copy" or store_class(cfg.store).packed
+    size = sum(real_sizes) + (real - sampled) * mean + (pads * last if copies else 0)
+    if inodes:  # a folder store: one file per frame (a hardlinked pad: none) and the folder
+        inodes = (frames if cfg.pad == "copy" else real) + 1
+    return int(round(size)), inodes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,16 +298,19 @@ def dry_run(
         # Many finished clips: their mean is good to a few standard errors.
         mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured**0.5
         # The manifest has the values' bytes; a packed store adds its own per value.
-        mean += store_cls.value_slack(cfg.num_frames if output_named(cfg.output).is_folder else 1)
+        # num_frames: all: a clip has its own count of frames, the manifest's mean and most.
+        members = cfg.frame_cap if cfg.frame_cap is not None else resume.decoded_per_clip or 1.0
+        mean += store_cls.value_slack(members if output_named(cfg.output).is_folder else 1)
         # Hardlinked pads share the last frame's inode; copies are files of their own.
         if store_cls.packed:
             inodes = (0.0,) * 3  # the store's few files, counted once below
         elif not output_named(cfg.output).is_folder:
             inodes = (1.0,) * 3  # one file per clip, no folder
-        elif cfg.pad == "copy" or resume.decoded_per_clip is None:
-            inodes = (cfg.num_frames + 1.0,) * 3
+        elif cfg.frame_cap is not None and (cfg.pad == "copy" or resume.decoded_per_clip is None):
+            inodes = (cfg.frame_cap + 1.0,) * 3
         else:
-            inodes = (resume.decoded_per_clip + 1, resume.decoded_per_clip + 1, resume.decoded_max + 1.0)
+            real = resume.decoded_per_clip or float(resume.decoded_max)
+            inodes = (real + 1, real + 1, resume.decoded_max + 1.0)
         per_clip = _PerClip(
             (max(mean - margin, 0.0), mean, mean + margin),
             inodes,
@@ -271,11 +321,17 @@ def dry_run(
         measured = _measure_samples(cfg, chosen, spares, existing_ancestor(cfg.target.parent))
         if measured:
             report.samples = [m[2] for m in measured]
+            scaled = (
+                f" (each at most {SAMPLE_FRAMES} frames, scaled to "
+                f"{'its frames by header duration × rate' if cfg.all_frames else f'{cfg.num_frames} frames'})"
+                if output_named(cfg.output).is_folder and (cfg.frame_cap is None or cfg.frame_cap > SAMPLE_FRAMES)
+                else ""
+            )
             per_clip = _PerClip(
                 _low_mean_high([m[0] for m in measured]),
                 _low_mean_high([m[1] for m in measured]),
                 f"{plural(len(measured), 'sample clip', 'sample clips')} spread over the plan, "
-                f"extracted to a temp folder and removed: smallest to largest",
+                f"extracted to a temp folder and removed{scaled}: smallest to largest",
             )
         else:
             report.notes.append(f"no estimate: the {len(chosen) + len(spares)} clips tried failed to extract")

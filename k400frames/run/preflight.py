@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import ffmpeg
 from ..clip import turbo
 from ..clip.outputs import output_named
-from ..config import OUTPUT_KEYS, SCHEMA, Config
+from ..config import ALL_FRAMES, MAX_WORKERS_PER_CPU, OUTPUT_KEYS, SCHEMA, Config, usable_cpus
 from ..errors import ConfigChanged, PreflightError
 from ..layout import Layout
 from ..sources.flat import iter_annotated, uses_annotations_layout
@@ -125,7 +125,7 @@ class Resume:
                 total_bytes += row["bytes"]
                 squares += float(row["bytes"]) ** 2
                 decoded = row.get("decoded")
-                decoded = decoded if isinstance(decoded, int) else cfg.num_frames
+                decoded = decoded if isinstance(decoded, int) else cfg.frame_cap or 0
                 total_decoded += decoded
                 decoded_max = max(decoded_max, decoded)
         failed = {row["rel"] for row in read_records(layout.all_records("failures"))}
@@ -339,10 +339,19 @@ def preflight(
     if spaced:
         log.warning("%s", whitespace_warning(spaced_names, spaced))
     num_frames_default = next(f.default for f in SCHEMA if f.name == "num_frames")
-    if cfg.output == "video" and cfg.num_frames != num_frames_default:
+    if cfg.output == "video" and cfg.num_frames not in (num_frames_default, ALL_FRAMES):
         log.warning(
-            "num_frames (%d) does not apply to output: %s: each video keeps every frame of its clip or span",
+            "num_frames (%s) does not apply to output: %s: each video keeps every frame of its clip or span",
             cfg.num_frames,
             cfg.output,
+        )
+    if cfg.workers > cfg.worker_count:
+        log.warning(
+            "workers: %d is more than %d per CPU (%s here); running %d clips at a time: each holds an ffmpeg "
+            "and its clip's frames in memory, and more only queue for the CPUs",
+            cfg.workers,
+            MAX_WORKERS_PER_CPU,
+            plural(usable_cpus(), "CPU"),
+            cfg.worker_count,
         )
     return Preflight(resume, total, holders, finished, planned, skipped)

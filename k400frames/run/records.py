@@ -25,7 +25,11 @@ from ..files import open_own
 RECORD_FIELDS = {
     "rel": ("both", "`<class>/<clip>`, the clip relative to the split folder (class name after `class_names`)"),
     "source": ("both", "the video it came from, absolute path"),
-    "decoded": ("manifest", "real frames kept (at most `num_frames`); the rest are padding"),
+    "decoded": (
+        "manifest",
+        "real frames kept (at most `num_frames`); the rest are padding; with `num_frames: all`, "
+        "every frame the clip has: a whole clip is frames 1..decoded",
+    ),
     "padded": ("manifest", "frames added as copies (or hardlinks) of the last real frame"),
     "cut": ("manifest", "`true` when the video had more than `num_frames` frames"),
     "seconds": ("manifest", "wall time for this clip: ffmpeg, post-processing and the publish"),
@@ -55,7 +59,8 @@ RECORD_FIELDS = {
         "`input` (an empty file, one that cannot be opened, or a clip name that would leave the target), "
         "`decode` (ffmpeg could not decode it: not a video at all, e.g. an HTML page saved as `.mp4`, "
         "`moov atom not found`, or its frame stream to `encoder: turbo` was not whole), "
-        "`encode` (`encoder: turbo` could not encode or write a frame), `damaged`, `timeout`, "
+        "`encode` (`encoder: turbo` could not encode or write a frame), `damaged`, "
+        "`short` (fewer real frames than `min_decoded`), `timeout`, "
         "`span` or `segment` (a segments row that cannot be cut), `publish` (could not write the clip), "
         "`collision` (two sources, one clip), `worker` (a Dask worker died on it every time), "
         "`internal` (a bug of ours, for this clip only), `interrupted`",

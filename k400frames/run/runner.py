@@ -30,7 +30,7 @@ from ..sources.flat import KNOWN_GONE
 from ..sources.tree import Collision
 from ..stores import Store, store_class
 from ..words import plural
-from .card import write_card
+from .card import MOSTLY_PAD_NAMED, write_card
 from .executors import Executor, make_executor
 from .lock import TargetLock
 from .preflight import Preflight, adoption_record, preflight, warn_if_short_of_space
@@ -56,6 +56,9 @@ class Summary:
     failed: int = 0
     damaged_kept: int = 0  # of `done`: damaged videos kept (damaged: keep), marked in the manifest
     damaged_failed: int = 0  # of `failed`: damaged videos refused (damaged: fail)
+    mostly_pad: int = 0  # of `done`: real frames under half of num_frames
+    mostly_pad_clips: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # the first ten: (rel, real)
+    num_frames: int | str = 300  # the config's, for the lines that name it
     skipped_files: Counter = dataclasses.field(default_factory=Counter)  # not clips, by kind
     frames: int = 0  # frames written now
     bytes: int = 0  # bytes written now
@@ -108,6 +111,14 @@ def format_summary(summary: Summary) -> str:
         if share > PAD_WARN_SHARE:
             line += f" (above {PAD_WARN_SHARE:.0%}: {pad_advice()})"
         lines.append(line)
+    if summary.mostly_pad:
+        named = ", ".join(f"{rel} ({real} real)" for rel, real in summary.mostly_pad_clips)
+        more = summary.mostly_pad - len(summary.mostly_pad_clips)
+        lines.append(
+            f"mostly pads: {plural(summary.mostly_pad, 'clip')} with under half of num_frames "
+            f"({summary.num_frames}) real: {named}{f' and {more} more' if more > 0 else ''} "
+            f"(min_decoded: N fails such clips instead)"
+        )
     if summary.damaged_kept or summary.damaged_failed:
         lines.append(
             f"damaged videos (decode errors or truncated): {summary.damaged_failed} failed, "
@@ -192,7 +203,14 @@ def run_extract(
         lock.release()
         raise
     tmp_root = layout.tmp_area
-    summary = Summary(cfg.target, layout.record("manifest"), layout.record("failures"), total=total, output=cfg.output)
+    summary = Summary(
+        cfg.target,
+        layout.record("manifest"),
+        layout.record("failures"),
+        total=total,
+        output=cfg.output,
+        num_frames=cfg.num_frames,
+    )
     summary.skipped_files.update(checked.skipped)
     if store.packed:
         summary.store, summary.merged_shards = store.path, store.merged
@@ -252,10 +270,11 @@ def run_extract(
                 summary.error = summary.error or f"cannot compact the store: {_describe(exc)}"
         finally:
             lock.release()
-    if cfg.output == "frames":
+    cap = cfg.frame_cap  # None: num_frames: all, which pads nothing
+    if cfg.output == "frames" and cap is not None:
         # The split's share, earlier runs' clips included: what a sampler will meet.
         real = decoded_counts(layout.all_records("manifest"))
-        summary.split_pads = (sum(max(cfg.num_frames - n, 0) for n in real.values()), cfg.num_frames * len(real))
+        summary.split_pads = (sum(max(cap - n, 0) for n in real.values()), cap * len(real))
     if cfg.annotations is not None and not summary.interrupted:
         # Every shard of a job array copies the CSV; a reader must never see half of it.
         try:
@@ -349,6 +368,11 @@ class _Recorder:
             s.pad_frames += result.padded
             s.damaged_kept += bool(result.damaged)
             s.cut += result.cut
+            cap = self.cfg.frame_cap
+            if self.cfg.output == "frames" and cap is not None and 2 * result.decoded < cap:
+                s.mostly_pad += 1
+                if len(s.mostly_pad_clips) < MOSTLY_PAD_NAMED:
+                    s.mostly_pad_clips.append((result.rel, result.decoded))
             s.frames += result.decoded + result.padded  # num_frames, or a video's own count
             s.bytes += result.bytes
             self._check_space()

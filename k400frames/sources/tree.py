@@ -5,19 +5,24 @@ order does not depend on the filesystem and memory stays flat on a 650k-clip
 tree.  Clutter (AppleDouble ``._x.mp4``, ``.DS_Store``, dotfiles, READMEs,
 other extensions) is skipped, and counted by kind for the run's summary, so a
 user sees what was left out (``.ts`` files of a camera, say); symlinked clips
-and class folders are followed.
+and class folders are followed, and one that cannot be (a symlink loop) is
+skipped with its reason, never stopping the walk.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .kinetics import label_key
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,14 +117,25 @@ def iter_source(
     extensions = tuple(e.lower() for e in extensions)
     count = skipped if skipped is not None else Counter()
     for class_entry in _sorted_entries(source, count):
-        if not class_entry.is_dir():  # follows symlinks
+        try:
+            is_class = class_entry.is_dir()  # follows symlinks
+            entries = _sorted_entries(Path(class_entry.path), count) if is_class else []
+        except OSError as exc:  # a symlink loop, a dangling mount: one entry left out, not the run
+            _unreadable(count, class_entry.path, exc)
+            continue
+        if not is_class:
             count[skip_kind(class_entry.name)] += 1
             continue
         class_name = class_entry.name
         out_class = output_class_name(class_name, class_policy)
         by_stem: dict[str, list[Path]] = {}
-        for entry in _sorted_entries(Path(class_entry.path), count):
-            if not entry.is_file():
+        for entry in entries:
+            try:
+                is_file = entry.is_file()
+            except OSError as exc:
+                _unreadable(count, entry.path, exc)
+                continue
+            if not is_file:
                 count["folders"] += 1
                 continue
             if not entry.name.lower().endswith(extensions):
@@ -131,6 +147,14 @@ def iter_source(
                 yield Clip(paths[0], class_name, out_class, stem)
             else:
                 yield Collision(class_name, out_class, stem, tuple(paths))
+
+
+def _unreadable(count: Counter, path: str, exc: OSError) -> None:
+    """Count an entry that cannot be followed or listed (``symlink loop``,
+    ``unreadable``) and say which, once, in the log."""
+    kind = "symlink loop" if exc.errno == errno.ELOOP else "unreadable"
+    count[kind] += 1
+    log.warning("skipped %s: %s (%s)", path, kind, exc.strerror or exc)
 
 
 def shard_of(rel: str, shards: int) -> int:

@@ -69,7 +69,7 @@ class ListsResult:
     classes: int
     clips: int
     empty: list[str]  # clips without frame 1 (or empty videos): not listed
-    short: list[tuple[str, int]]  # (clip, frames) listed with fewer than num_frames
+    short: list[tuple[str, int]]  # (clip, frames) listed with fewer than num_frames (all: than its record's)
     unlabelled: list[str]  # class folders the annotations CSV has no label for: not listed
     labels_grew: list[str]  # classes added to an existing labels.txt
     skipped_formats: list[str] = dataclasses.field(default_factory=list)  # of "all": not for this kind
@@ -249,7 +249,8 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
     short: list[tuple[str, int]] = []
     unlabelled: set[str] = set()
     real = decoded_counts(target) if kind == FRAMES else {}
-    pads = sum(max(cfg.num_frames - n, 0) for n in real.values())
+    cap = cfg.frame_cap  # None: num_frames: all, where a whole clip is frames 1..its record's decoded
+    pads = sum(max(cap - n, 0) for n in real.values()) if cap is not None else 0
     unrecorded = 0
     for class_name, clip_name in pairs:
         label = index.get(label_key(class_name))
@@ -261,7 +262,8 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
         if count == 0:
             empty.append(rel)  # listing it would make a loader crash mid-epoch
             continue
-        if count is not None and count < cfg.num_frames:
+        whole = cap if cap is not None else real.get(f"{class_name}/{clip_name}")
+        if count is not None and whole is not None and count < whole:
             short.append((rel, count))
         if frames == "decoded" and count is not None:
             decoded = real.get(f"{class_name}/{clip_name}")
@@ -270,7 +272,7 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
             else:
                 count = min(count, max(decoded, 1))
         entries.append((f"{target.name}/{rel}", count or 0, label))
-    pad_share = PadShare(pads, cfg.num_frames * len(real)) if real else None
+    pad_share = PadShare(pads, cap * len(real)) if real and cap is not None else None
     not_on_disk, listing = _not_on_disk(cfg, pairs)
     known_gone = 0
     if cfg.missing_ok is not None and not_on_disk:  # rows known gone are expected: counted, not warned about

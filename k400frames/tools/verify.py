@@ -26,11 +26,12 @@ from typing import Any
 
 from .. import ffmpeg
 from ..clip.outputs import Problem, scan_store
+from ..config import ALL_FRAMES
 from ..errors import PreflightError
 from ..files import members_digest
 from ..layout import Layout
 from ..run.progress import Progress
-from ..run.records import read_records
+from ..run.records import decoded_counts, read_records
 from ..sources.kinetics import clip_names_of, label_folder_candidates, read_kinetics_csv
 from ..sources.segments import expected_rels
 from ..sources.tree import output_clip_name
@@ -46,7 +47,7 @@ class VerifyReport:
     """The outcome of :func:`verify_tree`; ``ok`` when nothing is wrong."""
 
     frames: Path
-    num_frames: int
+    num_frames: int | str  # "all": each clip's own count, its manifest row's `decoded`
     frame_name: str
     deep: bool = False
     csv: Path | None = None
@@ -197,7 +198,7 @@ def join_segments(
 
 def verify_tree(
     frames: Path,
-    num_frames: int,
+    num_frames: int | str,
     frame_name: str = "frame_{:05d}.jpg",
     *,
     csv: Path | None = None,
@@ -222,8 +223,8 @@ def verify_tree(
     store_cls, store_path = locate(frames)
     if not store_cls.packed and not frames.is_dir():
         raise PreflightError(f"frames folder does not exist: {frames}")
-    if num_frames < 1:
-        raise PreflightError(f"num_frames must be 1 or more, got {num_frames}")
+    if num_frames != ALL_FRAMES and (not isinstance(num_frames, int) or num_frames < 1):
+        raise PreflightError(f"num_frames must be 1 or more, or 'all', got {num_frames}")
     if deep:
         ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
     store = store_cls.open_split(store_path)
@@ -249,7 +250,7 @@ def verify_tree(
 
 def _verify(
     frames: Path,
-    num_frames: int,
+    num_frames: int | str,
     frame_name: str,
     csv: Path | None,
     segments: Path | None,
@@ -283,13 +284,19 @@ def _verify(
         ffmpeg_exe = ffmpeg_exe or ffmpeg.find_ffmpeg()
     report.clips = len(pairs)
 
+    # num_frames: all: a whole clip is frames 1..decoded, the count its record
+    # (the manifest row) keeps; a clip without one is checked for a gap-free run from frame 1.
+    counted = decoded_counts(store.layout.all_records("manifest")) if num_frames == ALL_FRAMES else {}
     recorded = _recorded_digests(split) if deep else {}
 
     def check(pair: tuple[str, str]) -> tuple[list[Problem], int]:
         key = output.key_of(*pair)
         view = store.view(key)
         rel = f"{pair[0]}/{pair[1]}"
-        problems, count = output.check(view, rel, num_frames, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe)
+        whole = num_frames if isinstance(num_frames, int) else counted.get(rel)
+        if whole is None:
+            whole = max(output.listed_frames(view, frame_name) or 0, 1)
+        problems, count = output.check(view, rel, whole, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe)
         if deep:
             # The digest taken when the clip was made travels with it (its store's record, or the manifest).
             expected = (store.record(key) or {}).get("digest") or recorded.get(rel)
