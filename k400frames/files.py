@@ -44,6 +44,24 @@ def replaced_atomically(path: Path) -> Iterator[Path]:
         partial.unlink(missing_ok=True)
 
 
+def write_new(path: Path | str, data: bytes) -> None:
+    """Write ``data`` as the new file ``path`` (never over one: ``O_EXCL``),
+    through ``os.write``: no Python file object per frame.  0o666 is narrowed
+    by the umask, as ffmpeg's own files are.  A full disk raises
+    :class:`~k400frames.errors.DiskFull`."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise_if_disk_full(exc, path)
+        raise
+
+
 def fsync_path(path: Path | str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -140,7 +140,7 @@ def test_full_disk_while_padding(make_clip, config, monkeypatch):
     from k400frames.stores import folder
 
     make_clip("a/short.mp4", seconds=0.2, fps=10)  # 2 real frames, then pads
-    real_write, written = folder._write, []
+    real_write, written = folder.write_new, []
 
     def no_space_for_pads(path, data):
         if len(written) == 2:
@@ -148,7 +148,7 @@ def test_full_disk_while_padding(make_clip, config, monkeypatch):
         written.append(path)
         real_write(path, data)
 
-    monkeypatch.setattr(folder, "_write", no_space_for_pads)
+    monkeypatch.setattr(folder, "write_new", no_space_for_pads)
     cfg = config(num_frames=8)
     summary = run_extract(cfg)
     assert summary.disk_full and summary.done == 0

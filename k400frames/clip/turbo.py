@@ -16,12 +16,12 @@ thousands of times a clip; see docs/performance.md, "Two encoders".
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .. import ffmpeg
-from ..errors import MissingExtra, raise_if_disk_full
+from ..errors import MissingExtra
+from ..files import write_new
 from .damage import StageError
 
 INSTALL_HINT = "pip install 'k400frames[turbo]' (or pip install simplejpeg)"
@@ -124,18 +124,9 @@ def encode(
 
 
 def _write_new(path: Path, data: bytes) -> None:
-    # os.open/os.write: no Python file object per frame.  O_EXCL, because a
-    # frame name is written once; 0o666 is narrowed by the umask, as ffmpeg's are.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise_if_disk_full(exc, path)
+        write_new(path, data)
+    except OSError as exc:  # a full disk is DiskFull, which stops the run
         raise StageError(f"cannot write the encoded frame {path.name}: {exc.strerror or exc}", "encode") from exc
 
 

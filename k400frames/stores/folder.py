@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import raise_if_disk_full
-from ..files import publish
+from ..files import publish, write_new
 from ..layout import Entry, Layout, walk_split
 from .base import ClipKey, ClipView, Journal, Members, Store, fsname
 
@@ -88,12 +88,12 @@ class FolderStore(Store):
                     if last is not None and data is last[0] and self.pad == "hardlink":
                         os.link(last[1], path)  # a pad: the very bytes object of the last real frame
                         continue
-                    _write(path, data)
+                    write_new(path, data)
                     written += len(data)
                     last = (data, path)
             else:
                 ((_, data),) = members
-                _write(staged, data)
+                write_new(staged, data)
                 written = len(data)
         except OSError as exc:
             raise_if_disk_full(exc, exc.filename or staged)
@@ -141,13 +141,3 @@ class FolderStore(Store):
 
     def entries(self) -> Iterator[Entry]:
         return walk_split(self.layout.target)
-
-
-def _write(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
