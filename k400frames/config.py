@@ -69,9 +69,11 @@ STORE_DOCS = {
     "files": "a folder tree",
     "lmdb": "every clip of the split in one LMDB `<root>/<split>.lmdb` (keys "
     "`<split>/<class>/<clip>/frame_00001.jpg`), as mmaction2 reads it",
+    "webdataset": "tar shards of about `shard_size` in `<root>/<split>.wds/` (`<split>-000000.tar`, ...), "
+    "one sample per clip in a `seed`ed order, as the `webdataset` loader streams them from disk or HTTP",
 }
 # Stores that one process writes: a split in them is spread over machines by shards, not by Dask.
-ONE_WRITER_STORES = ("lmdb",)
+ONE_WRITER_STORES = ("lmdb", "webdataset")
 ENCODERS = ("ffmpeg", "turbo")  # who writes the JPEGs (clip/turbo.py for the second)
 
 # ``output`` in a key's metadata: whether its value changes the bytes written.
@@ -141,6 +143,27 @@ def _short_side(key: str, value: Any) -> int | None:
 def _jpeg_quality(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 31:
         raise ConfigError(f"{key}: expected an integer from 1 (best) to 31 (ffmpeg -q:v), got {value!r}")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9}
+
+
+def _byte_size(key: str, value: Any) -> int:
+    """Bytes, as an integer or a string such as ``1GB`` or ``500MB`` (powers of 1000)."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", value)
+        unit = match[2].upper() if match else ""
+        if match and unit in _SIZE_UNITS:
+            value = round(float(match[1]) * _SIZE_UNITS[unit])
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}: expected a size in bytes such as 1000000000 or '1GB', got {value!r}")
+    return value
+
+
+def _seed(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key}: expected a whole number of 0 or more, got {value!r}")
     return value
 
 
@@ -424,6 +447,14 @@ class Config:
         "files",
         tuple(STORE_DOCS),
         "where clips go: " + "; ".join(f"`{name}`, {doc}" for name, doc in STORE_DOCS.items()),
+    )
+    shard_size: int = key(
+        10**9,
+        _byte_size,
+        "with `store: webdataset`, a shard is closed before it grows past this many bytes (`1GB`, `500MB`)",
+    )
+    seed: int = key(
+        0, _seed, "with `store: webdataset`, the seed of the clips' order in the shards (never class order)"
     )
 
     @property

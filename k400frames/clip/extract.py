@@ -121,7 +121,10 @@ def extract_clip(clip: Clip, cfg: Config, tmp_root: Path, ctx: RunContext | None
     store = ctx.store
     try:
         if store is None:  # a clip alone, or on a Dask worker: the split's store, for this clip
-            store = store_class(cfg.store).open_run(Layout(cfg.target), durable=cfg.durable, pad=cfg.pad)
+            store_cls = store_class(cfg.store)
+            store = store_cls.open_run(
+                Layout(cfg.target), durable=cfg.durable, pad=cfg.pad, **store_cls.run_settings(cfg)
+            )
         try:
             return _extract(clip, cfg, tmp_root, ctx, store, started)
         finally:

@@ -292,6 +292,7 @@ def preflight(
     ffmpeg.find_ffmpeg(cfg.ffmpeg)
     store_cls = store_class(cfg.store)
     store_cls.check_installed()  # a missing wheel, before any work
+    store_cls.check_config(cfg)  # settings the store cannot hold, before any work
     if cfg.encoder == "turbo":
         turbo.load_codec()
     check_source(cfg)

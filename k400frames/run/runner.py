@@ -188,7 +188,10 @@ def run_extract(
         # whole split's run first moves in).  A clip's record goes to the
         # journal before a store without transactions publishes the clip.
         journal = RecordWriter(layout.record("journal"))
-        store = store_class(cfg.store).open_run(layout, durable=cfg.durable, pad=cfg.pad, journal=journal.write)
+        store_cls = store_class(cfg.store)
+        store = store_cls.open_run(
+            layout, durable=cfg.durable, pad=cfg.pad, journal=journal.write, **store_cls.run_settings(cfg)
+        )
         ctx = RunContext(store)
         if resume.bytes_per_clip:  # a resumed run knows its clip size before any work
             warn_if_short_of_space(cfg, total - checked.finished, resume.bytes_per_clip)

@@ -24,6 +24,7 @@ __all__ = ["STORES", "ClipKey", "ClipView", "Store", "locate", "packed_store_nam
 STORES: dict[str, tuple[str, str]] = {
     "files": ("k400frames.stores.folder", "FolderStore"),
     "lmdb": ("k400frames.stores.lmdb", "LmdbStore"),
+    "webdataset": ("k400frames.stores.webdataset", "WebDatasetStore"),
 }
 
 

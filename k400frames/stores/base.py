@@ -26,10 +26,13 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..layout import Entry, Layout
 from ..words import plural
+
+if TYPE_CHECKING:  # only for annotations
+    from ..config import Config
 
 Members = Sequence[tuple[str, bytes]]
 Journal = Callable[[dict[str, Any]], None]
@@ -111,6 +114,17 @@ class Store:
     def check_installed(cls) -> None:
         """Raise :class:`~k400frames.errors.MissingExtra` when the store's
         library is not installed."""
+
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        """Raise :class:`~k400frames.errors.ConfigError` for settings the
+        store cannot hold (checked before any work)."""
+
+    @classmethod
+    def run_settings(cls, cfg: Config) -> dict[str, Any]:
+        """Keyword arguments a run adds to :meth:`open_run` for this store
+        (a store whose samples carry their label gets the class map)."""
+        return {}
 
     @classmethod
     def bad_names(cls, names: Iterable[str]) -> list[str]:
@@ -263,6 +277,18 @@ class Store:
     def measured(self, bytes_each: list[int]) -> list[int]:
         """The disk bytes of sample clips put in this store, from their values' bytes."""
         return bytes_each
+
+    classes: list[str] | None = None  # the class map fixed in the store (its samples carry labels), if any
+
+    def problems(self) -> Iterator[tuple[str, str, str]]:
+        """``(where, kind, detail)`` of what is wrong with the store itself
+        beyond its clips (``verify``): a shard that does not match its index."""
+        return iter(())
+
+    def list_lines(self) -> list[str] | None:
+        """The lines of a list that names the store's files instead of its
+        clips (a shard list), paths relative to the root; None: lists are of clips."""
+        return None
 
     def loader_snippet(self, kind: str, tmpl: str, classes: int, list_file: Path) -> str | None:
         """How the frameworks read this store (a Markdown section for

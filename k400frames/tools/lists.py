@@ -205,12 +205,17 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
     output, pairs = split_kind(store)
     kind = output.lists_kind
     readable = store.list_formats
-    offered = [f for f in formats_for(kind) if readable is None or f in readable]
+    offered = [f for f in formats_for(kind) if (f in readable if readable is not None else not FORMATS[f].store_only)]
     skipped_formats: list[str] = []
     if "all" in formats:
-        skipped_formats = [f for f in LIST_FORMATS if f not in offered]
+        # A format of a store's own files is no loss where the store is not of that kind.
+        skipped_formats = [f for f in LIST_FORMATS if f not in offered and not FORMATS[f].store_only]
         formats = offered
     for fmt in formats:
+        if readable is None and FORMATS[fmt].store_only:
+            raise ListFormatError(
+                f"{fmt} lists the files of a {fmt} store, and {store.path} is not one; extract with store: {fmt}"
+            )
         if readable is not None and fmt not in readable:
             raise ListFormatError(
                 f"{fmt}'s loader opens files by path and cannot read the store {store.path}; "
@@ -240,6 +245,13 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
     labels_file = layout.labels
     existing = _read_labels(labels_file)
     classes = class_labels(cfg, sorted({c for c, _ in pairs}), existing)
+    if store.classes is not None:  # labels baked into the store's samples: its map is the one
+        if existing and [label_key(n) for n in existing] != [label_key(n) for n in store.classes]:
+            raise ListFormatError(
+                f"{labels_file} differs from the class map baked into {store.path} ({len(store.classes)} classes), "
+                f"whose samples carry their labels; move {labels_file} away and list again"
+            )
+        classes = list(store.classes)
     known = {label_key(name) for name in existing}
     labels_grew = [name for name in classes if label_key(name) not in known] if existing else []
     index = {label_key(name): i for i, name in enumerate(classes)}
@@ -292,7 +304,9 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
     written: dict[str, Path] = {}
     for fmt in formats:
         path = list_path(target, fmt)
-        _atomic_write(path, "".join(FORMATS[fmt].line(kind, *entry) + "\n" for entry in entries))
+        own = store.list_lines() if FORMATS[fmt].store_only else None  # the store's files, not its clips
+        lines = own if own is not None else [FORMATS[fmt].line(kind, *entry) for entry in entries]
+        _atomic_write(path, "".join(line + "\n" for line in lines))
         written[fmt] = path
     _atomic_write(labels_file, "".join(f"{name}\n" for name in classes))
     snippet = snippet_text(cfg, kind, formats, len(classes), pad_share, frames, fps_note, store)
@@ -520,6 +534,8 @@ class ListFormat:
     csv_folder: bool = False
     # Per kind it does not read: where to turn instead.
     instead: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Offered only for a store that names it in its list_formats (a list of the store's own files).
+    store_only: bool = False
 
     def line(self, kind: str, path: str, frames: int, label: int) -> str:
         return (self.frames_line if kind == FRAMES else _path_label)(path, frames, label)
@@ -555,5 +571,14 @@ _FORMATS = (
         },
     ),
 )
-FORMATS = {f.name: f for f in _FORMATS}
+
+
+def _webdataset(root, split, tmpl, default_tmpl, n, list_file):
+    return f"The `webdataset` loader reads the shard files that `{list_file}` lists (paths relative to `{root}`).\n"
+
+
+FORMATS = {
+    f.name: f
+    for f in (*_FORMATS, ListFormat("webdataset", {FRAMES: _webdataset, VIDEOS: _webdataset}, store_only=True))
+}
 LIST_FORMATS = tuple(FORMATS)

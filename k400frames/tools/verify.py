@@ -323,6 +323,7 @@ def _verify(
         if progress is not None:
             progress.close()
     report.problems.extend(stray)
+    report.problems.extend(Problem(*problem) for problem in store.problems())  # shards against their index
     _add_records(report, split, {f"{c}/{k}" for c, k in pairs})
     if joined is not None:
         report.csv_rows, missing, report.unexpected = joined
