@@ -938,7 +938,9 @@ class WebDatasetStore(Store):
             yield name, store.view(ClipKey(class_name, clip, "." not in clip)).read(member)
 
     @classmethod
-    def write_files(cls, files: Iterable[tuple[str, bytes]], path: Path) -> tuple[int, int]:
+    def write_files(
+        cls, files: Iterable[tuple[str, bytes]], path: Path, digests: dict[str, str] | None = None
+    ) -> tuple[int, int]:
         raise PackError("pack to a webdataset store is not built yet: extract with store: webdataset instead")
 
     # -- planning ------------------------------------------------------------------
