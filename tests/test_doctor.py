@@ -172,7 +172,7 @@ def test_a_file_cut_inside_a_faststart_mp4_is_truncated(tmp_path, ffmpeg_exe):
     cut.write_bytes(whole.read_bytes()[:-10])
     with pytest.raises(BadVideo) as caught:
         mp4_video_track(cut)
-    assert caught.value.kind == TRUNCATED
+    assert caught.value.fault == TRUNCATED
 
 
 def test_doctor_needs_a_csv_and_names_the_key(tmp_path, capfd):

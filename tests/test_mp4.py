@@ -239,7 +239,7 @@ HUGE_64 = struct.pack(">I4sQ", 1, b"mdat", 1 << 62) + bytes(100)
 def test_mp4_video_track_refuses(tmp_path, data, kind, message):
     with pytest.raises(BadVideo) as caught:
         track_of(tmp_path, data)
-    assert (caught.value.kind, str(caught.value)) == (kind, message.format(size=len(data)))
+    assert (caught.value.fault, str(caught.value)) == (kind, message.format(size=len(data)))
 
 
 @pytest.mark.parametrize(
@@ -281,7 +281,7 @@ def test_video_frames(tmp_path, data, frames):
 def test_video_frames_refuses(tmp_path, data, kind, message):
     with pytest.raises(BadVideo) as caught:
         video_frames_of(data)
-    assert (caught.value.kind, str(caught.value)) == (kind, message)
+    assert (caught.value.fault, str(caught.value)) == (kind, message)
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)
     assert frames_written(path) == 0
@@ -291,4 +291,4 @@ def test_a_missing_or_unreadable_file(tmp_path):
     assert frames_written(tmp_path / "gone.mp4") == 0
     with pytest.raises(BadVideo) as caught:
         mp4_video_track(tmp_path / "gone.mp4")
-    assert (caught.value.kind, str(caught.value)) == (UNREADABLE, "unreadable (No such file or directory)")
+    assert (caught.value.fault, str(caught.value)) == (UNREADABLE, "unreadable (No such file or directory)")

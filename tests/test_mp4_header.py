@@ -54,7 +54,7 @@ def fault(call, data: bytes, tmp_path: Path) -> tuple[str, str] | None:
     try:
         call(path)
     except BadVideo as exc:
-        return exc.kind, str(exc)
+        return exc.fault, str(exc)
     return None
 
 

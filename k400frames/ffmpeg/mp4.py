@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .header import MP4_CODEC_NAMES, Header
 
-# What a damaged file is, for those who sort faults (doctor's kinds).
+# What a damaged file is, for those who sort faults (doctor's findings).
 EMPTY = "empty"
 TRUNCATED = "truncated"
 UNREADABLE = "unreadable"
@@ -30,15 +30,15 @@ NOT_MP4 = "not_mp4"  # another container (or none): ask ffmpeg
 
 
 class BadVideo(Exception):
-    """An .mp4 that is not a complete, playable file; ``kind`` says how."""
+    """An .mp4 that is not a complete, playable file; ``fault`` says how."""
 
-    def __init__(self, message: str, kind: str = UNREADABLE) -> None:
+    def __init__(self, message: str, fault: str = UNREADABLE) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.fault = fault
 
 
-def _printable(kind: bytes) -> bool:
-    return all(32 <= c < 127 for c in kind)
+def _printable(box_type: bytes) -> bool:
+    return all(32 <= c < 127 for c in box_type)
 
 
 def _boxes(handle, start: int, end: int):
@@ -48,23 +48,23 @@ def _boxes(handle, start: int, end: int):
         if end - pos < 8:
             raise BadVideo(f"{end - pos} stray bytes after the last box (truncated)", TRUNCATED)
         handle.seek(pos)
-        size, kind = struct.unpack(">I4s", handle.read(8))
+        size, box_type = struct.unpack(">I4s", handle.read(8))
         header = 8
         if size == 1:
             size, header = struct.unpack(">Q", handle.read(8))[0], 16
         elif size == 0:
             size = end - pos
         if size < header:
-            raise BadVideo(f"box {kind.decode('latin-1')!r} has an impossible size {size}", UNREADABLE)
+            raise BadVideo(f"box {box_type.decode('latin-1')!r} has an impossible size {size}", UNREADABLE)
         if pos + size > end:
-            raise BadVideo(f"box {kind.decode('latin-1')!r} runs past the end of the file (truncated)", TRUNCATED)
-        yield kind, pos + header, pos + size
+            raise BadVideo(f"box {box_type.decode('latin-1')!r} runs past the end of the file (truncated)", TRUNCATED)
+        yield box_type, pos + header, pos + size
         pos += size
 
 
-def _child(handle, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+def _child(handle, start: int, end: int, box_type: bytes) -> tuple[int, int] | None:
     for k, payload, box_end in _boxes(handle, start, end):
-        if k == kind:
+        if k == box_type:
             return payload, box_end
     return None
 
@@ -87,18 +87,18 @@ def _top_boxes(handle, size: int) -> dict[bytes, tuple[int, int]]:
     first = _read(handle, 0, ">I4s") if size >= 8 else (0, b"")
     if first[1] != b"ftyp":
         raise BadVideo("not an MP4 (no ftyp box first)", NOT_MP4)
-    kinds: dict[bytes, tuple[int, int]] = {}
-    for kind, payload, end in _boxes(handle, 0, size):
-        if not _printable(kind):
-            raise BadVideo(f"garbage where a box should start (type {kind!r})", UNREADABLE)
-        kinds.setdefault(kind, (payload, end))
-    return kinds
+    boxes_at: dict[bytes, tuple[int, int]] = {}
+    for box_type, payload, end in _boxes(handle, 0, size):
+        if not _printable(box_type):
+            raise BadVideo(f"garbage where a box should start (type {box_type!r})", UNREADABLE)
+        boxes_at.setdefault(box_type, (payload, end))
+    return boxes_at
 
 
 def _video_trak(handle, moov: tuple[int, int]) -> tuple[int, int, tuple[int, int]] | None:
     """(payload, end) of the first video ``trak`` and its ``mdia``, or None."""
-    for kind, payload, end in _boxes(handle, *moov):
-        if kind != b"trak":
+    for box_type, payload, end in _boxes(handle, *moov):
+        if box_type != b"trak":
             continue
         mdia = _child(handle, payload, end, b"mdia")
         hdlr = _child(handle, *mdia, b"hdlr") if mdia else None
@@ -149,7 +149,7 @@ def mp4_video_track(path: Path) -> Header | None:
     """The first video track of the MP4 at ``path`` as its index describes
     it, having checked that the file holds what the index promises (every
     box within the file, the last chunk of video inside it).  Raises
-    :class:`BadVideo` with its ``kind``; returns None for a fragmented file,
+    :class:`BadVideo` with its ``fault``; returns None for a fragmented file,
     whose index is spread over the file (ask ffmpeg)."""
     with _open(path) as handle:
         return _walk(handle, os.fstat(handle.fileno()).st_size)
@@ -160,12 +160,12 @@ def _walk(handle, size: int) -> Header | None:
     :class:`~.header.Header` (the codec under ffmpeg's name), or None for a
     fragmented file; :class:`BadVideo` for a file that does not hold what its
     index promises."""
-    kinds = _top_boxes(handle, size)
-    if b"moov" not in kinds:
-        if b"moof" in kinds:
+    boxes_at = _top_boxes(handle, size)
+    if b"moov" not in boxes_at:
+        if b"moof" in boxes_at:
             return None
         raise BadVideo("no moov box (the index): moov atom not found", UNREADABLE)
-    moov = kinds[b"moov"]
+    moov = boxes_at[b"moov"]
     if _child(handle, *moov, b"mvex") is not None:
         return None  # fragmented: samples live in moof boxes
     trak = _video_trak(handle, moov)
@@ -181,7 +181,7 @@ def _walk(handle, size: int) -> Header | None:
     else:
         timescale, duration = _read(handle, mdhd[0] + 12, ">II")
     stbl = _stbl(handle, mdia)
-    boxes = {kind: (payload, end) for kind, payload, end in _boxes(handle, *stbl)}
+    boxes = {box_type: (payload, end) for box_type, payload, end in _boxes(handle, *stbl)}
     if b"stsz" not in boxes or b"stsd" not in boxes:
         raise BadVideo("video track without a sample table", UNREADABLE)
     frames = _read(handle, boxes[b"stsz"][0] + 8, ">I")[0]
@@ -192,7 +192,7 @@ def _walk(handle, size: int) -> Header | None:
     width, height = _read(handle, entry + 8 + 24, ">HH")
     _check_chunks(handle, boxes, size)
     # After the chunks: a file cut before its media is truncated, not merely without it.
-    if b"mdat" not in kinds:
+    if b"mdat" not in boxes_at:
         raise BadVideo("no mdat box: no media data", UNREADABLE)
     seconds = duration / timescale if timescale and duration else None
     fps = None
@@ -210,9 +210,9 @@ def _walk(handle, size: int) -> Header | None:
 def _check_chunks(handle, boxes: dict[bytes, tuple[int, int]], size: int) -> None:
     """The last video chunk must start inside the file (a file cut inside an
     ``mdat`` whose size field says "to the end" passes the box walk)."""
-    for kind, width in ((b"stco", 4), (b"co64", 8)):
-        if kind in boxes:
-            payload = boxes[kind][0]
+    for box_type, width in ((b"stco", 4), (b"co64", 8)):
+        if box_type in boxes:
+            payload = boxes[box_type][0]
             count = _read(handle, payload + 4, ">I")[0]
             if count:
                 last = _read(handle, payload + 8 + (count - 1) * width, ">I" if width == 4 else ">Q")[0]

@@ -77,8 +77,8 @@ def read_header(path: Path, ffmpeg_exe: Callable[[], str]) -> tuple[Header | Non
     try:
         header = mp4.mp4_video_track(path)
     except mp4.BadVideo as exc:
-        if exc.kind != mp4.NOT_MP4:
-            return None, exc.kind, str(exc), False
+        if exc.fault != mp4.NOT_MP4:
+            return None, exc.fault, str(exc), False
     else:
         if header is not None:
             return header, None, "", False
