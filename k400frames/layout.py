@@ -33,7 +33,7 @@ Shard = tuple[int, int]
 
 LABELS_FILE = "labels.txt"
 SNIPPET_FILE = "lists.md"
-RECORD_KINDS = ("manifest", "failures")
+RECORDS = ("manifest", "failures")  # the run records a shard leaves (the journal goes when a run ends)
 # A whole frames root packed into one file (`k400frames pack`): a SquashFS
 # image whose root holds the split folders.
 SQUASHFS_SUFFIX = ".sqfs"
@@ -154,14 +154,14 @@ class Layout:
 
     # -- records, locks, temp area ----------------------------------------
 
-    def record(self, kind: str) -> Path:
-        """This run's ``kind`` file (``manifest`` or ``failures``)."""
-        return self.root / f"{self.split}.{kind}{_dotted_tag(self.shard)}.jsonl"
+    def record(self, name: str) -> Path:
+        """This run's record file ``name`` (``manifest``, ``failures``, ``journal``)."""
+        return self.root / f"{self.split}.{name}{_dotted_tag(self.shard)}.jsonl"
 
-    def all_records(self, kind: str) -> list[Path]:
-        """Every shard's (and the unsharded run's) ``kind`` file, sorted."""
-        unsharded = Layout(self.target).record(kind)
-        shards = self.root.glob(f"{glob_escape(self.split)}.{kind}.shard-*-of-*.jsonl")
+    def all_records(self, name: str) -> list[Path]:
+        """Every shard's (and the unsharded run's) record file ``name``, sorted."""
+        unsharded = Layout(self.target).record(name)
+        shards = self.root.glob(f"{glob_escape(self.split)}.{name}.shard-*-of-*.jsonl")
         return sorted({*shards, *([unsharded] if os.path.lexists(unsharded) else [])})  # a link too: refused
 
     @property
@@ -177,9 +177,9 @@ class Layout:
     def shard_counts(self) -> set[int]:
         """The N of every ``shard-K-of-N`` record file of the split."""
         counts = set()
-        for kind in RECORD_KINDS:
-            for path in self.root.glob(f"{glob_escape(self.split)}.{kind}.shard-*-of-*.jsonl"):
-                shard = parse_shard_tag(path.name[len(self.split) + len(kind) + 2 : -len(".jsonl")])
+        for record in RECORDS:
+            for path in self.root.glob(f"{glob_escape(self.split)}.{record}.shard-*-of-*.jsonl"):
+                shard = parse_shard_tag(path.name[len(self.split) + len(record) + 2 : -len(".jsonl")])
                 if shard is not None:
                     counts.add(shard[1])
         return counts
@@ -187,7 +187,7 @@ class Layout:
     def shard_has_records(self, shard: Shard) -> bool:
         """Whether shard ``K/N`` has run (left a manifest or a failures file)."""
         ran = Layout(self.target, shard)
-        return any(ran.record(kind).exists() for kind in RECORD_KINDS)
+        return any(ran.record(record).exists() for record in RECORDS)
 
     def lock(self, shard: Shard | None = None) -> Path:
         """The lock file of the whole split, or of one shard of it."""

@@ -243,9 +243,9 @@ class DaskExecutor:
 
         by_future = {task.future: task for task in pending}
         done, not_done = wait(list(by_future), return_when="FIRST_COMPLETED")
-        finished = {by_future[f] for f in done}
-        self._outstanding -= finished
-        return finished, {by_future[f] for f in not_done}
+        settled = {by_future[f] for f in done}
+        self._outstanding -= settled
+        return settled, {by_future[f] for f in not_done}
 
     def _cancel(self, pending: Iterable[DaskTask]) -> None:
         pending = list(pending)

@@ -218,7 +218,7 @@ def run_extract(
     if store.packed:
         summary.store, summary.merged_shards = store.path, store.merged
     writers: list[RecordWriter] = []
-    finished = threading.Event()
+    over = threading.Event()  # the run has ended: the stop watcher goes
     started = time.monotonic()
     try:
         shutil.rmtree(tmp_root, ignore_errors=True)  # leftovers of a crashed run
@@ -228,7 +228,7 @@ def run_extract(
         recorder = _Recorder(cfg, summary, writers[0], writers[1], progress)
         if stop is not None:
             threading.Thread(
-                target=_stop_when_asked, args=(stop, finished, ctx), daemon=True, name="k400frames-stop"
+                target=_stop_when_asked, args=(stop, over, ctx), daemon=True, name="k400frames-stop"
             ).start()
         # Clips finished before show as done at the start, not as speed.
         progress.start(total, done=checked.finished)
@@ -247,7 +247,7 @@ def run_extract(
             summary.error = _describe(exc)
             ctx.stop()
     finally:
-        finished.set()
+        over.set()
         try:
             # The executor first: its workers may still be cleaning up inside tmp_root.
             executor.close()
@@ -315,11 +315,11 @@ def _describe(exc: BaseException) -> str:
     return str(exc)
 
 
-def _stop_when_asked(stop: threading.Event, finished: threading.Event, ctx: RunContext) -> None:
+def _stop_when_asked(stop: threading.Event, over: threading.Event, ctx: RunContext) -> None:
     """Watch a caller's ``stop`` event for the length of one run and stop
     the run's clips once it is set (its ffmpegs, and any that start later)."""
     while not stop.wait(0.1):
-        if finished.is_set():
+        if over.is_set():
             return
     ctx.stop()
 
@@ -347,7 +347,8 @@ class _Recorder:
         self.config_hash = cfg.output_hash()
         self._space_checked = False
 
-    def finished(self, result: ClipResult) -> None:
+    def settle(self, result: ClipResult) -> None:
+        """A clip came back from its worker: a manifest line (done) or a failures line."""
         s = self.summary
         if result.interrupted:
             return  # neither done nor a failure: the next run does it
@@ -424,12 +425,12 @@ def _schedule(
         while len(pending) >= block_until_below:
             done, pending = executor.wait_any(pending)
             for future in done:
-                recorder.finished(future.result())  # re-raises DiskFull from a worker
+                recorder.settle(future.result())  # re-raises DiskFull from a worker
 
     for item, state in checked.plan:
         if isinstance(item, Collision):
             others = ", ".join(p.name for p in item.sources)
-            recorder.finished(
+            recorder.settle(
                 ClipResult(
                     item.rel,
                     str(item.sources[0]),

@@ -120,7 +120,7 @@ def safe_name(name: str | bytes) -> str:
     return name
 
 
-def kind_of(path: Path) -> type[Store] | str:
+def container_of(path: Path) -> type[Store] | str:
     """A packed store's class, ``sqfs`` or ``folder``, by suffix (a folder otherwise)."""
     if path.name.endswith(SQUASHFS_SUFFIX):
         return "sqfs"
@@ -197,15 +197,15 @@ def store_members(store: type[Store], path: Path) -> Iterator[Member]:
 
 def _split_folder_hint(src: Path) -> None:
     """A split folder given where its root is meant would pack every key one level short."""
-    if any(Layout(src).record(kind).exists() for kind in ("manifest", "failures")):
+    if any(Layout(src).record(record).exists() for record in ("manifest", "failures")):
         raise PackError(f"{src} is a split folder; pack the folder that holds the split folders: {src.parent}")
 
 
 def members_of(src: Path, skipped: list[str]) -> Iterator[Member]:
-    kind = kind_of(src)
-    if not isinstance(kind, str):
-        return store_members(kind, src)
-    if kind == "sqfs":
+    container = container_of(src)
+    if not isinstance(container, str):
+        return store_members(container, src)
+    if container == "sqfs":
         raise PackError(
             f"{src} is a SquashFS image already; to make a store of it, mount it (squashfuse {src} MOUNTPOINT) "
             "and pack the mount point, or unpack it first"
@@ -390,8 +390,8 @@ def pack(
     """Pack the frames root (or packed store) ``src`` into ``dest``: a packed
     store if it ends in that store's suffix, a SquashFS image if ``.sqfs``."""
     src, dest = Path(src), Path(dest)
-    kind = kind_of(dest)
-    if kind == "folder":
+    container = container_of(dest)
+    if container == "folder":
         raise PackError(f"--to: name {_suffixes()}: {dest}")
     if src.resolve() == dest.resolve():
         raise PackError(f"{src} is both the source and the destination")
@@ -405,10 +405,10 @@ def pack(
 
     members = counted(members_of(src, skipped))
     digests = source_digests(src)
-    argv = squashfs_command(dest, compression, block_size, fragments) if kind == "sqfs" else []
+    argv = squashfs_command(dest, compression, block_size, fragments) if container == "sqfs" else []
     with _building(dest, overwrite) as work:
-        if not isinstance(kind, str):
-            files, total = kind.write_files(((m.name, m.read()) for m in members), work, digests)
+        if not isinstance(container, str):
+            files, total = container.write_files(((m.name, m.read()) for m in members), work, digests)
         else:
             argv[argv.index(str(dest))] = str(work)
             if digests:  # the clips' digests travel in the image, for unpack to check
@@ -430,9 +430,9 @@ def source_digests(src: Path) -> dict[str, str]:
     """``<split>/<class>/<clip>`` -> digest of every clip of ``src`` that
     carries one: a packed store's records, or a frames root's manifests (and
     the records of the packed split stores in it)."""
-    kind = kind_of(src)
-    if not isinstance(kind, str):
-        return kind.read_digests(src)
+    container = container_of(src)
+    if not isinstance(container, str):
+        return container.read_digests(src)
     digests: dict[str, str] = {}
     if not src.is_dir():
         return digests
@@ -471,8 +471,8 @@ def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
     already is refused, or with ``overwrite`` replaced (only that split);
     nothing else in ``dest`` is touched."""
     store, dest = Path(store), Path(dest)
-    kind = kind_of(store)
-    if kind == "folder":
+    container = container_of(store)
+    if container == "folder":
         raise PackError(f"unpack: expected {_suffixes()}")
     if not store.exists():
         raise PackError(f"no such store: {store}")
@@ -487,9 +487,9 @@ def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
     try:
         os.mkdir(work, 0o700)  # nobody else reaches the tree until its modes are plain
         tree = work / "tree"
-        if not isinstance(kind, str):
-            files, total = _write_folder(store_members(kind, store), tree)
-            digests = kind.read_digests(store)
+        if not isinstance(container, str):
+            files, total = _write_folder(store_members(container, store), tree)
+            digests = container.read_digests(store)
         else:
             _unsquashfs(store, tree)
             carried = tree / DIGESTS_FILE
