@@ -191,9 +191,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise ConfigError("verify: give --config FILE (or --set target=...) or --frames DIR, not both")
     configured_ffmpeg = None
     segments, class_names, clip_names = None, "keep", "keep"
+    flow_name, flow_only = None, False
     if from_config:
         cfg = config_from_args(args, needs=("target",))
         frames, num_frames, frame_name = cfg.target, cfg.num_frames, cfg.frame_name
+        if cfg.flow != "none":  # flow pairs are counted with the frames
+            flow_name, flow_only = cfg.flow_name, cfg.flow_only
         # What the run was asked for: its annotations (the copy it left beside the split) or segments.
         csv = expected_csv(frames, cfg.annotations) if cfg.annotations or not cfg.segments else None
         segments, class_names, clip_names = cfg.segments, cfg.class_names, cfg.clip_names
@@ -222,6 +225,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             deep=args.deep,
             ffmpeg_exe=exe,
             progress=make_progress(quiet=args.quiet),
+            flow_name=flow_name,
+            flow_only=flow_only,
         )
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED

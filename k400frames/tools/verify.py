@@ -63,6 +63,8 @@ class VerifyReport:
     # (rel, reason) of the other clips the run records as failed and that are not on disk.
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     leaks: list[Leak] = dataclasses.field(default_factory=list)  # recordings in more than one split
+    flow_name: str | None = None  # with flow: each clip's flow pairs are counted too (clip/flow.py)
+    flow_only: bool = False  # flow pairs alone, no RGB frames
 
     @property
     def ok(self) -> bool:
@@ -81,6 +83,8 @@ class VerifyReport:
             "frames": str(self.frames),
             "num_frames": self.num_frames,
             "frame_name": self.frame_name,
+            "flow_name": self.flow_name,
+            "flow_only": self.flow_only,
             "deep": self.deep,
             "csv": str(self.csv) if self.csv else None,
             "segments": str(self.segments) if self.segments else None,
@@ -204,13 +208,17 @@ def verify_tree(
     ffmpeg_exe: str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    flow_name: str | None = None,
+    flow_only: bool = False,
 ) -> VerifyReport:
     """Check every clip of the split folder ``frames`` (frame folders or
     videos, whichever it holds; see the module docstring); with ``csv``, also
     join it to the clips (``segments``: the same with a segments CSV, its
     rows named under the ``class_names`` policy).  ``progress``, a run's
     :class:`~k400frames.run.progress.Progress` (``update(rel, counts)`` after
-    each clip with a :class:`VerifyCounts`), follows the check."""
+    each clip with a :class:`VerifyCounts`), follows the check.  With
+    ``flow_name``, each frame clip must hold flow pairs 1..N by that template
+    as well (``flow_only``: and no RGB frames)."""
     frames = Path(frames)
     store_cls, store_path = locate(frames)
     if not store_cls.packed and not frames.is_dir():
@@ -234,6 +242,8 @@ def verify_tree(
             workers,
             progress,
             store,
+            flow_name,
+            flow_only,
         )
     finally:
         store.close()
@@ -252,6 +262,8 @@ def _verify(
     workers: int | None,
     progress: Progress | None,
     store: Store,
+    flow_name: str | None = None,
+    flow_only: bool = False,
 ) -> VerifyReport:
     report = VerifyReport(
         frames=frames,
@@ -260,6 +272,8 @@ def _verify(
         deep=deep,
         csv=Path(csv) if csv else None,
         segments=Path(segments) if segments else None,
+        flow_name=flow_name,
+        flow_only=flow_only,
     )
     split = store.layout.target
     output, pairs, stray = scan_store(store)
@@ -273,7 +287,16 @@ def _verify(
 
     def check(pair: tuple[str, str]) -> tuple[list[Problem], int]:
         view = store.view(output.key_of(*pair))
-        return output.check(view, f"{pair[0]}/{pair[1]}", num_frames, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe)
+        return output.check(
+            view,
+            f"{pair[0]}/{pair[1]}",
+            num_frames,
+            frame_name,
+            deep=deep,
+            ffmpeg_exe=ffmpeg_exe,
+            flow_name=flow_name,
+            flow_only=flow_only,
+        )
 
     counts = VerifyCounts()
     if progress is not None:
@@ -306,9 +329,11 @@ def _verify(
 def format_report(report: VerifyReport, limit: int = 20) -> str:
     """A short human summary: one line when clean, else the first ``limit``
     problems of each kind (:meth:`VerifyReport.to_dict`, the JSON report, has them all)."""
-    what = f"{plural(report.clips, 'clip')}, {plural(report.frames_checked, 'frame')}" + (
-        ", decoded" if report.deep else ""
+    counted = "flow pair" if report.flow_only else "frame"
+    what = f"{plural(report.clips, 'clip')}, {plural(report.frames_checked, counted)}" + (
+        " with as many flow pairs" if report.flow_name and not report.flow_only else ""
     )
+    what += ", decoded" if report.deep else ""
     listing = report.csv or report.segments
     if listing:
         what += f", {plural(report.csv_rows, 'CSV row')}"
