@@ -306,7 +306,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args, needs=("target",))
     _warn_if_running(cfg.target)
-    result = write_lists(cfg, (args.format,), frames=args.frames)
+    result = write_lists(cfg, (args.format,), frames=args.frames, modality=args.modality)
     for fmt, path in result.lists.items():
         print(f"{fmt}: {path}")
     print(
@@ -646,6 +646,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="the frame count of each line: all frames in the folder (default), or decoded: the real frames "
         "only, from the manifest, so samplers never draw a pad",
+    )
+    p.add_argument(
+        "--modality",
+        choices=("rgb", "flow"),
+        default="rgb",
+        help="what the lists read: the RGB frames (default), or flow: the flow pairs beside them "
+        "(flow: tvl1|farneback|dis), for mmaction2's RawframeDataset(modality='Flow')",
     )
     p.set_defaults(func=cmd_lists)
 

@@ -218,3 +218,47 @@ def test_cli_extract_and_verify_with_flow(clips, tmp_path, capfd):
     (tmp_path / "out" / "train" / "b" / "short" / "flow_y_00008.jpg").unlink()
     result = run_main(capfd, "verify", *settings, *set_args("flow=farneback"))
     assert result.returncode != 0 and "flow pairs incomplete" in result.stdout
+
+
+def test_flow_lists_for_mmaction2(clips, config, tmp_path, capfd):
+    from k400frames.errors import ListFormatError
+    from k400frames.tools.lists import write_lists
+
+    cfg = config(num_frames=N, flow="dis")
+    run_extract(cfg)
+    (cfg.target / "b" / "short" / "flow_x_00006.jpg").unlink()  # a clip listed with the flow pairs it holds
+    result = write_lists(cfg, ("mmaction2",), modality="flow")
+    path = result.lists["mmaction2"]
+    assert path == tmp_path / "out" / "train.mmaction2-flow.txt"
+    lines = sorted(path.read_text().splitlines())
+    assert lines == ["train/a/exact 8 0", "train/a/long 8 0", "train/b/short 5 1"]
+    snippet = result.snippet.read_text()
+    assert result.snippet == tmp_path / "out" / "lists-flow.md"
+    assert "modality='Flow'" in snippet and "filename_tmpl='flow_{}_{:05d}.jpg'" in snippet
+    assert "f = v * 40 / 255 - 20" in snippet
+    with pytest.raises(ListFormatError, match="paddlevideo's loader reads no flow"):
+        write_lists(cfg, ("paddlevideo",), modality="flow")
+    assert write_lists(cfg, ("all",), modality="flow").lists.keys() == {"mmaction2"}
+    # the RGB lists stay where they were, with their own snippet
+    rgb = write_lists(cfg, ("mmaction2",))
+    assert rgb.lists["mmaction2"] == tmp_path / "out" / "train.mmaction2.txt" and rgb.snippet.name == "lists.md"
+    result = run_main(
+        capfd,
+        "lists",
+        *set_args(f"source={tmp_path / 'src'}", f"target={cfg.target}", "flow=dis"),
+        "--format",
+        "mmaction2",
+        "--modality",
+        "flow",
+    )
+    assert result.returncode == 0 and "train.mmaction2-flow.txt" in result.stdout, result.stderr
+
+
+def test_dry_run_notes_flows_cost(clips, config):
+    from k400frames.run.dryrun import dry_run, format_dry_run
+
+    cfg = config(num_frames=N, flow="farneback", size="340x256", workers=2)
+    report = dry_run(cfg)
+    text = format_dry_run(report)
+    assert "flow: farneback costs about 0.027 s of one core a frame pair (340x256" in text
+    assert "24 pairs" in text and not cfg.target.exists()

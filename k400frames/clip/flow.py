@@ -247,6 +247,34 @@ def clip_flow(frames: Sequence[bytes], count: int, finished: Finished, cfg: Conf
     )
 
 
+def members_per_frame(cfg: Config) -> int:
+    """Members a frame clip holds per frame: its JPEG (not with
+    ``flow_only``) and, with ``flow``, two flow images."""
+    return (0 if cfg.flow_only else 1) + (2 if cfg.flow != "none" else 0)
+
+
+def cost_note(cfg: Config, clips: int, workers: int) -> str | None:
+    """The dry run's line on what flow adds: the algorithm's measured cost
+    per pair (at 340x256, scaled by the frame area where the config fixes
+    it), times the pairs still to do."""
+    if cfg.flow == "none" or not clips:
+        return None
+    if cfg.size:
+        area, at = cfg.size[0] * cfg.size[1], f"{cfg.size[0]}x{cfg.size[1]}"
+    elif cfg.short_side:
+        area, at = cfg.short_side * cfg.short_side * 4 // 3, f"short side {cfg.short_side}, if 4:3"
+    else:
+        area, at = MEASURED_PIXELS, "340x256; the frames' own size scales it"
+    per_pair = SECONDS_PER_PAIR[cfg.flow] * area / MEASURED_PIXELS
+    pairs = clips * cfg.num_frames
+    hours = pairs * per_pair / 3600
+    return (
+        f"flow: {cfg.flow} costs about {per_pair:.3g} s of one core a frame pair ({at}; measured, "
+        f"docs/guides/flow.md): {pairs:,} pairs, about {hours:,.1f} core-hours, "
+        f"{hours / max(workers, 1):,.1f} h on {workers} workers"
+    )
+
+
 def leading_flows(sizes: dict[str, int], template: str) -> int:
     """How many flow pairs 1..k a clip holds, both components non-empty."""
     count = 0

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..clip import flow
 from ..clip.context import RunContext
 from ..clip.extract import extract_clip
 from ..clip.outputs import output_named
@@ -251,14 +252,15 @@ def dry_run(
         # Many finished clips: their mean is good to a few standard errors.
         mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured**0.5
         # The manifest has the values' bytes; a packed store adds its own per value.
-        mean += store_cls.value_slack(cfg.num_frames if output_named(cfg.output).is_folder else 1)
+        members = cfg.num_frames * flow.members_per_frame(cfg)  # a frame, and its flow pair with flow
+        mean += store_cls.value_slack(members if output_named(cfg.output).is_folder else 1)
         # Hardlinked pads share the last frame's inode; copies are files of their own.
         if store_cls.packed:
             inodes = (0.0,) * 3  # the store's few files, counted once below
         elif not output_named(cfg.output).is_folder:
             inodes = (1.0,) * 3  # one file per clip, no folder
-        elif cfg.pad == "copy" or resume.decoded_per_clip is None:
-            inodes = (cfg.num_frames + 1.0,) * 3
+        elif cfg.pad == "copy" or resume.decoded_per_clip is None or cfg.flow != "none":
+            inodes = (members + 1.0,) * 3
         else:
             inodes = (resume.decoded_per_clip + 1, resume.decoded_per_clip + 1, resume.decoded_max + 1.0)
         per_clip = _PerClip(
@@ -308,6 +310,9 @@ def dry_run(
         report.need_bytes = int(report.todo * high + extra)
         report.need_inodes_low = int(round(report.todo * inodes_low)) + new_classes
         report.need_inodes = int(round(report.todo * per_clip.inodes[2])) + new_classes
+    flow_cost = flow.cost_note(cfg, report.todo, cfg.worker_count)
+    if flow_cost:
+        report.notes.append(flow_cost)
     if report.collisions:
         report.notes.append(f"{report.collisions} output folders are claimed by several source files and would fail")
     if bad_rows and cfg.segments is not None:
