@@ -181,7 +181,7 @@ def cmd_dry_run(cfg: Config, shard: tuple[int, int] | None, args: argparse.Names
 def cmd_verify(args: argparse.Namespace) -> int:
     import json
 
-    from .config import check_frame_name
+    from .config import check_flow_name, check_frame_name
     from .ffmpeg import find_ffmpeg
     from .run.progress import make_progress
     from .tools.verify import expected_csv, format_report, verify_tree
@@ -207,6 +207,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         frame_name = check_frame_name(args.frame_name or "frame_{:05d}.jpg", "--frame-name")
         frames, num_frames = Path(args.frames), args.num_frames
         csv = expected_csv(frames)
+        if args.flow_name or args.flow_only:
+            flow_name = check_flow_name(args.flow_name or "flow_{}_{:05d}.jpg", "--flow-name")
+            flow_only = args.flow_only
     else:
         raise ConfigError("verify: give --config FILE (or --set target=...), or --frames DIR --num-frames N")
     if args.csv:
@@ -584,6 +587,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", metavar="DIR", help="split folder to check (instead of --config)")
     p.add_argument("--num-frames", type=int, metavar="N", help="frames per clip (with --frames)")
     p.add_argument("--frame-name", metavar="TEMPLATE", help="frame file template (default frame_{:05d}.jpg)")
+    p.add_argument(
+        "--flow-name",
+        metavar="TEMPLATE",
+        help="with --frames: each clip also holds flow pairs 1..N by this template (flow_{}_{:05d}.jpg)",
+    )
+    p.add_argument("--flow-only", action="store_true", help="with --frames: clips hold flow pairs only, no RGB frames")
     p.add_argument(
         "--csv",
         metavar="FILE",

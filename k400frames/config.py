@@ -199,6 +199,11 @@ def _flow_bound(key: str, value: Any) -> float:
     return float(value)
 
 
+def check_flow_name(template: str, key: str = "flow_name") -> str:
+    """Validate a flow-name template; ``key`` names it in the error."""
+    return _flow_name(key, template)
+
+
 def _choice(*allowed: str):
     def check(key: str, value: Any) -> str:
         if value not in allowed:

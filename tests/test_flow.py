@@ -262,3 +262,45 @@ def test_dry_run_notes_flows_cost(clips, config):
     text = format_dry_run(report)
     assert "flow: farneback costs about 0.027 s of one core a frame pair (340x256" in text
     assert "24 pairs" in text and not cfg.target.exists()
+
+
+def test_verify_frames_mode_takes_the_flow_template(clips, config, capfd):
+    cfg = config(num_frames=N, flow="dis")
+    run_extract(cfg)
+    plain = run_main(capfd, "verify", "--frames", str(cfg.target), "--num-frames", str(N))
+    assert plain.returncode != 0 and "unexpected entries: flow_x_00001.jpg" in plain.stdout  # flow, unannounced
+    told = run_main(capfd, "verify", "--frames", str(cfg.target), "--num-frames", str(N), "--flow-name", cfg.flow_name)
+    assert told.returncode == 0 and "with as many flow pairs" in told.stdout, told.stdout + told.stderr
+
+
+def test_turbo_frames_get_the_same_rule(clips, config):
+    pytest.importorskip("simplejpeg")
+    cfg = config(num_frames=N, flow="dis", encoder="turbo")
+    assert run_extract(cfg).failed == 0
+    long = cfg.target / "a" / "long"
+    x, y = bare_flow(read(long, "frame_00002.jpg"), read(long, "frame_00003.jpg"))
+    assert read(long, "flow_x_00002.jpg") == x and read(long, "flow_y_00002.jpg") == y
+    assert verify_tree(cfg.target, N, flow_name=cfg.flow_name).ok
+
+
+def test_decoded_frames_held_stay_bounded_whatever_the_clip_length():
+    """Two decoded frames at a time: a clip of 4x the frames peaks at the same raw memory
+    (traced by numpy's allocator, which OpenCV's arrays come from), beyond its output."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    texture = cv2.GaussianBlur((rng.random((140, 400)) * 255).astype(np.uint8), (0, 0), 2.0)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 90]
+    jpegs = [cv2.imencode(".jpg", texture[:, i : i + 160], params)[1].tobytes() for i in range(200)]
+
+    def peak_over_output(count: int) -> int:
+        tracemalloc.start()
+        members = flow.flow_members(jpegs[:count], count, count, algorithm="dis")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return peak - sum(len(data) for _, data in members)
+
+    short, long = peak_over_output(50), peak_over_output(200)
+    frame = 140 * 160  # one decoded grayscale frame; a flow field is 8 of these
+    assert long - short < 4 * frame, (short, long)
+    assert long < 40 * frame
