@@ -17,10 +17,9 @@ of the same instant.
 **Same pixels as the RGB frames, one decode.**  Flow is computed on the
 clip's own JPEGs (the frames ffmpeg or libjpeg-turbo just encoded, already
 resized), decoded here to grayscale with ``cv2.imdecode``: 0.3 ms a 340x256
-frame, against 3 ms a pair for the fastest algorithm (DIS fast) and 26 ms
-for DIS medium and Farneback (measured on a loaded 2-core machine), so a
-second raw output of ffmpeg would save at most a few percent and double the
-pipe traffic.  Only two decoded frames are held at a time (the pair in
+frame, against 23 ms a pair for DIS medium, 38 ms for Farneback and over a
+second for TV-L1 (``make bench-flow``), so a second raw output of ffmpeg
+would save about 1% and double the pipe traffic.  Only two decoded frames are held at a time (the pair in
 hand): a clip of 3,000 frames costs no more raw memory than one of 30.
 
 **Quantisation (denseflow's).**  Each component, in pixels of the frame, is
@@ -65,9 +64,10 @@ DEFAULT_BOUND = 20.0
 INSTALL_HINT = "pip install 'k400frames[flow]' (or pip install opencv-contrib-python-headless)"
 AXES = ("x", "y")
 
-# Seconds of one core per frame pair at 340x256, as bench/flow.py measured it
-# (docs/guides/flow.md): the dry run's estimate of what flow adds to a run.
-SECONDS_PER_PAIR = {"tvl1": 7.3, "farneback": 0.027, "dis": 0.026}
+# Seconds of one core per frame pair at 340x256 that flow adds to a run, as
+# `make bench-flow` measured them (docs/guides/flow.md; OpenCV 5.1, a shared
+# 2-core machine): the dry run's estimate.
+SECONDS_PER_PAIR = {"tvl1": 1.2, "farneback": 0.038, "dis": 0.023}
 MEASURED_PIXELS = 340 * 256
 
 # Farneback's parameters, as mmaction2's tools/misc/flow_extraction.py passes them.
