@@ -96,6 +96,12 @@ bench-doctor: $(BENCH_STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python bench/scale.py $(BENCH_SCALE_ARGS)
 
+# Optical flow per frame pair: k400frames against a bare OpenCV loop and mmaction2's route (bench/flow.py).
+# Options: BENCH_FLOW_ARGS="--rounds 5 --algorithms dis,farneback".
+.PHONY: bench-flow
+bench-flow: $(BENCH_STAMP)
+	$(BIN)/python bench/flow.py $(BENCH_FLOW_ARGS)
+
 # Spans of long videos: segments (one step) against cut-then-extract (bench/segments.py).
 bench-segments: $(BENCH_STAMP)
 	$(BIN)/python bench/segments.py $(BENCH_SEGMENTS_ARGS)
@@ -114,6 +120,10 @@ $(LOADERS_STAMP): loaders/requirements.txt setup.cfg setup.py
 	$(LOADERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r loaders/requirements.txt -e .
 	# ppvideo pins opencv, decord and av of 2020; PaddleVideo's dataset code runs with today's.
 	$(LOADERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps ppvideo==2.3.1
+	# One OpenCV: the frameworks pull opencv-python(-headless), flow needs the contrib build; both install cv2
+	# and break each other, so the contrib one (a superset) replaces them.
+	-$(LOADERS_VENV)/bin/python -m pip uninstall --quiet --yes opencv-python opencv-python-headless
+	$(LOADERS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps opencv-contrib-python-headless
 	@touch $@
 
 .PHONY: test-loaders

@@ -181,7 +181,7 @@ def cmd_dry_run(cfg: Config, shard: tuple[int, int] | None, args: argparse.Names
 def cmd_verify(args: argparse.Namespace) -> int:
     import json
 
-    from .config import check_frame_name
+    from .config import check_flow_name, check_frame_name
     from .ffmpeg import find_ffmpeg
     from .run.progress import make_progress
     from .tools.verify import expected_csv, format_report, verify_tree
@@ -191,9 +191,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise ConfigError("verify: give --config FILE (or --set target=...) or --frames DIR, not both")
     configured_ffmpeg = None
     segments, class_names, clip_names, missing_ok = None, "keep", "keep", None
+    flow_name, flow_only = None, False
     if from_config:
         cfg = config_from_args(args, needs=("target",))
         frames, num_frames, frame_name = cfg.target, cfg.num_frames, cfg.frame_name
+        if cfg.flow != "none":  # flow pairs are counted with the frames
+            flow_name, flow_only = cfg.flow_name, cfg.flow_only
         # What the run was asked for: its annotations (the copy it left beside the split) or segments.
         csv = expected_csv(frames, cfg.annotations) if cfg.annotations or not cfg.segments else None
         segments, class_names, clip_names = cfg.segments, cfg.class_names, cfg.clip_names
@@ -204,6 +207,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         frame_name = check_frame_name(args.frame_name or "frame_{:05d}.jpg", "--frame-name")
         frames, num_frames = Path(args.frames), args.num_frames
         csv = expected_csv(frames)
+        if args.flow_name or args.flow_only:
+            flow_name = check_flow_name(args.flow_name or "flow_{}_{:05d}.jpg", "--flow-name")
+            flow_only = args.flow_only
     else:
         raise ConfigError("verify: give --config FILE (or --set target=...), or --frames DIR --num-frames N")
     if args.csv:
@@ -223,6 +229,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             ffmpeg_exe=exe,
             progress=make_progress(quiet=args.quiet),
             missing_ok=missing_ok,
+            flow_name=flow_name,
+            flow_only=flow_only,
         )
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(report))
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -302,7 +310,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args, needs=("target",))
     _warn_if_running(cfg.target)
-    result = write_lists(cfg, (args.format,), frames=args.frames)
+    result = write_lists(cfg, (args.format,), frames=args.frames, modality=args.modality)
     for fmt, path in result.lists.items():
         print(f"{fmt}: {path}")
     print(
@@ -627,6 +635,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-frames", type=int, metavar="N", help="frames per clip (with --frames)")
     p.add_argument("--frame-name", metavar="TEMPLATE", help="frame file template (default frame_{:05d}.jpg)")
     p.add_argument(
+        "--flow-name",
+        metavar="TEMPLATE",
+        help="with --frames: each clip also holds flow pairs 1..N by this template (flow_{}_{:05d}.jpg)",
+    )
+    p.add_argument("--flow-only", action="store_true", help="with --frames: clips hold flow pairs only, no RGB frames")
+    p.add_argument(
         "--csv",
         metavar="FILE",
         help="Kinetics CSV to join to the folders (default: the copy of the config's annotations beside the "
@@ -688,6 +702,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="the frame count of each line: all frames in the folder (default), or decoded: the real frames "
         "only, from the manifest, so samplers never draw a pad",
+    )
+    p.add_argument(
+        "--modality",
+        choices=("rgb", "flow"),
+        default="rgb",
+        help="what the lists read: the RGB frames (default), or flow: the flow pairs beside them "
+        "(flow: tvl1|farneback|dis), for mmaction2's RawframeDataset(modality='Flow')",
     )
     p.set_defaults(func=cmd_lists)
 

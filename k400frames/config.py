@@ -75,6 +75,7 @@ STORE_DOCS = {
 # Stores that one process writes: a split in them is spread over machines by shards, not by Dask.
 ONE_WRITER_STORES = ("lmdb", "webdataset")
 ENCODERS = ("ffmpeg", "turbo")  # who writes the JPEGs (clip/turbo.py for the second)
+FLOWS = ("none", "tvl1", "farneback", "dis")  # optical flow beside the frames (clip/flow.py)
 
 # ``output`` in a key's metadata: whether its value changes the bytes written.
 ALWAYS = "always"  # part of the resume fingerprint
@@ -191,6 +192,39 @@ def _frame_name(key: str, value: Any) -> str:
 def check_frame_name(template: str, key: str = "frame_name") -> str:
     """Validate a frame-name template; ``key`` names it in the error."""
     return _frame_name(key, template)
+
+
+def _flow_name(key: str, value: Any) -> str:
+    example = "'flow_{}_{:05d}.jpg'"
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a template such as {example}, got {value!r}")
+    fields = [(f, spec) for _, f, spec, _ in string.Formatter().parse(value) if f is not None]
+    if len(fields) != 2 or any(f not in ("", "0", "1") for f, _ in fields) or fields[0][1]:
+        raise ConfigError(
+            f"{key}: needs two fields, the axis {{}} (x or y) and then the number such as {{:05d}}: "
+            f"{example}, got {value!r}"
+        )
+    try:
+        names = {value.format(axis, i) for axis in ("x", "y") for i in (1, 2)}
+        first = value.format("x", 1)
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(f"{key}: not a valid template ({exc}), got {value!r}") from None
+    if len(names) != 4 or "/" in first or os.sep in first or first.startswith("."):
+        raise ConfigError(f"{key}: must give each flow image its own plain file name, got {value!r}")
+    if not first.lower().endswith((".jpg", ".jpeg")):
+        raise ConfigError(f"{key}: flow images are JPEG, so the name must end in .jpg, got {value!r}")
+    return value
+
+
+def _flow_bound(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1000:
+        raise ConfigError(f"{key}: expected a positive number of pixels (denseflow's default is 20), got {value!r}")
+    return float(value)
+
+
+def check_flow_name(template: str, key: str = "flow_name") -> str:
+    """Validate a flow-name template; ``key`` names it in the error."""
+    return _flow_name(key, template)
 
 
 def _choice(*allowed: str):
@@ -457,6 +491,27 @@ class Config:
         0, _seed, "with `store: webdataset`, the seed of the clips' order in the shards (never class order)"
     )
 
+    flow: str = one_of(
+        "none",
+        FLOWS,
+        "optical flow beside each clip's frames, one pair per frame (mmaction2's `flow_x`/`flow_y` JPEGs): "
+        "`tvl1`, `farneback` or `dis`; `pip install 'k400frames[flow]'` (docs/guides/flow.md)",
+        output=UNLESS_DEFAULT,
+    )
+    flow_bound: float = key(
+        20.0,
+        _flow_bound,
+        "flow is clipped to +-this many pixels and mapped onto 0..255 (zero flow = 128), as denseflow does",
+        output=UNLESS_DEFAULT,
+    )
+    flow_name: str = key(
+        "flow_{}_{:05d}.jpg",
+        _flow_name,
+        "template of the flow images: the axis (`x`, `y`), then the number, as mmaction2 names them",
+        output=UNLESS_DEFAULT,
+    )
+    flow_only: bool = key(False, _bool, "with `flow`, write only the flow images, no RGB frames", output=UNLESS_DEFAULT)
+
     @property
     def worker_count(self) -> int:
         """Clips at a time: ``workers``, at most :data:`MAX_WORKERS_PER_CPU` per CPU."""
@@ -563,6 +618,7 @@ def make_config(raw: Mapping[str, Any]) -> Config:
             f"min_decoded: {floor} is more than num_frames: {cap} (a clip keeps at most num_frames real "
             f"frames, so every clip would fail); set it to {cap} or less"
         )
+    _check_flow(values)
     if values.get("store") in ONE_WRITER_STORES and values.get("executor") == "dask":
         raise ConfigError(
             f"store: {values['store']} runs with executor: local (one process writes a store); "
@@ -574,6 +630,29 @@ def make_config(raw: Mapping[str, Any]) -> Config:
     if source.is_relative_to(target):
         raise ConfigError(f"source: must not lie inside target ({target})")
     return Config(**values)
+
+
+def _check_flow(values: dict[str, Any]) -> None:
+    """The flow keys against the rest (clip/flow.py says why each is refused)."""
+    flow = values.get("flow", "none")
+    if flow == "none":
+        if values.get("flow_only"):
+            raise ConfigError("flow_only: needs flow: tvl1, farneback or dis (--set flow=dis)")
+        return
+    if values.get("output", "frames") != "frames":
+        raise ConfigError(
+            f"flow: {flow} is written beside frame JPEGs, so it needs output: frames (a video clip holds no flow)"
+        )
+    if values.get("sampling", "first") != "first":
+        raise ConfigError(
+            f"flow: {flow} needs sampling: first: uniform picks are frames far apart, and flow between "
+            "them is no motion; set sampling: first (and num_frames to the frames you want)"
+        )
+    flow_name = values.get("flow_name", "flow_{}_{:05d}.jpg")
+    frame_name = values.get("frame_name", "frame_{:05d}.jpg")
+    flow_names = {flow_name.format(axis, i) for axis in ("x", "y") for i in (1, 2)}
+    if {frame_name.format(1), frame_name.format(2)} & flow_names:
+        raise ConfigError(f"flow_name: {flow_name!r} gives the same names as frame_name {frame_name!r}")
 
 
 def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -464,3 +464,95 @@ def test_videomae_video_cls_and_slowfast_kinetics_videos(sample):
         assert len(fetch_info) == 2
         path, label = os.path.join(root, fetch_info[0]), int(fetch_info[1])
         assert len(video_frames(Path(path))) > 0 and label == expected_label(path)
+
+
+# ----------------------------------------------------------------------------
+# flow: mmaction2's RawframeDataset(modality='Flow') on the flow lists
+# ----------------------------------------------------------------------------
+
+FLOW_NAME = "flow_{}_{:05d}.jpg"
+FLOW_FRAMES = 12
+
+
+@pytest.fixture(scope="session", params=["files", "lmdb"])
+def flow_sample(request, tmp_path_factory):
+    base = tmp_path_factory.mktemp(f"flow-{request.param}")
+    for label, stem, seconds in CLIPS[:2]:
+        make_video(base / "src" / label.replace(" ", "_") / f"{stem}.mp4", seconds=seconds, size="96x72")
+    cfg = make_config(
+        {
+            "source": str(base / "src"),
+            "target": str(base / "root" / "train"),
+            "num_frames": FLOW_FRAMES,
+            "frame_name": FRAME_NAME,
+            "class_names": "underscore",
+            "annotations": str(TINY_TRAIN),
+            "flow": "dis",
+            "store": request.param,
+        }
+    )
+    assert run_extract(cfg).done == 2
+    rgb = write_lists(cfg, ["mmaction2"])
+    flow_lists = write_lists(cfg, ["mmaction2"], modality="flow")
+    return base / "root", cfg, rgb, flow_lists
+
+
+def recomputed_flow(frame_a: bytes, frame_b: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The flow of two RGB frame JPEGs, recomputed here from the documented rule."""
+    import cv2
+
+    def gray(data):
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+
+    uv = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(gray(frame_a), gray(frame_b), None)
+    q = np.rint((np.clip(uv, -20, 20) + 20) * 255 / 40)
+    return q[..., 0], q[..., 1]
+
+
+def test_mmaction2_flow(flow_sample, mmaction):
+    """mmaction2's own RawframeDataset(modality='Flow') and RawFrameDecode on
+    our flow lists (folders and an LMDB store): equal flow and frame counts,
+    and both channels equal to flow recomputed here from the RGB frames."""
+    from mmaction.datasets import RawframeDataset
+
+    from k400frames.stores import locate
+    from k400frames.stores.base import ClipKey
+
+    root, cfg, rgb, flow_lists = flow_sample
+    store_cls, store_path = locate(cfg.target)
+    packed = store_cls.packed
+    decode = dict(type="RawFrameDecode")
+    if packed:
+        decode.update(io_backend="lmdb", db_path=str(store_path))
+    prefix = "" if packed else str(root)
+
+    def dataset(ann, **kwargs):
+        pipeline = [dict(type="SampleFrames", clip_len=1, frame_interval=1, num_clips=4, test_mode=True), decode]
+        return RawframeDataset(
+            ann_file=str(ann), pipeline=pipeline, data_prefix=dict(img=prefix), start_index=1, test_mode=True, **kwargs
+        )
+
+    flows = dataset(flow_lists.lists["mmaction2"], filename_tmpl=FLOW_NAME, modality="Flow")
+    frames = dataset(rgb.lists["mmaction2"], filename_tmpl=FRAME_NAME)
+    assert len(flows) == len(frames) == 2
+    store = store_cls.open_split(store_path)
+    try:
+        for i in range(len(flows)):
+            out, rgb_out = flows[i], frames[i]
+            assert out["total_frames"] == rgb_out["total_frames"] == FLOW_FRAMES  # equal counts
+            class_name, clip = Path(out["frame_dir"]).parts[-2:]
+            view = store.view(ClipKey(class_name, clip, True))
+            imgs = out["imgs"]
+            # 1.x stacks x and y into one H x W x 2 image; 0.x kept them as two images
+            if imgs[0].ndim == 3:
+                pairs = [(im[..., 0], im[..., 1]) for im in imgs]
+            else:
+                pairs = list(zip(imgs[::2], imgs[1::2], strict=True))
+            for index, (x, y) in zip([int(k) for k in out["frame_inds"]], pairs, strict=True):
+                if index < FLOW_FRAMES:  # frame N+1 is not kept: make test checks the last flow
+                    ex, ey = recomputed_flow(
+                        view.read(FRAME_NAME.format(index)), view.read(FRAME_NAME.format(index + 1))
+                    )
+                    assert diff(x, ex) <= 1.5 and diff(y, ey) <= 1.5  # within JPEG's loss
+    finally:
+        store.close()

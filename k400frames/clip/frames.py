@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import ffmpeg
-from . import codec, decode
+from . import codec, decode, flow
 from . import turbo as turbo_encoder
 from .outputs import Finished, IncompleteOutput, Made, Output, Problem
 
@@ -54,18 +54,22 @@ class FramesOutput(Output):
 
     def finish(self, made: Made, count: int, cfg: Config) -> Finished:
         cap = cfg.frame_cap
-        if cap is None:  # num_frames: all: every frame, nothing cut, nothing padded
-            return _finished(count, count)
-        return trim_and_pad_frames(made.frames, cap, count)
+        before = list(made.frames) if cfg.flow != "none" else None  # flow N needs frame N+1, which trim drops
+        finished = _finished(count, count) if cap is None else trim_and_pad_frames(made.frames, cap, count)
+        if before is not None:
+            made.flow = flow.clip_flow(before, count, finished, cfg)
+        return finished
 
     def members(self, made: Made, cfg: Config, key: ClipKey) -> list[tuple[str, bytes]]:
-        return [(cfg.frame_name.format(i), data) for i, data in enumerate(made.frames, 1)]
+        rgb = [] if cfg.flow_only else [(cfg.frame_name.format(i), data) for i, data in enumerate(made.frames, 1)]
+        return rgb + made.flow
 
     def claims(self, entry: Entry) -> bool:
         return entry.is_dir
 
     def looks_complete(self, view: ClipView, cfg: Config) -> bool:
-        """True when the clip holds exactly frames 1..N by the template, each non-empty."""
+        """True when the clip holds exactly frames 1..N by the template (and
+        with ``flow``, flow pairs 1..N), each non-empty."""
         return _whole(view.sizes(), cfg)
 
     def check(
@@ -77,9 +81,36 @@ class FramesOutput(Output):
         *,
         deep: bool = False,
         ffmpeg_exe: str | None = None,
+        flow_name: str | None = None,
+        flow_only: bool = False,
     ) -> tuple[list[Problem], int]:
         sizes = view.sizes()
-        problems, in_order, present = _check_names(sizes.keys(), rel, num_frames, frame_name)
+        flows = flow.expected_names(flow_name, num_frames) if flow_name else []
+        rgb_names = set(sizes.keys()) - set(flows)
+        if flow_only:
+            extra = sorted(rgb_names)
+            problems = (
+                [Problem(rel, "extra-files", f"{len(extra)} unexpected entries: {_names(extra)}")] if extra else []
+            )
+            in_order: list[str] = []
+            present = 0
+        else:
+            problems, in_order, present = _check_names(rgb_names, rel, num_frames, frame_name)
+        if flow_name:
+            missing = [name for name in flows if name not in sizes]
+            if missing:
+                pairs = _pairs_missing(sizes, flow_name, num_frames)
+                problems.append(
+                    Problem(
+                        rel,
+                        "missing-flow",
+                        f"{pairs} of {num_frames} flow pairs incomplete ({len(missing)} images missing: "
+                        f"{_names(missing)}); flow and frame counts must match",
+                    )
+                )
+            in_order += [name for name in flows if name in sizes]
+            if flow_only:
+                present = num_frames - _pairs_missing(sizes, flow_name, num_frames)
         intact, damaged = [], []
         for name in in_order:
             defect = _defect(view, name)
@@ -115,13 +146,21 @@ def _defect(view: ClipView, name: str) -> str | None:
     return "not a regular file" if not path.is_file() else codec.defect(path)
 
 
+def _pairs_missing(sizes: dict[str, int], flow_name: str, num_frames: int) -> int:
+    """Flow pairs 1..N of which an image is missing."""
+    return sum(1 for i in range(1, num_frames + 1) if not all(n in sizes for n in flow.flow_names(flow_name, i)))
+
+
 def _whole(sizes: dict[str, int], cfg: Config) -> bool:
     """Whether a clip's members (name -> bytes) are exactly frames 1..N, each
-    non-empty; with ``num_frames: all``, N is the number of members (frames
-    1..k without a gap: a store puts a clip whole, and its record, which
-    travels with it, gives its count)."""
-    count = cfg.frame_cap if cfg.frame_cap is not None else len(sizes)
-    expected = {cfg.frame_name.format(i) for i in range(1, count + 1)}
+    non-empty (with ``flow``, flow pairs 1..N too; ``flow_only``: those
+    alone); with ``num_frames: all``, N is the count the members give
+    (frames 1..k without a gap: a store puts a clip whole, and its record,
+    which travels with it, gives its count)."""
+    count = cfg.frame_cap if cfg.frame_cap is not None else len(sizes) // flow.members_per_frame(cfg)
+    expected = set() if cfg.flow_only else {cfg.frame_name.format(i) for i in range(1, count + 1)}
+    if cfg.flow != "none":
+        expected.update(flow.expected_names(cfg.flow_name, count))
     return count > 0 and sizes.keys() == expected and all(sizes.values())
 
 

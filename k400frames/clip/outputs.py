@@ -44,6 +44,9 @@ class Made:
     run: ffmpeg.FFmpegResult
     frames: list[bytes] = dataclasses.field(default_factory=list)  # a frame clip's JPEGs, in order
     path: Path | None = None  # a file clip: the file ffmpeg wrote in the clip's work folder
+    flow: list[tuple[str, bytes]] = dataclasses.field(
+        default_factory=list
+    )  # flow members (clip/flow.py), made by finish
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,8 +126,12 @@ class Output:
         *,
         deep: bool = False,
         ffmpeg_exe: str | None = None,
+        flow_name: str | None = None,
+        flow_only: bool = False,
     ) -> tuple[list[Problem], int]:
-        """``verify`` of one clip: its problems and the frames it holds."""
+        """``verify`` of one clip: its problems and the frames it holds (with
+        ``flow_name``, its flow pairs too, checked by the same count;
+        ``flow_only``: flow alone, no RGB frames)."""
         raise NotImplementedError
 
     def listed_frames(self, view: ClipView, frame_name: str) -> int | None:

@@ -90,6 +90,8 @@ class VideoOutput(Output):
         *,
         deep: bool = False,
         ffmpeg_exe: str | None = None,
+        flow_name: str | None = None,
+        flow_only: bool = False,
     ) -> tuple[list[Problem], int]:
         """Complete with video frames by its own index (a few hundred bytes
         per file); ``deep`` also decodes every frame."""

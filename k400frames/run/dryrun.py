@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ffmpeg
+from ..clip import flow
 from ..clip.context import RunContext
 from ..clip.extract import extract_clip, promised_frames
 from ..clip.outputs import output_named
@@ -299,15 +300,16 @@ def dry_run(
         mean, margin = resume.bytes_per_clip, 3 * resume.bytes_spread / resume.measured**0.5
         # The manifest has the values' bytes; a packed store adds its own per value.
         # num_frames: all: a clip has its own count of frames, the manifest's mean and most.
-        members = cfg.frame_cap if cfg.frame_cap is not None else resume.decoded_per_clip or 1.0
+        frames = cfg.frame_cap if cfg.frame_cap is not None else resume.decoded_per_clip or 1.0
+        members = frames * flow.members_per_frame(cfg)  # a frame, and its flow pair with flow
         mean += store_cls.value_slack(members if output_named(cfg.output).is_folder else 1)
         # Hardlinked pads share the last frame's inode; copies are files of their own.
         if store_cls.packed:
             inodes = (0.0,) * 3  # the store's few files, counted once below
         elif not output_named(cfg.output).is_folder:
             inodes = (1.0,) * 3  # one file per clip, no folder
-        elif cfg.frame_cap is not None and (cfg.pad == "copy" or resume.decoded_per_clip is None):
-            inodes = (cfg.frame_cap + 1.0,) * 3
+        elif cfg.frame_cap is not None and (cfg.pad == "copy" or resume.decoded_per_clip is None or cfg.flow != "none"):
+            inodes = (members + 1.0,) * 3
         else:
             real = resume.decoded_per_clip or float(resume.decoded_max)
             inodes = (real + 1, real + 1, resume.decoded_max + 1.0)
@@ -364,6 +366,9 @@ def dry_run(
         report.need_bytes = int(report.todo * high + extra)
         report.need_inodes_low = int(round(report.todo * inodes_low)) + new_classes
         report.need_inodes = int(round(report.todo * per_clip.inodes[2])) + new_classes
+    flow_cost = flow.cost_note(cfg, report.todo, cfg.worker_count)
+    if flow_cost:
+        report.notes.append(flow_cost)
     if report.collisions:
         report.notes.append(f"{report.collisions} output folders are claimed by several source files and would fail")
     if bad_rows and cfg.segments is not None:

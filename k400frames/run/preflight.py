@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .. import ffmpeg
-from ..clip import turbo
+from ..clip import flow, turbo
 from ..clip.outputs import output_named
 from ..config import ALL_FRAMES, MAX_WORKERS_PER_CPU, OUTPUT_KEYS, SCHEMA, Config, usable_cpus
 from ..errors import ConfigChanged, PreflightError
@@ -295,6 +295,7 @@ def preflight(
     store_cls.check_config(cfg)  # settings the store cannot hold, before any work
     if cfg.encoder == "turbo":
         turbo.load_codec()
+    flow.check_installed(cfg.flow)  # OpenCV with the algorithm, before any work
     check_source(cfg)
     check_target_writable(cfg)
     # Only a probe: the lock itself is taken by the run once every check has
@@ -355,4 +356,32 @@ def preflight(
             plural(usable_cpus(), "CPU"),
             cfg.worker_count,
         )
+    if cfg.flow != "none" and cfg.fps:
+        warn_flow_rate(cfg, planned)
     return Preflight(resume, total, holders, finished, planned, skipped)
+
+
+def warn_flow_rate(cfg: Config, planned: list[tuple[Clip | Collision, str | None]], probes: int = 3) -> None:
+    """Warn when ``fps`` is above a source's own rate: ffmpeg repeats frames
+    to reach it, and the flow between a frame and its copy is zero.  The
+    first ``probes`` clips left to do are probed (a header read each), so a
+    split of one rate is told before any work."""
+    if cfg.fps is None:
+        return
+    exe = ffmpeg.find_ffmpeg(cfg.ffmpeg)
+    todo = [item for item, state in planned if isinstance(item, Clip) and state is None][:probes]
+    for clip in todo:
+        try:
+            rate = ffmpeg.probe(exe, clip.source).fps
+        except Exception:  # noqa: BLE001 - a clip that cannot be probed is the run's to report, not this warning's
+            continue
+        if rate and cfg.fps > rate * 1.01:
+            log.warning(
+                "fps %g is above the source rate of %s (%g fps): ffmpeg repeats frames to reach it, and the flow "
+                "from a frame to its copy is zero (flow: %s); set fps to the sources' rate or below, or null",
+                cfg.fps,
+                clip.rel,
+                rate,
+                cfg.flow,
+            )
+            return

@@ -35,6 +35,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from ..clip import flow as flow_images
 from ..clip.outputs import Output, scan_store
 from ..config import Config
 from ..errors import ListFormatError
@@ -55,6 +56,9 @@ FRAME_COUNTS = ("all", "decoded")
 
 # What a split holds, as Output.lists_kind says it.
 FRAMES, VIDEOS = "frames", "videos"
+# What a frames list reads: the RGB frames, or the flow pairs beside them (clip/flow.py).
+MODALITIES = ("rgb", "flow")
+FLOW_FORMATS = ("mmaction2",)  # the loaders that read flow pairs: RawframeDataset(modality='Flow')
 
 
 @dataclasses.dataclass
@@ -173,7 +177,7 @@ def class_labels(cfg: Config, disk_classes: Sequence[str], existing: Sequence[st
     return [by_key[key] for key in sorted(by_key)]
 
 
-def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all") -> ListsResult:
+def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all", modality: str = "rgb") -> ListsResult:
     """Write one list file per format for the split ``cfg.target`` (see
     :func:`list_path`), ``labels.txt`` (the class of line i has label index i)
     and ``lists.md`` (the config keys each framework needs), all beside it.
@@ -181,7 +185,11 @@ def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all") -> Lis
     ``formats`` may be ``["all"]``: every format that reads this kind of split.
     Frame counts are read from disk (``frames="all"``) or, for the real frames
     only, from the manifest (``frames="decoded"``); a clip without frame 1 is
-    left out."""
+    left out.  With ``modality="flow"``, the lists count the flow pairs by
+    ``flow_name`` (mmaction2's ``RawframeDataset(modality='Flow')``), and
+    go to ``<root>/<split>.<format>-flow.txt`` and ``lists-flow.md``."""
+    if modality not in MODALITIES:
+        raise ListFormatError(f"modality: expected {' or '.join(MODALITIES)}, got {modality!r}")
     if frames not in FRAME_COUNTS:
         raise ListFormatError(f"frames: expected {' or '.join(FRAME_COUNTS)}, got {frames!r}")
     target = cfg.target
@@ -193,19 +201,26 @@ def write_lists(cfg: Config, formats: Sequence[str], frames: str = "all") -> Lis
         raise ListFormatError(f"split folder does not exist: {target} (run extract first)")
     store = store_cls.open_split(store_path)
     try:
-        return _write_lists(cfg, formats, frames, store)
+        return _write_lists(cfg, formats, frames, store, modality)
     finally:
         store.close()
 
 
-def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store) -> ListsResult:
+def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store, modality: str = "rgb") -> ListsResult:
     target = cfg.target
     if store.pending():  # a list of part of the split would shift no label but miss clips silently
         raise ListFormatError(f"no lists written: {store.pending()}")
     output, pairs = split_kind(store)
     kind = output.lists_kind
+    flow = modality == "flow"
+    if flow and kind != FRAMES:
+        raise ListFormatError(f"{target} holds {kind}, which hold no flow; flow lists need a frames split")
     readable = store.list_formats
-    offered = [f for f in formats_for(kind) if (f in readable if readable is not None else not FORMATS[f].store_only)]
+    offered = [
+        f
+        for f in formats_for(kind)
+        if (f in readable if readable is not None else not FORMATS[f].store_only) and (not flow or f in FLOW_FORMATS)
+    ]
     skipped_formats: list[str] = []
     if "all" in formats:
         # A format of a store's own files is no loss where the store is not of that kind.
@@ -215,6 +230,11 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
         if readable is None and FORMATS[fmt].store_only:
             raise ListFormatError(
                 f"{fmt} lists the files of a {fmt} store, and {store.path} is not one; extract with store: {fmt}"
+            )
+        if flow and fmt not in FLOW_FORMATS:
+            raise ListFormatError(
+                f"{fmt}'s loader reads no flow; flow lists: {', '.join(FLOW_FORMATS)} "
+                "(RawframeDataset with modality='Flow')"
             )
         if readable is not None and fmt not in readable:
             raise ListFormatError(
@@ -270,7 +290,13 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
             unlabelled.add(class_name)
             continue
         rel = f"{class_name}/{clip_name}{output.suffix}"
-        count = output.listed_frames(store.view(output.key_of(class_name, clip_name)), cfg.frame_name)
+        view = store.view(output.key_of(class_name, clip_name))
+        # flow: the pairs 1..k by flow_name, which a flow clip holds as many of as frames
+        count = (
+            flow_images.leading_flows(view.sizes(), cfg.flow_name)
+            if flow
+            else output.listed_frames(view, cfg.frame_name)
+        )
         if count == 0:
             empty.append(rel)  # listing it would make a loader crash mid-epoch
             continue
@@ -303,14 +329,18 @@ def _write_lists(cfg: Config, formats: Sequence[str], frames: str, store: Store)
 
     written: dict[str, Path] = {}
     for fmt in formats:
-        path = list_path(target, fmt)
+        path = flow_list_path(target, fmt) if flow else list_path(target, fmt)
         own = store.list_lines() if FORMATS[fmt].store_only else None  # the store's files, not its clips
         lines = own if own is not None else [FORMATS[fmt].line(kind, *entry) for entry in entries]
         _atomic_write(path, "".join(line + "\n" for line in lines))
         written[fmt] = path
     _atomic_write(labels_file, "".join(f"{name}\n" for name in classes))
-    snippet = snippet_text(cfg, kind, formats, len(classes), pad_share, frames, fps_note, store)
-    snippet_file = layout.snippet
+    if flow:
+        snippet = flow_snippet_text(cfg, len(classes), store)
+        snippet_file = layout.snippet.with_name(FLOW_SNIPPET_FILE)
+    else:
+        snippet = snippet_text(cfg, kind, formats, len(classes), pad_share, frames, fps_note, store)
+        snippet_file = layout.snippet
     _atomic_write(snippet_file, snippet)
     return ListsResult(
         kind=kind,
@@ -408,6 +438,43 @@ def snippet_text(
         )
     parts.append(mount_text(root))
     return "".join(parts)
+
+
+FLOW_SNIPPET_FILE = "lists-flow.md"
+
+
+def flow_list_path(target: Path, fmt: str) -> Path:
+    """Where the flow list of split ``target`` in ``fmt`` goes: ``<root>/<split>.<fmt>-flow.txt``."""
+    return Layout(target).list_file(f"{fmt}-flow", False)
+
+
+def flow_snippet_text(cfg: Config, num_classes: int, store: Store) -> str:
+    """lists-flow.md: mmaction2 reading the flow lists (``modality='Flow'``)
+    and how the flow images map back to pixels (clip/flow.py)."""
+    root, tmpl, bound = cfg.target.parent, cfg.flow_name, cfg.flow_bound
+    list_file = flow_list_path(cfg.target, "mmaction2")
+    packed = (
+        f"\nThe clips are in a packed store: read it with the `RawFrameDecode` arguments that `lists.md` "
+        f"(`lists --format mmaction2`) shows for the RGB frames; the flow keys are `path/{tmpl.format('x', 1)}` "
+        f"and `path/{tmpl.format('y', 1)}`.\n"
+        if store.packed
+        else ""
+    )
+    return (
+        f"# Config keys for the flow lists of {root}\n\n"
+        f"{num_classes} classes; label index i is line i of `{Layout(cfg.target).labels}`, counting from 0. "
+        f"Each line is `path total_frames label`, and `total_frames` counts the flow pairs, which a clip holds "
+        f"as many of as RGB frames (flow k: frame k to k+1).\n\n"
+        f"## mmaction2\n\nmmaction2 1.x `RawframeDataset` with `modality='Flow'`: `RawFrameDecode` reads "
+        f"`filename_tmpl.format('x', i)` and `.format('y', i)` as two grayscale images.\n\n```python\n"
+        f"dataset = dict(type='RawframeDataset', ann_file='{list_file}',\n"
+        f"               data_prefix=dict(img='{root}'),\n"
+        f"               filename_tmpl='{tmpl}', modality='Flow', start_index=1)\n"
+        f"model = dict(cls_head=dict(num_classes={num_classes}))\n```\n{packed}\n"
+        f"A flow image's value v is the flow in pixels f = v * {2 * bound:g} / 255 - {bound:g} "
+        f"(`flow_bound: {bound:g}`; zero flow is 128): mmaction2's flow configs normalise with "
+        f"mean 128 and std 128.\n"
+    )
 
 
 def _mmaction2_frames(root, split, tmpl, default_tmpl, n, list_file):

@@ -67,6 +67,8 @@ class VerifyReport:
     leaks: list[Leak] = dataclasses.field(default_factory=list)  # recordings in more than one split
     missing_ok: Path | None = None  # the CSV of rows known gone for good
     known_gone: int = 0  # rows of missing_ok not on disk: expected, not a problem
+    flow_name: str | None = None  # with flow: each clip's flow pairs are counted too (clip/flow.py)
+    flow_only: bool = False  # flow pairs alone, no RGB frames
 
     @property
     def ok(self) -> bool:
@@ -85,6 +87,8 @@ class VerifyReport:
             "frames": str(self.frames),
             "num_frames": self.num_frames,
             "frame_name": self.frame_name,
+            "flow_name": self.flow_name,
+            "flow_only": self.flow_only,
             "deep": self.deep,
             "csv": str(self.csv) if self.csv else None,
             "segments": str(self.segments) if self.segments else None,
@@ -210,6 +214,8 @@ def verify_tree(
     workers: int | None = None,
     progress: Progress | None = None,
     missing_ok: Path | None = None,
+    flow_name: str | None = None,
+    flow_only: bool = False,
 ) -> VerifyReport:
     """Check every clip of the split folder ``frames`` (frame folders or
     videos, whichever it holds; see the module docstring); with ``csv``, also
@@ -218,7 +224,9 @@ def verify_tree(
     :class:`~k400frames.run.progress.Progress` (``update(rel, counts)`` after
     each clip with a :class:`VerifyCounts`), follows the check.  Rows of
     ``missing_ok`` (a Kinetics CSV of rows known gone) that are not on disk
-    are counted in ``known_gone``, not missing or failed."""
+    are counted in ``known_gone``, not missing or failed.  With
+    ``flow_name``, each frame clip must hold flow pairs 1..N by that template
+    as well (``flow_only``: and no RGB frames)."""
     frames = Path(frames)
     store_cls, store_path = locate(frames)
     if not store_cls.packed and not frames.is_dir():
@@ -243,6 +251,8 @@ def verify_tree(
             progress,
             store,
             missing_ok,
+            flow_name,
+            flow_only,
         )
     finally:
         store.close()
@@ -262,6 +272,8 @@ def _verify(
     progress: Progress | None,
     store: Store,
     missing_ok: Path | None = None,
+    flow_name: str | None = None,
+    flow_only: bool = False,
 ) -> VerifyReport:
     report = VerifyReport(
         frames=frames,
@@ -271,6 +283,8 @@ def _verify(
         csv=Path(csv) if csv else None,
         segments=Path(segments) if segments else None,
         missing_ok=Path(missing_ok) if missing_ok else None,
+        flow_name=flow_name,
+        flow_only=flow_only,
     )
     split = store.layout.target
     output, pairs, stray = scan_store(store)
@@ -296,7 +310,9 @@ def _verify(
         whole = num_frames if isinstance(num_frames, int) else counted.get(rel)
         if whole is None:
             whole = max(output.listed_frames(view, frame_name) or 0, 1)
-        problems, count = output.check(view, rel, whole, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe)
+        problems, count = output.check(
+            view, rel, whole, frame_name, deep=deep, ffmpeg_exe=ffmpeg_exe, flow_name=flow_name, flow_only=flow_only
+        )
         if deep:
             # The digest taken when the clip was made travels with it (its store's record, or the manifest).
             expected = (store.record(key) or {}).get("digest") or recorded.get(rel)
@@ -360,9 +376,11 @@ def _clip_of(rel: str) -> str:
 def format_report(report: VerifyReport, limit: int = 20) -> str:
     """A short human summary: one line when clean, else the first ``limit``
     problems of each kind (:meth:`VerifyReport.to_dict`, the JSON report, has them all)."""
-    what = f"{plural(report.clips, 'clip')}, {plural(report.frames_checked, 'frame')}" + (
-        ", decoded" if report.deep else ""
+    counted = "flow pair" if report.flow_only else "frame"
+    what = f"{plural(report.clips, 'clip')}, {plural(report.frames_checked, counted)}" + (
+        " with as many flow pairs" if report.flow_name and not report.flow_only else ""
     )
+    what += ", decoded" if report.deep else ""
     listing = report.csv or report.segments
     if listing:
         what += f", {plural(report.csv_rows, 'CSV row')}"
