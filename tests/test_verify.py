@@ -92,9 +92,11 @@ def test_deep_decode_catches_what_the_ends_do_not(tree):
     (clip / "frame_00004.jpg").write_bytes(b"\xff\xd8" + b"not image data" * 20 + b"\xff\xd9")
     assert check(cfg).ok
     report = check(cfg, deep=True)
-    [problem] = report.problems
+    problem, changed = sorted(report.problems, key=lambda p: p.kind)
     assert problem.kind == "decode" and "frame_00004.jpg" in problem.detail
     assert problem.detail.startswith("1 frames")
+    # ... and the clip's bytes no longer match the digest its manifest line recorded
+    assert (changed.kind, changed.rel) == ("digest", "abseiling/q_w_000000_000010")
 
 
 def test_deep_decode_passes_a_clean_tree(tree):
