@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import SCHEMA, Config, load_config, parse_overrides, read_yaml
@@ -32,7 +33,7 @@ from .words import plural
 log = logging.getLogger("k400frames")
 
 # The config keys that change a contact sheet.
-PREVIEW_KEYS = ("frame_name", "ffmpeg")
+PREVIEW_KEYS = ("frame_name", "ffmpeg", "flow_name", "flow_bound")
 
 
 # ----------------------------------------------------------------------------
@@ -377,7 +378,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from .config import check_frame_name
+    from .clip.flow import DEFAULT_BOUND, DEFAULT_FLOW_NAME
+    from .config import check_flow_name, check_frame_name
     from .ffmpeg import find_ffmpeg
     from .tools.preview import PreviewError, make_preview, make_store_preview, parse_grid, store_clip
 
@@ -386,7 +388,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     ignored = sorted(set(overrides) - set(PREVIEW_KEYS))
     if ignored:
         raise ConfigError(
-            f"preview: --set {ignored[0]} does not change a preview; it reads only {' and '.join(PREVIEW_KEYS)}"
+            f"preview: --set {ignored[0]} does not change a preview; it reads only "
+            f"{', '.join(PREVIEW_KEYS[:-1])} and {PREVIEW_KEYS[-1]}"
         )
     settings = {**(read_yaml(Path(args.config)) if args.config else {}), **overrides}
     frame_name = args.frame_name or (check_frame_name(settings["frame_name"]) if settings.get("frame_name") else None)
@@ -394,28 +397,43 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if configured_ffmpeg is not None and not isinstance(configured_ffmpeg, str):
         raise ConfigError(f"ffmpeg: expected a path, got {configured_ffmpeg!r}")
     exe = find_ffmpeg(configured_ffmpeg) if configured_ffmpeg else None
+    flow_name = check_flow_name(settings["flow_name"]) if settings.get("flow_name") else DEFAULT_FLOW_NAME
+    flow_bound = args.flow_bound if args.flow_bound is not None else settings.get("flow_bound", DEFAULT_BOUND)
+    if isinstance(flow_bound, bool) or not isinstance(flow_bound, (int, float)) or not 0 < flow_bound < float("inf"):
+        where = "--flow-bound" if args.flow_bound is not None else "flow_bound"
+        raise ConfigError(f"{where}: expected a positive number of pixels as in the extract, got {flow_bound!r}")
     try:
         grid = parse_grid(args.grid)
     except PreviewError as exc:  # "grid: expected ...": name the flag the user typed
         raise PreviewError(f"--{exc}") from None
+    options: dict[str, Any] = {
+        "frame_name": frame_name,
+        "ffmpeg_exe": exe,
+        "flow": True if args.flow else None,  # None: flow where the clip holds flow and no RGB
+        "flow_name": flow_name,
+        "flow_bound": flow_bound,
+    }
     in_store = store_clip(args.clip_dir)
     if in_store is not None:
-        preview = make_store_preview(
-            *in_store, Path(args.output) if args.output else None, grid, frame_name=frame_name, ffmpeg_exe=exe
-        )
+        preview = make_store_preview(*in_store, Path(args.output) if args.output else None, grid, **options)
     else:
-        preview = make_preview(
-            Path(args.clip_dir), Path(args.output) if args.output else None, grid, frame_name=frame_name, ffmpeg_exe=exe
-        )
+        preview = make_preview(Path(args.clip_dir), Path(args.output) if args.output else None, grid, **options)
+    unit = "flow pairs" if preview.flow else "frames"
     padded = (
-        f"frames {preview.real_frames + 1}-{preview.total_frames} are padding (red frames)"
+        f"{unit} {preview.real_frames + 1}-{preview.total_frames} are padding (red frames)"
         if preview.padded_frames
-        else "no padded frames"
+        else f"no padded {unit}"
     )
     print(
-        f"preview: {preview.path} ({preview.grid[0]}x{preview.grid[1]} grid, {preview.size[0]}x{preview.size[1]} px, "
-        f"{preview.total_frames} frames, {padded}; padding from {preview.padding_source})"
+        f"preview: {preview.path} ({'flow colour wheel, ' if preview.flow else ''}{preview.grid[0]}x{preview.grid[1]} "
+        f"grid, {preview.size[0]}x{preview.size[1]} px, {preview.total_frames} {unit}, {padded}; "
+        f"padding from {preview.padding_source})"
     )
+    if preview.flow and preview.flow_scale is not None:
+        print(
+            f"colour: hue = direction (right red, down yellow-green, left cyan, up violet), white = still, "
+            f"full colour = {preview.flow_scale:.2f} px (bound {flow_bound:g})"
+        )
     if preview.note:
         print(f"note: {preview.note}")
     return EXIT_OK
@@ -737,8 +755,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--frame-name",
         metavar="TEMPLATE",
-        help="frame file template (default: the config's frame_name, else every .jpg, numbered by "
-        "the last number in its name)",
+        help="frame file template (default: the config's frame_name, else every .jpg but flow images, numbered "
+        "by the last number in its name)",
+    )
+    p.add_argument(
+        "--flow",
+        action="store_true",
+        help="draw the clip's flow pairs (the config's flow_name) on the colour wheel: hue = direction, "
+        "white = still (the default for a clip of flow and no RGB frames; docs/guides/flow.md)",
+    )
+    p.add_argument(
+        "--flow-bound",
+        type=float,
+        metavar="PIXELS",
+        help="the bound the flow was quantised with (default: the config's flow_bound, else 20)",
     )
     _add_config_args(p, required=False)
     p.set_defaults(func=cmd_preview)

@@ -10,6 +10,22 @@ with ``drawbox`` and laid out with ``tile``.  Labels need a font; when
 The default output is ``preview_<clip>.jpg`` in the current directory:
 beside the clip folder would be inside a class folder, where every loader
 would take the sheet for a clip.
+
+**Flow** (``flow=True``, ``preview --flow``; automatic for a folder that
+holds flow pairs and no RGB frames, as ``flow_only`` writes it): the same
+sheet of the clip's flow pairs (``flow_x_00001.jpg`` + ``flow_y_00001.jpg``,
+clip/flow.py), each tile the colour-wheel picture of its flow.  The two
+grayscale images are read back as pixels, ``(v - 128) * 2 * bound / 255``
+(so the quantised 128 is exactly still; the loaders' inverse reads it as
++0.078 px, half a step, which would tint every still tile), and drawn in HSV:
+hue = direction (0 degrees, rightwards, is red; downwards yellow-green,
+leftwards cyan, upwards violet), saturation = magnitude over the sheet's
+scale, value 255, so zero flow is white and full colour is the scale.  The
+scale is the largest of the tiles' 99th-percentile magnitudes (one
+quantisation step at least), printed in the legend: tiles of one sheet
+compare, and a lone outlier pixel does not wash the rest out.  OpenCV makes
+the tiles (JPEGs in a temp folder); ffmpeg lays them out as for RGB, pads
+(zero flow past the source's end) framed in red.
 """
 
 from __future__ import annotations
@@ -20,11 +36,13 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .. import ffmpeg
 from ..clip import codec
+from ..clip.flow import DEFAULT_BOUND, DEFAULT_FLOW_NAME, INSTALL_HINT, flow_names
 from ..clip.frames import link_sequence
-from ..errors import PreviewError, StoreError
+from ..errors import MissingExtra, PreviewError, StoreError
 from ..files import replaced_atomically
 from ..layout import Layout
 from ..run.records import read_records
@@ -48,6 +66,8 @@ FONT_CANDIDATES = (
 # A font path goes into a filter graph; only plain characters need no escaping.
 _SAFE_FONT_PATH = re.compile(r"[A-Za-z0-9_./\-]+")
 _FRAME_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+FLOW_TILE_QUALITY = 95  # the colour tiles' JPEG quality (OpenCV's scale); ffmpeg encodes the sheet after
+FLOW_PERCENTILE = 99.0  # of each tile's magnitudes: the sheet's full-colour scale is the largest
 
 
 @dataclasses.dataclass
@@ -63,6 +83,8 @@ class Preview:
     padding_source: str  # "manifest" or "bytes" (identical copies of the last frame)
     labelled: bool
     note: str = ""
+    flow: bool = False  # tiles are flow pairs drawn on the colour wheel
+    flow_scale: float | None = None  # with flow: pixels of motion drawn at full colour
 
     @property
     def padded_frames(self) -> int:
@@ -77,9 +99,10 @@ def parse_grid(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def default_output(clip_dir: Path) -> Path:
-    """``preview_<clip>.jpg`` in the current directory (never inside the tree)."""
-    return Path.cwd() / f"preview_{Path(clip_dir).name}.jpg"
+def default_output(clip_dir: Path, flow: bool = False) -> Path:
+    """``preview_<clip>.jpg`` (``preview_flow_<clip>.jpg`` for the flow sheet)
+    in the current directory (never inside the tree)."""
+    return Path.cwd() / f"preview_{'flow_' if flow else ''}{Path(clip_dir).name}.jpg"
 
 
 def frames_tree_folder(out: Path, clip_dir: Path) -> Path | None:
@@ -94,10 +117,12 @@ def frames_tree_folder(out: Path, clip_dir: Path) -> Path | None:
     return None
 
 
-def list_frames(clip_dir: Path, frame_name: str | None = None) -> list[tuple[int, Path]]:
+def list_frames(
+    clip_dir: Path, frame_name: str | None = None, flow_name: str | None = DEFAULT_FLOW_NAME
+) -> list[tuple[int, Path]]:
     """``(frame number, path)`` in order: by the template from 1 while frames
     exist, or, without one, every ``.jpg``/``.jpeg`` numbered by the last
-    number in its name."""
+    number in its name, but for the flow images that ``flow_name`` names."""
     clip_dir = Path(clip_dir)
     if frame_name:
         frames: list[tuple[int, Path]] = []
@@ -108,8 +133,22 @@ def list_frames(clip_dir: Path, frame_name: str | None = None) -> list[tuple[int
     for name in os.listdir(clip_dir):
         match = _FRAME_NUMBER.search(name)
         if match and codec.is_frame_name(name) and not name.startswith("."):
+            if flow_name and name in flow_names(flow_name, int(match[1])):
+                continue
             found.append((int(match[1]), clip_dir / name))
     return sorted(found)
+
+
+def list_flow_pairs(clip_dir: Path, flow_name: str = DEFAULT_FLOW_NAME) -> list[tuple[int, Path, Path]]:
+    """``(number, x image, y image)`` of the clip's flow pairs, from 1 while
+    both images of a pair exist."""
+    pairs: list[tuple[int, Path, Path]] = []
+    while True:
+        x_name, y_name = flow_names(flow_name, len(pairs) + 1)
+        x_path, y_path = Path(clip_dir) / x_name, Path(clip_dir) / y_name
+        if not (x_path.is_file() and y_path.is_file()):
+            return pairs
+        pairs.append((len(pairs) + 1, x_path, y_path))
 
 
 def choose_tiles(total: int, count: int) -> list[int]:
@@ -197,7 +236,11 @@ def _filter_graph(
     grid: tuple[int, int],
     labels: bool,
     font: str | None,
+    unit: str = "frames",
+    extra: str = "",
 ) -> str:
+    """``unit`` and ``extra`` go into the legend: plain words, digits and
+    dots only (no quoting or escaping is done)."""
     width, height = tile_size
     # From the shorter side: on a portrait tile a size from the height would
     # make "248 pad" wider than the tile, cut off and covering the picture.
@@ -220,34 +263,82 @@ def _filter_graph(
     chain.append(f"pad=iw:ih+{HEADER}:0:{HEADER}:color={BACKGROUND}")
     if labels:
         legend = (
-            f"frames 1-{total}  real 1-{real}  padded {real + 1}-{total} (red)"
+            f"{unit} 1-{total}  real 1-{real}  padded {real + 1}-{total} (red)"
             if real < total
-            else f"frames 1-{total}  no padding"
-        )
+            else f"{unit} 1-{total}  no padding"
+        ) + (f"  {extra}" if extra else "")
         chain.append(
             f"drawtext={text_opts.replace(':box=1', ':box=0')}:fontsize={HEADER * 2 // 3}:text='{legend}':x={GAP}:y=3"
         )
     return ",".join(chain)
 
 
-def make_preview(
-    clip_dir: Path,
-    out: Path | None = None,
-    grid: tuple[int, int] = (6, 5),
-    *,
-    frame_name: str | None = None,
-    ffmpeg_exe: str | None = None,
-    timeout: float = 120.0,
-    record: tuple[Path, str] | None = None,
-) -> Preview:
-    """Draw the contact sheet of ``clip_dir`` into ``out`` (``.jpg``/``.jpeg``
-    or ``.png``; default :func:`default_output`), written atomically.
-    ``record``: where the clip's manifest row is, when ``clip_dir`` is not
-    in its split folder (a clip read out of a store)."""
-    clip_dir = Path(clip_dir)
-    if not clip_dir.is_dir():
-        raise PreviewError(f"not a clip folder: {clip_dir}")
-    out = Path(out) if out else default_output(clip_dir)
+def _load_cv2() -> tuple[Any, Any]:
+    """cv2 and numpy for the colour wheel, or :class:`MissingExtra` with the install line."""
+    try:
+        import cv2
+        import numpy
+    except ImportError as exc:
+        raise MissingExtra(
+            f"preview --flow: the colour-wheel picture needs OpenCV, which is not installed ({exc}); "
+            f"install with {INSTALL_HINT}"
+        ) from None
+    return cv2, numpy
+
+
+def _read_gray(cv2: Any, numpy: Any, path: Path) -> Any:
+    image = cv2.imdecode(numpy.fromfile(str(path), numpy.uint8), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise PreviewError(f"cannot decode the flow image {path}")
+    return image
+
+
+def flow_polar(cv2: Any, numpy: Any, x_image: Any, y_image: Any, bound: float) -> tuple[Any, Any]:
+    """(magnitude in pixels, direction in degrees 0..360, 0 rightwards and 90
+    downwards) of one quantised flow pair; 128 reads as exactly still."""
+    step = 2.0 * bound / 255.0
+    dx = (x_image.astype(numpy.float32) - 128.0) * step
+    dy = (y_image.astype(numpy.float32) - 128.0) * step
+    return cv2.cartToPolar(dx, dy, angleInDegrees=True)
+
+
+def flow_wheel(cv2: Any, numpy: Any, magnitude: Any, angle: Any, scale: float) -> Any:
+    """The colour-wheel picture (BGR, uint8) of a flow field: hue = direction,
+    saturation = ``magnitude / scale`` (capped at 1), value 255, so zero
+    flow is white."""
+    hsv = numpy.empty((*magnitude.shape, 3), numpy.uint8)
+    hsv[..., 0] = numpy.rint(angle / 2.0).astype(numpy.int32) % 180  # OpenCV's 8-bit hue is degrees / 2
+    hsv[..., 1] = numpy.rint(numpy.clip(magnitude / scale, 0.0, 1.0) * 255.0).astype(numpy.uint8)
+    hsv[..., 2] = 255
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+
+def _write_flow_tiles(
+    pairs: list[tuple[int, Path, Path]], chosen: list[int], bound: float, folder: Path
+) -> tuple[str, float]:
+    """The colour-wheel JPEGs of the ``chosen`` pairs as ``000001.jpg ...`` in
+    ``folder``: (the image2 pattern, the sheet's full-colour scale in pixels)."""
+    cv2, numpy = _load_cv2()
+    polar = []
+    for number in chosen:
+        _, x_path, y_path = pairs[number - 1]
+        x_image, y_image = _read_gray(cv2, numpy, x_path), _read_gray(cv2, numpy, y_path)
+        if x_image.shape != y_image.shape:
+            raise PreviewError(f"flow pair {number}: {x_path.name} and {y_path.name} differ in size")
+        polar.append(flow_polar(cv2, numpy, x_image, y_image, bound))
+    step = 2.0 * bound / 255.0
+    scale = max([step, *(float(numpy.percentile(magnitude, FLOW_PERCENTILE)) for magnitude, _ in polar)])
+    quality = [cv2.IMWRITE_JPEG_QUALITY, FLOW_TILE_QUALITY]
+    for index, (magnitude, angle) in enumerate(polar, 1):
+        ok, data = cv2.imencode(".jpg", flow_wheel(cv2, numpy, magnitude, angle, scale), quality)
+        if not ok:
+            raise PreviewError("OpenCV could not encode a flow tile")
+        (folder / f"{index:06d}.jpg").write_bytes(data.tobytes())
+    return str(folder / "%06d.jpg"), scale
+
+
+def _check_output(out: Path, clip_dir: Path) -> str:
+    """Refuse an output inside the frames tree or of the wrong kind; its suffix."""
     inside = frames_tree_folder(out, clip_dir)
     if inside is not None:
         raise PreviewError(
@@ -259,11 +350,58 @@ def make_preview(
         raise PreviewError(f"out: the preview is a .jpg or .png file, got {out.name!r}")
     if out.is_dir():
         raise PreviewError(f"out: {out} is a folder; name the image file")
-    frames = list_frames(clip_dir, frame_name)
-    if not frames:
+    return suffix
+
+
+def make_preview(
+    clip_dir: Path,
+    out: Path | None = None,
+    grid: tuple[int, int] = (6, 5),
+    *,
+    frame_name: str | None = None,
+    ffmpeg_exe: str | None = None,
+    timeout: float = 120.0,
+    record: tuple[Path, str] | None = None,
+    flow: bool | None = None,
+    flow_name: str = DEFAULT_FLOW_NAME,
+    flow_bound: float = DEFAULT_BOUND,
+) -> Preview:
+    """Draw the contact sheet of ``clip_dir`` into ``out`` (``.jpg``/``.jpeg``
+    or ``.png``; default :func:`default_output`), written atomically.
+    ``record``: where the clip's manifest row is, when ``clip_dir`` is not
+    in its split folder (a clip read out of a store).  ``flow``: True draws
+    the flow pairs (``flow_name``, quantised with ``flow_bound``) on the
+    colour wheel, False the RGB frames, None (the default) the flow pairs
+    only where the folder holds them and no RGB frames."""
+    clip_dir = Path(clip_dir)
+    if not clip_dir.is_dir():
+        raise PreviewError(f"not a clip folder: {clip_dir}")
+    if not (isinstance(flow_bound, (int, float)) and 0 < flow_bound < float("inf")):
+        raise PreviewError(f"flow_bound: expected a positive number of pixels, got {flow_bound!r}")
+    frames = [] if flow else list_frames(clip_dir, frame_name, flow_name)
+    pairs = list_flow_pairs(clip_dir, flow_name) if flow is not False else []
+    if flow is None:
+        flow = bool(pairs) and not frames
+    out = Path(out) if out else default_output(clip_dir, flow)
+    suffix = _check_output(out, clip_dir)
+    if flow:
+        if not pairs:
+            x_name, y_name = flow_names(flow_name, 1)
+            raise PreviewError(f"no flow pairs in {clip_dir} named like {x_name} and {y_name}")
+        _load_cv2()  # refuse before any work
+        frames = [(number, x_path) for number, x_path, _ in pairs]
+        # A pad is zero flow, and so is the last real frame's flow (the source
+        # has no next frame where a clip is padded): the trailing run of pairs
+        # identical to the last one starts at the last real frame, as for RGB.
+        real, padding_source = max(
+            real_frame_count(frames, clip_dir, record),
+            real_frame_count([(number, y_path) for number, _, y_path in pairs], clip_dir, record),
+        )
+    elif not frames:
         raise PreviewError(f"no frames in {clip_dir}" + (f" named like {frame_name.format(1)}" if frame_name else ""))
+    else:
+        real, padding_source = real_frame_count(frames, clip_dir, record)
     total = len(frames)
-    real, padding_source = real_frame_count(frames, clip_dir, record)
     chosen = choose_tiles(total, grid[0] * grid[1])
     if real < total and real not in chosen:
         # Show where the real frames end: the nearest tile moves to the last real frame.
@@ -278,24 +416,38 @@ def make_preview(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="k400frames-preview-"))
+    flow_scale: float | None = None
     try:
         with replaced_atomically(out) as partial:
             try:  # a folder we cannot write to: say so with the name the user gave, not the temp name
                 partial.touch()
             except OSError as exc:
                 raise PreviewError(f"cannot write {out}: {exc.strerror or exc}") from None
-            pattern = link_sequence([frames[n - 1][1] for n in chosen], work)
+            if flow:
+                pattern, flow_scale = _write_flow_tiles(pairs, chosen, flow_bound, work)
+                unit, extra = "flow", f"full colour {flow_scale:.2f} px"
+            else:
+                pattern = link_sequence([frames[n - 1][1] for n in chosen], work)
+                unit, extra = "frames", ""
             font = find_font()
             note = (
                 ""
                 if padding_source == "manifest"
                 else (
-                    "padding found by comparing bytes with the last frame (no manifest entry); "
+                    "padding found by comparing bytes with the last flow pair (pads are zero flow, as is the "
+                    "last real frame's); a video that truly ends still would look padded too"
+                    if flow
+                    else "padding found by comparing bytes with the last frame (no manifest entry); "
                     "a video that truly ends on a still scene would look padded too"
                 )
             )
             result = _render(
-                exe, pattern, partial, suffix, _filter_graph(chosen, real, total, tile, grid, True, font), timeout
+                exe,
+                pattern,
+                partial,
+                suffix,
+                _filter_graph(chosen, real, total, tile, grid, True, font, unit, extra),
+                timeout,
             )
             labelled = result.returncode == 0 and not result.timed_out
             if not labelled:
@@ -310,7 +462,7 @@ def make_preview(
                     filter(
                         None,
                         [
-                            f"no frame labels (drawtext failed: {reason}); tiles show frames "
+                            f"no frame labels (drawtext failed: {reason}); tiles show {unit} "
                             f"{', '.join(map(str, chosen))} in reading order, padded ones framed in red",
                             note,
                         ],
@@ -328,6 +480,8 @@ def make_preview(
         padding_source=padding_source,
         labelled=labelled,
         note=note,
+        flow=bool(flow),
+        flow_scale=flow_scale,
     )
 
 
@@ -351,6 +505,9 @@ def make_store_preview(
     *,
     frame_name: str | None = None,
     ffmpeg_exe: str | None = None,
+    flow: bool | None = None,
+    flow_name: str = DEFAULT_FLOW_NAME,
+    flow_bound: float = DEFAULT_BOUND,
 ) -> Preview:
     """:func:`make_preview` of the clip ``rel`` (``class/clip``) in the packed
     store ``store_path``: its frames are read out into a temp folder outside
@@ -380,11 +537,14 @@ def make_store_preview(
             raise PreviewError(f"no clip {rel} in {store_path}")
         return make_preview(
             clip_dir,
-            Path(out) if out else default_output(clip_dir),
+            Path(out) if out else None,  # the default from clip_dir's name: the clip's
             grid,
             frame_name=frame_name,
             ffmpeg_exe=ffmpeg_exe,
             record=(split, rel),
+            flow=flow,
+            flow_name=flow_name,
+            flow_bound=flow_bound,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
