@@ -299,12 +299,27 @@ class Store:
         """The disk bytes of sample clips put in this store, from their values' bytes."""
         return bytes_each
 
+    @classmethod
+    def plan_files(
+        cls, cfg: Config, layout: Layout, new_bytes: tuple[float, float]
+    ) -> tuple[dict[str, Any], str, tuple[float, float]] | None:
+        """The dry run's view of the store after a run that adds ``new_bytes``
+        (low, high) of clips to ``layout``'s: facts for its JSON, one line
+        for people, and the bytes the run needs beyond its clips' own at its
+        peak (low, high); None when the store has nothing to add."""
+        return None
+
     classes: list[str] | None = None  # the class map fixed in the store (its samples carry labels), if any
 
     def problems(self) -> Iterator[tuple[str, str, str]]:
         """``(where, kind, detail)`` of what is wrong with the store itself
         beyond its clips (``verify``): a shard that does not match its index."""
         return iter(())
+
+    def card_facts(self) -> tuple[dict[str, Any], str]:
+        """What the dataset card says of the store's own files: facts for
+        its JSON and one line for ``card.md`` (``({}, "")``: nothing)."""
+        return {}, ""
 
     def list_lines(self) -> list[str] | None:
         """The lines of a list that names the store's files instead of its

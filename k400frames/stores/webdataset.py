@@ -903,6 +903,29 @@ class WebDatasetStore(Store):
             for shard in series.index["shards"]
         ]
 
+    def card_facts(self) -> tuple[dict[str, Any], str]:
+        """Shards, their bytes, and how many classes the least mixed shard
+        holds (the seeded order's point: a shard of one class would defeat a
+        streaming loader's shuffle buffer)."""
+        stats = self.shard_stats()
+        if not stats:
+            return {}, ""
+        fewest = min(s["classes"] for s in stats)
+        total = sum(s["bytes"] for s in stats)
+        facts = {
+            "shards": len(stats),
+            "shard_bytes": total,
+            "shard_size": max((series.index.get("shard_size", 0) for series in self.series), default=0),
+            "classes_in_least_mixed_shard": fewest,
+            "classes_in_most_mixed_shard": max(s["classes"] for s in stats),
+            "clips_in_smallest_shard": min(s["clips"] for s in stats),
+        }
+        line = (
+            f"- shards: {len(stats)} ({total / 1e6:.1f} MB) in {self.path.name}, in a seeded order; the least "
+            f"class-mixed shard holds {fewest} {'class' if fewest == 1 else 'classes'}"
+        )
+        return facts, line
+
     def loader_snippet(self, kind: str, tmpl: str, classes: int, list_file: Path) -> str | None:
         patterns = self.url_patterns()
         stats = self.shard_stats()
@@ -911,8 +934,9 @@ class WebDatasetStore(Store):
         remote = patterns[0].replace(str(self.layout.root), "https://HOST/PATH") if patterns else ""
         member = f"'{tmpl.format(1)}'" if kind == "frames" else "'mp4'"
         return (
-            f"The `webdataset` loader reading the shards of `{self.path}` ({len(stats)} shards; the most "
-            f"class-mixed has {fewest} or more classes). `{list_file}` lists every shard file, relative to "
+            f"The `webdataset` loader reading the shards of `{self.path}` ({len(stats)} shards, in a seeded "
+            f"order; the least class-mixed shard holds {fewest} {'class' if fewest == 1 else 'classes'}). "
+            f"`{list_file}` lists every shard file, relative to "
             f"`{self.layout.root}`; as brace patterns (local, and the same files served over HTTP):\n\n"
             f"```python\nurls = {local}\n"
             f"# served over HTTP: '{remote}'\n```\n\n"
@@ -1074,6 +1098,36 @@ class WebDatasetStore(Store):
         # Each member has a 512-byte header and pads its data to 512 bytes (half a block on average).
         return members * (BLOCK + BLOCK / 2)
 
+    @classmethod
+    def plan_files(
+        cls, cfg: Config, layout: Layout, new_bytes: tuple[float, float]
+    ) -> tuple[dict[str, Any], str, tuple[float, float]] | None:
+        """Shards of ``shard_size`` for every sample the series will hold
+        (those there now, a whole split's shard stores moved in, and the new
+        ones); the cut writes every changed shard beside the staged clips
+        and the old shards before it renames them in, and the seeded order
+        changes nearly every shard, so the run needs the shards' bytes once
+        more at its end."""
+        paths = [cls.run_path(layout)] + (cls.shard_paths(layout) if layout.shard is None else [])
+        there = sum(cls.disk_bytes(p) for p in paths if p.exists())
+        low, high = there + new_bytes[0], there + new_bytes[1]
+        size = cfg.shard_size
+        shards = (max(1, -(-int(low) // size)) if low else 0, max(1, -(-int(high) // size)) if high else 0)
+        facts = {
+            "shard_size": size,
+            "shards_low": shards[0],
+            "shards_high": shards[1],
+            "shard_bytes_low": int(low),
+            "shard_bytes_high": int(high),
+        }
+        count = f"{shards[0]}" if shards[0] == shards[1] else f"{shards[0]} to {shards[1]}"
+        line = (
+            f"shards: about {count} of at most {_decimal(size)} in {cls.run_path(layout)} "
+            f"({_decimal(low)}{'' if _decimal(low) == _decimal(high) else f' to {_decimal(high)}'} in all); "
+            f"the run cuts them at its end, writing them beside the staged clips, which the needs below count"
+        )
+        return facts, line, (low, high)
+
     def measured(self, bytes_each: list[int]) -> list[int]:
         # The staged fragments are exactly what the shards will hold for these clips.
         sizes: list[int] = sorted(s.size for s in self.series[0].staged.values()) if self.series else []
@@ -1087,6 +1141,14 @@ class WebDatasetStore(Store):
 # ----------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------
+
+
+def _decimal(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def _tree_name(name: str) -> tuple[str, str, str, str]:
