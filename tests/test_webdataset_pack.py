@@ -121,6 +121,11 @@ def test_verify_and_lists_read_a_packed_split(frames_root, tmp_path, config):
     result = write_lists(cfg, ["webdataset"])
     lines = result.lists["webdataset"].read_text().splitlines()
     assert lines == sorted(f"train.wds/{p.name}" for p in (dest / "train.wds").glob("*.tar"))
+    # preview reads the clip's padded count from its sample, where no manifest is beside the packed root
+    from k400frames.tools.preview import make_store_preview
+
+    sheet = make_store_preview(dest / "train.wds", "zumba/zum1_000001_000011", tmp_path / "sheet.jpg", (2, 2))
+    assert (sheet.real_frames, sheet.total_frames, sheet.padding_source) == (1, 4, "manifest")
     # lists wrote labels.txt into the packed root: it stays a root of stores, unpacked whole
     assert (dest / LABELS_FILE).is_file()
     assert unpack(dest, tmp_path / "back").splits == ["train", "val"]

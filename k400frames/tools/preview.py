@@ -149,15 +149,19 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def real_frame_count(
-    frames: list[tuple[int, Path]], clip_dir: Path, record: tuple[Path, str] | None = None
+    frames: list[tuple[int, Path]],
+    clip_dir: Path,
+    record: tuple[Path, str] | None = None,
+    padded: int | None = None,
 ) -> tuple[int, str]:
     """How many leading frames are real, and how that was learned.
 
-    The manifest knows exactly.  Without it, trailing frames byte-identical to
+    The manifest (or ``padded``, the count a store keeps with the clip) knows
+    exactly.  Without it, trailing frames byte-identical to
     the last one are taken as padding; a video that really ends on a still
     scene looks the same, which the note in the sheet's result admits."""
     total = len(frames)
-    padded = _manifest_padded(clip_dir, record)
+    padded = padded if padded is not None else _manifest_padded(clip_dir, record)
     if padded is not None and 0 <= padded < total:
         return total - padded, "manifest"
     last = frames[-1][1]
@@ -239,11 +243,13 @@ def make_preview(
     ffmpeg_exe: str | None = None,
     timeout: float = 120.0,
     record: tuple[Path, str] | None = None,
+    padded: int | None = None,
 ) -> Preview:
     """Draw the contact sheet of ``clip_dir`` into ``out`` (``.jpg``/``.jpeg``
     or ``.png``; default :func:`default_output`), written atomically.
     ``record``: where the clip's manifest row is, when ``clip_dir`` is not
-    in its split folder (a clip read out of a store)."""
+    in its split folder (a clip read out of a store); ``padded``: the count
+    the store keeps with the clip, which wins over the manifest."""
     clip_dir = Path(clip_dir)
     if not clip_dir.is_dir():
         raise PreviewError(f"not a clip folder: {clip_dir}")
@@ -263,7 +269,7 @@ def make_preview(
     if not frames:
         raise PreviewError(f"no frames in {clip_dir}" + (f" named like {frame_name.format(1)}" if frame_name else ""))
     total = len(frames)
-    real, padding_source = real_frame_count(frames, clip_dir, record)
+    real, padding_source = real_frame_count(frames, clip_dir, record, padded)
     chosen = choose_tiles(total, grid[0] * grid[1])
     if real < total and real not in chosen:
         # Show where the real frames end: the nearest tile moves to the last real frame.
@@ -369,10 +375,13 @@ def make_store_preview(
         clip_dir.mkdir()
         try:
             found = 0
-            for name, data in store.view(ClipKey(class_name, clip, folder=True)).items():
+            key = ClipKey(class_name, clip, folder=True)
+            for name, data in store.view(key).items():
                 if "/" not in name:
                     (clip_dir / name).write_bytes(data)
                     found += 1
+            kept = (store.record(key) if found else None) or {}
+            padded = kept["padded"] if isinstance(kept.get("padded"), int) else None
         finally:
             split = store.layout.target
             store.close()
@@ -385,6 +394,7 @@ def make_store_preview(
             frame_name=frame_name,
             ffmpeg_exe=ffmpeg_exe,
             record=(split, rel),
+            padded=padded,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
