@@ -204,10 +204,8 @@ def build_card(cfg: Config, planned: set[str] | None = None) -> dict[str, Any]:
     total_bytes = decoded = padded_frames = padded_clips = cut = damaged = hashed_now = 0
     cap = cfg.frame_cap  # None: num_frames: all, where each clip's count is its record's
     mostly_pad: list[str] = []  # clips whose real frames are under half of num_frames
-    store = None
-    if any(row.digest is None or row.size is None or (cap is None and row.decoded is None) for row in rows.values()):
-        store_cls = store_class(cfg.store)
-        store = store_cls.open_split(store_cls.run_path(layout))
+    store_cls = store_class(cfg.store)
+    store = store_cls.open_split(store_cls.run_path(layout)) if store_cls.run_path(layout).exists() else None
     try:
         for rel, row in rows.items():
             digest, size = row.digest, row.size
@@ -231,6 +229,7 @@ def build_card(cfg: Config, planned: set[str] | None = None) -> dict[str, Any]:
             padded_clips += row.padded > 0
             cut += row.cut
             damaged += row.damaged
+        store_facts, store_line = store.card_facts() if store is not None else ({}, "")
     finally:
         if store is not None:
             store.close()
@@ -276,6 +275,7 @@ def build_card(cfg: Config, planned: set[str] | None = None) -> dict[str, Any]:
             f"{k}/{n}" for n in layout.shard_counts() for k in range(n) if layout.shard_has_records((k, n))
         ),
         "sources": _source_mix(cfg, sample, len(rows)),
+        "store": {"kind": cfg.store, **store_facts, "line": store_line},
     }
 
 
@@ -297,6 +297,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- padded: {card['padded_clips']} clips, {card['pad_share']:.1%} of frames; cut: {card['cut_clips']}",
         *_mostly_pad_line(card),
         f"- size: {card['bytes'] / 1e6:.1f} MB in {card['files']} files ({card['output']})",
+        *([card["store"]["line"]] if card.get("store", {}).get("line") else []),
         f"- sources (a fixed sample: {src['sampled']} of {src['of']} headers read, to keep the card fast; "
         f"`doctor` reads them all): fps {_mix(src['fps'])}; size {_mix(src['size'])}; "
         f"codec {_mix(src['codec'])}",

@@ -94,6 +94,8 @@ class DryRun:
     store: Path | None = None  # a packed store: the one store the clips go into
     store_files: int = 0  # the files that store takes
     store_kind: str = ""  # its ``store`` config value
+    store_plan: dict[str, Any] = dataclasses.field(default_factory=dict)  # the store after the run (its shards)
+    store_plan_line: str = ""
     filesystem: Path | None = None  # the existing folder statvfs was asked about
     notes: list[str] = dataclasses.field(default_factory=list)
 
@@ -362,8 +364,13 @@ def dry_run(
             low = _disk_per_clip(per_clip.bytes[0], inodes_low, report.block_size, folders)
             high = _disk_per_clip(per_clip.bytes[2], per_clip.inodes[2], report.block_size, folders)
         extra = new_classes * report.block_size
-        report.need_bytes_low = int(report.todo * low + extra)
-        report.need_bytes = int(report.todo * high + extra)
+        extra_low = extra_high = float(extra)
+        planned = store_cls.plan_files(cfg, Layout(cfg.target, shard), (report.todo * low, report.todo * high))
+        if planned is not None:
+            report.store_plan, report.store_plan_line, (more_low, more_high) = planned
+            extra_low, extra_high = extra + more_low, extra + more_high
+        report.need_bytes_low = int(report.todo * low + extra_low)
+        report.need_bytes = int(report.todo * high + extra_high)
         report.need_inodes_low = int(round(report.todo * inodes_low)) + new_classes
         report.need_inodes = int(round(report.todo * per_clip.inodes[2])) + new_classes
     flow_cost = flow.cost_note(cfg, report.todo, cfg.worker_count)
@@ -435,6 +442,8 @@ def format_dry_run(report: DryRun, classes_shown: int = 20) -> str:
                 f"store: every clip in one {report.store_kind} store, {report.store} "
                 f"({report.store_files} files in all, instead of a file per frame)"
             )
+        if report.store_plan_line:
+            lines.append(report.store_plan_line)
         lines.append(
             f"needs: {_range(report.need_bytes_low, report.need_bytes)} and "
             f"{_range(need_inodes_low, report.need_inodes, lambda n: f'{n:,}')} inodes; "

@@ -53,7 +53,7 @@ def merge_shards(cfg: Config) -> MergeResult:
             f"{layout.root}, written by extract --shard K/N)"
         )
     with TargetLock(cfg.target):  # exclusive: no shard writes while its store is copied
-        store = store_cls.open_run(layout, durable=True)  # moves every shard store in
+        store = store_cls.open_run(layout, durable=True, **store_cls.run_settings(cfg))  # moves every shard store in
         keys = store.merged_keys
         store.close(compact=True)
     return MergeResult(store=whole, shards=shards, keys=keys, bytes=store_cls.disk_bytes(whole))

@@ -15,9 +15,9 @@ import functools
 import importlib
 from pathlib import Path
 
-from .base import ClipKey, ClipView, Store
+from .base import ClipKey, ClipView, Store, TreeInfo
 
-__all__ = ["STORES", "ClipKey", "ClipView", "Store", "locate", "packed_store_named", "store_class"]
+__all__ = ["STORES", "ClipKey", "ClipView", "Store", "TreeInfo", "locate", "packed_store_named", "store_class"]
 
 # The registry: ``store`` config value -> the module and class that keep it.
 # Imported on first use, so reading a config loads no store binding.

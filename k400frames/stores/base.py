@@ -52,6 +52,20 @@ class ClipKey:
         return f"{self.class_name}/{self.name}"
 
 
+@dataclasses.dataclass(frozen=True)
+class TreeInfo:
+    """What ``pack`` knows of a tree beyond its files, for a store whose
+    samples carry more than bytes (:attr:`Store.carries_labels`): the class
+    map of every split (``labels.txt`` of the root, else the sorted classes
+    of all splits) and each clip's manifest row (``<split>/<class>/<clip>``
+    -> row), with the order and shard size of a store that cuts shards."""
+
+    classes: list[str] = dataclasses.field(default_factory=list)
+    rows: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    shard_size: int = 10**9
+
+
 class ClipView:
     """A finished clip read back from its store: its member names and sizes,
     and their bytes on demand."""
@@ -104,6 +118,7 @@ class Store:
     fixed_files: ClassVar[int] = 0  # files the store itself takes, whatever its clips
     list_formats: ClassVar[tuple[str, ...] | None] = None  # formats whose loaders read it; None: every one
     suffix: ClassVar[str] = ""  # a packed store's name ends in it (``train.lmdb``)
+    carries_labels: ClassVar[bool] = False  # its samples hold their class index: pack gives it the class map
 
     layout: Layout
     path: Path  # what a user names to mean this split's store
@@ -250,11 +265,17 @@ class Store:
 
     @classmethod
     def write_files(
-        cls, files: Iterable[tuple[str, bytes]], path: Path, digests: dict[str, str] | None = None
+        cls,
+        files: Iterable[tuple[str, bytes]],
+        path: Path,
+        digests: dict[str, str] | None = None,
+        *,
+        tree: TreeInfo | None = None,
     ) -> tuple[int, int]:
         """Make a new packed store at ``path`` holding ``files`` (as
         :meth:`read_files` gives them) and the clips' ``digests``
-        (``<split>/<class>/<clip>`` -> digest); (files, bytes)."""
+        (``<split>/<class>/<clip>`` -> digest); ``tree``: class maps and
+        manifest rows, for a store that bakes them in; (files, bytes)."""
         raise NotImplementedError
 
     @classmethod
@@ -278,12 +299,27 @@ class Store:
         """The disk bytes of sample clips put in this store, from their values' bytes."""
         return bytes_each
 
+    @classmethod
+    def plan_files(
+        cls, cfg: Config, layout: Layout, new_bytes: tuple[float, float]
+    ) -> tuple[dict[str, Any], str, tuple[float, float]] | None:
+        """The dry run's view of the store after a run that adds ``new_bytes``
+        (low, high) of clips to ``layout``'s: facts for its JSON, one line
+        for people, and the bytes the run needs beyond its clips' own at its
+        peak (low, high); None when the store has nothing to add."""
+        return None
+
     classes: list[str] | None = None  # the class map fixed in the store (its samples carry labels), if any
 
     def problems(self) -> Iterator[tuple[str, str, str]]:
         """``(where, kind, detail)`` of what is wrong with the store itself
         beyond its clips (``verify``): a shard that does not match its index."""
         return iter(())
+
+    def card_facts(self) -> tuple[dict[str, Any], str]:
+        """What the dataset card says of the store's own files: facts for
+        its JSON and one line for ``card.md`` (``({}, "")``: nothing)."""
+        return {}, ""
 
     def list_lines(self) -> list[str] | None:
         """The lines of a list that names the store's files instead of its

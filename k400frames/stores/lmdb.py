@@ -35,7 +35,7 @@ from ..errors import DiskFull, MissingExtra, PackError, StoreError, raise_if_dis
 from ..files import fsync_path
 from ..layout import Entry, Layout, parse_shard_tag, split_of_store, walk_split
 from ..words import plural
-from .base import ClipKey, ClipView, Members, Store
+from .base import ClipKey, ClipView, Members, Store, TreeInfo
 
 log = logging.getLogger(__name__)
 
@@ -745,7 +745,12 @@ class LmdbStore(Store):
 
     @classmethod
     def write_files(
-        cls, files: Iterable[tuple[str, bytes]], path: Path, digests: dict[str, str] | None = None
+        cls,
+        files: Iterable[tuple[str, bytes]],
+        path: Path,
+        digests: dict[str, str] | None = None,
+        *,
+        tree: TreeInfo | None = None,
     ) -> tuple[int, int]:
         """In transactions of about 64 MiB (one holds its pages in memory
         until it commits), then compacted; each digest as a clip's record."""

@@ -57,7 +57,7 @@ from ..files import fsync_path, replaced_atomically
 from ..layout import Entry, Layout, split_of_store
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
-from .base import ClipKey, ClipView, Journal, Members, Store
+from .base import ClipKey, ClipView, Journal, Members, Store, TreeInfo
 
 if TYPE_CHECKING:  # only for annotations
     from ..config import Config
@@ -279,8 +279,31 @@ class WebDatasetView(ClipView):
 
 
 def is_store(path: Path) -> bool:
+    """A split's store folder: named ``*.wds``, holding its ``labels.txt``
+    (and never a store of its own: that is a packed root, :func:`split_stores`)."""
     path = Path(path)
-    return path.name.endswith(SUFFIX) and path.is_dir() and (path / LABELS_FILE).is_file()
+    if not (path.name.endswith(SUFFIX) and path.is_dir() and (path / LABELS_FILE).is_file()):
+        return False
+    return (path / INDEX_FILE).is_file() or (path / STAGING).is_dir() or not _child_stores(path)
+
+
+def _child_stores(path: Path) -> list[Path]:
+    try:
+        with os.scandir(path) as entries:
+            found = [Path(e.path) for e in entries if e.name.endswith(SUFFIX) and e.is_dir()]
+    except OSError:
+        return []
+    return sorted(p for p in found if is_store(p))
+
+
+def split_stores(path: Path) -> list[Path]:
+    """The split stores ``path`` names: itself (``train.wds``), or each
+    ``<split>.wds`` of a packed root (``pack ROOT --to frames.wds`` makes
+    ``frames.wds/train.wds``, ``frames.wds/val.wds``)."""
+    path = Path(path)
+    if is_store(path):
+        return [path]
+    return _child_stores(path) if path.name.endswith(SUFFIX) and path.is_dir() else []
 
 
 def _gen_name(name: str, generation: int) -> str:
@@ -484,6 +507,7 @@ class WebDatasetStore(Store):
     packed = True
     fixed_files = 3  # the folder, labels.txt and index.json; its shards are counted as bytes
     list_formats = ("webdataset",)
+    carries_labels = True
 
     def __init__(
         self,
@@ -879,6 +903,29 @@ class WebDatasetStore(Store):
             for shard in series.index["shards"]
         ]
 
+    def card_facts(self) -> tuple[dict[str, Any], str]:
+        """Shards, their bytes, and how many classes the least mixed shard
+        holds (the seeded order's point: a shard of one class would defeat a
+        streaming loader's shuffle buffer)."""
+        stats = self.shard_stats()
+        if not stats:
+            return {}, ""
+        fewest = min(s["classes"] for s in stats)
+        total = sum(s["bytes"] for s in stats)
+        facts = {
+            "shards": len(stats),
+            "shard_bytes": total,
+            "shard_size": max((series.index.get("shard_size", 0) for series in self.series), default=0),
+            "classes_in_least_mixed_shard": fewest,
+            "classes_in_most_mixed_shard": max(s["classes"] for s in stats),
+            "clips_in_smallest_shard": min(s["clips"] for s in stats),
+        }
+        line = (
+            f"- shards: {len(stats)} ({total / 1e6:.1f} MB) in {self.path.name}, in a seeded order; the least "
+            f"class-mixed shard holds {fewest} {'class' if fewest == 1 else 'classes'}"
+        )
+        return facts, line
+
     def loader_snippet(self, kind: str, tmpl: str, classes: int, list_file: Path) -> str | None:
         patterns = self.url_patterns()
         stats = self.shard_stats()
@@ -887,8 +934,9 @@ class WebDatasetStore(Store):
         remote = patterns[0].replace(str(self.layout.root), "https://HOST/PATH") if patterns else ""
         member = f"'{tmpl.format(1)}'" if kind == "frames" else "'mp4'"
         return (
-            f"The `webdataset` loader reading the shards of `{self.path}` ({len(stats)} shards; the most "
-            f"class-mixed has {fewest} or more classes). `{list_file}` lists every shard file, relative to "
+            f"The `webdataset` loader reading the shards of `{self.path}` ({len(stats)} shards, in a seeded "
+            f"order; the least class-mixed shard holds {fewest} {'class' if fewest == 1 else 'classes'}). "
+            f"`{list_file}` lists every shard file, relative to "
             f"`{self.layout.root}`; as brace patterns (local, and the same files served over HTTP):\n\n"
             f"```python\nurls = {local}\n"
             f"# served over HTTP: '{remote}'\n```\n\n"
@@ -923,25 +971,125 @@ class WebDatasetStore(Store):
 
     @classmethod
     def read_files(cls, path: Path) -> Iterator[tuple[str, bytes]]:
+        """Every clip file of the split store ``path``, or of each split store
+        of the packed root ``path``, as a folder tree names it."""
+        stores = split_stores(path)
+        if not stores:
+            raise PackError(f"no webdataset store at {path} (a <split>.wds folder, or a folder of them)")
+        for store_path in stores:
+            yield from cls._split_files(store_path)
+
+    @classmethod
+    def _split_files(cls, path: Path) -> Iterator[tuple[str, bytes]]:
         store = cls.open_split(path)
         split = store.layout.split
-        files: list[tuple[str, tuple[str, str]]] = []
+        files: list[tuple[str, str, str]] = []
         for rel in sorted(store.samples()):
             class_name, _, name = rel.partition("/")
             view = store.view(ClipKey(class_name, name, "." not in name))
             if view.key.folder:
-                files.extend((f"{split}/{rel}/{member}", (rel, member)) for member in view.sizes())
+                files.extend((f"{split}/{rel}/{member}", rel, member) for member in view.sizes())
             else:
-                files.append((f"{split}/{rel}", (rel, name)))
-        for name, (rel, member) in sorted(files):
+                files.append((f"{split}/{rel}", rel, name))
+        for name, rel, member in sorted(files):
             class_name, _, clip = rel.partition("/")
             yield name, store.view(ClipKey(class_name, clip, "." not in clip)).read(member)
 
     @classmethod
+    def read_digests(cls, path: Path) -> dict[str, str]:
+        """Each sample's digest, from its ``json`` member."""
+        digests: dict[str, str] = {}
+        for store_path in split_stores(path):
+            store = cls.open_split(store_path)
+            for rel in sorted(store.samples()):
+                class_name, _, name = rel.partition("/")
+                record = store.record(ClipKey(class_name, name, "." not in name)) or {}
+                if isinstance(record.get("digest"), str) and record["digest"]:
+                    digests[f"{store.layout.split}/{record['rel']}"] = record["digest"]
+        return digests
+
+    @classmethod
     def write_files(
-        cls, files: Iterable[tuple[str, bytes]], path: Path, digests: dict[str, str] | None = None
+        cls,
+        files: Iterable[tuple[str, bytes]],
+        path: Path,
+        digests: dict[str, str] | None = None,
+        *,
+        tree: TreeInfo | None = None,
     ) -> tuple[int, int]:
-        raise PackError("pack to a webdataset store is not built yet: extract with store: webdataset instead")
+        """A packed root at ``path``: one store ``<split>.wds`` per split of
+        ``files``, each cut into shards as a run cuts them (seeded order,
+        fixed headers, an index with every shard's sha256), its samples
+        labelled by ``tree``'s class map and carrying the clips' manifest
+        rows and ``digests``.  ``files`` come in name order, so one clip's
+        files come together: each clip is staged when its last file is read,
+        holding one clip in memory at a time."""
+        tree = tree or TreeInfo()
+        digests = digests or {}
+        path.mkdir(parents=True, exist_ok=True)
+        stores: dict[str, WebDatasetStore] = {}
+        done: set[tuple[str, str, str]] = set()
+        clip: tuple[str, str, str] | None = None
+        folder = True
+        members: list[tuple[str, bytes]] = []
+        count = total = 0
+
+        def flush() -> None:
+            if clip is None:
+                return
+            split, class_name, name = clip
+            store = stores.get(split)
+            if store is None:
+                store = stores[split] = cls._pack_store(path, split, tree)
+            key = ClipKey(class_name, name, folder)
+            rel = f"{split}/{class_name}/{name.partition('.')[0]}"
+            if label_key(class_name) not in store._label:
+                raise PackError(
+                    f"the class {class_name} of {rel} is not in the class map ({len(tree.classes)} classes: the "
+                    f"source's labels.txt, else its class folders); a sample's label cannot be left out: add the "
+                    f"class to labels.txt (or remove that labels.txt)"
+                )
+            row = tree.rows.get(rel, {})
+            record: dict[str, Any] = {k: row[k] for k in ("decoded", "padded", "cut", "config", "damaged") if k in row}
+            if rel in digests:
+                record["digest"] = digests[rel]
+            try:
+                store.put(key, members, record, path)
+            except StoreError as exc:
+                raise PackError(str(exc)) from None
+
+        try:
+            for name, data in files:
+                split, class_name, clip_name, member = _tree_name(name)
+                current = (split, class_name, clip_name)
+                if current != clip:
+                    flush()
+                    if clip is not None:
+                        done.add(clip)
+                    if current in done:
+                        raise PackError(f"{split}/{class_name}/{clip_name}: its files do not come together")
+                    clip, members, folder = current, [], member != clip_name
+                if any(m == member for m, _ in members):
+                    raise PackError(f"{name!r} comes twice in the source")
+                members.append((member, data))
+                count += 1
+                total += len(data)
+            flush()
+            for store in stores.values():
+                store.close(compact=True)
+        except BaseException:
+            for store in stores.values():
+                with contextlib.suppress(Exception):
+                    store.close()
+            raise
+        return count, total
+
+    @classmethod
+    def _pack_store(cls, root: Path, split: str, tree: TreeInfo) -> WebDatasetStore:
+        if cls.bad_names([split]):
+            raise PackError(cls.bad_names_error([split], root))
+        settings = Settings(classes=tuple(tree.classes), seed=tree.seed, shard_size=tree.shard_size)
+        return cls.open_run(Layout(root / split), settings=settings)
 
     # -- planning ------------------------------------------------------------------
 
@@ -949,6 +1097,36 @@ class WebDatasetStore(Store):
     def value_slack(cls, members: float) -> float:
         # Each member has a 512-byte header and pads its data to 512 bytes (half a block on average).
         return members * (BLOCK + BLOCK / 2)
+
+    @classmethod
+    def plan_files(
+        cls, cfg: Config, layout: Layout, new_bytes: tuple[float, float]
+    ) -> tuple[dict[str, Any], str, tuple[float, float]] | None:
+        """Shards of ``shard_size`` for every sample the series will hold
+        (those there now, a whole split's shard stores moved in, and the new
+        ones); the cut writes every changed shard beside the staged clips
+        and the old shards before it renames them in, and the seeded order
+        changes nearly every shard, so the run needs the shards' bytes once
+        more at its end."""
+        paths = [cls.run_path(layout)] + (cls.shard_paths(layout) if layout.shard is None else [])
+        there = sum(cls.disk_bytes(p) for p in paths if p.exists())
+        low, high = there + new_bytes[0], there + new_bytes[1]
+        size = cfg.shard_size
+        shards = (max(1, -(-int(low) // size)) if low else 0, max(1, -(-int(high) // size)) if high else 0)
+        facts = {
+            "shard_size": size,
+            "shards_low": shards[0],
+            "shards_high": shards[1],
+            "shard_bytes_low": int(low),
+            "shard_bytes_high": int(high),
+        }
+        count = f"{shards[0]}" if shards[0] == shards[1] else f"{shards[0]} to {shards[1]}"
+        line = (
+            f"shards: about {count} of at most {_decimal(size)} in {cls.run_path(layout)} "
+            f"({_decimal(low)}{'' if _decimal(low) == _decimal(high) else f' to {_decimal(high)}'} in all); "
+            f"the run cuts them at its end, writing them beside the staged clips, which the needs below count"
+        )
+        return facts, line, (low, high)
 
     def measured(self, bytes_each: list[int]) -> list[int]:
         # The staged fragments are exactly what the shards will hold for these clips.
@@ -963,6 +1141,48 @@ class WebDatasetStore(Store):
 # ----------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------
+
+
+def _decimal(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _tree_name(name: str) -> tuple[str, str, str, str]:
+    """``<split>/<class>/<clip>/<file>`` -> (split, class, clip, file), and
+    ``<split>/<class>/<clip>.<ext>`` -> (split, class, ``<clip>.<ext>``,
+    ``<clip>.<ext>``), refusing what a sample could not give back as it was:
+    a clip name with a dot, a member name with capitals (the loader
+    lowercases a member's suffix) or named like the sample's own ``cls`` or
+    ``json``."""
+    parts = name.split("/")
+    if len(parts) == 4:
+        split, class_name, clip, member = parts
+        stem = clip
+    elif len(parts) == 3:
+        split, class_name, clip = parts
+        member = clip
+        stem, dot, ext = clip.partition(".")
+        if not dot or "." in ext:
+            raise PackError(
+                f"{name!r}: store: webdataset holds a video clip as <clip>.<ext>, one dot; rename it, or pack to "
+                f".lmdb or .sqfs"
+            )
+    else:
+        raise PackError(f"{name!r} is not <split>/<class>/<clip>/<file> nor <split>/<class>/<clip>.<ext>")
+    if WebDatasetStore.bad_names([f"{class_name}/{stem}"]):
+        raise PackError(WebDatasetStore.bad_names_error([f"{split}/{class_name}/{stem}"], Path(split)))
+    suffix = member.partition(".")[2] if len(parts) == 3 else member
+    if suffix != suffix.lower() or suffix in META_SUFFIXES:
+        raise PackError(
+            f"{name!r}: a webdataset sample names this file <clip>.{suffix}, which the webdataset loader "
+            f"{'lowercases' if suffix != suffix.lower() else 'takes for the label or metadata'}, so it would "
+            f"not come back as it is; rename it, or pack to .lmdb or .sqfs"
+        )
+    return split, class_name, clip, member
 
 
 def _fix_classes(series: Series, classes: Sequence[str] | None) -> None:

@@ -48,6 +48,7 @@ from ..errors import PackError
 from ..ffmpeg import process
 from ..files import fsync_path, measure_tree, publish
 from ..layout import (
+    LABELS_FILE,
     SQUASHFS_SUFFIX,
     Layout,
     dead_packing_leftovers,
@@ -56,7 +57,8 @@ from ..layout import (
     walk_split,
 )
 from ..run.records import read_records
-from ..stores import STORES, Store, packed_store_named, store_class
+from ..sources.kinetics import label_key
+from ..stores import STORES, Store, TreeInfo, packed_store_named, store_class
 
 SQUASHFS_PACKAGE = "squashfs-tools"
 COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "xz")
@@ -386,9 +388,14 @@ def pack(
     compression: str = DEFAULT_COMPRESSION,
     block_size: str = DEFAULT_BLOCK_SIZE,
     fragments: bool = DEFAULT_FRAGMENTS,
+    seed: int = 0,
+    shard_size: int = 10**9,
 ) -> PackResult:
     """Pack the frames root (or packed store) ``src`` into ``dest``: a packed
-    store if it ends in that store's suffix, a SquashFS image if ``.sqfs``."""
+    store if it ends in that store's suffix, a SquashFS image if ``.sqfs``.
+    A store whose samples carry labels (``.wds``) is a folder of one store
+    per split, ``DEST/<split>.wds``, in the ``seed``ed order of a run, cut at
+    ``shard_size``."""
     src, dest = Path(src), Path(dest)
     container = container_of(dest)
     if container == "folder":
@@ -405,10 +412,13 @@ def pack(
 
     members = counted(members_of(src, skipped))
     digests = source_digests(src)
+    tree = None
+    if not isinstance(container, str) and container.carries_labels:
+        tree = source_tree(src, seed=seed, shard_size=shard_size)
     argv = squashfs_command(dest, compression, block_size, fragments) if container == "sqfs" else []
     with _building(dest, overwrite) as work:
         if not isinstance(container, str):
-            files, total = container.write_files(((m.name, m.read()) for m in members), work, digests)
+            files, total = container.write_files(((m.name, m.read()) for m in members), work, digests, tree=tree)
         else:
             argv[argv.index(str(dest))] = str(work)
             if digests:  # the clips' digests travel in the image, for unpack to check
@@ -418,12 +428,52 @@ def pack(
             files -= bool(digests)
         if files == 0:
             raise PackError(f"nothing to pack in {src}: no <split>/<class>/<clip> files")
-    dest_bytes = sum(p.stat().st_size for p in dest.iterdir()) if dest.is_dir() else dest.stat().st_size
+    dest_bytes = (
+        sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(dest) for f in names)
+        if dest.is_dir()
+        else dest.stat().st_size
+    )
     return PackResult(dest, files, total, dest_bytes, skipped, sorted(splits))
 
 
 # The clips' digests in an image: a hidden file at its root, which loaders never list.
 DIGESTS_FILE = ".k400frames-digests.json"
+
+
+def source_rows(src: Path) -> dict[str, dict]:
+    """``<split>/<class>/<clip>`` -> the latest manifest row of every clip
+    of the frames root ``src`` (none for a packed store: it keeps no rows)."""
+    rows: dict[str, dict] = {}
+    if not isinstance(container_of(src), str) or not src.is_dir():
+        return rows
+    splits = {_split_name(e.name) for e in os.scandir(src) if not hidden(e.name) and e.is_dir()}
+    for split in sorted(splits):
+        for row in read_records(Layout(src / split).all_records("manifest")):
+            rows[f"{split}/{row['rel']}"] = row
+    return rows
+
+
+def _split_name(name: str) -> str:
+    packed = packed_store_named(Path(name))
+    return name[: -len(packed.suffix)] if packed is not None else name
+
+
+def source_classes(src: Path) -> list[str]:
+    """The class map of the tree ``src``: its root's ``labels.txt`` where
+    there is one (the map ``lists`` wrote), else every class of every split,
+    sorted as ``lists`` numbers them, so that each split gets the same map
+    and a class missing from one split shifts no other's index."""
+    labels = src / LABELS_FILE
+    if isinstance(container_of(src), str) and labels.is_file():
+        return [line for line in labels.read_text(encoding="utf-8").splitlines() if line]
+    names = {m.name.split("/")[1] for m in members_of(src, []) if m.name.count("/") >= 2}
+    by_key = {label_key(name): name for name in names}
+    return [by_key[key] for key in sorted(by_key)]
+
+
+def source_tree(src: Path, *, seed: int = 0, shard_size: int = 10**9) -> TreeInfo:
+    """What a store whose samples carry labels needs of ``src`` beyond its files."""
+    return TreeInfo(classes=source_classes(src), rows=source_rows(src), seed=seed, shard_size=shard_size)
 
 
 def source_digests(src: Path) -> dict[str, str]:

@@ -188,15 +188,19 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def real_frame_count(
-    frames: list[tuple[int, Path]], clip_dir: Path, record: tuple[Path, str] | None = None
+    frames: list[tuple[int, Path]],
+    clip_dir: Path,
+    record: tuple[Path, str] | None = None,
+    padded: int | None = None,
 ) -> tuple[int, str]:
     """How many leading frames are real, and how that was learned.
 
-    The manifest knows exactly.  Without it, trailing frames byte-identical to
-    the last one are taken as padding; a video that really ends on a still
-    scene looks the same, which the note in the sheet's result admits."""
+    The manifest (or ``padded``, the count a store keeps with the clip) knows
+    exactly.  Without it, trailing frames byte-identical to the last one are
+    taken as padding; a video that really ends on a still scene looks the
+    same, which the note in the sheet's result admits."""
     total = len(frames)
-    padded = _manifest_padded(clip_dir, record)
+    padded = padded if padded is not None else _manifest_padded(clip_dir, record)
     if padded is not None and 0 <= padded < total:
         return total - padded, "manifest"
     last = frames[-1][1]
@@ -365,11 +369,13 @@ def make_preview(
     flow: bool | None = None,
     flow_name: str = DEFAULT_FLOW_NAME,
     flow_bound: float = DEFAULT_BOUND,
+    padded: int | None = None,
 ) -> Preview:
     """Draw the contact sheet of ``clip_dir`` into ``out`` (``.jpg``/``.jpeg``
     or ``.png``; default :func:`default_output`), written atomically.
     ``record``: where the clip's manifest row is, when ``clip_dir`` is not
-    in its split folder (a clip read out of a store).  ``flow``: True draws
+    in its split folder (a clip read out of a store); ``padded``: the count
+    the store keeps with the clip, which wins over the manifest.  ``flow``: True draws
     the flow pairs (``flow_name``, quantised with ``flow_bound``) on the
     colour wheel, False the RGB frames, None (the default) the flow pairs
     only where the folder holds them and no RGB frames."""
@@ -394,13 +400,13 @@ def make_preview(
         # has no next frame where a clip is padded): the trailing run of pairs
         # identical to the last one starts at the last real frame, as for RGB.
         real, padding_source = max(
-            real_frame_count(frames, clip_dir, record),
-            real_frame_count([(number, y_path) for number, _, y_path in pairs], clip_dir, record),
+            real_frame_count(frames, clip_dir, record, padded),
+            real_frame_count([(number, y_path) for number, _, y_path in pairs], clip_dir, record, padded),
         )
     elif not frames:
         raise PreviewError(f"no frames in {clip_dir}" + (f" named like {frame_name.format(1)}" if frame_name else ""))
     else:
-        real, padding_source = real_frame_count(frames, clip_dir, record)
+        real, padding_source = real_frame_count(frames, clip_dir, record, padded)
     total = len(frames)
     chosen = choose_tiles(total, grid[0] * grid[1])
     if real < total and real not in chosen:
@@ -526,10 +532,13 @@ def make_store_preview(
         clip_dir.mkdir()
         try:
             found = 0
-            for name, data in store.view(ClipKey(class_name, clip, folder=True)).items():
+            key = ClipKey(class_name, clip, folder=True)
+            for name, data in store.view(key).items():
                 if "/" not in name:
                     (clip_dir / name).write_bytes(data)
                     found += 1
+            kept = (store.record(key) if found else None) or {}
+            padded = kept["padded"] if isinstance(kept.get("padded"), int) else None
         finally:
             split = store.layout.target
             store.close()
@@ -545,6 +554,7 @@ def make_store_preview(
             flow=flow,
             flow_name=flow_name,
             flow_bound=flow_bound,
+            padded=padded,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
