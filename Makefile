@@ -62,6 +62,7 @@ $(BENCH_STAMP): $(STAMP) setup.cfg setup.py pyproject.toml
 bench: $(BENCH_STAMP) bench-segments bench-doctor
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	@echo "Read speed of packed stores (folders, LMDB, squashfuse) and pack's s/GB: make bench-read (loaders venv)"
+	@echo "Training feed against decoding the videos (decord), every store, 0 and 2 workers: make bench-feed (loaders venv)"
 
 # The K400-like corpus quiet, then beside 2 busy processes (a shared node's
 # neighbours), writeback timed; bench/README.md.  Options: BENCH_LOADED_ARGS="--rounds 5".
@@ -137,6 +138,16 @@ test-loaders: $(LOADERS_STAMP)
 .PHONY: bench-read
 bench-read: $(LOADERS_STAMP)
 	$(LOADERS_VENV)/bin/python bench/read_speed.py $(BENCH_READ_ARGS)
+
+# Samples/s into mmaction2's own transforms (TSN 8x1 and dense 16x4, then
+# Resize + CenterCrop) from the source videos with decord and from folders,
+# LMDB, a squashfuse mount and webdataset shards on disk and over HTTP, in one
+# process and with 2 DataLoader workers (bench/feed_speed.py; a few minutes).
+# Options: BENCH_FEED_ARGS="--rounds 5 --no-gate".  bench-read stays: the
+# stores against each other and pack's s/GB.
+.PHONY: bench-feed
+bench-feed: $(LOADERS_STAMP)
+	$(LOADERS_VENV)/bin/python bench/feed_speed.py $(BENCH_FEED_ARGS)
 
 # The reference pages (docs/reference/) are made from the code: config keys
 # from the schema, the CLI from its parser.  A test fails when they are stale.
