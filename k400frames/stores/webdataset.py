@@ -46,10 +46,9 @@ import json
 import os
 import re
 import shutil
-import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DiskFull, PackError, StoreError, raise_if_disk_full
 from ..ffmpeg.mp4 import mp4_video_track
@@ -58,6 +57,7 @@ from ..layout import Entry, Layout, split_of_store
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
 from .base import ClipKey, ClipView, Journal, Members, Store, TreeInfo
+from .tar import BLOCK, END_OF_ARCHIVE, _padding, split_member, tar_member, walk_tar
 
 if TYPE_CHECKING:  # only for annotations
     from ..config import Config
@@ -68,8 +68,6 @@ LABELS_FILE = "labels.txt"
 STAGING = "staging"
 FRAGMENT = ".tar"
 INDEX_VERSION = 1
-BLOCK = 512
-END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 COPY_CHUNK = 1 << 20
 # Members of a sample that are not the clip's own (which the card digests).
 META_SUFFIXES = ("cls", "json")
@@ -77,90 +75,6 @@ META_SUFFIXES = ("cls", "json")
 KINETICS_NAME = re.compile(r"(.+)_(\d{6})_(\d{6})")
 # webdataset skips members whose name matches this (its skip_meta).
 LOADER_SKIPS = re.compile(r"__[^/]*__($|/)")
-
-
-# ----------------------------------------------------------------------------
-# tar, written the one way
-# ----------------------------------------------------------------------------
-
-
-def tar_member(name: str, size: int) -> bytes:
-    """The header of a regular member ``name`` of ``size`` bytes, fixed so
-    that the same members give the same bytes anywhere: mode 0644, uid and gid
-    0, no user or group names, mtime 0; a name that ustar cannot hold gets a
-    PAX ``path`` record."""
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = size, 0o644, 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-
-
-def _padding(size: int) -> bytes:
-    return b"\0" * (-size % BLOCK)
-
-
-def _pax_records(data: bytes) -> dict[str, str]:
-    records: dict[str, str] = {}
-    pos = 0
-    while pos < len(data):
-        space = data.index(b" ", pos)
-        length = int(data[pos:space])
-        key, _, value = data[space + 1 : pos + length - 1].partition(b"=")
-        records[key.decode("utf-8")] = value.decode("utf-8", "surrogateescape")
-        pos += length
-    return records
-
-
-def walk_tar(handle: BinaryIO, start: int, end: int, where: object) -> Iterator[tuple[str, int, int]]:
-    """``(name, data offset, size)`` of each regular member of the tar bytes
-    ``[start, end)`` of ``handle``, reading headers only (data is skipped by
-    seeking).  :class:`StoreError` for a damaged or cut header."""
-    pos, long_name = start, None
-    pax: dict[str, str] = {}
-    while pos + BLOCK <= end:
-        handle.seek(pos)
-        block = handle.read(BLOCK)
-        if len(block) < BLOCK:
-            raise StoreError(f"{where}: the tar is cut at byte {pos}")
-        if block == b"\0" * BLOCK:
-            return
-        try:
-            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
-        except tarfile.HeaderError as exc:
-            raise StoreError(f"{where}: a damaged tar header at byte {pos} ({exc})") from None
-        data = pos + BLOCK
-        size = (
-            int(pax.get("size", info.size))
-            if info.type not in (tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME)
-            else info.size
-        )
-        pos = data + size + (-size % BLOCK)
-        if pos > end:
-            raise StoreError(f"{where}: the tar is cut inside the member at byte {data - BLOCK}")
-        if info.type in (tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME):
-            handle.seek(data)
-            raw = handle.read(size)
-            if info.type == tarfile.XHDTYPE:
-                pax = _pax_records(raw)
-            else:
-                long_name = raw.rstrip(b"\0").decode("utf-8", "surrogateescape")
-            continue
-        name = pax.get("path") or long_name or info.name
-        pax, long_name = {}, None
-        if info.type in tarfile.REGULAR_TYPES:
-            yield name, data, size
-
-
-def split_member(name: str) -> tuple[str, str] | None:
-    """``(key, suffix)`` as the ``webdataset`` loader splits a member name:
-    the key up to the first dot of the basename, the rest lowercased."""
-    folder, _, base = name.rpartition("/")
-    stem, dot, suffix = base.partition(".")
-    if not dot or not stem:
-        return None
-    return (f"{folder}/{stem}" if folder else stem), suffix.lower()
 
 
 # ----------------------------------------------------------------------------
