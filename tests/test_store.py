@@ -19,18 +19,9 @@ from k400frames.run.runner import run_extract
 from k400frames.stores.lmdb import RECORD_PREFIX, LmdbEnv, store_bytes
 
 from helpers import gated, live_processes_mentioning, record_file, run_cli, set_args, started, wait_for
+from helpers import tree_bytes as tree_files
 
 lmdb = pytest.importorskip("lmdb", reason="store: lmdb needs the lmdb package (pip install 'k400frames[lmdb]')")
-
-
-def folder_values(root) -> dict[str, bytes]:
-    """Every file under ``root`` (the folder holding the split folders) by its key."""
-    values = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            values[os.path.relpath(path, root).replace(os.sep, "/")] = open(path, "rb").read()
-    return values
 
 
 def delete_keys(path, prefix: bytes) -> None:
@@ -74,7 +65,7 @@ def both(config, tmp_path, **settings):
     assert summary.failed == 0 and summary.done == 3
     path = Layout(store.target).store(".lmdb")
     assert path == tmp_path / "stored" / "train.lmdb"
-    return folder_values(tmp_path / "folders" / "train" / ".."), store_values(path), path
+    return tree_files(tmp_path / "folders" / "train" / ".."), store_values(path), path
 
 
 def test_frames_in_the_store_are_the_folder_bytes(clips, config, tmp_path):

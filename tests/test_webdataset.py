@@ -19,15 +19,7 @@ from k400frames.run.card import write_card  # noqa: F401  (the card is written b
 from k400frames.run.runner import run_extract
 from k400frames.stores.webdataset import INDEX_FILE, LABELS_FILE, WebDatasetStore
 
-
-def folder_values(split) -> dict[str, bytes]:
-    """Every file of a split folder by ``<class>/<clip>/<file>`` (or ``<class>/<clip>.mp4``)."""
-    values = {}
-    for folder, _, files in os.walk(split):
-        for name in files:
-            path = os.path.join(folder, name)
-            values[os.path.relpath(path, split).replace(os.sep, "/")] = open(path, "rb").read()
-    return values
+from helpers import tree_bytes
 
 
 def shard_members(store) -> list[tuple[str, bytes]]:
@@ -79,7 +71,7 @@ def test_frames_in_the_shards_are_the_folder_bytes_with_labels_and_meta(clips, c
     summary = run_extract(cfg)
     assert summary.failed == 0 and summary.done == 4 and summary.store == store
     members = shard_members(store)
-    assert as_tree(members) == folder_values(folders.target)
+    assert as_tree(members) == tree_bytes(folders.target)
     # labels: the source's class folders, sorted; recorded beside the split
     assert (store / LABELS_FILE).read_text() == "a\nb\nc\n"
     by_name = dict(members)
@@ -106,7 +98,7 @@ def test_videos_in_the_shards_are_the_folder_bytes(clips, config, tmp_path):
     assert run_extract(folders).failed == 0
     cfg, store = wds(config, tmp_path, output="video")
     assert run_extract(cfg).failed == 0
-    assert as_tree(shard_members(store)) == folder_values(folders.target)
+    assert as_tree(shard_members(store)) == tree_bytes(folders.target)
 
 
 def test_the_order_is_seeded_not_class_order_and_shards_close_at_shard_size(make_clip, config, tmp_path):

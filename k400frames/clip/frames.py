@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import ffmpeg
+from ..words import some
 from . import codec, decode, flow
 from . import turbo as turbo_encoder
 from .outputs import Finished, IncompleteOutput, Made, Output, Problem
@@ -193,9 +194,7 @@ def _check_names(
 
 
 def _names(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:_NAMES_SHOWN])
-    more = len(names) - _NAMES_SHOWN
-    return shown + (f" and {more} more" if more > 0 else "")
+    return some(list(names), _NAMES_SHOWN)
 
 
 # ----------------------------------------------------------------------------

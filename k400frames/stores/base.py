@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..layout import Entry, Layout
+from ..layout import Entry, Layout, walk_split
 from ..words import plural
 
 if TYPE_CHECKING:  # only for annotations
@@ -157,6 +157,22 @@ class Store:
         """The store that ``path`` means, when it is one of this kind (the
         store itself, or a split folder whose clips are kept in it)."""
         raise NotImplementedError
+
+    @classmethod
+    def locate_packed(cls, path: Path, is_store: Callable[[Path], bool]) -> Path | None:
+        """:meth:`locate` for a packed store named ``<split><suffix>``: ``path``
+        itself when ``is_store`` says it is one, else the split's store (or its
+        shard stores) beside the split folder ``path`` when that folder holds
+        no clips of its own (a tree of clips is what the user means then)."""
+        path = Path(path)
+        if is_store(path):
+            return path
+        layout = Layout(path)
+        store = layout.store(cls.suffix, None)
+        if not is_store(store) and not any(map(is_store, layout.shard_stores(cls.suffix))):
+            return None
+        folder_has_clips = path.is_dir() and any(e.class_name and e.name for e in walk_split(path))
+        return None if folder_has_clips else store
 
     @classmethod
     def split_of(cls, path: Path) -> Path:

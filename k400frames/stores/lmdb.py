@@ -33,8 +33,8 @@ from typing import Any
 
 from ..errors import DiskFull, MissingExtra, PackError, StoreError, raise_if_disk_full
 from ..files import fsync_path
-from ..layout import Entry, Layout, parse_shard_tag, split_of_store, walk_split
-from ..words import plural
+from ..layout import Entry, Layout, parse_shard_tag, split_of_store
+from ..words import plural, some
 from .base import ClipKey, ClipView, Members, Store, TreeInfo
 
 log = logging.getLogger(__name__)
@@ -537,7 +537,7 @@ class LmdbStore(Store):
 
     @classmethod
     def bad_names_error(cls, names: list[str], target: Path) -> str:
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        shown = some(names)
         many = len(names) != 1
         return (
             f"store: lmdb keys must be ASCII (mmaction2 reads LMDB keys as ASCII), and {len(names)} "
@@ -547,15 +547,7 @@ class LmdbStore(Store):
 
     @classmethod
     def locate(cls, path: Path) -> Path | None:
-        path = Path(path)
-        if is_store(path):
-            return path
-        layout = Layout(path)
-        store = layout.store(SUFFIX, None)
-        if not is_store(store) and not any(map(is_store, layout.shard_stores(SUFFIX))):
-            return None
-        folder_has_clips = path.is_dir() and any(e.class_name and e.name for e in walk_split(path))
-        return None if folder_has_clips else store
+        return cls.locate_packed(path, is_store)
 
     @classmethod
     def split_of(cls, path: Path) -> Path:

@@ -56,6 +56,7 @@ from ..files import fsync_path, replaced_atomically
 from ..layout import Entry, Layout, split_of_store
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
+from ..words import some
 from .base import ClipKey, ClipView, Journal, Members, Store, TreeInfo
 from .tar import BLOCK, END_OF_ARCHIVE, _padding, split_member, tar_member, walk_tar
 
@@ -482,7 +483,7 @@ class WebDatasetStore(Store):
 
     @classmethod
     def bad_names_error(cls, names: list[str], target: Path) -> str:
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        shown = some(names)
         return (
             f"store: webdataset names a sample by <class>/<clip> up to the first dot of the clip's name, "
             f"so clip names with a dot (and a split name with braces or commas, or a class named __x__, which the "
@@ -494,16 +495,7 @@ class WebDatasetStore(Store):
 
     @classmethod
     def locate(cls, path: Path) -> Path | None:
-        path = Path(path)
-        if is_store(path):
-            return path
-        layout = Layout(path)
-        store = layout.store(SUFFIX, None)
-        if not is_store(store) and not layout.shard_stores(SUFFIX):
-            return None
-        if path.is_dir() and any(True for _ in path.iterdir() if not _.name.startswith(".")):
-            return None  # a folder tree of clips beside it is what the user means
-        return store
+        return cls.locate_packed(path, is_store)
 
     @classmethod
     def split_of(cls, path: Path) -> Path:

@@ -59,6 +59,7 @@ from ..layout import (
 from ..run.records import read_records
 from ..sources.kinetics import label_key
 from ..stores import STORES, Store, TreeInfo, packed_store_named, store_class
+from ..words import some
 
 SQUASHFS_PACKAGE = "squashfs-tools"
 COMPRESSIONS = ("none", "gzip", "lz4", "zstd", "xz")
@@ -548,7 +549,7 @@ def unpack(store: Path, dest: Path, *, overwrite: bool = False) -> UnpackResult:
             files, total = _plain_modes(tree)
         bad = check_digests(tree, digests)
         if bad:
-            shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            shown = some(bad)
             raise PackError(
                 f"refused {store}: {len(bad)} clips differ from the digests they were made with ({shown}); "
                 f"nothing unpacked"
