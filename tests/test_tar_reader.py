@@ -90,3 +90,12 @@ def test_a_forked_worker_reseeds(monkeypatch):
     first = rng.random()
     monkeypatch.setattr(wds_reader.os, "getpid", lambda: -1)  # as a forked worker sees itself
     assert rng._here() is not None and rng.random() != first
+
+
+def test_a_header_with_an_old_signed_checksum_is_read():
+    data = bytearray(make_tar([("caf\u00e9/clip.cls", b"1")], tarfile.GNU_FORMAT))
+    header = data[:512]
+    signed = sum(b - 256 if b > 127 else b for b in header[:148] + header[156:]) + 8 * 32
+    assert signed != sum(header[:148]) + sum(header[156:]) + 8 * 32  # the name has bytes over 127
+    data[148:156] = b"%06o\0 " % signed
+    assert list(read_tar(io.BytesIO(bytes(data)), "old.tar")) == [("caf\u00e9/clip.cls", b"1")]

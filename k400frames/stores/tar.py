@@ -49,11 +49,12 @@ def _header(block: bytes, where: object, pos: int) -> tuple[str, bytes, int]:
     """``(name, type flag, size)`` of one tar header block, read from its
     fields: name, size (octal, or base-256 for huge members), type, and the
     ustar prefix.  Much cheaper than ``tarfile`` for the 300 members of a clip."""
-    fields = block[:148] + block[156:]
-    unsigned = sum(fields) + 8 * 32  # the checksum field counts as eight spaces
-    signed = unsigned - 256 * sum(1 for b in fields if b > 127)  # what some old tars wrote
-    if _octal(block[148:156], where, pos) not in (unsigned, signed):
-        raise StoreError(f"{where}: a damaged tar header at byte {pos} (bad checksum)")
+    stored = _octal(block[148:156], where, pos)
+    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])  # the checksum field counts as eight spaces
+    if stored != unsigned:  # some old tars summed signed bytes: each byte over 127 counts 256 less
+        high = len(block) - len(block.translate(None, _HIGH))
+        if stored != unsigned - 256 * high:
+            raise StoreError(f"{where}: a damaged tar header at byte {pos} (bad checksum)")
     name = block[:100].split(b"\0", 1)[0]
     if block[257:262] == b"ustar" and block[345] != 0:
         name = block[345:500].split(b"\0", 1)[0] + b"/" + name
@@ -69,6 +70,7 @@ def _octal(field: bytes, where: object, pos: int) -> int:
         raise StoreError(f"{where}: a damaged tar header at byte {pos}") from None
 
 
+_HIGH = bytes(range(128, 256))
 _PAX, _LONGNAME, _REGULAR = b"x", b"L", (b"0", b"\0", b"7")
 
 
