@@ -115,3 +115,31 @@ def test_the_runner_journals_before_it_publishes(clips, config, monkeypatch):
     monkeypatch.setattr(RecordWriter, "write", write)
     assert runner.run_extract(cfg).done == 3
     assert seen == [False, False, False]
+
+
+def test_a_store_and_manifest_written_by_the_last_release_resume_as_they_are(clips, config):
+    """An LMDB store of the last release (members only, no records beside
+    them) with its manifest: the run finds every clip done, nothing redone,
+    no ConfigChanged."""
+    from k400frames.layout import Layout
+    from k400frames.run.records import RecordWriter
+    from k400frames.stores.lmdb import RECORD_PREFIX, LmdbEnv
+
+    cfg = config(num_frames=N, store="lmdb")
+    first = run_extract(cfg)
+    assert first.done == 3
+    path = Layout(cfg.target).store(".lmdb", None)
+    env = LmdbEnv.open_write(path)  # take the records away, as the last release never wrote them
+    keys = list(env.keys(RECORD_PREFIX))
+    env.put([], replace_prefix=RECORD_PREFIX)
+    assert keys and not list(env.keys(RECORD_PREFIX))
+    env.close()
+    rows = list(read_records([record_file(cfg.target, "manifest")]))
+    old = [{k: v for k, v in row.items() if k != "digest"} for row in rows]  # and an older manifest shape
+    record_file(cfg.target, "manifest").unlink()
+    writer = RecordWriter(record_file(cfg.target, "manifest"))
+    for row in old:
+        writer.write(row)
+    writer.close()
+    again = run_extract(cfg)
+    assert (again.done, again.skipped, again.failed) == (0, 3, 0)
