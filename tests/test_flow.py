@@ -17,7 +17,7 @@ from k400frames.layout import Layout
 from k400frames.run.runner import run_extract
 from k400frames.tools.verify import verify_tree
 
-from helpers import run_main, set_args
+from helpers import run_main, set_args, tree_bytes
 
 cv2 = pytest.importorskip("cv2", reason="flow needs OpenCV (pip install 'k400frames[flow]')")
 np = pytest.importorskip("numpy")
@@ -156,12 +156,12 @@ def test_resume_and_adoption_know_flow_members(clips, config):
 
 def test_a_store_holds_the_flow_members(clips, config, tmp_path):
     pytest.importorskip("lmdb")
-    from test_store import folder_values, store_values
+    from test_store import store_values
 
     files_cfg = config(num_frames=N, flow="dis", target=str(tmp_path / "folders" / "train"))
     store_cfg = config(num_frames=N, flow="dis", target=str(tmp_path / "stored" / "train"), store="lmdb")
     assert run_extract(files_cfg).failed == 0 and run_extract(store_cfg).failed == 0
-    files = {k: v for k, v in folder_values(tmp_path / "folders").items() if k.endswith(".jpg")}
+    files = {k: v for k, v in tree_bytes(tmp_path / "folders").items() if k.endswith(".jpg")}
     stored = store_values(Layout(store_cfg.target).store(".lmdb"))
     assert set(stored) == set(files) and all(stored[k] == files[k] for k in files)
     assert "train/a/long/flow_y_00008.jpg" in stored and len(stored) == 3 * 3 * N
