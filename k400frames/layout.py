@@ -131,14 +131,6 @@ class Layout:
             raise ValueError(f"not a clip name inside {self.target}: {out_class!r}/{name!r}")
         return self.target / out_class / name
 
-    def clip_key(self, out_class: str, stem: str) -> str:
-        """The key prefix of a clip in the split's store, ``<split>/<class>/<clip>``:
-        the path the list files give, so a loader's key is this plus
-        ``/frame_00001.jpg`` (or plus ``.mp4``).  Same name rules as
-        :meth:`clip_path`."""
-        self.clip_path(out_class, stem)
-        return f"{self.split}/{out_class}/{stem}"
-
     # -- packed stores -------------------------------------------------------
 
     def store(self, suffix: str, shard: Shard | None | bool = False) -> Path:

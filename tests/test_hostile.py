@@ -3,14 +3,15 @@
 import http.server
 import json
 import threading
-from pathlib import Path
 
 import pytest
 
-from k400frames.clip.extract import final_path as final_folder
-from k400frames.errors import PreflightError
+from k400frames.clip.extract import extract_clip
+from k400frames.layout import Layout
 from k400frames.run.runner import run_extract
 from k400frames.sources.tree import Clip
+from k400frames.stores import ClipKey
+from k400frames.stores.folder import FolderStore
 
 from helpers import record_file
 
@@ -57,14 +58,18 @@ def test_playlists_and_scripts_are_refused(make_clip, config, tmp_path, web_serv
     assert not cfg.target.joinpath("evil").exists()
 
 
-def test_output_cannot_escape_the_target(config, tmp_path):
-    cfg = config()
+def test_output_cannot_escape_the_target(make_clip, config, tmp_path):
+    cfg = config(num_frames=2)
+    store = FolderStore(Layout(cfg.target))
     for stem in ("..", ".", ""):
-        with pytest.raises(PreflightError, match="leave the target"):
-            final_folder(cfg, Clip(Path("/x.mp4"), "cls", "cls", stem))
-    with pytest.raises(PreflightError):
-        final_folder(cfg, Clip(Path("/x.mp4"), "..", "..", "x"))
-    assert (
-        final_folder(cfg, Clip(Path("/x.mp4"), "tai chi", "tai chi", "-a_000001_000002"))
-        == cfg.target / "tai chi" / "-a_000001_000002"
-    )
+        with pytest.raises(ValueError, match="not a clip name inside"):
+            store.final(ClipKey("cls", stem, folder=True))
+    with pytest.raises(ValueError):
+        store.final(ClipKey("..", "x", folder=True))
+    assert store.final(ClipKey("tai chi", "-a_000001_000002", True)) == cfg.target / "tai chi" / "-a_000001_000002"
+    # A name that would leave the split fails its clip at stage input, and nothing is written outside.
+    video = make_clip("cls/x.mp4", seconds=0.2, fps=10)
+    (tmp_path / "tmp").mkdir()
+    result = extract_clip(Clip(video, "..", "..", "x"), cfg, tmp_path / "tmp")
+    assert (result.ok, result.stage) == (False, "input") and "leave the target" in result.reason
+    assert not (cfg.target.parent / "x").exists()

@@ -48,7 +48,7 @@ class ClipResult:
     stderr_tail: str = ""
     interrupted: bool = False
     damaged: str = ""  # why the video is damaged (kept with damaged: keep, else a failure)
-    digest: str = ""  # of the published clip's names and bytes (files.measure_tree)
+    digest: str = ""  # of the clip's member names and bytes (files.members_digest)
 
     def record(self, config: str) -> dict:
         """The manifest line of a finished clip, less its timing and size: what
@@ -75,16 +75,6 @@ class ClipResult:
             "returncode": self.returncode,
             "stderr_tail": self.stderr_tail,
         }
-
-
-def final_path(cfg: Config, clip: Clip) -> Path:
-    """Where ``clip`` lands in a folder tree: ``<target>/<class>/<clip>`` (a
-    folder of frames) or ``<clip>.mp4``, by the config's output kind."""
-    key = output_named(cfg.output).key(clip)
-    try:
-        return Layout(cfg.target).clip_path(key.class_name, key.name)
-    except ValueError:  # names come from listings and CSVs; never let one leave the target
-        raise PreflightError(f"refusing a clip whose output would leave the target: {clip.source}") from None
 
 
 def promised_frames(clip: Clip, cfg: Config, exe: str) -> int | None:
