@@ -509,6 +509,10 @@ def recomputed_flow(frame_a: bytes, frame_b: bytes) -> tuple[np.ndarray, np.ndar
     return q[..., 0], q[..., 1]
 
 
+def rgb_lines(lists) -> list[str]:
+    return Path(lists.lists["mmaction2"]).read_text().splitlines()
+
+
 def test_mmaction2_flow(flow_sample, mmaction):
     """mmaction2's own RawframeDataset(modality='Flow') and RawFrameDecode on
     our flow lists (folders and an LMDB store): equal flow and frame counts,
@@ -532,27 +536,31 @@ def test_mmaction2_flow(flow_sample, mmaction):
             ann_file=str(ann), pipeline=pipeline, data_prefix=dict(img=prefix), start_index=1, test_mode=True, **kwargs
         )
 
+    # The RGB frames to recompute flow from, read before mmaction2 opens the
+    # store: py-lmdb refuses a second open of one environment in a process.
+    store = store_cls.open_split(store_path)
+    try:
+        stored = {
+            (class_name, clip): dict(store.view(ClipKey(class_name, clip, True)).items())
+            for class_name, clip in (line.split()[0].split("/")[-2:] for line in rgb_lines(rgb))
+        }
+    finally:
+        store.close()
     flows = dataset(flow_lists.lists["mmaction2"], filename_tmpl=FLOW_NAME, modality="Flow")
     frames = dataset(rgb.lists["mmaction2"], filename_tmpl=FRAME_NAME)
     assert len(flows) == len(frames) == 2
-    store = store_cls.open_split(store_path)
-    try:
-        for i in range(len(flows)):
-            out, rgb_out = flows[i], frames[i]
-            assert out["total_frames"] == rgb_out["total_frames"] == FLOW_FRAMES  # equal counts
-            class_name, clip = Path(out["frame_dir"]).parts[-2:]
-            view = store.view(ClipKey(class_name, clip, True))
-            imgs = out["imgs"]
-            # 1.x stacks x and y into one H x W x 2 image; 0.x kept them as two images
-            if imgs[0].ndim == 3:
-                pairs = [(im[..., 0], im[..., 1]) for im in imgs]
-            else:
-                pairs = list(zip(imgs[::2], imgs[1::2], strict=True))
-            for index, (x, y) in zip([int(k) for k in out["frame_inds"]], pairs, strict=True):
-                if index < FLOW_FRAMES:  # frame N+1 is not kept: make test checks the last flow
-                    ex, ey = recomputed_flow(
-                        view.read(FRAME_NAME.format(index)), view.read(FRAME_NAME.format(index + 1))
-                    )
-                    assert diff(x, ex) <= 1.5 and diff(y, ey) <= 1.5  # within JPEG's loss
-    finally:
-        store.close()
+    for i in range(len(flows)):
+        out, rgb_out = flows[i], frames[i]
+        assert out["total_frames"] == rgb_out["total_frames"] == FLOW_FRAMES  # equal counts
+        class_name, clip = Path(out["frame_dir"]).parts[-2:]
+        members = stored[(class_name, clip)]
+        imgs = out["imgs"]
+        # 1.x stacks x and y into one H x W x 2 image; 0.x kept them as two images
+        if imgs[0].ndim == 3:
+            pairs = [(im[..., 0], im[..., 1]) for im in imgs]
+        else:
+            pairs = list(zip(imgs[::2], imgs[1::2], strict=True))
+        for index, (x, y) in zip([int(k) for k in out["frame_inds"]], pairs, strict=True):
+            if index < FLOW_FRAMES:  # frame N+1 is not kept: make test checks the last flow
+                ex, ey = recomputed_flow(members[FRAME_NAME.format(index)], members[FRAME_NAME.format(index + 1)])
+                assert diff(x, ex) <= 1.5 and diff(y, ey) <= 1.5  # within JPEG's loss

@@ -138,3 +138,9 @@ def test_picks_stay_among_the_real_frames(stores):
         decoded = json.loads(sample["json"])["decoded"]
         clip = sample_to_clip(sample, num_frames=6, sampling="uniform", decode=None)
         assert max(clip["indices"]) == decoded - 1
+
+
+def test_the_clip_pipeline_has_webdatasets_fluid_methods(tmp_path):
+    pytest.importorskip("webdataset")
+    pipeline = clip_dataset(str(tmp_path / "none-{000000..000001}.tar"), train=False)
+    assert callable(pipeline.map) and callable(pipeline.batched) and callable(pipeline.shuffle)

@@ -263,4 +263,8 @@ def clip_dataset(
     stages.append(wds.map(to_clip))
     if transform is not None:
         stages.append(wds.map(transform))
-    return wds.DataPipeline(*stages)
+    # A pipeline with webdataset's fluid methods (.map, .batched, .shuffle...), as WebDataset has.
+    clips = wds.FluidWrapper(stages[0])
+    for stage in stages[1:]:
+        clips.append(stage)
+    return clips
