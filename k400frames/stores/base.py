@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..layout import Entry, Layout, walk_split
+from ..layout import Entry, Layout, split_of_store, walk_split
 from ..words import plural
 
 if TYPE_CHECKING:  # only for annotations
@@ -157,22 +157,6 @@ class Store:
         """The store that ``path`` means, when it is one of this kind (the
         store itself, or a split folder whose clips are kept in it)."""
         raise NotImplementedError
-
-    @classmethod
-    def locate_packed(cls, path: Path, is_store: Callable[[Path], bool]) -> Path | None:
-        """:meth:`locate` for a packed store named ``<split><suffix>``: ``path``
-        itself when ``is_store`` says it is one, else the split's store (or its
-        shard stores) beside the split folder ``path`` when that folder holds
-        no clips of its own (a tree of clips is what the user means then)."""
-        path = Path(path)
-        if is_store(path):
-            return path
-        layout = Layout(path)
-        store = layout.store(cls.suffix, None)
-        if not is_store(store) and not any(map(is_store, layout.shard_stores(cls.suffix))):
-            return None
-        folder_has_clips = path.is_dir() and any(e.class_name and e.name for e in walk_split(path))
-        return None if folder_has_clips else store
 
     @classmethod
     def split_of(cls, path: Path) -> Path:
@@ -346,6 +330,47 @@ class Store:
         """How the frameworks read this store (a Markdown section for
         ``lists.md``), None when they read it as a folder tree."""
         return None
+
+
+class PackedStore(Store):
+    """A store of a few files for the whole split, named ``<split><suffix>``
+    beside the split folder (``<split>.shard-K-of-N<suffix>`` for a shard's
+    run): where it is, which split it stands for, its shard stores."""
+
+    packed = True
+
+    @classmethod
+    def is_store(cls, path: Path) -> bool:
+        """Whether ``path`` holds a store of this kind."""
+        raise NotImplementedError
+
+    @classmethod
+    def locate(cls, path: Path) -> Path | None:
+        """``path`` itself when it is a store of this kind, else the split's
+        store (or its shard stores) beside the split folder ``path`` when that
+        folder holds no clips of its own (a tree of clips is what the user
+        means then)."""
+        path = Path(path)
+        if cls.is_store(path):
+            return path
+        layout = Layout(path)
+        store = layout.store(cls.suffix, None)
+        if not cls.is_store(store) and not any(map(cls.is_store, layout.shard_stores(cls.suffix))):
+            return None
+        folder_has_clips = path.is_dir() and any(e.class_name and e.name for e in walk_split(path))
+        return None if folder_has_clips else store
+
+    @classmethod
+    def split_of(cls, path: Path) -> Path:
+        return split_of_store(path, cls.suffix)
+
+    @classmethod
+    def run_path(cls, layout: Layout) -> Path:
+        return layout.store(cls.suffix)
+
+    @classmethod
+    def shard_paths(cls, layout: Layout) -> list[Path]:
+        return layout.shard_stores(cls.suffix)
 
 
 def fsname(name: str) -> str:

@@ -35,7 +35,7 @@ from ..errors import DiskFull, MissingExtra, PackError, StoreError, raise_if_dis
 from ..files import fsync_path
 from ..layout import Entry, Layout, parse_shard_tag, split_of_store
 from ..words import plural, some
-from .base import ClipKey, ClipView, Members, Store, TreeInfo
+from .base import ClipKey, ClipView, Members, PackedStore, TreeInfo
 
 log = logging.getLogger(__name__)
 
@@ -509,16 +509,19 @@ class LmdbView(ClipView):
             yield key[len(start) :], data
 
 
-class LmdbStore(Store):
+class LmdbStore(PackedStore):
     """``store: lmdb``: every clip of a split in one LMDB environment,
     ``<root>/<split>.lmdb`` (``<split>.shard-K-of-N.lmdb`` for a shard's run
     until the split's run or ``merge`` moves it in)."""
 
     name = "lmdb"
     suffix = SUFFIX
-    packed = True
     fixed_files = 3  # the store's folder, data.mdb and lock.mdb
     list_formats = ("mmaction2",)  # mmaction2 reads it through mmengine's LmdbBackend
+
+    @classmethod
+    def is_store(cls, path: Path) -> bool:
+        return is_store(path)
 
     def __init__(self, layout: Layout, envs: list[LmdbEnv], *, writes: bool, merged: int = 0, keys: int = 0):
         self.layout, self.envs, self.writes, self.merged = layout, envs, writes, merged
@@ -546,24 +549,8 @@ class LmdbStore(Store):
         )
 
     @classmethod
-    def locate(cls, path: Path) -> Path | None:
-        return cls.locate_packed(path, is_store)
-
-    @classmethod
-    def split_of(cls, path: Path) -> Path:
-        return split_of_store(path, SUFFIX)
-
-    @classmethod
-    def run_path(cls, layout: Layout) -> Path:
-        return layout.store(SUFFIX)
-
-    @classmethod
     def disk_bytes(cls, path: Path) -> int:
         return store_bytes(path)
-
-    @classmethod
-    def shard_paths(cls, layout: Layout) -> list[Path]:
-        return layout.shard_stores(SUFFIX)
 
     @classmethod
     def _resume_paths(cls, layout: Layout) -> list[Path]:

@@ -53,11 +53,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, DiskFull, PackError, StoreError, raise_if_disk_full
 from ..ffmpeg.mp4 import mp4_video_track
 from ..files import fsync_path, replaced_atomically
-from ..layout import Entry, Layout, split_of_store
+from ..layout import Entry, Layout
 from ..sources.kinetics import label_key, read_kinetics_csv
 from ..sources.tree import output_class_name
 from ..words import some
-from .base import ClipKey, ClipView, Journal, Members, Store, TreeInfo
+from .base import ClipKey, ClipView, Journal, Members, PackedStore, TreeInfo
 from .tar import BLOCK, END_OF_ARCHIVE, _padding, split_member, tar_member, walk_tar
 
 if TYPE_CHECKING:  # only for annotations
@@ -413,16 +413,23 @@ class Settings:
 # ----------------------------------------------------------------------------
 
 
-class WebDatasetStore(Store):
+class WebDatasetStore(PackedStore):
     """``store: webdataset``: every clip of a split as WebDataset tar shards in
     ``<root>/<split>.wds`` (``<split>.shard-K-of-N.wds`` for a shard task's)."""
 
+    @classmethod
+    def shard_paths(cls, layout: Layout) -> list[Path]:
+        return [p for p in layout.shard_stores(SUFFIX) if is_store(p)]
+
     name = "webdataset"
     suffix = SUFFIX
-    packed = True
     fixed_files = 3  # the folder, labels.txt and index.json; its shards are counted as bytes
     list_formats = ("webdataset",)
     carries_labels = True
+
+    @classmethod
+    def is_store(cls, path: Path) -> bool:
+        return is_store(path)
 
     def __init__(
         self,
@@ -494,18 +501,6 @@ class WebDatasetStore(Store):
     # -- finding and opening ------------------------------------------------------
 
     @classmethod
-    def locate(cls, path: Path) -> Path | None:
-        return cls.locate_packed(path, is_store)
-
-    @classmethod
-    def split_of(cls, path: Path) -> Path:
-        return split_of_store(path, SUFFIX)
-
-    @classmethod
-    def run_path(cls, layout: Layout) -> Path:
-        return layout.store(SUFFIX)
-
-    @classmethod
     def disk_bytes(cls, path: Path) -> int:
         total = 0
         for folder, _, files in os.walk(path):
@@ -513,10 +508,6 @@ class WebDatasetStore(Store):
                 with contextlib.suppress(OSError):
                     total += os.stat(os.path.join(folder, name)).st_size
         return total
-
-    @classmethod
-    def shard_paths(cls, layout: Layout) -> list[Path]:
-        return [p for p in layout.shard_stores(SUFFIX) if is_store(p)]
 
     @classmethod
     def open_run(
