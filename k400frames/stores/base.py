@@ -14,8 +14,9 @@ member per frame file; a file clip (``output: video``) has exactly one,
 the file itself, named by the clip's own name.  Output kinds never know the
 store: they make members, and read clips back through views.
 
-A new store is one module with a subclass of :class:`Store` plus one line in
-:data:`k400frames.stores.STORES`.
+A new store is one module with a subclass of :class:`Store` (of
+:class:`PackedStore` for one named ``<split><suffix>`` beside the split
+folder) plus one line in :data:`k400frames.stores.STORES`.
 """
 
 from __future__ import annotations
