@@ -17,7 +17,7 @@ from k400frames.run.lock import TargetLock
 from k400frames.run.runner import run_extract
 from k400frames.sources.tree import shard_of
 
-from helpers import record_file, run_cli, run_main
+from helpers import record_file, run_cli, run_main, set_args
 
 NUM_FRAMES = 10
 
@@ -89,14 +89,7 @@ def test_card_fields_and_markdown(tree, make_clip, config, tmp_path, capfd):
     assert summary.failed == 1 and summary.card is not None
     make_clip("zumba/late_000000_000010.mp4", seconds=0.2)  # arrives after the run: missing
     result = run_main(
-        capfd,
-        "card",
-        "--set",
-        f"source={cfg.source}",
-        "--set",
-        f"target={cfg.target}",
-        "--set",
-        f"num_frames={NUM_FRAMES}",
+        capfd, "card", *set_args(f"source={cfg.source}", f"target={cfg.target}", f"num_frames={NUM_FRAMES}")
     )
     assert result.returncode == 0, result.stderr
     card = card_of(cfg.target)
@@ -171,14 +164,7 @@ def test_card_hashes_clips_without_a_digest_from_disk(tree, config, capfd):
     rows[0] = {"rel": rows[0]["rel"], "adopted": True, "config": rows[0]["config"]}
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
     result = run_main(
-        capfd,
-        "card",
-        "--set",
-        f"source={cfg.source}",
-        "--set",
-        f"target={cfg.target}",
-        "--set",
-        f"num_frames={NUM_FRAMES}",
+        capfd, "card", *set_args(f"source={cfg.source}", f"target={cfg.target}", f"num_frames={NUM_FRAMES}")
     )
     assert result.returncode == 0, result.stderr
     card = card_of(cfg.target)
